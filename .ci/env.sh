@@ -1,0 +1,35 @@
+# Sourced by ./run-tests and ./run-demo: a virtual environment with the server
+# side (pip install -e .[dev]) and the test tools, made or refreshed when
+# setup.py changes.  Nothing is installed outside the checkout.
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VENV="$REPO/.venv"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+host_python() {
+    for candidate in "${PILOT_HOST_PYTHON:-}" python3 python3.13 python3.12 python3.11 python3.10 python3.9; do
+        [ -n "$candidate" ] || continue
+        if command -v "$candidate" >/dev/null 2>&1 &&
+            "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 9))' 2>/dev/null; then
+            command -v "$candidate"
+            return 0
+        fi
+    done
+    echo "run: the server side needs Python 3.9 or newer (none found; set PILOT_HOST_PYTHON)" >&2
+    return 1
+}
+
+ensure_venv() {
+    local stamp="$VENV/.pilots2-setup" wanted
+    wanted=$(cat "$REPO/setup.py" | sha256sum | cut -d' ' -f1)
+    if [ -x "$VENV/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$wanted" ]; then
+        return 0
+    fi
+    step "preparing $VENV (server side and test tools)"
+    local python
+    python=$(host_python) || return 1
+    [ -x "$VENV/bin/python" ] || "$python" -m venv "$VENV"
+    "$VENV/bin/python" -m pip install --quiet --upgrade pip
+    "$VENV/bin/python" -m pip install --quiet -e "$REPO[dev]"
+    echo "$wanted" > "$stamp"
+}

@@ -1,0 +1,157 @@
+"""What differs between Python 2.6, 2.7 and 3.x, and nothing else.
+
+Every other module of the pilot is written once for all versions and imports
+the differences from here.  Guarded imports carry ``# novm`` so that vermin
+(which does not understand ``try/except ImportError``) stays quiet.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+
+import six
+
+PY2 = sys.version_info[0] == 2
+
+text_type = six.text_type
+string_types = six.string_types
+
+try:
+    from shlex import quote as shell_quote  # novm  (3.3+)
+except ImportError:  # Python 2
+    from pipes import quote as shell_quote  # noqa: F401
+
+try:
+    import ssl
+except ImportError:  # Python built without OpenSSL: downloads fall back to curl/wget
+    ssl = None
+
+# Python 2.7.9+ and 3.4+ can verify certificates and host names with an SSLContext.
+HAS_SSL_CONTEXT = ssl is not None and hasattr(ssl, "create_default_context")
+
+
+def to_text(value, encoding="utf-8"):
+    """Bytes or text to text; undecodable bytes become U+FFFD, never an exception."""
+    if isinstance(value, six.binary_type):
+        return value.decode(encoding, "replace")
+    if isinstance(value, six.text_type):
+        return value
+    return six.text_type(value)
+
+
+def to_bytes(value, encoding="utf-8"):
+    """Text to bytes; never raises: undecodable argv bytes (surrogates) go back as they came."""
+    if isinstance(value, six.binary_type):
+        return value
+    text = to_text(value)
+    try:
+        return text.encode(encoding)
+    except UnicodeEncodeError:
+        try:
+            return text.encode(encoding, "surrogateescape")
+        except (UnicodeEncodeError, LookupError):
+            return text.encode(encoding, "replace")
+
+
+def to_native(value):
+    """The native ``str`` of this interpreter (bytes on 2, text on 3)."""
+    if PY2:
+        return to_bytes(value)
+    return to_text(value)
+
+
+def write_text(stream, text):
+    """Write text to a stream opened by someone else (stdout, stderr, a log file).
+
+    On Python 2 a pipe has no encoding and unicode with non-ASCII characters
+    would raise; on Python 3 a stream with a narrow encoding would too.
+    """
+    if PY2:
+        stream.write(to_bytes(text))
+        return
+    try:
+        stream.write(text)
+    except UnicodeEncodeError:
+        encoding = getattr(stream, "encoding", None) or "ascii"
+        stream.write(text.encode(encoding, "replace").decode(encoding))
+
+
+def check_output(args, **kwargs):
+    """subprocess.check_output (2.7+), for 2.6 as well.  ``args`` is a list."""
+    kwargs["stdout"] = subprocess.PIPE
+    proc = subprocess.Popen(args, **kwargs)
+    out, _ = proc.communicate()
+    if proc.returncode:
+        raise subprocess.CalledProcessError(proc.returncode, args)
+    return out
+
+
+def get_data(package, resource):
+    """Bytes of a data file inside a package, also when the package is in the pyz."""
+    import pkgutil
+
+    data = pkgutil.get_data(package, resource)
+    if data is None:
+        raise IOError("no resource %s in %s" % (resource, package))
+    return to_bytes(data) if PY2 else data
+
+
+def cpu_count():
+    try:
+        import multiprocessing
+
+        return multiprocessing.cpu_count()
+    except (ImportError, NotImplementedError):
+        return 1
+
+
+def start_new_session_kwargs():
+    """Popen arguments that put the child in its own process group and session.
+
+    The runner terminates a command's whole process group on a signal.
+    ``start_new_session`` is 3.2+; ``preexec_fn`` works everywhere on POSIX.
+    """
+    if PY2:
+        return {"preexec_fn": os.setsid}
+    return {"start_new_session": True}
+
+
+def is_text(value):
+    return isinstance(value, string_types)
+
+
+def run_with_timeout(args, timeout, env=None):
+    """Run a short probe (``args`` a list); return (returncode, stdout text, stderr text).
+
+    The returncode is None when the timeout expired: the child's whole process
+    group was killed.  Raises OSError when the program cannot be started.
+    ``subprocess`` has no timeout before 3.3, hence the timer thread.
+    """
+    if isinstance(args, string_types):
+        raise TypeError("run_with_timeout takes an argument list, not a shell string")
+    devnull = open(os.devnull, "rb")
+    try:
+        proc = subprocess.Popen([to_native(arg) for arg in args], stdin=devnull, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env=env, close_fds=True,
+                                **start_new_session_kwargs())
+    finally:
+        devnull.close()
+    expired = []
+
+    def stop():
+        expired.append(True)
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+    timer = threading.Timer(timeout, stop)
+    timer.daemon = True
+    timer.start()
+    try:
+        out, err = proc.communicate()
+    finally:
+        timer.cancel()
+    return (None if expired else proc.returncode), to_text(out), to_text(err)

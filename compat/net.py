@@ -1,0 +1,224 @@
+"""One HTTP(S) request on Python 2.6 ... 3.13, certificates verified.
+
+Python 2.7.9+ and 3.4+ verify the server with an ``ssl.SSLContext`` (CA bundle
+and/or CA directory such as /etc/grid-security/certificates) and can present a
+client certificate or proxy.  Older interpreters (2.6, early 2.7) or builds
+without ``ssl`` cannot verify host names, so HTTPS goes through ``curl`` (or
+``wget``) on the node instead.  Plain http:// and file:// use urllib directly.
+"""
+
+import errno
+import json
+import os
+import re
+import socket
+import subprocess
+import tempfile
+
+from six.moves.urllib import error as urlerror
+from six.moves.urllib import request as urlrequest
+
+import compat
+
+
+class FetchError(Exception):
+    """A request failed; ``str()`` is a one-line reason without the URL.
+
+    ``status`` is the HTTP status when the server answered with an error, else None.
+    """
+
+    def __init__(self, reason, status=None):
+        Exception.__init__(self, reason)
+        self.status = status
+
+
+# curl --fail: "curl: (22) The requested URL returned error: 413" (newer curl adds the reason)
+_CURL_STATUS = re.compile(r"returned error: (\d{3})")
+
+
+def _which(name, path=None):
+    for folder in (path or os.environ.get("PATH", "")).split(os.pathsep):
+        candidate = os.path.join(folder, name)
+        if folder and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def choose_transport(url, transport="auto"):
+    """'python', 'curl' or 'wget' for this URL; raises FetchError if none can do it."""
+    if transport != "auto":
+        return transport
+    if not url.lower().startswith("https:") or compat.HAS_SSL_CONTEXT:
+        return "python"
+    for tool in ("curl", "wget"):
+        if _which(tool):
+            return tool
+    raise FetchError("this Python cannot verify HTTPS and neither curl nor wget is installed")
+
+
+def request(url, timeout=30, cafile=None, capath=None, certfile=None, keyfile=None,
+            data=None, headers=None, transport="auto", method=None):
+    """Fetch ``url``; return the body as bytes.  ``data`` (bytes) makes it a POST
+    (or ``method``, e.g. "PUT").
+
+    ``transport`` forces 'python', 'curl' or 'wget' (tests use this to exercise
+    the fallback on a modern interpreter); 'auto' picks as described above.
+    """
+    how = choose_transport(url, transport)
+    if how == "python":
+        return _request_python(url, timeout, cafile, capath, certfile, keyfile, data, headers, method)
+    if how == "curl":
+        return _request_curl(url, timeout, cafile, capath, certfile, keyfile, data, headers, method)
+    if how == "wget":
+        if method not in (None, "GET", "POST"):
+            raise FetchError("wget cannot send a %s request; install curl" % method)
+        return _request_wget(url, timeout, cafile, capath, certfile, keyfile, data, headers)
+    raise FetchError("unknown transport %r" % how)
+
+
+_CONTEXTS = {}
+
+
+def _ssl_context(cafile, capath, certfile, keyfile):
+    """The system's trusted CAs plus the grid CA directory/bundle given.
+
+    Additive on purpose: a grid CA directory holds IGTF CAs only, and the
+    pilot also downloads from public web servers.  Made once per set of
+    files (loading the system CAs costs about 20 ms; the remote log POSTs
+    often) and shared: an SSLContext may be used by several threads.  A
+    client certificate rewritten in place (a renewed proxy) makes a new one.
+    """
+    try:
+        stamp = os.stat(certfile).st_mtime if certfile else None
+    except OSError:
+        stamp = None
+    key = (cafile, capath, certfile, keyfile, stamp)
+    context = _CONTEXTS.get(key)
+    if context is None:
+        context = compat.ssl.create_default_context()
+        if cafile or capath:
+            context.load_verify_locations(cafile=cafile, capath=capath)
+        if certfile:
+            context.load_cert_chain(certfile, keyfile or None)
+        _CONTEXTS[key] = context
+    return context
+
+
+def _request_python(url, timeout, cafile, capath, certfile, keyfile, data, headers, method=None):
+    handlers = []
+    if url.lower().startswith("https:"):
+        try:
+            context = _ssl_context(cafile, capath, certfile, keyfile)
+        except (IOError, OSError, ValueError) as exc:
+            raise FetchError("cannot set up TLS: %s" % _describe(exc))
+        except Exception as exc:  # ssl.SSLError is an OSError only on 3.3+
+            raise FetchError("cannot set up TLS: %s" % _describe(exc))
+        handlers.append(urlrequest.HTTPSHandler(context=context))
+    opener = urlrequest.build_opener(*handlers)
+    req = urlrequest.Request(url, data=data)
+    if method:
+        req.get_method = lambda: method
+    for key, value in (headers or {}).items():
+        req.add_header(key, value)
+    try:
+        response = opener.open(req, timeout=timeout)
+        try:
+            return response.read()
+        finally:
+            response.close()
+    except urlerror.HTTPError as exc:
+        reason = "HTTP %s %s" % (exc.code, compat.to_text(exc.msg or ""))
+        detail = _error_detail(exc)
+        raise FetchError(reason + (": " + detail if detail else ""), exc.code)
+    except urlerror.URLError as exc:
+        raise FetchError(_describe(exc.reason))
+    except socket.timeout:
+        raise FetchError("timed out after %s s" % timeout)
+    except Exception as exc:  # ssl errors, resets, http.client oddities: all one line
+        raise FetchError(_describe(exc))
+
+
+def _error_detail(response):
+    """The ``error`` of a JSON error body ({"error": "<one line>"}), else ''."""
+    try:
+        body = response.read(4096)
+        document = json.loads(compat.to_text(body))
+        return " ".join(compat.to_text(document.get("error", "")).split())[:300]
+    except Exception:
+        return ""
+
+
+def _describe(reason):
+    """A one-line description of a socket/ssl/OS error."""
+    if isinstance(reason, socket.timeout):
+        return "timed out"
+    if isinstance(reason, (IOError, OSError)) and getattr(reason, "errno", None):
+        text = getattr(reason, "strerror", None) or os.strerror(reason.errno)
+        if reason.errno == errno.ENOENT and getattr(reason, "filename", None):
+            return "%s: %s" % (text, reason.filename)
+        return text
+    text = compat.to_text(reason).strip() or reason.__class__.__name__
+    return " ".join(text.split())
+
+
+def _run_tool(args, data, what):
+    try:
+        proc = subprocess.Popen(args, stdin=subprocess.PIPE if data is not None else None,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, close_fds=True)
+    except OSError as exc:
+        raise FetchError("cannot run %s: %s" % (what, _describe(exc)))
+    out, err = proc.communicate(data)
+    if proc.returncode:
+        lines = [line for line in compat.to_text(err).splitlines() if line.strip()]
+        reason = lines[-1].strip() if lines else "exit code %d" % proc.returncode
+        match = _CURL_STATUS.search(reason)
+        raise FetchError("%s: %s" % (what, reason), int(match.group(1)) if match else None)
+    return out
+
+
+def _request_curl(url, timeout, cafile, capath, certfile, keyfile, data, headers, method=None):
+    args = [_which("curl") or "curl", "--silent", "--show-error", "--fail", "--location",
+            "--max-time", str(int(timeout)), "--connect-timeout", str(int(min(timeout, 30)))]
+    if cafile:
+        args += ["--cacert", cafile]
+    if capath:
+        args += ["--capath", capath]
+    if certfile:
+        args += ["--cert", certfile]
+        args += ["--key", keyfile or certfile]
+    if method:
+        args += ["--request", method]
+    if data is not None:
+        args += ["--data-binary", "@-"]
+    if not headers:
+        return _run_tool(args + ["--", url], data, "curl")
+    # Headers may carry a bearer token: never put them on a command line that
+    # other users of the node can read in /proc; hand them over in a 0600 file.
+    fd, config = tempfile.mkstemp(prefix="pilot-curl-", suffix=".cfg")
+    try:
+        lines = ['header = "%s: %s"\n' % (key, value.replace('"', '\\"'))
+                 for key, value in headers.items()]
+        os.write(fd, compat.to_bytes("".join(lines)))
+        os.close(fd)
+        return _run_tool(args + ["--config", config, "--", url], data, "curl")
+    finally:
+        os.remove(config)
+
+
+def _request_wget(url, timeout, cafile, capath, certfile, keyfile, data, headers):
+    args = [_which("wget") or "wget", "--quiet", "--output-document=-", "--tries=1",
+            "--timeout=%d" % int(timeout)]
+    if cafile:
+        args.append("--ca-certificate=%s" % cafile)
+    if capath:
+        args.append("--ca-directory=%s" % capath)
+    if certfile:
+        args.append("--certificate=%s" % certfile)
+        args.append("--private-key=%s" % (keyfile or certfile))
+    if headers:
+        raise FetchError("wget cannot send request headers without exposing them; install curl")
+    if data is not None:
+        # wget has no "body from stdin"; the data is small (log batches), pass it inline.
+        args.append("--post-data=%s" % compat.to_native(data))
+    args += ["--", url]
+    return _run_tool(args, None, "wget")

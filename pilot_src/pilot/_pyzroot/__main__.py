@@ -1,0 +1,14 @@
+# Entry point of pilot.pyz: ``python pilot.pyz [options]`` on Python 2.6 ... 3.13.
+#
+# On 2.6-3.8 the archive entry on sys.path stays relative when the pyz is started
+# by a relative path; a later os.chdir() would then break every late import.  Make
+# it absolute before anything else is imported.
+import os
+import sys
+
+if sys.path and sys.path[0] and not os.path.isabs(sys.path[0]):
+    sys.path[0] = os.path.abspath(sys.path[0])
+
+from pilot import cli  # noqa: E402  (must follow the sys.path fix above)
+
+sys.exit(cli.main(sys.argv[1:], archive=os.path.abspath(sys.argv[0])))

@@ -1,0 +1,84 @@
+"""LaunchAgent: run the JobAgent (or the -x command) in the release environment."""
+
+import re
+
+from pilot import nodeinfo
+from pilot.commands.configure import DiracCommand
+
+# The JobAgent's own log line for each job it gets (DIRAC's gLogger format):
+#   "2026-11-21 16:07:27 UTC WorkloadManagement/JobAgent INFO: Received JobID=123, JobType=User, ..."
+# A job's output is streamed through the agent too, so only the agent's line counts.
+RECEIVED_JOB = re.compile(r"WorkloadManagement/JobAgent\s+\w+: Received\W+JobID=(\d+)")
+AGENT_GRACE = 60.0  # seconds the JobAgent gets to stop its payload after a signal
+
+
+class LaunchAgent(DiracCommand):
+    """Run dirac-agent WorkloadManagement/JobAgent (or the -x command) and map its end."""
+
+    description = "run dirac-agent WorkloadManagement/JobAgent (or -x) with DIRAC's options; map its end"
+    failure_type = "agent"
+    phase = "Running"
+
+    def execute(self):
+        env = dict(self.environment())
+        env["PYTHONUNBUFFERED"] = "yes"
+        if self.pp.executeCmd:
+            return self._execute_command(env)
+        jobs = []
+
+        def watch(stream, line):
+            match = RECEIVED_JOB.search(line)
+            if match:
+                jobs.append(match.group(1))
+
+        args = ["dirac-agent", "WorkloadManagement/JobAgent"] + self.agent_options() + self.ce_options()
+        self.log.info("starting the JobAgent")
+        result = self.run(args, env=env, grace=AGENT_GRACE, on_line=watch, program="JobAgent")
+        self.details.update({"exit_code": result.returncode, "jobs": len(jobs), "job_ids": jobs,
+                             "agent_seconds": round(result.duration, 3)})
+        if not result.ok:
+            self.fail("the JobAgent failed: %s" % result.describe(), exit_code=result.returncode)
+        free = nodeinfo.free_disk_mb(self.work_dir)
+        self.log.info("JobAgent finished normally after %d job(s); %d MB free in %s"
+                      % (len(jobs), free, self.work_dir))
+
+    def agent_options(self):
+        """JobAgent options (relative -o go to the agent's own section)."""
+        pp = self.pp
+        if (pp.ceType or "").startswith("Pool"):
+            values = [("MaxCycles", 5000), ("PollingTime", min(20, pp.pollingTime)),
+                      ("StopOnApplicationFailure", False),
+                      ("StopAfterFailedMatches", max(pp.pilotProcessors, pp.stopAfterFailedMatches)),
+                      ("FillingModeFlag", True)]
+        else:
+            values = [("MaxCycles", pp.maxCycles), ("PollingTime", pp.pollingTime),
+                      ("StopOnApplicationFailure", pp.stopOnApplicationFailure),
+                      ("StopAfterFailedMatches", pp.stopAfterFailedMatches)]
+        values.append(("LogLevel", "DEBUG" if pp.debugFlag else "INFO"))
+        args = []
+        for name, value in values:
+            args += ["-o", "%s=%s" % (name, value)]
+        return args
+
+    def ce_options(self):
+        """Inner-CE options: -s switches the base section to CEDefaults."""
+        pp = self.pp
+        args = ["-s", "/Resources/Computing/CEDefaults", "-o", "WorkingDirectory=%s" % self.work_dir,
+                "-o", "/LocalSite/CPUTime=%d" % int(pp.jobCPUReq)]
+        if pp.userGroup:
+            args += ["-o", "OwnerGroup=%s" % pp.userGroup]
+        if pp.userDN:
+            args += ["-o", "OwnerDN=%s" % pp.userDN]
+        args += self.cert_options()
+        args += ["-o", "/LocalSite/InstancePath=%s" % self.work_dir,
+                 "-o", "/AgentJobRequirements/ExtraOptions=%s" % pp.localConfigFile,
+                 "--cfg", pp.localConfigFile]
+        return args
+
+    def _execute_command(self, env):
+        # -x is, by definition, a shell command line written by the administrator.
+        self.log.info("running the -x command instead of the JobAgent: %s" % self.pp.executeCmd)
+        result = self.run(["/bin/bash", "-c", self.pp.executeCmd], env=env, grace=AGENT_GRACE, program="-x")
+        self.details["exit_code"] = result.returncode
+        if not result.ok:
+            self.fail("the -x command failed: %s" % result.describe(), exit_code=result.returncode)

@@ -1,0 +1,854 @@
+"""Remote logging: the pilot's log, sent to the logbook while the pilot runs.
+
+``RemoteLog`` is a sink of the pilot's logger (pilot/logger.py).  Every record
+becomes a message of pilot/messages.py and waits in a bounded in-memory queue
+that a background thread empties:
+
+* it sends a batch when ``RemoteLoggerBufsize`` records wait (default 1000),
+  when the oldest waiting record is ``RemoteLoggerTimerInterval`` seconds old
+  (DEFAULT_INTERVAL when pilot.json says 0, DIRAC's "never"), at once for a
+  heartbeat or the result, at the end of each command (the runner waits at
+  most 2 s) and at exit (at most FINAL_SECONDS in all, signals included);
+* a batch that cannot be sent (network, HTTP 5xx, no RECEIPT) is appended to
+  the spool, ``pilot_log.spool`` in the work directory (one JSON batch per
+  line, fsync'd); while the spool holds anything, new batches are appended
+  behind it, so the logbook receives everything in order; the spool is
+  retried with back-off (2 s, doubling, at most 120 s) and once more at exit;
+  what is still unsent at exit stays there;
+* the queue full (the sender stuck on a slow network while a child prints
+  fast): the records go straight to the spool;
+* a batch the logbook rejects (HTTP 400, 413) is set aside in
+  ``pilot_log.rejected`` with one warning; a refused credential or stamp
+  (HTTP 401, 403, 404, a broker refusing the login) stops sending, with one
+  warning, and the log stays in the spool.
+
+Nothing here raises into the pilot and nothing blocks it for longer than the
+bounds above.  ``pilot_result.json`` records the figures (``summary()``).
+"""
+
+import collections
+import json
+import os
+import threading
+import time
+
+import compat
+from pilot import messages
+from pilot.logtransport import Refused, Rejected, SendError, TransportError, display_url
+
+SPOOL_FILE = "pilot_log.spool"
+REJECTED_FILE = "pilot_log.rejected"
+DEFAULT_INTERVAL = 30       # seconds; pilot.json's RemoteLoggerTimerInterval 0 ("never") means this
+CAPACITY = 20000            # records held in memory; beyond that they go straight to the spool
+BATCH_MESSAGES = 2000       # at most this many messages per batch (the contract allows 5000)
+BATCH_BYTES = 1024 * 1024   # and about this many bytes (the contract allows 8 MiB)
+FINAL_SECONDS = 15.0        # the final flush, at exit or after a signal
+FIRST_RETRY = 2.0
+MAX_RETRY = 120.0
+SLOW_SECONDS = 2.0          # a send in flight for longer: flushes stop waiting for it and spool
+HUNG_SECONDS = 5.0          # a send in flight for longer at exit: the final flush stops waiting
+OUTAGE_FINAL_TIMEOUT = 3.0  # the final attempt after an outage gets this long (a firewall that drops)
+MAX_WARNINGS = 10
+URGENT_KINDS = ("heartbeat", "result")
+STDIN_BYTES = 1024 * 1024
+STDIN_SECONDS = 2.0         # reading stdin: at most this long in all ...
+STDIN_IDLE = 0.5            # ... and stop when nothing came for this long (a pipe that stays open)
+
+
+class RemoteLog(object):
+    """A log sink sending the pilot's records to the logbook from a background thread.
+
+    Records accepted before ``start()`` wait for it (the pilot hands over those
+    of its MemorySink); ``discard()`` drops them.
+    """
+
+    def __init__(self, capacity=CAPACITY, batch_messages=BATCH_MESSAGES, batch_bytes=BATCH_BYTES,
+                 first_retry=FIRST_RETRY, max_retry=MAX_RETRY):
+        self.cond = threading.Condition(threading.Lock())
+        self.spool_lock = threading.Lock()
+        self.pending = collections.deque()
+        self.capacity = capacity
+        self.batch_messages = min(batch_messages, messages.MAX_BATCH_MESSAGES)
+        self.batch_bytes = batch_bytes
+        self.first_retry = first_retry
+        self.max_retry = max_retry
+        self.backoff = first_retry
+        self.bufsize = 1000
+        self.interval = float(DEFAULT_INTERVAL)
+        self.accepted = 0          # records taken in
+        self.settled = 0           # records sent, spooled, rejected or dropped
+        self.oldest = None         # when the oldest pending record arrived
+        self.urgent = False
+        self.flush_target = 0
+        self.started = False
+        self.closing = False
+        self.closed = False
+        self.abandoned = False     # close() gave up waiting for the sender
+        self.finished = False      # the sender thread ended
+        self.busy = False          # the sender is sending (or retrying the spool)
+        self.inflight = []
+        self.attempt_started = None  # when the send in flight started
+        self.retry_at = None       # set while the spool waits for a retry
+        self.refused = False
+        self.outage = False
+        self.spool_lines = 0
+        self.spool_path = None
+        self.rejected_path = None
+        self.thread = None
+        self.transport = None
+        self.stamp = None
+        self.log = None
+        self.exit_code = None
+        self.warnings = 0
+        self.close_deadline = None
+        self.close_started = None
+        self.close_seconds = None
+        self.close_timed_out = False
+        self.last_error = None
+        self.flush_wait = 0.0      # seconds the pilot waited in flush() (its end-of-command cost)
+        self.stats = dict((key, 0) for key in (
+            "sent", "batches_sent", "spooled", "resent_from_spool", "rejected", "dropped", "attempts",
+            "failures", "flush_timeouts"))
+
+    # -- the sink ----------------------------------------------------------------------
+    def emit(self, record, line):
+        try:
+            self._accept(record)
+        except Exception:
+            pass  # never into the pilot
+
+    def _accept(self, record):
+        overflow = None
+        with self.cond:
+            if self.closed:
+                return
+            first = not self.pending
+            if first:
+                self.oldest = time.time()
+            self.pending.append(record)
+            self.accepted += 1
+            if record.kind in URGENT_KINDS:
+                self.urgent = True
+            if len(self.pending) > self.capacity:
+                if self.started and not self.abandoned:
+                    overflow = self._take(len(self.pending))
+                else:
+                    self.pending.popleft()
+                    self._settle_locked(1, "dropped")
+            if self.started and (first or self.urgent or len(self.pending) >= self.bufsize):
+                self.cond.notify_all()   # (the first record starts the timer of the sender)
+        if overflow:
+            self._append_spool(self._encode(overflow), len(overflow))
+
+    def flush(self, timeout):
+        """Send (or spool) everything logged so far; wait at most ``timeout`` s.  True when done."""
+        began = time.time()
+        try:
+            return self._flush(began + max(0.0, timeout))
+        finally:
+            self.flush_wait += time.time() - began
+
+    def _flush(self, deadline):
+        spool_now = None
+        with self.cond:
+            if not self.started or self.closing or self.closed:
+                return True
+            target = self.accepted
+            if self.settled >= target:
+                return True
+            if self.busy and (self.refused or self.retry_at is not None or self._slow(SLOW_SECONDS)):
+                # The logbook is failing or slow and the sender is busy with it: spool here, now.
+                spool_now = self._take(len(self.pending))
+            else:
+                self.flush_target = max(self.flush_target, target)
+                self.cond.notify_all()
+        if spool_now is not None:
+            # What is in flight stays the sender's (sent, or spooled at the latest by close()).
+            if spool_now:
+                self._append_spool(self._encode(spool_now), len(spool_now))
+            return True
+        with self.cond:
+            while self.settled < target:
+                remaining = deadline - time.time()
+                if remaining <= 0 or self.finished:
+                    self.stats["flush_timeouts"] += 1
+                    return False
+                self.cond.wait(remaining)
+        return True
+
+    def close(self, timeout=0.0, exit_code=None):
+        """The final flush: at most ``timeout`` s in all, however often it is called (a signal
+        may interrupt it; calling again continues within the same bound).  Returns summary()."""
+        with self.cond:
+            if self.closed:
+                return self.summary() if self.started else None
+            if not self.started:
+                self.closed = True
+                self.pending.clear()
+                return None
+            if self.close_deadline is None:
+                self.close_started = time.time()
+                self.close_deadline = self.close_started + max(0.0, timeout)
+                self.exit_code = exit_code
+            self.closing = True
+            self.cond.notify_all()
+        while self.thread.is_alive():
+            remaining = self.close_deadline - time.time()
+            if remaining <= 0 or self._slow(HUNG_SECONDS):
+                break
+            self.thread.join(min(0.25, remaining))
+        with self.cond:
+            if self.thread.is_alive():
+                self.abandoned = True
+                self.close_timed_out = True
+                leftovers = list(self.inflight) + list(self.pending)
+            else:
+                leftovers = list(self.pending)
+            self.inflight = []
+            self.pending.clear()
+            self.closed = True
+        if leftovers:
+            self._append_spool(self._encode(leftovers), len(leftovers), force=True)
+        self.close_seconds = time.time() - self.close_started
+        return self.summary()
+
+    def _slow(self, seconds):
+        started = self.attempt_started
+        return started is not None and time.time() - started > seconds
+
+    def discard(self, logger=None):
+        """Remote logging is off: forget the records held so far."""
+        if logger is not None:
+            logger.remove_sink(self)
+        with self.cond:
+            self.closed = True
+            self.pending.clear()
+
+    # -- set-up ------------------------------------------------------------------------
+    def start(self, transport, stamp, work_dir, bufsize=1000, interval=DEFAULT_INTERVAL, log=None):
+        self.spool_path = os.path.join(work_dir, SPOOL_FILE)
+        self.rejected_path = os.path.join(work_dir, REJECTED_FILE)
+        self._keep_own_spool(stamp)
+        with self.cond:
+            self.transport = transport
+            self.stamp = stamp
+            self.bufsize = max(1, int(bufsize))
+            self.interval = float(interval) if interval and interval > 0 else float(DEFAULT_INTERVAL)
+            self.log = log
+            self.spool_lines = len(_spool_lines(self._read_spool()))
+            if self.spool_lines:
+                self.retry_at = time.time()
+            self.started = True
+        self.thread = threading.Thread(target=self._run, name="pilot-remote-log")
+        self.thread.daemon = True
+        self.thread.start()
+        ticker = threading.Thread(target=self._tick, name="pilot-remote-log-timer")
+        ticker.daemon = True
+        ticker.start()
+
+    def _keep_own_spool(self, stamp):
+        """A spool left by another pilot in this directory is moved aside, never sent as ours."""
+        lines = _spool_lines(self._read_spool())
+        if not lines:
+            return
+        try:
+            other = json.loads(compat.to_text(lines[0])).get("stamp") != stamp
+        except (ValueError, AttributeError):
+            other = True
+        if other:
+            try:
+                os.rename(self.spool_path, "%s.%d" % (self.spool_path, int(time.time())))
+            except (IOError, OSError):
+                pass
+
+    # -- the sender thread ---------------------------------------------------------------
+    def _run(self):
+        try:
+            while True:
+                with self.cond:
+                    action = self._next_action()
+                    while action is None:
+                        # Untimed: woken at once by notify (a timed wait polls on Python 2,
+                        # every 50 ms at worst); the ticker thread wakes it for the timers.
+                        self.cond.wait()
+                        action = self._next_action()
+                    if action == "close":
+                        break
+                    records = None
+                    if action == "send":
+                        records = self._take(self.batch_messages)
+                        self.inflight = records
+                    self.busy = True
+                try:
+                    if records:
+                        self._deliver(records)
+                    elif action == "retry":
+                        self._retry_spool()
+                finally:
+                    with self.cond:
+                        self.busy = False
+                        self.inflight = []
+            self._final()
+        except Exception as exc:  # a bug here must not stop the pilot; close() spools what is left
+            self.last_error = "internal error: %s: %s" % (exc.__class__.__name__, exc)
+            self._note("remote logging stopped by an internal error (%s); the log stays in %s"
+                       % (self.last_error, SPOOL_FILE))
+        finally:
+            with self.cond:
+                self.finished = True
+                self.busy = False
+                self.cond.notify_all()
+
+    def _next_action(self):
+        """What the sender should do now (the lock is held): 'close', 'send', 'retry' or None."""
+        if self.closing:
+            return "close"
+        now = time.time()
+        if self.pending:
+            if (self.urgent or len(self.pending) >= self.bufsize or self.flush_target > self.settled
+                    or now - self.oldest >= self.interval):
+                self.urgent = False
+                return "send"
+        if self.spool_lines and not self.refused and self.retry_at is not None and now >= self.retry_at:
+            return "retry"
+        return None
+
+    def _due_at(self):
+        """When the next timer (the interval, a retry) falls due, or None (the lock is held)."""
+        times = []
+        if self.pending:
+            times.append(self.oldest + self.interval)
+        if self.spool_lines and not self.refused and self.retry_at is not None:
+            times.append(self.retry_at)
+        return min(times) if times else None
+
+    def _tick(self):
+        """Wakes the sender when a timer falls due (time.sleep is exact on every Python)."""
+        while True:
+            with self.cond:
+                if self.finished or self.closed:
+                    return
+                due = self._due_at()
+                now = time.time()
+                if due is not None and due <= now:
+                    self.cond.notify_all()
+            pause = 1.0 if due is None else max(0.05, due - now)
+            time.sleep(min(1.0, pause))
+
+    def _deliver(self, records):
+        """Send these records now, or behind the spool when it holds anything (order)."""
+        bodies = self._encode(records)
+        with self.cond:
+            direct = not (self.refused or self.spool_lines or self.retry_at is not None)
+        index = 0
+        if direct:
+            while index < len(bodies):
+                body, count = bodies[index]
+                outcome = self._send(body, count)
+                if outcome == "sent":
+                    self._settle(count, "sent", batches=1)
+                elif outcome == "rejected":
+                    self._reject(body)
+                    self._settle(count, "rejected")
+                else:
+                    break
+                index += 1
+        rest = bodies[index:]
+        if rest:
+            self._append_bodies(rest)
+            with self.cond:
+                if not self.refused and self.retry_at is None:
+                    self.retry_at = time.time()
+
+    def _send(self, body, count):
+        """'sent', 'rejected', 'refused' or 'failed'; updates the state, never raises."""
+        self.stats["attempts"] += 1
+        self.attempt_started = time.time()
+        try:
+            self.transport.send(body, count)
+        except Rejected as exc:
+            self._note("the logbook rejected a batch of %d messages (%s): set aside in %s"
+                       % (count, exc, REJECTED_FILE))
+            return "rejected"
+        except Refused as exc:
+            with self.cond:
+                self.refused = True
+                self.retry_at = None
+            self.last_error = compat.to_text(exc)
+            self._note("the logbook refused this pilot (%s): remote logging stops; the log stays in %s"
+                       % (exc, SPOOL_FILE))
+            return "refused"
+        except (SendError, Exception) as exc:
+            self._failed(exc)
+            return "failed"
+        finally:
+            self.attempt_started = None
+        return "sent"
+
+    def _failed(self, exc):
+        reason = " ".join(compat.to_text(exc).split())[:300] or exc.__class__.__name__
+        if not isinstance(exc, SendError):
+            reason = "%s: %s" % (exc.__class__.__name__, reason)
+        self.last_error = reason
+        with self.cond:
+            self.stats["failures"] += 1
+            self.retry_at = time.time() + self.backoff
+            pause = self.backoff
+            self.backoff = min(self.max_retry, self.backoff * 2)
+            first = not self.outage
+            self.outage = True
+        if first:
+            self._note("cannot send the log to the logbook (%s): it is kept in %s and retried (next in %.0f s)"
+                       % (reason, SPOOL_FILE, pause))
+
+    def _retry_spool(self):
+        # The first batch alone first: while the logbook is down, a retry costs one batch,
+        # not a read of the whole spool.
+        first = self._first_spooled()
+        if first is not None:
+            outcome = self._send(first, _count(first))
+            if outcome in ("failed", "refused"):
+                return
+        with self.spool_lock:
+            data = self._read_spool()
+        lines = _spool_lines(data)
+        done = 0
+        resent = 0
+        stopped = False
+        if first is not None and lines and lines[0] == first:
+            self._account(first, outcome)
+            resent += _count(first) if outcome == "sent" else 0
+            done = 1
+        for line in lines[done:]:
+            outcome = self._send(line, _count(line))
+            if outcome not in ("sent", "rejected"):
+                stopped = True
+                break
+            self._account(line, outcome)
+            resent += _count(line) if outcome == "sent" else 0
+            done += 1
+        if self.abandoned:
+            return
+        with self.spool_lock:
+            tail = self._read_spool()[len(data):]
+            remaining = lines[done:] + _spool_lines(tail)
+            self._rewrite_spool(remaining)
+        with self.cond:
+            self.spool_lines = len(remaining)
+            recovered = not remaining and self.outage
+            if not remaining:
+                self.retry_at = None
+                self.backoff = self.first_retry
+                self.outage = False
+            elif not stopped and not self.refused:
+                self.retry_at = time.time()   # more was spooled meanwhile: go on
+        if recovered and resent:
+            self._note("the logbook answers again: %d spooled messages sent" % resent, warning=False)
+
+    def _account(self, line, outcome):
+        """Figures for a spooled batch that was sent or rejected."""
+        count = _count(line)
+        if outcome == "rejected":
+            self._reject(line)
+        with self.cond:
+            if outcome == "sent":
+                self.stats["sent"] += count
+                self.stats["batches_sent"] += 1
+                self.stats["resent_from_spool"] += count
+            else:
+                self.stats["rejected"] += count
+
+    def _first_spooled(self):
+        with self.spool_lock:
+            try:
+                handle = open(self.spool_path, "rb")
+            except (IOError, OSError):
+                return None
+            try:
+                while True:
+                    line = handle.readline()
+                    if not line:
+                        return None
+                    if line.strip():
+                        return line.rstrip(b"\n")
+            finally:
+                handle.close()
+
+    def _final(self):
+        """At exit: the spool once more (whatever the back-off), then everything pending."""
+        remaining = self.close_deadline - time.time()
+        if self.outage:
+            remaining = min(remaining, OUTAGE_FINAL_TIMEOUT)
+        for holder in (self.transport, getattr(self.transport, "client", None)):
+            if holder is not None and hasattr(holder, "timeout"):
+                holder.timeout = max(1.0, min(holder.timeout, remaining))
+        with self.cond:
+            retry = self.spool_lines and not self.refused
+            if retry:
+                self.retry_at = time.time()
+        if retry:
+            self._retry_spool()
+        while not self.abandoned:
+            with self.cond:
+                records = self._take(self.batch_messages)
+                self.inflight = records
+            if not records:
+                break
+            self._deliver(records)
+            with self.cond:
+                self.inflight = []
+        if self.refused or self.abandoned:
+            return
+        remaining = max(0.5, self.close_deadline - time.time())
+        try:
+            self.transport.finish(self.exit_code, remaining)
+        except Exception as exc:
+            self.last_error = "closing the log: %s" % " ".join(compat.to_text(exc).split())[:300]
+        try:
+            self.transport.close(max(0.5, self.close_deadline - time.time()))
+        except Exception:
+            pass
+
+    # -- batches, the spool ---------------------------------------------------------------
+    def _take(self, limit):
+        """Up to ``limit`` pending records, oldest first (the lock is held)."""
+        taken = []
+        while self.pending and len(taken) < limit:
+            taken.append(self.pending.popleft())
+        if not self.pending:
+            self.oldest = None
+        elif taken:
+            self.oldest = time.time()
+        return taken
+
+    def _settle_locked(self, count, what, batches=0):
+        """``count`` records are dealt with (the caller holds the lock)."""
+        self.settled += count
+        self.stats[what] += count
+        if batches:
+            self.stats["batches_sent"] += batches
+        self.cond.notify_all()
+
+    def _settle(self, count, what, batches=0):
+        with self.cond:
+            self._settle_locked(count, what, batches)
+
+    def _message(self, record):
+        return messages.message(self.stamp, record.seq, record.time, record.text, record.level,
+                                _name(record.source) or "Pilot", _name(record.phase), _name(record.status),
+                                record.stream, record.kind, fit_data(record.data))
+
+    def _encode(self, records):
+        """[(batch body as bytes, number of messages)], each within the batch limits."""
+        head = b'{"messages":['
+        tail = compat.to_bytes('],"schema":%s,"stamp":%s}' % (json.dumps(messages.SCHEMA), json.dumps(self.stamp)))
+        bodies = []
+        group, size = [], len(head) + len(tail)
+        for record in records:
+            try:
+                item = messages.encode(self._message(record))
+            except (TypeError, ValueError):
+                continue
+            if group and (len(group) >= self.batch_messages or size + len(item) + 1 > self.batch_bytes):
+                bodies.append((head + b",".join(group) + tail, len(group)))
+                group, size = [], len(head) + len(tail)
+            group.append(item)
+            size += len(item) + 1
+        if group:
+            bodies.append((head + b",".join(group) + tail, len(group)))
+        return bodies
+
+    def _append_bodies(self, bodies):
+        self._append_spool(bodies, sum(count for _, count in bodies))
+
+    def _append_spool(self, bodies, count, force=False):
+        """Append batches to the spool (fsync'd) and count their records as settled."""
+        if self.abandoned and not force:
+            return   # close() took over: what this thread holds is spooled there
+        written = False
+        try:
+            with self.spool_lock:
+                fd = os.open(self.spool_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+                try:
+                    for body, _ in bodies:
+                        os.write(fd, body + b"\n")
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            written = True
+        except (IOError, OSError) as exc:
+            self.last_error = "cannot write %s: %s" % (SPOOL_FILE, exc.strerror or exc)
+        with self.cond:
+            if written:
+                self.spool_lines += len(bodies)
+                if not self.refused and self.retry_at is None:
+                    self.retry_at = time.time()   # the spool is sent before anything newer
+        self._settle(count, "spooled" if written else "dropped")
+        if not written:
+            self._note("%s; %d messages are lost" % (self.last_error, count))
+
+    def _reject(self, body):
+        try:
+            handle = open(self.rejected_path, "ab")
+            try:
+                handle.write(body + b"\n")
+            finally:
+                handle.close()
+        except (IOError, OSError):
+            pass
+
+    def _read_spool(self):
+        try:
+            handle = open(self.spool_path, "rb")
+        except (IOError, OSError):
+            return b""
+        try:
+            return handle.read()
+        finally:
+            handle.close()
+
+    def _rewrite_spool(self, lines):
+        """Replace the spool by ``lines`` (atomically), or remove it when there are none."""
+        try:
+            if not lines:
+                if os.path.exists(self.spool_path):
+                    os.remove(self.spool_path)
+                return
+            tmp = "%s.tmp-%d" % (self.spool_path, os.getpid())
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                os.write(fd, b"\n".join(lines) + b"\n")
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.rename(tmp, self.spool_path)
+        except (IOError, OSError) as exc:
+            self.last_error = "cannot rewrite %s: %s" % (SPOOL_FILE, exc.strerror or exc)
+
+    def _note(self, text, warning=True):
+        """One line in the pilot's log (at most MAX_WARNINGS warnings).  Not while closing: the
+        result is the last message (the outcome of the final flush is in pilot_result.json and
+        in the local summary line)."""
+        if self.log is None or self.closing:
+            return
+        try:
+            if not warning:
+                self.log.info("remote logging: %s" % text)
+                return
+            self.warnings += 1
+            if self.warnings <= MAX_WARNINGS:
+                self.log.warning("remote logging: %s" % text)
+            elif self.warnings == MAX_WARNINGS + 1:
+                self.log.warning("remote logging: further warnings are not logged")
+        except Exception:
+            pass
+
+    # -- figures ---------------------------------------------------------------------
+    def unsent(self):
+        """Messages waiting in the spool file (counted without parsing: a key "seq" appears once
+        per message, and inside a JSON string its quotes would be escaped)."""
+        return self._read_spool().count(b'"seq":')
+
+    def summary(self):
+        """The remote_logging section of pilot_result.json."""
+        if not self.started:
+            return None
+        unsent = self.unsent()
+        rejected = os.path.exists(self.rejected_path)
+        figures = {
+            "enabled": True,
+            "transport": self.transport.name,
+            "url": display_url(getattr(self.transport, "url", "") or ""),
+            "messages": self.accepted,
+            "unsent": unsent,
+            "refused": self.refused,
+            "duplicates": getattr(self.transport, "duplicates", 0),
+            "last_error": self.last_error,
+            "spool_file": SPOOL_FILE if unsent else None,
+            "rejected_file": REJECTED_FILE if rejected else None,
+            "flush_wait_seconds": round(self.flush_wait, 3),
+            "final_flush_seconds": round(self.close_seconds, 3) if self.close_seconds is not None else None,
+            "final_flush_timed_out": self.close_timed_out,
+        }
+        figures.update(self.stats)
+        return figures
+
+
+def _name(value):
+    if value is None:
+        return None
+    text = compat.to_text(value).strip()
+    return text[:messages.MAX_NAME] or None
+
+
+def _spool_lines(data):
+    return [line for line in data.split(b"\n") if line.strip()]
+
+
+def _count(line):
+    try:
+        return len(json.loads(compat.to_text(line)).get("messages") or [])
+    except (ValueError, AttributeError, TypeError):
+        return 0
+
+
+def fit_data(data):
+    """``data`` within the contract's 64 KiB (long strings cut, then the biggest keys dropped)."""
+    if data is None:
+        return None
+    try:
+        if len(messages.encode(data)) <= messages.MAX_DATA_BYTES:
+            return data
+    except (TypeError, ValueError):
+        return {"unencodable": True}
+    cut = _cut_strings(data, 1000)
+    while len(messages.encode(cut)) > messages.MAX_DATA_BYTES and isinstance(cut, dict) and cut:
+        biggest = max(cut, key=lambda key: len(messages.encode(cut[key])))
+        cut = dict(cut)
+        cut[biggest] = "(removed: over the size limit of message data)"
+        if len(messages.encode(cut)) > messages.MAX_DATA_BYTES and len(cut) == 1:
+            return {"truncated": True}
+    return cut
+
+
+def _cut_strings(value, limit):
+    if isinstance(value, dict):
+        return dict((key, _cut_strings(item, limit)) for key, item in value.items())
+    if isinstance(value, list):
+        return [_cut_strings(item, limit) for item in value[:200]]
+    if isinstance(value, compat.string_types) and len(value) > limit:
+        return value[:limit] + "..."
+    return value
+
+
+# -- stdin ---------------------------------------------------------------------------------
+
+def read_stdin(fd=0, max_bytes=STDIN_BYTES, total=STDIN_SECONDS, idle=STDIN_IDLE):
+    """What is waiting on ``fd`` (bytes) and whether it was cut, reading at most ``total``
+    seconds and stopping at end of file or after ``idle`` seconds without data: a pipe
+    that stays open never makes the pilot hang."""
+    import errno
+    import select
+
+    chunks, size = [], 0
+    started = last = time.time()
+    while size < max_bytes:
+        now = time.time()
+        wait = min(started + total - now, last + idle - now)
+        if wait <= 0:
+            break
+        try:
+            ready = select.select([fd], [], [], wait)[0]
+        except (select.error, OSError, IOError, ValueError) as exc:
+            if _errno(exc) == errno.EINTR:
+                continue
+            break
+        if not ready:
+            break
+        try:
+            data = os.read(fd, min(65536, max_bytes - size))
+        except (OSError, IOError) as exc:
+            if _errno(exc) == errno.EINTR:
+                continue
+            break
+        if not data:
+            break
+        chunks.append(data)
+        size += len(data)
+        last = time.time()
+    data = b"".join(chunks)
+    return data[:max_bytes], size >= max_bytes
+
+
+def _errno(exc):
+    number = getattr(exc, "errno", None)
+    if number is None and getattr(exc, "args", None):
+        number = exc.args[0]
+    return number
+
+
+def capture_stdin(logger, fd=0):
+    """With remote logging on and stdin not a terminal: log what the wrapper piped there
+    (records of kind ``stdin``).  Returns the number of lines."""
+    try:
+        if os.isatty(fd):
+            return 0
+    except (OSError, IOError, ValueError):
+        return 0
+    data, cut = read_stdin(fd)
+    if not data:
+        return 0
+    log = logger.source("stdin", "setup")
+    lines = compat.to_text(data).splitlines()
+    for line in lines:
+        log.event("INFO", line, "stdin")
+    if cut:
+        log.event("WARNING", "(stdin cut after %d bytes)" % STDIN_BYTES, "stdin")
+    return len(lines)
+
+
+# -- from the parameters ------------------------------------------------------------------
+
+def credentials(params, environ, log):
+    """The pilot's credentials for the logbook: the token file, else a proxy or the host cert."""
+    from pilot.fetch import default_ca_dir
+    from pilot.logtransport import Credentials, token_from_file
+
+    token = None
+    if params.logbookTokenFile:
+        token, problem = token_from_file(params.logbookTokenFile, os.getuid())
+        if problem:
+            log.warning(problem)
+    certfile = keyfile = None
+    host = False
+    if params.useServerCertificate:
+        cert = os.path.join(params.certsLocation, "hostcert.pem")
+        key = os.path.join(params.certsLocation, "hostkey.pem")
+        if os.path.isfile(cert) and os.path.isfile(key):
+            certfile, keyfile, host = cert, key, True
+    elif environ.get("X509_USER_PROXY") and os.path.isfile(environ["X509_USER_PROXY"]):
+        certfile = keyfile = environ["X509_USER_PROXY"]
+    return Credentials(token, certfile, keyfile, host, None, default_ca_dir(environ))
+
+
+def configure(early, logger, params, environ, work_dir):
+    """Start remote logging as the parameters ask (called only when they ask for it).
+
+    ``early`` is the logger's MemorySink holding the records logged so far: they
+    become the first messages.  Returns the RemoteLog, or None when remote logging
+    stays off (no URL, an unusable one).  The caller then reads stdin
+    (capture_stdin).  Never raises.
+    """
+    from pilot.logtransport import make_transport
+
+    log = logger.source("Pilot", "setup")
+    try:
+        if not params.loggerURL:
+            log.warning("remote logging is asked for (-z or pilot.json RemoteLogging) but no logbook URL is "
+                        "given (-g or RemoteLoggerURL): logging locally only")
+            return None
+        creds = credentials(params, environ, log)
+        transport = make_transport(params.loggerURL, creds, params.pilotUUID,
+                                   params.wnVO or params.jsonVO, environ)
+    except TransportError as exc:
+        log.warning("remote logging is off: %s" % exc)
+        return None
+    except Exception as exc:
+        log.warning("remote logging is off: %s: %s" % (exc.__class__.__name__, exc))
+        return None
+    remote = RemoteLog()
+    with logger.lock:   # no record may fall between the two sinks
+        for record in early.records:
+            remote.emit(record, None)
+        logger.replace_sink(early, remote)
+        early.close()
+    for note in transport.notes:
+        log.warning(note)
+    interval = params.loggerTimerInterval or DEFAULT_INTERVAL
+    remote.start(transport, params.pilotUUID, work_dir, params.loggerBufsize, interval,
+                 logger.source("RemoteLog"))
+    log.info("remote logging to %s (%s, %s): a batch every %d lines or %d s, after each command and at "
+             "exit; what cannot be sent waits in %s" % (display_url(getattr(transport, "url", params.loggerURL)),
+                                                        transport.name, creds.describe(), remote.bufsize,
+                                                        remote.interval, SPOOL_FILE))
+    return remote

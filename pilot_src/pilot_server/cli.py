@@ -1,0 +1,59 @@
+"""``pilotctl``: the command line of administrators and SiteDirectors.
+
+Each subcommand lives in its own module and registers itself here; this file
+only dispatches.  Exit codes: 0 success, 1 the operation failed, 2 usage.
+"""
+
+import argparse
+import importlib
+import sys
+
+from pilot import __version__
+
+USAGE = 2
+
+
+def _build(argv):
+    from pilot_server import pyzbuild
+
+    return pyzbuild.main(argv, prog="pilotctl build")
+
+
+# Subcommands with a command line of their own (all their arguments pass through).
+PASSTHROUGH = {"build": _build}
+
+# Modules whose register(commands) adds their subcommands (handler in set_defaults).
+SUBCOMMAND_MODULES = ["pilot_server.cmd_keys", "pilot_server.wrapper", "pilot_server.publish",
+                      "pilot_server.logbook.cli"]
+
+
+def parser():
+    top = argparse.ArgumentParser(
+        prog="pilotctl",
+        description="Pilots 2.0 tools for SiteDirectors and logbook hosts.",
+    )
+    top.add_argument("--version", action="version", version="pilotctl (Pilots 2.0) %s" % __version__)
+    commands = top.add_subparsers(dest="command", metavar="COMMAND")
+    commands.add_parser("build", help="build dist/pilot.pyz reproducibly (see: pilotctl build --help)")
+    for name in SUBCOMMAND_MODULES:
+        importlib.import_module(name).register(commands)
+    return top
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in PASSTHROUGH:
+        return PASSTHROUGH[argv[0]](argv[1:])
+    args = parser().parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser().print_help(sys.stderr)
+        return USAGE
+    try:
+        return args.handler(args)
+    except KeyboardInterrupt:
+        sys.stderr.write("pilotctl: interrupted\n")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,125 @@
+"""Options shared by the ``pilotctl logbook`` subcommands, and their parsing."""
+
+import datetime
+import os
+import re
+import time
+
+
+DB_ENV = "PILOTS2_LOGBOOK_DB"
+BROKER_ENV = "PILOTS2_BROKER_URL"
+DEFAULT_BROKER = "amqp://guest:guest@127.0.0.1:5672/"
+TOKEN_GRACE = 3 * 86400  # seconds a token stays good after its expiry, for messages that waited in a queue
+
+
+def add_db_option(parser):
+    parser.add_argument("--db", metavar="URL",
+                        help="database URL: sqlite:///FILE (default: logbook.sqlite here), "
+                             "postgresql://USER@HOST/DB, mysql+pymysql://USER@HOST/DB; "
+                             "default from $%s (keeps a password off the command line)" % DB_ENV)
+
+
+def db_url(args):
+    from pilot_server.logbook.database import default_url
+
+    return args.db or os.environ.get(DB_ENV) or default_url()
+
+
+def reader_url(args):
+    """The URL for a reading command: a missing SQLite file is an error, not a new database."""
+    from pilot_server.logbook.database import DatabaseError, normalise_url
+
+    url = db_url(args)
+    parsed = normalise_url(url)
+    if parsed.get_backend_name() == "sqlite" and not os.path.exists(parsed.database or ""):
+        raise DatabaseError("no logbook database at %s (start 'pilotctl logbook serve' there, or give --db)"
+                            % parsed.database)
+    return url
+
+
+def broker_url(args):
+    return args.broker or os.environ.get(BROKER_ENV) or DEFAULT_BROKER
+
+
+def listen_address(text):
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise ValueError("--listen wants HOST:PORT, not %r" % text)
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
+UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_when(text, now=None):
+    """Epoch seconds from '1763737440', '2026-11-21', '2026-11-21T15:00[:00]' (UTC) or '2h' ago."""
+    text = text.strip()
+    match = RELATIVE.match(text)
+    if match:
+        return (time.time() if now is None else now) - float(match.group(1)) * UNITS[match.group(2)]
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    for fmt in ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"):
+        try:
+            parsed = datetime.datetime.strptime(text.rstrip("Z"), fmt)
+        except ValueError:
+            continue
+        return parsed.replace(tzinfo=datetime.timezone.utc).timestamp()
+    raise ValueError("not a time: %r (epoch seconds, 2026-11-21[T15:00[:00]] UTC, or 30m/2h/3d ago)" % text)
+
+
+def safe(url):
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "(database URL)"
+
+
+def add_access_options(parser, certificates=True):
+    group = parser.add_argument_group("who may write")
+    group.add_argument("--token-secret", action="append", default=[], metavar="FILE",
+                       help="a pilot-token secret (hex, mode 0600, as made by the wrapper tools); "
+                            "repeat for rotation: every given secret is accepted")
+    if certificates:
+        group.add_argument("--trusted-dn", action="append", default=[], metavar="DN",
+                           help="a certificate DN (/DC=org/.../CN=name) that may write any pilot's log and "
+                                "register pilots; repeatable")
+        group.add_argument("--admin-token-file", action="append", default=[], metavar="FILE",
+                           help="a hex secret (mode 0600) whose value, sent as a bearer token, may register "
+                                "pilots (POST /api/v1/pilots)")
+    group.add_argument("--require-registration", action="store_true",
+                       help="refuse logs of pilots that no submitter registered (404)")
+
+
+def build_access(args):
+    """An Access from the options; raises ValueError (one line) for an unusable secret file."""
+    from pilot_server import tokens
+    from pilot_server.logbook.access import Access
+
+    try:
+        secrets = [tokens.read_secret(path) for path in args.token_secret]
+        admin = [tokens.read_secret(path) for path in getattr(args, "admin_token_file", [])]
+    except tokens.TokenError as exc:
+        raise ValueError(str(exc))
+    except OSError as exc:
+        raise ValueError("%s: %s" % (exc.filename, exc.strerror))
+    return Access(secrets, getattr(args, "trusted_dn", []), admin, getattr(args, "token_grace", 0))
+
+
+def setup_logging(level):
+    import logging
+
+    logging.basicConfig(level=getattr(logging, level.upper()), format="%(asctime)s %(levelname)s %(name)s: "
+                        "%(message)s", datefmt="%Y-%m-%dT%H:%M:%S")
+    logging.Formatter.converter = time.gmtime
+    logging.getLogger("pika").setLevel(logging.CRITICAL)
+
+
+def add_log_level(parser):
+    parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"),
+                        help="what the service writes to stderr (default info; never tokens or passwords)")

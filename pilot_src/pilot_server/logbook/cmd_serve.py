@@ -1,0 +1,118 @@
+"""``pilotctl logbook serve``: the HTTPS receiver (and, with --broker, a consumer in the same process)."""
+
+import logging
+import signal
+import sys
+import threading
+
+from pilot_server.cliutil import OK, USAGE, fail, one_line_errors
+from pilot_server.logbook import cliopts
+
+log = logging.getLogger("pilots2.logbook")
+PROG = "pilotctl logbook serve"
+
+
+def register(commands):
+    parser = one_line_errors(commands.add_parser(
+        "serve", help="receive pilot logs over HTTPS (POST /api/v1/logs) and store them",
+        description="Serve the logbook: POST /api/v1/logs (pilot batches), POST /api/v1/pilots (registration), "
+                    "GET /api/v1/health.  The database schema is created or upgraded at start.  TLS is "
+                    "required unless --insecure-http is given."))
+    cliopts.add_db_option(parser)
+    parser.add_argument("--listen", default="127.0.0.1:8443", metavar="HOST:PORT",
+                        help="address to listen on (default 127.0.0.1:8443; 0.0.0.0:8443 for every interface)")
+    tls = parser.add_argument_group("TLS")
+    tls.add_argument("--tls-cert", metavar="FILE", help="the service certificate (PEM, with its chain)")
+    tls.add_argument("--tls-key", metavar="FILE", help="its private key (PEM)")
+    tls.add_argument("--ca-dir", metavar="DIR",
+                     help="CA directory that client certificates and proxies must chain to "
+                          "(e.g. /etc/grid-security/certificates); without it client certificates are not asked for")
+    tls.add_argument("--ca-file", metavar="FILE", help="a CA bundle, instead of or with --ca-dir")
+    tls.add_argument("--insecure-http", action="store_true",
+                     help="serve plain HTTP (a local demo only: tokens travel in the clear)")
+    cliopts.add_access_options(parser)
+    broker = parser.add_argument_group("RabbitMQ (optional)")
+    broker.add_argument("--broker", metavar="URL",
+                        help="also consume the pilots' queue in this process (amqp://USER:PASS@HOST:5672/)")
+    broker.add_argument("--queue", default="pilots2.logs", help="queue name (default pilots2.logs)")
+    cliopts.add_log_level(parser)
+    parser.set_defaults(handler=serve_command)
+
+
+def check_options(args):
+    """A one-line usage problem, or None."""
+    if args.insecure_http:
+        if args.tls_cert or args.tls_key or args.ca_dir or args.ca_file:
+            return "--insecure-http serves plain HTTP: it takes no --tls-cert/--tls-key/--ca-dir/--ca-file"
+    elif not (args.tls_cert and args.tls_key):
+        return "give --tls-cert and --tls-key (or --insecure-http for a local demo)"
+    if args.trusted_dn and not (args.ca_dir or args.ca_file):
+        return "--trusted-dn needs --ca-dir or --ca-file to verify client certificates"
+    if not args.token_secret and not args.trusted_dn:
+        return "nobody could write: give --token-secret FILE and/or --trusted-dn DN (with --ca-dir)"
+    return None
+
+
+def serve_command(args):
+    from pilot_server.logbook import httpserver, tlsconfig
+    from pilot_server.logbook.database import DatabaseError, Unavailable
+    from pilot_server.logbook.store import Store
+
+    problem = check_options(args)
+    if problem:
+        return fail(PROG, problem, USAGE)
+    try:
+        address = cliopts.listen_address(args.listen)
+        access = cliopts.build_access(args)
+    except ValueError as exc:
+        return fail(PROG, exc, USAGE)
+    cliopts.setup_logging(args.log_level)
+    context = None
+    if not args.insecure_http:
+        try:
+            context = tlsconfig.server_context(args.tls_cert, args.tls_key, args.ca_dir, args.ca_file)
+        except tlsconfig.TLSConfigError as exc:
+            return fail(PROG, exc)
+    url = cliopts.db_url(args)
+    try:
+        store = Store.open(url, log=log.info)
+    except (DatabaseError, Unavailable) as exc:
+        return fail(PROG, "database %s: %s" % (cliopts.safe(url), exc))
+    try:
+        server = httpserver.LogbookHTTPServer(address, store, access, context, args.require_registration)
+    except OSError as exc:
+        store.close()
+        return fail(PROG, "cannot listen on %s: %s" % (args.listen, exc.strerror or exc))
+    if args.insecure_http:
+        log.warning("serving plain HTTP: pilot tokens travel in the clear; use it only for a local demo")
+    consumer = thread = None
+    if args.broker:
+        from pilot_server.logbook.access import Access
+        from pilot_server.logbook.consumer import Consumer
+
+        queued = Access(access.secrets, expiry_grace=cliopts.TOKEN_GRACE)  # tokens only, as `consume`
+        consumer = Consumer(store, queued, cliopts.broker_url(args), args.queue, args.require_registration)
+        thread = threading.Thread(target=consumer.run, name="logbook-consumer", daemon=True)
+        thread.start()
+    log.info("logbook serving %s (database %s%s%s)", server.url, cliopts.safe(url),
+             ", client certificates from %s" % (args.ca_dir or args.ca_file) if context and
+             (args.ca_dir or args.ca_file) else "",
+             ", registration required" if args.require_registration else "")
+    sys.stderr.flush()
+
+    def stop(_signum, _frame):
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        server.serve_forever(poll_interval=0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        if consumer is not None:
+            consumer.stop()
+            thread.join(timeout=15)
+        store.close()
+    log.info("logbook stopped")
+    return OK

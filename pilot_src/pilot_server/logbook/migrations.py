@@ -1,0 +1,173 @@
+"""The logbook's schema, made and upgraded by the logbook itself.
+
+``schema_version`` has one row per applied step (version, description, time).
+``migrate(engine)`` applies the missing steps in order, under a lock (so that a
+``serve`` and a ``consume`` starting together do not race), and refuses a
+database whose schema is newer than this code.  Each step keeps its own
+frozen table definitions: never edit a released step, add a new one (and
+update ``schema.py`` to the result; a test compares the two).
+"""
+
+import time
+
+from sqlalchemy import (BigInteger, Boolean, Column, Double, Index, Integer, MetaData, String, Table, Text,
+                        inspect, select, text)
+
+from pilot_server.logbook import schema
+from pilot_server.logbook.database import DatabaseError, family
+
+LOCK_NAME = "pilots2_logbook_migrate"
+PG_LOCK_KEY = 727012606
+
+
+def _step1_tables(connection):
+    """Pilots, their messages, rejected batches."""
+    md = MetaData()
+    stamp, long_text = schema.stamp_type, schema.long_text
+    Table("pilots", md,
+          Column("stamp", stamp(), primary_key=True),
+          Column("first_seen", Double, nullable=False),
+          Column("last_seen", Double, nullable=False),
+          Column("last_seq", BigInteger, nullable=False),
+          Column("message_count", BigInteger, nullable=False),
+          Column("last_message_time", Double),
+          Column("heartbeat_time", Double),
+          Column("vo", String(128)), Column("site", String(128)), Column("ce", String(128)),
+          Column("queue", String(128)), Column("version", String(64)),
+          Column("status", String(32), nullable=False),
+          Column("status_time", Double, nullable=False),
+          Column("exit_code", Integer),
+          Column("failed_command", String(64)),
+          Column("reason", Text),
+          Column("result_time", Double))
+    Table("messages", md,
+          Column("stamp", stamp(), primary_key=True),
+          Column("seq", BigInteger, primary_key=True, autoincrement=False),
+          Column("time", Double, nullable=False),
+          Column("received", Double, nullable=False),
+          Column("kind", String(16), nullable=False),
+          Column("level", String(8), nullable=False),
+          Column("source", String(64), nullable=False),
+          Column("phase", String(64)), Column("status", String(64)), Column("stream", String(8)),
+          Column("text", long_text(), nullable=False),
+          Column("data", long_text()))
+    rejected = Table("rejected", md,
+                     Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                            autoincrement=True),
+                     Column("time", Double, nullable=False),
+                     Column("origin", String(255), nullable=False),
+                     Column("stamp", String(128)),
+                     Column("reason", String(1000), nullable=False),
+                     Column("body", long_text(), nullable=False))
+    Index("ix_rejected_time", rejected.c.time)
+    md.create_all(connection)
+
+
+def _step2_registration_and_list_indexes(connection):
+    """Registration columns on pilots; indexes for the list pages (site, CE, status, VO, last seen)."""
+    boolean = Boolean().compile(dialect=connection.dialect)
+    double = Double().compile(dialect=connection.dialect)
+    connection.execute(text("ALTER TABLE pilots ADD COLUMN registered %s DEFAULT %s NOT NULL"
+                            % (boolean, "0" if family(connection) == "sqlite" else "false")))
+    connection.execute(text("ALTER TABLE pilots ADD COLUMN submitted_time %s" % double))
+    md = MetaData()
+    pilots = Table("pilots", md, Column("last_seen", Double), Column("site", String(128)),
+                   Column("ce", String(128)), Column("status", String(32)), Column("vo", String(128)))
+    for name, columns in (("ix_pilots_last_seen", ("last_seen",)),
+                          ("ix_pilots_site_seen", ("site", "last_seen")),
+                          ("ix_pilots_ce_seen", ("ce", "last_seen")),
+                          ("ix_pilots_status_seen", ("status", "last_seen")),
+                          ("ix_pilots_vo_seen", ("vo", "last_seen"))):
+        Index(name, *[pilots.c[column] for column in columns]).create(connection)
+
+
+STEPS = [
+    (1, "pilots, messages, rejected", _step1_tables),
+    (2, "pilot registration; list indexes on site, ce, status, vo and last_seen",
+     _step2_registration_and_list_indexes),
+]
+LATEST = STEPS[-1][0]
+
+
+def current_version(connection):
+    if not inspect(connection).has_table("schema_version"):
+        return 0
+    value = connection.execute(select(schema.schema_version.c.version)
+                               .order_by(schema.schema_version.c.version.desc()).limit(1)).scalar()
+    return value or 0
+
+
+def _locked(engine):
+    """A connection holding the migration lock (released when it closes)."""
+    connection = engine.connect()
+    kind = family(engine)
+    if kind == "sqlite":
+        connection.execution_options(logbook_write=True)
+    elif kind == "mysql":
+        got = connection.execute(text("SELECT GET_LOCK(:name, 120)"), {"name": LOCK_NAME}).scalar()
+        connection.commit()
+        if got != 1:
+            connection.close()
+            raise DatabaseError("could not take the schema migration lock within 120 s")
+    return connection
+
+
+def migrate(engine, target=None, log=None):
+    """Bring the schema to ``target`` (default: the latest); return the steps applied."""
+    target = LATEST if target is None else target
+    applied = []
+    kind = family(engine)
+    connection = _locked(engine)
+    try:
+        if kind == "postgresql":
+            with connection.begin():
+                connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": PG_LOCK_KEY})
+        with connection.begin():
+            schema.schema_version.create(connection, checkfirst=True)
+        if kind == "mysql":
+            connection.commit()
+        version = _version_checked(connection)
+        for number, description, step in STEPS:
+            if number <= version or number > target:
+                continue
+            # one transaction per step: on PostgreSQL and SQLite a failed step leaves nothing behind;
+            # the version is read again under the lock (another process may have just migrated)
+            with connection.begin():
+                if current_version(connection) >= number:
+                    continue
+                step(connection)
+                connection.execute(schema.schema_version.insert().values(
+                    version=number, description=description, applied=time.time()))
+            applied.append((number, description))
+            if log:
+                log("schema: applied step %d (%s)" % (number, description))
+    finally:
+        try:
+            if kind == "postgresql":
+                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": PG_LOCK_KEY})
+                connection.commit()
+            elif kind == "mysql":
+                connection.execute(text("SELECT RELEASE_LOCK(:name)"), {"name": LOCK_NAME})
+                connection.commit()
+        finally:
+            connection.close()
+    return applied
+
+
+def _version_checked(connection):
+    with connection.begin():
+        version = current_version(connection)
+    if version > LATEST:
+        raise DatabaseError("the database schema is version %d, newer than this pilotctl knows (%d): "
+                            "upgrade pilotctl" % (version, LATEST))
+    return version
+
+
+def check_current(engine):
+    """Raise DatabaseError unless the schema is exactly the latest (readers do not migrate)."""
+    with engine.connect() as connection:
+        version = current_version(connection)
+    if version != LATEST:
+        raise DatabaseError("the database schema is version %d, this pilotctl needs %d: run "
+                            "'pilotctl logbook serve' or 'consume' once to migrate it" % (version, LATEST))
+    return version

@@ -1,0 +1,101 @@
+"""The logbook's tables as they are after the last migration (``migrations.LATEST``).
+
+Times are UTC epoch seconds (double precision) everywhere: the same type on
+every database, sortable, and what the pilot sends.  ``*_seen`` and
+``received`` are the logbook's clock; ``time`` and ``*_time`` of messages are
+the pilot's.
+
+Issue 7 (pilot states, statistics, web pages) extends ``pilots``; the
+indexes on (site|ce|status|vo, last_seen) and last_seen serve its list page
+with a million pilots (filter, newest first).
+"""
+
+from sqlalchemy import (BigInteger, Boolean, Column, Double, Index, Integer, MetaData, String, Table, Text,
+                        false)
+from sqlalchemy.dialects import mysql
+
+STAMP_LENGTH = 128
+NAME_LENGTH = 64       # pilot.messages.MAX_NAME
+INFO_LENGTH = 128      # vo, site, ce, queue
+BODY_KEPT = 4096       # characters of a rejected body that are kept
+
+
+def stamp_type():
+    # MySQL/MariaDB compare strings case-insensitively by default: stamps are compared exactly
+    return String(STAMP_LENGTH).with_variant(mysql.VARCHAR(STAMP_LENGTH, collation="utf8mb4_bin"),
+                                             "mysql", "mariadb")
+
+
+def long_text():
+    # MySQL's TEXT holds 64 KiB of bytes; a 64 Ki-character text needs up to 256 KiB
+    return Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
+
+
+metadata = MetaData()
+
+schema_version = Table(
+    "schema_version", metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("description", String(200), nullable=False),
+    Column("applied", Double, nullable=False),
+)
+
+pilots = Table(
+    "pilots", metadata,
+    Column("stamp", stamp_type(), primary_key=True),
+    Column("first_seen", Double, nullable=False),
+    Column("last_seen", Double, nullable=False),
+    Column("last_seq", BigInteger, nullable=False, default=0),
+    Column("message_count", BigInteger, nullable=False, default=0),
+    Column("last_message_time", Double),
+    Column("heartbeat_time", Double),
+    Column("vo", String(INFO_LENGTH)),
+    Column("site", String(INFO_LENGTH)),
+    Column("ce", String(INFO_LENGTH)),
+    Column("queue", String(INFO_LENGTH)),
+    Column("version", String(NAME_LENGTH)),
+    Column("status", String(32), nullable=False),
+    Column("status_time", Double, nullable=False),
+    Column("exit_code", Integer),
+    Column("failed_command", String(NAME_LENGTH)),
+    Column("reason", Text),
+    Column("result_time", Double),
+    # added by migration 2: registration by a submitter
+    Column("registered", Boolean, nullable=False, server_default=false()),
+    Column("submitted_time", Double),
+)
+
+messages = Table(
+    "messages", metadata,
+    Column("stamp", stamp_type(), primary_key=True),
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("time", Double, nullable=False),
+    Column("received", Double, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("level", String(8), nullable=False),
+    Column("source", String(NAME_LENGTH), nullable=False),
+    Column("phase", String(NAME_LENGTH)),
+    Column("status", String(NAME_LENGTH)),
+    Column("stream", String(8)),
+    Column("text", long_text(), nullable=False),
+    Column("data", long_text()),
+)
+
+rejected = Table(
+    "rejected", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("time", Double, nullable=False),
+    Column("origin", String(255), nullable=False),
+    Column("stamp", String(STAMP_LENGTH)),
+    Column("reason", String(1000), nullable=False),
+    Column("body", long_text(), nullable=False),
+)
+
+# migration 1
+Index("ix_rejected_time", rejected.c.time)
+# migration 2
+Index("ix_pilots_last_seen", pilots.c.last_seen)
+Index("ix_pilots_site_seen", pilots.c.site, pilots.c.last_seen)
+Index("ix_pilots_ce_seen", pilots.c.ce, pilots.c.last_seen)
+Index("ix_pilots_status_seen", pilots.c.status, pilots.c.last_seen)
+Index("ix_pilots_vo_seen", pilots.c.vo, pilots.c.last_seen)

@@ -1,0 +1,120 @@
+"""``dist/pilotctl.pyz``: pilotctl as one file, built with shiv (``build_pilot.py --pilotctl``).
+
+Standard library only here; pip and shiv run as child processes of this Python (which
+must have both: ``pip install -e .[dev]`` gives shiv).  Steps, all in a temporary
+directory:
+
+1. ``pip wheel`` the checkout (SOURCE_DATE_EPOCH fixed) and its dependencies into a
+   wheelhouse (``--wheelhouse DIR`` / ``$PILOTCTL_WHEELHOUSE`` for offline builds, else
+   PyPI with a cache in ~/.cache/pilots2/wheelhouse);
+2. ``pip install --target stage --no-index --find-links WHEELHOUSE --no-compile pilots2==V``:
+   installed *by name* from the wheelhouse, so no ``direct_url.json`` records a local path,
+   and no ``.pyc`` carries a build time;
+3. drop ``stage/bin`` (console scripts whose ``#!`` names the build machine's Python);
+4. ``shiv --site-packages stage --reproducible --compressed -e pilot_server.cli:main``.
+
+The result runs with ``python3 dist/pilotctl.pyz ...`` on Linux with the same CPython
+minor version as the build (cffi, a dependency of cryptography, is compiled per version;
+cryptography's own module is abi3).  shiv unpacks it into ~/.shiv on first use.
+"""
+
+import glob
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+SOURCE_DATE_EPOCH = "315532800"  # 1980-01-01, as the pilot's zip
+SHEBANG = "/usr/bin/env python3"
+ENTRY_POINT = "pilot_server.cli:main"
+TIMEOUT = 1800
+
+
+class ShivBuildError(Exception):
+    pass
+
+
+def _run(args, env, log):
+    log("running: %s" % " ".join(args))
+    proc = subprocess.run(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=TIMEOUT)
+    if proc.returncode:
+        tail = proc.stdout.decode("utf-8", "replace").strip().splitlines()[-3:]
+        raise ShivBuildError("%s failed (exit %d): %s" % (args[2] if len(args) > 2 else args[0], proc.returncode,
+                                                         " / ".join(tail)))
+    return proc.stdout.decode("utf-8", "replace")
+
+
+def _version(root):
+    with open(os.path.join(root, "pilot_src", "pilot", "__init__.py")) as handle:
+        return re.search(r'^__version__ = "([^"]+)"', handle.read(), re.M).group(1)
+
+
+def build_pilotctl(output, source_root=None, wheelhouse=None, log=lambda message: None):
+    """Build pilotctl.pyz at output; return {path, size, sha256}."""
+    from pilot_server.pyzbuild import BuildError, checkout_root
+
+    root = os.path.abspath(source_root or checkout_root() or "")
+    if not os.path.isfile(os.path.join(root, "setup.py")):
+        raise BuildError("--pilotctl builds from a checkout (setup.py not found in %s)" % root)
+    for module in ("pip", "shiv"):
+        if subprocess.run([sys.executable, "-c", "import %s" % module], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL).returncode:
+            raise BuildError("--pilotctl needs %s in %s: pip install shiv==1.0.8 (in the dev extras: "
+                             "pip install -e .[dev])" % (module, sys.executable))
+    wheelhouse = wheelhouse or os.environ.get("PILOTCTL_WHEELHOUSE")
+    env = dict(os.environ, SOURCE_DATE_EPOCH=SOURCE_DATE_EPOCH, PYTHONHASHSEED="0",
+               PIP_DISABLE_PIP_VERSION_CHECK="1")
+    env.pop("PYTHONPATH", None)
+    pip = [sys.executable, "-m", "pip"]
+    work = tempfile.mkdtemp(prefix="pilotctl-build-")
+    old_umask = os.umask(0o022)  # file modes end up in the zip
+    try:
+        house = os.path.join(work, "wheelhouse")
+        os.makedirs(house)
+        if wheelhouse:
+            source = ["--no-index", "--find-links", os.path.abspath(wheelhouse)]
+        else:
+            cache = os.path.join(os.path.expanduser("~"), ".cache", "pilots2", "wheelhouse")
+            os.makedirs(cache, exist_ok=True)
+            source = ["--find-links", cache]
+        try:
+            # The project's own wheel, built from a copy so that build/ and *.egg-info stay clean.
+            tree = os.path.join(work, "src")
+            shutil.copytree(root, tree, ignore=shutil.ignore_patterns(
+                ".git", ".venv", ".tox", "dist", "__pycache__", "*.pyc", ".setuptools-build", "*.egg-info",
+                "demo", "tests"))
+            # (build isolation fetches setuptools and wheel: from the wheelhouse when offline)
+            _run(pip + ["wheel", "--quiet", "--no-deps", "-w", house] + (source if wheelhouse else []) + [tree],
+                 env, log)
+            _run(pip + ["wheel", "--quiet", "-w", house] + source + ["--find-links", house,
+                                                                      "pilots2==%s" % _version(root)], env, log)
+            if not wheelhouse:
+                for wheel in glob.glob(os.path.join(house, "*.whl")):
+                    if not os.path.basename(wheel).startswith("pilots2-"):
+                        shutil.copy(wheel, cache)
+            stage = os.path.join(work, "stage")
+            _run(pip + ["install", "--quiet", "--target", stage, "--no-index", "--find-links", house,
+                        "--no-compile", "pilots2==%s" % _version(root)], env, log)
+            shutil.rmtree(os.path.join(stage, "bin"), ignore_errors=True)
+            leaked = glob.glob(os.path.join(stage, "*.dist-info", "direct_url.json"))
+            if leaked:
+                raise BuildError("direct_url.json in %s: a local path would leak into pilotctl.pyz" % leaked)
+            tmp_out = os.path.join(work, "pilotctl.pyz")
+            _run([sys.executable, "-m", "shiv", "--site-packages", stage, "--reproducible", "--compressed",
+                  "-e", ENTRY_POINT, "-p", SHEBANG, "-o", tmp_out], env, log)
+        except ShivBuildError as exc:
+            raise BuildError("pilotctl.pyz: %s" % exc)
+        except subprocess.TimeoutExpired:
+            raise BuildError("pilotctl.pyz: a build step took longer than %d s" % TIMEOUT)
+        os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+        shutil.copyfile(tmp_out, output)
+        os.chmod(output, 0o755)
+    finally:
+        os.umask(old_umask)
+        shutil.rmtree(work, ignore_errors=True)
+    with open(output, "rb") as handle:
+        data = handle.read()
+    return {"path": os.path.abspath(output), "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}

@@ -1,0 +1,570 @@
+"""Shared helpers of the worker-node tests.
+
+Python 2.6-compatible on purpose (these tests run under every interpreter
+the pilot supports): no f-strings, no set/dict comprehensions, no
+auto-numbered format fields, no ``with`` on Popen/ZipFile.
+"""
+
+import errno
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import six
+from six.moves import BaseHTTPServer, socketserver
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+PILOT_SRC = os.path.join(REPO, "pilot_src")
+DEFAULT_PYZ = os.path.join(REPO, "dist", "pilot.pyz")
+BUILDER = os.path.join(REPO, "build", "build_pilot.py")
+
+# Every line the pilot logs (stdout and pilot.out).
+LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z (DEBUG|INFO|WARNING|ERROR) +\[\w+\] ")
+TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
+
+# Variables of the test machine that would change what the pilot does.
+_SCRUBBED = ("X509_CERT_DIR", "X509_USER_PROXY", "X509_VOMS_DIR", "X509_VOMSES", "DIRAC_PILOT_VO",
+             "DIRAC_PILOT_STAMP", "PILOT_EXTENSIONS_DIR", "JOBFEATURES", "PYTHONPATH", "PYTHONHOME",
+             "PYTHONSTARTUP", "PYTHONINSPECT", "http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY",
+             "all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY")
+
+
+def pyz_path():
+    return os.path.abspath(os.environ.get("PILOT_PYZ") or DEFAULT_PYZ)
+
+
+def clean_env(extra=None):
+    """A copy of os.environ without the variables the pilot reads, plus ``extra``."""
+    env = dict(os.environ)
+    for name in _SCRUBBED:
+        env.pop(name, None)
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    for key, value in (extra or {}).items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    return env
+
+
+def to_text(data):
+    if isinstance(data, six.binary_type):
+        return data.decode("utf-8", "replace")
+    return data
+
+
+def native(value):
+    """The interpreter's native str (UTF-8 bytes on Python 2)."""
+    if six.PY2 and isinstance(value, six.text_type):
+        return value.encode("utf-8")
+    return value
+
+
+def run(argv, cwd, env=None, timeout=60, stdin=None):
+    """Run argv; return (rc, stdout, stderr) as text.  Fails the test on timeout."""
+    argv = [native(arg) for arg in argv]
+    devnull = open(os.devnull, "rb")
+    try:
+        proc = subprocess.Popen(argv, cwd=cwd, env=env if env is not None else clean_env(),
+                                stdin=subprocess.PIPE if stdin is not None else devnull,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, close_fds=True,
+                                preexec_fn=os.setsid)
+    finally:
+        devnull.close()
+    expired = []
+
+    def kill():
+        expired.append(True)
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+    timer = threading.Timer(timeout, kill)
+    timer.daemon = True
+    timer.start()
+    try:
+        data = stdin
+        if isinstance(data, six.text_type):
+            data = data.encode("utf-8")
+        out, err = proc.communicate(data)
+    finally:
+        timer.cancel()
+    out, err = to_text(out), to_text(err)
+    if expired:
+        raise AssertionError("%s did not finish within %s s\nstdout:\n%s\nstderr:\n%s"
+                             % (" ".join(argv), timeout, out, err))
+    return proc.returncode, out, err
+
+
+def run_pilot(args, cwd, env=None, timeout=60, python=None, stdin=None, pyz=None):
+    """Run the real pilot.pyz with ``python`` (default: this interpreter)."""
+    argv = [python or sys.executable, pyz or pyz_path()] + list(args)
+    return run(argv, cwd, env=env, timeout=timeout, stdin=stdin)
+
+
+def start_pilot(args, cwd, env=None, pyz=None, python=None):
+    """Start the pilot without waiting (for the signal tests)."""
+    argv = [native(arg) for arg in [python or sys.executable, pyz or pyz_path()] + list(args)]
+    devnull = open(os.devnull, "rb")
+    try:
+        return subprocess.Popen(argv, cwd=cwd, env=env if env is not None else clean_env(),
+                                stdin=devnull, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                close_fds=True, preexec_fn=os.setsid)
+    finally:
+        devnull.close()
+
+
+def communicate_with_timeout(proc, timeout):
+    """communicate() with a safety timeout (Python 2 has none)."""
+    expired = []
+
+    def kill():
+        expired.append(True)
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+    timer = threading.Timer(timeout, kill)
+    timer.daemon = True
+    timer.start()
+    try:
+        out, err = proc.communicate()
+    finally:
+        timer.cancel()
+    if expired:
+        raise AssertionError("process %d did not end within %s s:\n%s\n%s"
+                             % (proc.pid, timeout, to_text(out), to_text(err)))
+    return to_text(out), to_text(err)
+
+
+def read_stream_with_timeout(proc, stream, timeout):
+    """Read one pipe of proc to its end and wait for proc, with a safety timeout."""
+    expired = []
+
+    def kill():
+        expired.append(True)
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+    timer = threading.Timer(timeout, kill)
+    timer.daemon = True
+    timer.start()
+    try:
+        data = stream.read()
+        stream.close()
+        proc.wait()
+    finally:
+        timer.cancel()
+    assert not expired, "process %d did not end within %s s" % (proc.pid, timeout)
+    return to_text(data)
+
+
+def wait_for(predicate, timeout=20.0, step=0.05):
+    """Poll ``predicate`` until it is true; return its last value."""
+    deadline = time.time() + timeout
+    value = predicate()
+    while not value and time.time() < deadline:
+        time.sleep(step)
+        value = predicate()
+    return value
+
+
+def read_text(path):
+    handle = open(path, "rb")
+    try:
+        return handle.read().decode("utf-8", "replace")
+    finally:
+        handle.close()
+
+
+def read_bytes(path):
+    handle = open(path, "rb")
+    try:
+        return handle.read()
+    finally:
+        handle.close()
+
+
+def write_text(path, text):
+    handle = open(path, "wb")
+    try:
+        if isinstance(text, six.text_type):
+            text = text.encode("utf-8")
+        handle.write(text)
+    finally:
+        handle.close()
+    return path
+
+
+def write_bytes(path, data):
+    return write_text(path, data)
+
+
+def write_json(path, document):
+    return write_text(path, json.dumps(document, indent=1))
+
+
+def load_result(work_dir):
+    path = os.path.join(work_dir, "pilot_result.json")
+    assert os.path.isfile(path), "no pilot_result.json in %s: %s" % (work_dir, os.listdir(work_dir))
+    return json.loads(read_text(path))
+
+
+def pilot_out(work_dir):
+    return read_text(os.path.join(work_dir, "pilot.out"))
+
+
+def lines(text):
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def assert_one_line_error(rc, expected_rc, out, err, *needles):
+    """The contract for a refused run: one stderr line, the code, no traceback."""
+    assert rc == expected_rc, "rc %s != %s\nstdout:\n%s\nstderr:\n%s" % (rc, expected_rc, out, err)
+    assert "Traceback" not in err and "Traceback" not in out, err + out
+    err_lines = lines(err)
+    assert len(err_lines) == 1, "expected one line on stderr, got %d:\n%s" % (len(err_lines), err)
+    for needle in needles:
+        assert needle in err_lines[0], "%r not in %r" % (needle, err_lines[0])
+    return err_lines[0]
+
+
+def explain_table(out):
+    """--explain output -> {dest: (value, source)}."""
+    table = {}
+    for line in out.splitlines():
+        match = re.match(r"^  (\w+) += (.*?) +\[(.*)\]$", line)
+        if match:
+            table[match.group(1)] = (match.group(2), match.group(3))
+    return table
+
+
+def free_port():
+    """A local port nobody listens on (connection refused)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    return port
+
+
+def process_gone(pid):
+    """True when pid no longer runs (a zombie left to a non-reaping init counts as gone)."""
+    try:
+        os.kill(pid, 0)
+    except OSError as exc:
+        return exc.errno == errno.ESRCH
+    try:
+        stat = read_text("/proc/%d/stat" % pid)
+    except (IOError, OSError):
+        return True
+    # "pid (comm) S ..." - the state follows the last ')'.
+    state = stat[stat.rfind(")") + 2:].split(" ")[0]
+    return state in ("Z", "X")
+
+
+def copy_pyz(destination_dir, pyz=None):
+    if not os.path.isdir(destination_dir):
+        os.makedirs(destination_dir)
+    target = os.path.join(destination_dir, "pilot.pyz")
+    shutil.copy(pyz or pyz_path(), target)
+    return target
+
+
+def builder_python():
+    return os.environ.get("PILOT_BUILDER_PYTHON") or "python3"
+
+
+def build_pyz(output, extensions=()):
+    """Build a pyz with extensions inside, with a Python 3 builder; returns its path."""
+    argv = [builder_python(), BUILDER, "--quiet", "--output", output]
+    for extension in extensions:
+        argv += ["--with-extension", extension]
+    try:
+        rc, out, err = run(argv, REPO, env=clean_env(), timeout=120)
+    except OSError as exc:
+        raise AssertionError("cannot run the pyz builder %s (set PILOT_BUILDER_PYTHON): %s"
+                             % (builder_python(), exc))
+    assert rc == 0, "build failed (%s): %s %s" % (" ".join(argv), out, err)
+    return output
+
+
+# -- a small pilot logger for unit tests ------------------------------------------------
+
+class ListSink(object):
+    """Collects (record, line) pairs."""
+
+    def __init__(self):
+        self.records = []
+        self.lines = []
+
+    def emit(self, record, line):
+        self.records.append(record)
+        self.lines.append(line)
+
+    def close(self):
+        pass
+
+    def text(self):
+        return "\n".join(self.lines)
+
+
+def make_logger(debug=False):
+    from pilot.logger import PilotLogger
+
+    logger = PilotLogger(debug=debug)
+    sink = ListSink()
+    logger.add_sink(sink)
+    return logger, sink
+
+
+# -- local HTTP(S) servers -----------------------------------------------------------------
+
+class _Handler(BaseHTTPServer.BaseHTTPRequestHandler):
+    def do_GET(self):
+        name = self.path.split("?", 1)[0].lstrip("/")
+        path = os.path.join(self.server.root, *[part for part in name.split("/") if part not in ("", "..")])
+        self.server.requests.append(self.path)
+        if not os.path.isfile(path):
+            self.send_error(404, "Not Found")
+            return
+        data = read_bytes(path)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass  # quiet
+
+
+class _Server(socketserver.ThreadingMixIn, BaseHTTPServer.HTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    ssl_context = None
+
+    def finish_request(self, request, client_address):
+        # The TLS handshake happens here, in the request's thread, so a client
+        # that rejects the certificate cannot block the server.
+        if self.ssl_context is not None:
+            try:
+                request = self.ssl_context.wrap_socket(request, server_side=True)
+            except Exception:
+                return
+        BaseHTTPServer.HTTPServer.finish_request(self, request, client_address)
+
+    def handle_error(self, request, client_address):
+        pass  # clients that hang up or reject the certificate are expected
+
+
+class FileServer(object):
+    """Serves the files of ``root`` on 127.0.0.1 (HTTPS when ssl_context is given)."""
+
+    def __init__(self, root, ssl_context=None):
+        self.root = root
+        self.server = _Server(("127.0.0.1", 0), _Handler)
+        self.server.root = root
+        self.server.requests = []
+        self.server.ssl_context = ssl_context
+        self.port = self.server.server_address[1]
+        self.scheme = "https" if ssl_context is not None else "http"
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.1})
+        self.thread.daemon = True
+        self.thread.start()
+
+    @property
+    def requests(self):
+        return self.server.requests
+
+    def url(self, name=""):
+        # HTTPS by name: Python 2.7's match_hostname does not match IP addresses.
+        host = "localhost" if self.scheme == "https" else "127.0.0.1"
+        return "%s://%s:%d/%s" % (self.scheme, host, self.port, name)
+
+    def put(self, name, data):
+        return write_text(os.path.join(self.root, name), data)
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5)
+
+
+def has_ssl_context():
+    try:
+        import ssl
+    except ImportError:
+        return False
+    return hasattr(ssl, "SSLContext") and hasattr(ssl, "create_default_context")
+
+
+NO_SSL_CONTEXT = "this Python has no ssl.SSLContext (2.6 / early 2.7): it can neither serve nor verify HTTPS"
+
+
+def server_ssl_context(certs):
+    import ssl
+
+    protocol = getattr(ssl, "PROTOCOL_TLS_SERVER", None) or getattr(ssl, "PROTOCOL_SSLv23")
+    context = ssl.SSLContext(protocol)  # novm (only called where has_ssl_context())
+    context.load_cert_chain(certs.server_cert, certs.server_key)
+    return context
+
+
+_OPENSSL_CONFIG = """
+[req]
+distinguished_name = dn
+prompt = no
+[dn]
+CN = Pilots2 Test CA
+[v3_ca]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+[server]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature, keyEncipherment
+extendedKeyUsage = serverAuth
+subjectAltName = IP:127.0.0.1, DNS:localhost
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid, issuer
+[client]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature, keyEncipherment
+extendedKeyUsage = clientAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid, issuer
+"""
+
+
+class TestCerts(object):
+    """A throwaway CA and a server certificate for 127.0.0.1, made with the openssl CLI."""
+
+    def __init__(self, folder):
+        self.folder = folder
+        self.config = write_text(os.path.join(folder, "openssl.cnf"), _OPENSSL_CONFIG)
+        self.ca_key = os.path.join(folder, "ca.key")
+        self.ca_cert = os.path.join(folder, "ca.pem")
+        self.server_key = os.path.join(folder, "server.key")
+        self.server_csr = os.path.join(folder, "server.csr")
+        self.server_cert = os.path.join(folder, "server.pem")
+        self.ca_dir = os.path.join(folder, "certificates")
+        self._openssl("genrsa", "-out", self.ca_key, "2048")
+        self._openssl("req", "-x509", "-new", "-key", self.ca_key, "-out", self.ca_cert, "-days", "30",
+                      "-sha256", "-config", self.config, "-extensions", "v3_ca")
+        self._openssl("genrsa", "-out", self.server_key, "2048")
+        self._openssl("req", "-new", "-key", self.server_key, "-out", self.server_csr, "-subj", "/CN=127.0.0.1",
+                      "-config", self.config)
+        self._openssl("x509", "-req", "-in", self.server_csr, "-CA", self.ca_cert, "-CAkey", self.ca_key,
+                      "-CAcreateserial", "-out", self.server_cert, "-days", "30", "-sha256",
+                      "-extfile", self.config, "-extensions", "server")
+        # A grid-style CA directory: <subject hash>.0
+        os.makedirs(self.ca_dir)
+        digest = self._openssl("x509", "-hash", "-noout", "-in", self.ca_cert).strip()
+        shutil.copy(self.ca_cert, os.path.join(self.ca_dir, digest + ".0"))
+
+    def host_certificate(self):
+        """A client certificate of the same CA, as hostcert.pem/hostkey.pem in a folder (--cert)."""
+        folder = os.path.join(self.folder, "hostcert")
+        if not os.path.isdir(folder):
+            os.makedirs(folder)
+            key, csr = os.path.join(folder, "hostkey.pem"), os.path.join(folder, "host.csr")
+            self._openssl("genrsa", "-out", key, "2048")
+            self._openssl("req", "-new", "-key", key, "-out", csr, "-subj", "/DC=org/DC=test/CN=pilot.test.local",
+                          "-config", self.config)
+            self._openssl("x509", "-req", "-in", csr, "-CA", self.ca_cert, "-CAkey", self.ca_key,
+                          "-CAcreateserial", "-out", os.path.join(folder, "hostcert.pem"), "-days", "30",
+                          "-sha256", "-extfile", self.config, "-extensions", "client")
+            os.chmod(key, 0o600)
+        return folder
+
+    def _openssl(self, *args):
+        rc, out, err = run(["openssl"] + list(args), self.folder, timeout=60)
+        assert rc == 0, "openssl %s failed: %s" % (" ".join(args), err)
+        return out
+
+
+def resolve_params(argv, work_dir, environ=None, attempts=1, capath=None):
+    """params.resolve() of a command line in work_dir; returns (params, log sink)."""
+    from pilot import options, params
+    from pilot.fetch import Downloader
+
+    logger, sink = make_logger()
+    log = logger.source("Pilot", "setup")
+    parsed = options.parse(argv)
+    downloader = Downloader(log, attempts=attempts, timeout=10, capath=capath, sleep=lambda seconds: None)
+    resolved = params.resolve(parsed, environ if environ is not None else {}, work_dir, log, downloader)
+    return resolved, sink
+
+
+# -- the interpreters of the machine -------------------------------------------------------------
+
+MATRIX = ("2.7", "3.6", "3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13")
+_FOUND = {}
+
+
+def _pyenv_roots():
+    roots = []
+    if os.environ.get("PYENV_ROOT"):
+        roots.append(os.environ["PYENV_ROOT"])
+    roots.append(os.path.join(os.path.expanduser("~"), ".pyenv"))
+    roots.append("/root/.pyenv")
+    roots.append("/opt/pyenv")
+    return roots
+
+
+def _version_key(name):
+    return [int(part) if part.isdigit() else -1 for part in re.split(r"[.\-]", name)]
+
+
+def _is_version(binary, version):
+    if not binary or not os.path.isfile(binary) or not os.access(binary, os.X_OK):
+        return False
+    try:
+        rc, out, err = run([binary, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], "/",
+                           env=clean_env(), timeout=30)
+    except (OSError, AssertionError):
+        return False
+    return rc == 0 and out.strip() == version
+
+
+def find_interpreter(version):
+    """A working pythonX.Y: $(pyenv root)/versions, then PATH (not pyenv shims), then the 2.7
+    provisioned by .ci/provision-python27.sh; None if the machine has none."""
+    if version in _FOUND:
+        return _FOUND[version]
+    candidates = []
+    for root in _pyenv_roots():
+        folder = os.path.join(root, "versions")
+        if not os.path.isdir(folder):
+            continue
+        names = [n for n in os.listdir(folder) if n == version or n.startswith(version + ".")]
+        for name in sorted(names, key=_version_key, reverse=True):
+            candidates.append(os.path.join(folder, name, "bin", "python" + version))
+    for folder in os.environ.get("PATH", "").split(os.pathsep):
+        if folder and "shims" not in folder:
+            candidates.append(os.path.join(folder, "python" + version))
+    if version == "2.7":
+        prefix = os.environ.get("PY27_PREFIX") or os.path.join(os.path.expanduser("~"), ".local",
+                                                               "pilot-interpreters", "py27")
+        candidates.append(os.path.join(prefix, "usr", "bin", "python2.7"))
+    found = None
+    for candidate in candidates:
+        if _is_version(candidate, version):
+            found = candidate
+            break
+    _FOUND[version] = found
+    return found

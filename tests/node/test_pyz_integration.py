@@ -1,0 +1,160 @@
+"""The real pilot.pyz end to end: the relative-path trap, every interpreter of the machine."""
+
+import os
+import sys
+import zipfile
+
+import pytest
+
+import helpers
+
+TRAP = '''
+import os
+import sys
+
+from pilot.commands.base import Command
+
+KEEP = []  # Python 2 empties the globals of a module object that is freed: keep the old ones
+
+
+class Trap(Command):
+    """Leave the start directory, then import pilot modules that were not imported yet."""
+
+    def execute(self):
+        os.chdir("/")
+        for name in ("pilot.fetch", "pilot.pilotjson"):
+            KEEP.append(sys.modules.pop(name, None))
+        import pilotCommands
+        import pilotTools
+        import pilot.fetch
+        import pilot.pilotjson
+        import compat
+        data = compat.get_data("pilot", "__init__.py")
+        self.log.info("TRAP-OK %s %s %d %s" % (pilotCommands.__name__, pilotTools.CommandBase.__name__,
+                                               len(data), pilot.fetch.is_url("http://x")))
+'''
+
+
+def _trap_setup(base, pyz):
+    """<base>/sub/pilot.pyz with TrapCommands.py beside it."""
+    copy = helpers.copy_pyz(os.path.join(base, "sub"), pyz)
+    helpers.write_text(os.path.join(base, "sub", "TrapCommands.py"), TRAP)
+    return copy
+
+
+def _run_trap(base, python):
+    return helpers.run([python, os.path.join("sub", "pilot.pyz"), "-E", "Trap", "-X", "Trap,GetPilotVersion",
+                        "-r", "v1"], base, timeout=60)
+
+
+def test_relative_path_trap(workdir, pyz):
+    _trap_setup(workdir, pyz)
+    rc, out, err = _run_trap(workdir, sys.executable)
+    assert rc == 0, out + err
+    assert "TRAP-OK pilotCommands Command " in out
+    result = helpers.load_result(workdir)  # written in the start directory, not in /
+    assert [c["status"] for c in result["commands"]] == ["ok", "ok"]
+    assert not os.path.exists("/pilot_result.json") or os.path.getmtime("/pilot_result.json") < \
+        os.path.getmtime(os.path.join(workdir, "pilot_result.json"))
+
+
+def test_relative_invocation_finds_extension_beside(workdir, pyz):
+    _trap_setup(workdir, pyz)
+    rc, out, err = helpers.run([sys.executable, "sub/pilot.pyz", "--list-commands", "-E", "Trap",
+                                "-X", "Trap"], workdir)
+    assert rc == 0, out + err
+    assert "Extension Trap: %s" % os.path.join(workdir, "sub", "TrapCommands.py") in out
+
+
+def test_path_with_spaces(tmpdir, pyz):
+    base = str(tmpdir.mkdir("with space"))
+    copy = helpers.copy_pyz(os.path.join(base, "pilot dir"), pyz)
+    work = os.path.join(base, "work dir")
+    os.makedirs(work)
+    rc, out, err = helpers.run_pilot(["-X", "GetPilotVersion", "-r", "v1"], work, pyz=copy)
+    assert rc == 0, out + err
+    assert os.path.isfile(os.path.join(work, "pilot_result.json"))
+
+
+def test_stdin_from_a_wrapper_does_not_block(run_pilot, workdir):
+    log = "2024-01-01T00:00:00,000000Z INFO     [Wrapper] line\n" * 2000
+    rc, out, err = run_pilot(["-X", "GetPilotVersion", "-r", "v1"], workdir, stdin=log, timeout=60)
+    assert rc == 0, out + err
+
+
+def test_pyz_layout(pyz):
+    archive = zipfile.ZipFile(pyz)
+    try:
+        names = archive.namelist()
+        assert archive.testzip() is None
+    finally:
+        archive.close()
+    for name in ("__main__.py", "pilotCommands.py", "pilotTools.py", "six.py", "compat/__init__.py",
+                 "compat/net.py", "pilot/__init__.py", "pilot/cli.py", "pilot/commands/base.py"):
+        assert name in names, name
+    assert [n for n in names if n.endswith((".pyc", ".pyo")) or "__pycache__" in n or "_pyzroot" in n] == []
+    assert [n for n in names if n.startswith("pilot_server")] == []  # the server side never ships
+    data = helpers.read_bytes(pyz)
+    assert data[-22:].startswith(b"PK\x05\x06")  # nothing appended after the zip
+
+
+# -- every interpreter of the machine -------------------------------------------------------------
+
+@pytest.fixture(params=list(helpers.MATRIX))
+def interpreter(request):
+    python = helpers.find_interpreter(request.param)
+    if python is None:
+        pytest.skip("Python %s is not installed on this machine (looked in $(pyenv root)/versions, "
+                    "on PATH and in the .ci/provision-python27.sh prefix)" % request.param)
+    return request.param, python
+
+
+def test_matrix_version_and_usage_error(interpreter, workdir, pyz):
+    version, python = interpreter
+    rc, out, err = helpers.run_pilot(["--version"], workdir, python=python, pyz=pyz)
+    assert rc == 0, err
+    assert "(Python %s." % version in out
+    rc, out, err = helpers.run_pilot(["--no-such-option"], workdir, python=python, pyz=pyz)
+    helpers.assert_one_line_error(rc, 2, out, err, "unknown option --no-such-option")
+
+
+def test_matrix_real_run_with_relative_path_trap(interpreter, workdir, pyz, tmpdir):
+    version, python = interpreter
+    _trap_setup(workdir, pyz)
+    helpers.write_json(os.path.join(workdir, "pilot.json"),
+                       {"Defaults": {"Pilot": {"Version": "v9.0.3, v9.0.2"}}, "CEs": {}})
+    rc, out, err = helpers.run([python, os.path.join("sub", "pilot.pyz"), "-E", "Trap", "-X",
+                                "Trap,GetPilotVersion,CheckWorkerNode", "-D", "1", "--CVMFS_locations",
+                                str(tmpdir.mkdir("cvmfs")), "-o", u"/LocalSite/Name=caf\u00e9"],
+                               workdir, env=helpers.clean_env({"PYTHONIOENCODING": "utf-8"}), timeout=60)
+    assert rc == 0, "Python %s: rc %s\n%s\n%s" % (version, rc, out, err)
+    assert "TRAP-OK" in out
+    result = helpers.load_result(workdir)
+    assert result["pilot"]["python"].startswith(version + ".")
+    assert [c["status"] for c in result["commands"]] == ["ok", "ok", "ok"]
+    assert result["parameters"]["releaseVersions"]["value"] == ["v9.0.3", "v9.0.2"]
+    bad = [line for line in helpers.pilot_out(workdir).splitlines() if not helpers.LOG_LINE.match(line)]
+    assert bad == []
+
+
+@pytest.mark.parametrize("locale,argument", [
+    ("C", u"/LocalSite/Name=caf\u00e9"),         # C locale: Python 3.6 decodes argv as ASCII
+    (None, b"/LocalSite/Name=caf\xe9"),          # not UTF-8 at all (Latin-1 byte)
+])
+def test_matrix_non_ascii_argument_keeps_the_log(interpreter, workdir, pyz, locale, argument):
+    version, python = interpreter
+    env = helpers.clean_env({"LC_ALL": locale, "LANG": locale} if locale else None)
+    rc, out, err = helpers.run_pilot(["-X", "GetPilotVersion", "-r", "v1", "-o", argument], workdir,
+                                     env=env, python=python, pyz=pyz)
+    assert rc == 0, out + err
+    assert "dropped" not in err, "Python %s: %s" % (version, err)
+    log = helpers.pilot_out(workdir)
+    assert len(log.splitlines()) == len(out.splitlines())
+    assert "Pilot exit code 0 (OK)" in log
+
+
+def test_matrix_bad_pilot_json(interpreter, workdir, pyz):
+    version, python = interpreter
+    helpers.write_text(os.path.join(workdir, "pilot.json"), b"{\"Setups\": ")
+    rc, out, err = helpers.run_pilot(["-X", "GetPilotVersion"], workdir, python=python, pyz=pyz)
+    helpers.assert_one_line_error(rc, 10, out, err, os.path.join(workdir, "pilot.json"), "not valid JSON")

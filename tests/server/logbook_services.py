@@ -1,0 +1,167 @@
+"""Services that the reliability tests restart: throwaway ones, so the shared ones stay up.
+
+Other engineers' tests use the machine's PostgreSQL and RabbitMQ at the same
+time, so restarting those would break their runs.  Instead:
+
+* ``ThrowawayPostgres``: a cluster of its own (``pg_createcluster``, the machine's
+  PostgreSQL version, trust auth, a free port on 127.0.0.1), restarted for real
+  with ``pg_ctlcluster ... restart``, dropped at the end;
+* ``ThrowawayRabbit``: a RabbitMQ node of its own (``RABBITMQ_NODENAME`` and
+  ports, its own Mnesia directory, the STOMP plugin on), stopped and started
+  again for real, its files removed at the end.
+
+Both need root (as the machine's services do) and the Debian tools of the
+services; a missing tool fails the test with the reason.
+"""
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
+
+import pytest
+
+from logbook_support import free_port, wait_until
+
+
+def _port_open(port):
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        return True
+    except OSError:
+        return False
+
+
+def _run(command, env=None, timeout=120):
+    done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, timeout=timeout)
+    if done.returncode != 0:
+        raise AssertionError("%s failed (%d): %s" % (" ".join(command), done.returncode,
+                                                     done.stdout.decode("utf-8", "replace")[-800:]))
+    return done.stdout.decode("utf-8", "replace")
+
+
+class ThrowawayPostgres(object):
+    def __init__(self):
+        if not shutil.which("pg_createcluster"):
+            pytest.fail("pg_createcluster (Debian's postgresql-common) is needed for the restart test")
+        self.version = sorted(os.listdir("/etc/postgresql"), key=lambda v: [int(p) for p in v.split(".")])[-1]
+        self.name = "pilots2t_%s" % uuid.uuid4().hex[:8]
+        self.port = free_port()
+        _run(["pg_createcluster", self.version, self.name, "--port", str(self.port), "--",
+              "--auth-local=trust", "--auth-host=trust"])
+        self.start()
+        self.url = "postgresql://postgres@127.0.0.1:%d/postgres" % self.port
+
+    def start(self):
+        _run(["pg_ctlcluster", "--skip-systemctl-redirect", self.version, self.name, "start"])
+        wait_until(lambda: _port_open(self.port), 30, what="the throwaway PostgreSQL")
+
+    def restart(self):
+        _run(["pg_ctlcluster", "--skip-systemctl-redirect", self.version, self.name, "restart", "-m", "fast"])
+        wait_until(lambda: _port_open(self.port), 30, what="the throwaway PostgreSQL")
+
+    def drop(self):
+        subprocess.run(["pg_dropcluster", "--stop", self.version, self.name], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+
+
+class ThrowawayRabbit(object):
+    def __init__(self):
+        if not shutil.which("rabbitmq-server"):
+            pytest.fail("rabbitmq-server is needed for the broker restart test")
+        self.dir = tempfile.mkdtemp(prefix="pilots2-rabbit-")
+        self.node = "pilots2t%s@localhost" % uuid.uuid4().hex[:8]
+        self.amqp_port, self.stomp_port, self.dist_port = free_port(), free_port(), free_port()
+        with open(os.path.join(self.dir, "rabbitmq.conf"), "w") as handle:
+            handle.write("listeners.tcp.default = 127.0.0.1:%d\nstomp.listeners.tcp.1 = 127.0.0.1:%d\n"
+                         % (self.amqp_port, self.stomp_port))
+        with open(os.path.join(self.dir, "enabled_plugins"), "w") as handle:
+            handle.write("[rabbitmq_stomp].\n")
+        shutil.chown(self.dir, "rabbitmq", "rabbitmq")
+        for name in os.listdir(self.dir):
+            shutil.chown(os.path.join(self.dir, name), "rabbitmq", "rabbitmq")
+        os.chmod(self.dir, 0o755)
+        self.env = dict(os.environ, RABBITMQ_NODENAME=self.node, RABBITMQ_NODE_PORT=str(self.amqp_port),
+                        RABBITMQ_DIST_PORT=str(self.dist_port),
+                        RABBITMQ_MNESIA_BASE=os.path.join(self.dir, "mnesia"),
+                        RABBITMQ_LOG_BASE=os.path.join(self.dir, "log"),
+                        RABBITMQ_CONFIG_FILE=os.path.join(self.dir, "rabbitmq.conf"),
+                        RABBITMQ_ENABLED_PLUGINS_FILE=os.path.join(self.dir, "enabled_plugins"),
+                        RABBITMQ_PID_FILE=os.path.join(self.dir, "node.pid"))
+        self.url = "amqp://guest:guest@127.0.0.1:%d/" % self.amqp_port
+        self.start()
+
+    def start(self):
+        _run(["rabbitmq-server", "-detached"], env=self.env)
+        wait_until(lambda: _port_open(self.amqp_port) and _port_open(self.stomp_port), 90, 0.2,
+                   what="the throwaway RabbitMQ node")
+
+    def stop(self):
+        _run(["rabbitmqctl", "-n", self.node, "stop"], env=self.env)
+        wait_until(lambda: not _port_open(self.amqp_port), 30, what="the throwaway node to stop")
+
+    def remove(self):
+        subprocess.run(["rabbitmqctl", "-n", self.node, "stop"], env=self.env, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=60)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def queue_depth(broker_url, queue):
+    """Messages ready in a queue (a passive declare), or None if it does not exist."""
+    import pika
+
+    connection = pika.BlockingConnection(pika.URLParameters(broker_url))
+    try:
+        channel = connection.channel()
+        try:
+            return channel.queue_declare(queue, passive=True).method.message_count
+        except pika.exceptions.ChannelClosedByBroker:
+            return None
+    finally:
+        if connection.is_open:
+            connection.close()
+
+
+def delete_queue(broker_url, queue):
+    import pika
+
+    try:
+        connection = pika.BlockingConnection(pika.URLParameters(broker_url))
+    except Exception:
+        return
+    try:
+        connection.channel().queue_delete(queue)
+    finally:
+        if connection.is_open:
+            connection.close()
+
+
+def stomp_send_reliably(port, queue, items, deadline_seconds=120, pause=0.0):
+    """Send [(body, headers)] as a pilot does: one receipted frame at a time, reconnecting and
+    resending whatever was not receipted; returns how many sends were retried."""
+    from pilot_server.logbook.stompsend import StompError, StompSender
+
+    deadline = time.time() + deadline_seconds
+    sender, retries, index = None, 0, 0
+    while index < len(items):
+        if time.time() > deadline:
+            raise AssertionError("could not send %d batches within %d s" % (len(items) - index, deadline_seconds))
+        try:
+            if sender is None:
+                sender = StompSender("127.0.0.1", port, timeout=10)
+            sender.send("/queue/" + queue, items[index][0], items[index][1])
+            index += 1
+            time.sleep(pause)
+        except (OSError, StompError):
+            retries += 1
+            if sender is not None:
+                sender.close()
+            sender = None
+            time.sleep(0.2)
+    if sender is not None:
+        sender.close()
+    return retries

@@ -1,0 +1,76 @@
+"""pilotctl, the README's generated tables, and setup.py keeping build/ clean."""
+
+import hashlib
+import os
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+from pilot_server import cli, docs
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def sha256(path):
+    with open(path, "rb") as handle:
+        return hashlib.sha256(handle.read()).hexdigest()
+
+
+def test_readme_generated_tables_are_current():
+    assert docs.main(["--check", os.path.join(REPO, "README.md")]) == 0
+
+
+def test_readme_lists_every_option_and_exit_code():
+    from pilot import exitcodes, options
+
+    text = open(os.path.join(REPO, "README.md")).read()
+    for param in options.TABLE:
+        if param.long:
+            assert "`--%s" % param.long in text, param.long
+        if param.short:
+            assert "`-%s`" % param.short in text, param.short
+    for entry in exitcodes.TABLE:
+        assert "| %d | %s |" % (entry.code, entry.name) in text
+
+
+def test_docs_check_detects_a_stale_readme(tmp_path):
+    stale = tmp_path / "README.md"
+    stale.write_text("x\n<!-- generated:options -->\nold\n<!-- /generated:options -->\n"
+                     "<!-- generated:exit-codes -->\n<!-- /generated:exit-codes -->\n")
+    assert docs.main(["--check", str(stale)]) == 1
+    assert docs.main([str(stale)]) == 0
+    assert docs.main(["--check", str(stale)]) == 0
+
+
+def test_pilotctl_build_matches_build_script(tmp_path):
+    first = tmp_path / "a.pyz"
+    second = tmp_path / "b.pyz"
+    assert cli.main(["build", "--quiet", "--output", str(first)]) == 0
+    subprocess.check_call([sys.executable, os.path.join(REPO, "build", "build_pilot.py"), "--quiet",
+                           "--output", str(second)])
+    assert sha256(first) == sha256(second)
+
+
+def test_pilotctl_usage_errors(capsys):
+    assert cli.main([]) == 2
+    assert cli.main(["build", "--no-such-option"]) == 2
+    err = capsys.readouterr().err
+    assert "unrecognized arguments: --no-such-option" in err
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["no-such-command"])
+    assert stop.value.code == 2
+
+
+def test_wheel_leaves_build_folder_clean_and_ships_the_pyz_sources(tmp_path):
+    before = sorted(os.listdir(os.path.join(REPO, "build")))
+    subprocess.check_call([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
+                           "-w", str(tmp_path), REPO])
+    assert sorted(os.listdir(os.path.join(REPO, "build"))) == before
+    wheel = [name for name in os.listdir(str(tmp_path)) if name.endswith(".whl")][0]
+    names = zipfile.ZipFile(str(tmp_path / wheel)).namelist()
+    for needed in ("pilot/_pyzroot/__main__.py", "pilot/_pyzroot/pilotTools.py", "compat/__init__.py",
+                   "compat/net.py", "pilot_server/pyzbuild.py", "pilot/commands/base.py",
+                   "pilot_server/templates/node.sh", "pilot/rsaverify.py"):
+        assert needed in names, needed
