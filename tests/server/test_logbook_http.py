@@ -123,7 +123,7 @@ def test_over_the_limits_is_413(server):
 
 def test_health_unknown_paths_and_methods(server):
     assert post(server.url, "/api/v1/health", None, method="GET") == (200, {"status": "ok", "version": pytest.approx(
-        post(server.url, "/api/v1/health", None, method="GET")[1]["version"]), "schema": 2})
+        post(server.url, "/api/v1/health", None, method="GET")[1]["version"]), "schema": migrations.LATEST})
     assert post(server.url, "/api/v1/nothing", b"{}", bearer(token(new_stamp())))[0] == 404
     assert post(server.url, LOGS, b"{}", bearer(token(new_stamp())), method="PUT")[0] == 405
 
@@ -174,7 +174,8 @@ def test_registration_required_404_then_registered(sqlite_store):
 
 def test_database_unavailable_is_503_and_nothing_half_stored(databases):
     """PostgreSQL refuses new connections (and the open ones are cut): 503; back: 200, stored once."""
-    from pilot_server.logbook.store import Store
+    from pilot_server.logbook import migrations
+from pilot_server.logbook.store import Store
 
     url = databases.create("postgresql")
     name = url.rsplit("/", 1)[1]
