@@ -150,7 +150,7 @@ def _submit_to_running(connection, where):
                                 .limit(SAMPLE)).scalars().all()
     spread = _spread([max(0.0, value) for value in values])
     spread["max"] = round(max(0.0, longest), 3) if longest is not None else None
-    return dict(spread, count=count)
+    return {"count": count, "median": spread["median"], "p90": spread["p90"], "max": spread["max"]}
 
 
 def _db12(connection, where, kind):
