@@ -113,7 +113,8 @@ def serve_command(args):
 
         maintenance = Maintenance(store, retention, args.maintenance_interval)
         maintenance.start()
-    log.info("logbook serving %s (database %s%s%s; Lost after %g s; retention %s)", server.url, cliopts.safe(url),
+    log.info("logbook serving %s (database %s%s%s; Lost after %g s; retention %s)", server.url,
+             cliopts.safe(url),
              ", client certificates from %s" % (args.ca_dir or args.ca_file) if context and
              (args.ca_dir or args.ca_file) else "",
              ", registration required" if args.require_registration else "", args.lost_after,
