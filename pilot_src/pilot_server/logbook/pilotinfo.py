@@ -15,10 +15,11 @@ import calendar
 import math
 import time
 
+from pilot import messages as wire
 from pilot_server.logbook import schema
 from pilot_server.logbook.states import DONE, FAILED
 
-COMMAND_END = ("ok", "failed", "killed")
+COMMAND_END = tuple(status for status in wire.COMMAND_STATUSES if status != "started")  # ok, failed, killed
 
 INFO_FIELDS = {
     "vo": ("vo", "wnVO"),

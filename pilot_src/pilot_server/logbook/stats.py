@@ -23,6 +23,7 @@ import time
 from sqlalchemy import and_, case, cast, func, Integer, select
 
 from pilot_server.logbook import schema, states
+from pilot_server.logbook.pilotinfo import COMMAND_END as FINISHED
 
 GROUPS = ("site", "ce", "queue", "version", "vo")
 FILTERS = ("site", "ce", "queue", "version", "vo", "since", "until")
@@ -30,7 +31,6 @@ SAMPLE = 20000           # pilots whose durations, waits and DB12 scores give th
 TOP_REASONS = 5
 REASON_ROWS = 5000       # (command, reason) pairs read at most, most frequent first
 HISTOGRAM_BINS = 10
-FINISHED = ("ok", "failed", "killed")
 FAILED = ("failed", "killed")
 
 
