@@ -20,13 +20,12 @@ the states do not allow (``states``); 503 the database is unavailable.
 Times are epoch seconds, ``2026-11-21[T15:00[:00]]`` (UTC) or an age (``2h``).
 """
 
-import json
 import logging
 import re
 from urllib.parse import parse_qs, unquote
 
 from pilot_server.logbook import access as access_rules
-from pilot_server.logbook import cliopts, export, states, stats
+from pilot_server.logbook import cliopts, export, intake, states, stats
 from pilot_server.logbook.database import Unavailable
 from pilot_server.logbook.intake import STAMP_PATTERN, Refused
 from pilot_server.logbook.store import NotFound
@@ -198,15 +197,7 @@ def post_state(handler, path):
 
 def state_fields(body):
     """(state, time or None) of a state report body, or Refused(400)."""
-    try:
-        document = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise Refused(400, "malformed JSON: %s" % exc)
-    if not isinstance(document, dict):
-        raise Refused(400, "a state report must be a JSON object")
-    unknown = sorted(set(document) - {"state", "time"})
-    if unknown:
-        raise Refused(400, "unknown field: %s" % unknown[0][:60])
+    document = intake.json_object(body, "a state report", ("state", "time"))
     state = document.get("state")
     if not isinstance(state, str):
         raise Refused(400, "missing or bad field: state")

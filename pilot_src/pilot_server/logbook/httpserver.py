@@ -300,15 +300,7 @@ REGISTRATION_FIELDS = ("stamp", "ce", "queue", "site", "vo", "submitted")
 
 def registration_fields(body):
     """{stamp, ce, queue, site, vo, submitted} from a registration body, or Refused(400)."""
-    try:
-        document = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise Refused(400, "malformed JSON: %s" % exc)
-    if not isinstance(document, dict):
-        raise Refused(400, "a registration must be a JSON object")
-    unknown = sorted(set(document) - set(REGISTRATION_FIELDS))
-    if unknown:
-        raise Refused(400, "unknown field: %s" % unknown[0][:60])
+    document = intake.json_object(body, "a registration", REGISTRATION_FIELDS)
     stamp = document.get("stamp")
     if not isinstance(stamp, str) or not intake.STAMP_PATTERN.match(stamp):
         raise Refused(400, "missing or bad field: stamp")

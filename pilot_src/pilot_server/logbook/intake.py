@@ -53,6 +53,21 @@ def parse(body):
     return stamp, items
 
 
+def json_object(body, what, fields):
+    """The JSON object of a small request body (a registration, a state report) whose keys are
+    all in ``fields``, or Refused(400)."""
+    try:
+        document = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise Refused(400, "malformed JSON: %s" % exc)
+    if not isinstance(document, dict):
+        raise Refused(400, "%s must be a JSON object" % what)
+    unknown = sorted(set(document) - set(fields))
+    if unknown:
+        raise Refused(400, "unknown field: %s" % unknown[0][:60])
+    return document
+
+
 def peek_stamp(body):
     """The batch's stamp if the body is readable enough to say it (for the rejected table), else None."""
     try:
