@@ -79,6 +79,26 @@ def request(url, timeout=30, cafile=None, capath=None, certfile=None, keyfile=No
 _CONTEXTS = {}
 
 
+def verifying_context(cafile=None, capath=None):
+    """A client SSLContext that verifies the server (chain to a trusted CA, validity, host name)
+    the same way on every Python: the system CAs plus the CA bundle and/or directory given.
+
+    Python 3.13 made ``create_default_context`` add ``VERIFY_X509_STRICT``, which also refuses
+    chains that OpenSSL itself, Python 2.7-3.12, curl and wget accept: a CA certificate without
+    a keyUsage extension (what ``openssl req -x509`` makes with its default configuration, and
+    some grid CAs), a certificate without an authority key identifier.  The same logbook or
+    download server must not be trusted by a pilot on Python 3.12 and refused by one on 3.13, or
+    by the pilot's Python but not by its curl fallback; so that flag is cleared.
+    """
+    context = compat.ssl.create_default_context()
+    strict = getattr(compat.ssl, "VERIFY_X509_STRICT", 0)
+    if strict and context.verify_flags & strict:
+        context.verify_flags &= ~strict
+    if cafile or capath:
+        context.load_verify_locations(cafile=cafile, capath=capath)
+    return context
+
+
 def _ssl_context(cafile, capath, certfile, keyfile):
     """The system's trusted CAs plus the grid CA directory/bundle given.
 
@@ -95,9 +115,7 @@ def _ssl_context(cafile, capath, certfile, keyfile):
     key = (cafile, capath, certfile, keyfile, stamp)
     context = _CONTEXTS.get(key)
     if context is None:
-        context = compat.ssl.create_default_context()
-        if cafile or capath:
-            context.load_verify_locations(cafile=cafile, capath=capath)
+        context = verifying_context(cafile, capath)
         if certfile:
             context.load_cert_chain(certfile, keyfile or None)
         _CONTEXTS[key] = context

@@ -358,9 +358,7 @@ class StompTransport(object):
             if not compat.HAS_SSL_CONTEXT:
                 raise TransportError("this Python (%s) cannot verify TLS certificates: STOMP over TLS is "
                                      "not possible" % sys.version.split()[0])
-            context = compat.ssl.create_default_context()
-            if credentials.cafile or credentials.capath:
-                context.load_verify_locations(cafile=credentials.cafile, capath=credentials.capath)
+            context = net.verifying_context(credentials.cafile, credentials.capath)
         self.url = url
         self.destination = path.split("?", 1)[0]
         self.credentials = credentials

@@ -394,6 +394,11 @@ basicConstraints = critical, CA:TRUE
 keyUsage = critical, keyCertSign, cRLSign
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid:always
+[v3_plain_ca]
+# what `openssl req -x509` makes with OpenSSL's default configuration: no keyUsage
+basicConstraints = critical, CA:TRUE
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
 [server]
 basicConstraints = critical, CA:FALSE
 keyUsage = critical, digitalSignature, keyEncipherment
@@ -411,9 +416,11 @@ authorityKeyIdentifier = keyid, issuer
 
 
 class TestCerts(object):
-    """A throwaway CA and a server certificate for 127.0.0.1, made with the openssl CLI."""
+    """A throwaway CA and a server certificate for 127.0.0.1, made with the openssl CLI.
 
-    def __init__(self, folder):
+    ``ca_extensions="v3_plain_ca"``: a CA without keyUsage, as many site CAs are."""
+
+    def __init__(self, folder, ca_extensions="v3_ca"):
         self.folder = folder
         self.config = write_text(os.path.join(folder, "openssl.cnf"), _OPENSSL_CONFIG)
         self.ca_key = os.path.join(folder, "ca.key")
@@ -424,7 +431,7 @@ class TestCerts(object):
         self.ca_dir = os.path.join(folder, "certificates")
         self._openssl("genrsa", "-out", self.ca_key, "2048")
         self._openssl("req", "-x509", "-new", "-key", self.ca_key, "-out", self.ca_cert, "-days", "30",
-                      "-sha256", "-config", self.config, "-extensions", "v3_ca")
+                      "-sha256", "-config", self.config, "-extensions", ca_extensions)
         self._openssl("genrsa", "-out", self.server_key, "2048")
         self._openssl("req", "-new", "-key", self.server_key, "-out", self.server_csr, "-subj", "/CN=127.0.0.1",
                       "-config", self.config)

@@ -148,6 +148,24 @@ def test_https_without_ca_is_rejected(https_server, no_proxy):
 
 
 @pytest.mark.skipif(not helpers.has_ssl_context(), reason=helpers.NO_SSL_CONTEXT)
+def test_https_trusts_the_same_certificates_on_every_python(tmpdir, no_proxy):
+    """A CA without keyUsage (OpenSSL's default `req -x509`): OpenSSL, curl and Python 2.7-3.12
+    accept its server; Python 3.13's create_default_context (VERIFY_X509_STRICT) refused it."""
+    certs = helpers.TestCerts(str(tmpdir.mkdir("plain-ca")), ca_extensions="v3_plain_ca")
+    server = helpers.FileServer(str(tmpdir.mkdir("www")), helpers.server_ssl_context(certs))
+    try:
+        server.put("f.txt", b"secure")
+        assert net.request(server.url("f.txt"), timeout=10, capath=certs.ca_dir) == b"secure"
+        with pytest.raises(net.FetchError) as info:   # still verified: not without the CA
+            net.request(server.url("f.txt"), timeout=10)
+        assert "certificate" in str(info.value).lower()
+    finally:
+        server.close()
+    strict = getattr(compat.ssl, "VERIFY_X509_STRICT", 0)
+    assert not net.verifying_context().verify_flags & strict
+
+
+@pytest.mark.skipif(not helpers.has_ssl_context(), reason=helpers.NO_SSL_CONTEXT)
 def test_https_with_a_missing_ca_file_is_one_line(https_server, tmpdir, no_proxy):
     with pytest.raises(net.FetchError) as info:
         net.request(https_server.url("f.txt"), timeout=10, cafile=str(tmpdir.join("none.pem")))

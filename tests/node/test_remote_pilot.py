@@ -2,8 +2,9 @@
 
 The pilot sends to the contract-honouring receiver of logbook_double.py
 (HTTPS, token), to the real RabbitMQ (STOMP), and to a double of DIRAC's
-TornadoPilotLogging.  Cross-integration tests against the real logbook
-(pilot_server.logbook) remain to be written once both sides are merged.
+TornadoPilotLogging.  The pilot against the real logbook (pilot_server.logbook,
+its serve and consume processes, the real databases) is tested in
+tests/server/test_logging_end_to_end.py.
 """
 
 import json

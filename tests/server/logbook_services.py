@@ -60,6 +60,10 @@ class ThrowawayPostgres(object):
         _run(["pg_ctlcluster", "--skip-systemctl-redirect", self.version, self.name, "start"])
         wait_until(lambda: _port_open(self.port), 30, what="the throwaway PostgreSQL")
 
+    def stop(self):
+        _run(["pg_ctlcluster", "--skip-systemctl-redirect", self.version, self.name, "stop", "-m", "fast"])
+        wait_until(lambda: not _port_open(self.port), 30, what="the throwaway PostgreSQL to stop")
+
     def restart(self):
         _run(["pg_ctlcluster", "--skip-systemctl-redirect", self.version, self.name, "restart", "-m", "fast"])
         wait_until(lambda: _port_open(self.port), 30, what="the throwaway PostgreSQL")
