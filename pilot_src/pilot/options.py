@@ -269,6 +269,10 @@ TABLE = [
       "file holding the pilot token for the logbook (mode 0600; a file others can read is refused); "
       "the token is never logged",
       long="logbook-token-file", metavar="FILE", env="PILOT_LOGBOOK_TOKEN_FILE"),
+    P("logbookCA", "str", "", "logging",
+      "CA bundle file or CA directory that verifies the logbook (default: $X509_CERT_DIR, "
+      "else /etc/grid-security/certificates)",
+      long="logbook-ca", metavar="FILE|DIR", env="PILOT_LOGBOOK_CA"),
     P("heartbeat", "int", 300, "logging",
       "log a heartbeat (load, memory, disk, child alive) every S seconds while a command runs (0: none)",
       long="heartbeat", metavar="S"),

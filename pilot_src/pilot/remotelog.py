@@ -808,7 +808,16 @@ def credentials(params, environ, log):
             certfile, keyfile, host = cert, key, True
     elif environ.get("X509_USER_PROXY") and os.path.isfile(environ["X509_USER_PROXY"]):
         certfile = keyfile = environ["X509_USER_PROXY"]
-    return Credentials(token, certfile, keyfile, host, None, default_ca_dir(environ))
+    cafile, capath = None, default_ca_dir(environ)
+    if params.logbookCA:
+        if os.path.isfile(params.logbookCA):
+            cafile, capath = params.logbookCA, None
+        elif os.path.isdir(params.logbookCA):
+            capath = params.logbookCA
+        else:
+            log.warning("--logbook-ca %s: no such file or directory; verifying the logbook with %s"
+                        % (params.logbookCA, capath or "the system's default CAs"))
+    return Credentials(token, certfile, keyfile, host, cafile, capath)
 
 
 def configure(early, logger, params, environ, work_dir):

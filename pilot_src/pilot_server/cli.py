@@ -23,7 +23,7 @@ def _build(argv):
 PASSTHROUGH = {"build": _build}
 
 # Modules whose register(commands) adds their subcommands (handler in set_defaults).
-SUBCOMMAND_MODULES = ["pilot_server.cmd_keys", "pilot_server.wrapper", "pilot_server.publish",
+SUBCOMMAND_MODULES = ["pilot_server.cmd_keys", "pilot_server.cmd_tokens", "pilot_server.wrapper", "pilot_server.publish",
                       "pilot_server.cmd_submit", "pilot_server.logbook.cli"]
 
 

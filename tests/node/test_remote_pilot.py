@@ -145,6 +145,29 @@ def test_a_run_arrives_whole_with_the_token(run_pilot, workdir, ext, logbook, ce
             assert TOKEN not in helpers.read_text(os.path.join(workdir, name)), name
 
 
+def test_logbook_ca_bundle_file(run_pilot, workdir, ext, logbook, certs, token_file):
+    """--logbook-ca FILE: a CA bundle verifies the logbook (no CA directory at all)."""
+    env = helpers.clean_env({"PILOT_LOGBOOK_TOKEN_FILE": token_file, "X509_CERT_DIR": "/nonexistent"})
+    rc, out, err = run_pilot(ext + ["-X", "GetPilotVersion", "-g", logbook.endpoint,
+                                    "--logbook-ca", certs.ca_cert], workdir, env=env)
+    assert rc == 0, out + err
+    figures = result_of(workdir)["remote_logging"]
+    assert figures["unsent"] == 0 and figures["sent"] == len(logbook.messages_of(STAMP)) > 0
+
+
+def test_logbook_ca_missing_warns_and_keeps_the_log(run_pilot, workdir, ext, logbook, certs, token_file):
+    """--logbook-ca naming nothing: a warning, the default CAs (which do not know the test CA),
+    so nothing is sent and the log stays in the spool; the pilot itself succeeds."""
+    env = helpers.clean_env({"PILOT_LOGBOOK_TOKEN_FILE": token_file, "X509_CERT_DIR": "/nonexistent"})
+    missing = os.path.join(workdir, "no-such-ca.pem")
+    rc, out, err = run_pilot(ext + ["-X", "GetPilotVersion", "-g", logbook.endpoint,
+                                    "--logbook-ca", missing], workdir, env=env)
+    assert rc == 0, out + err
+    assert "--logbook-ca %s: no such file or directory" % missing in helpers.pilot_out(workdir)
+    assert logbook.messages_of(STAMP) == []
+    assert len(spooled(workdir)) == result_of(workdir)["remote_logging"]["messages"]
+
+
 def test_logbook_down_for_part_of_the_run(run_pilot, workdir, ext, logbook, certs, token_file):
     """Down at the start, back while the pilot runs: everything arrives, exactly once, in order."""
     logbook.stop()

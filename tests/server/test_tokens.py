@@ -93,3 +93,63 @@ def test_expiry_grace_keeps_a_token_good_a_little_longer():
     assert tokens.verify_token(token, [SECRET], now=1100, expiry_grace=100)["stamp"] == STAMP
     with pytest.raises(tokens.TokenError, match="expired"):
         tokens.verify_token(token, [SECRET], now=1111, expiry_grace=100)
+
+
+# -- pilotctl token-secret / pilotctl token ---------------------------------------------------------
+
+def pilotctl(capsys, *argv):
+    from pilot_server import cli
+
+    try:
+        code = cli.main(list(argv))
+    except SystemExit as exit_:  # argparse usage errors
+        code = exit_.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_secret_and_token_make_a_token_the_logbook_accepts(tmp_path, capsys):
+    secret_file, token_file = str(tmp_path / "token.secret"), str(tmp_path / "pilot.token")
+    code, out, err = pilotctl(capsys, "token-secret", secret_file)
+    assert code == 0 and err == "" and oct(os.stat(secret_file).st_mode & 0o777) == "0o600"
+    code, out, err = pilotctl(capsys, "token", "--secret", secret_file, "--stamp", STAMP, "--vo", "lhcb",
+                              "--ttl", "600", "-o", token_file)
+    assert code == 0 and err == "" and "stamp: %s" % STAMP in out
+    assert oct(os.stat(token_file).st_mode & 0o777) == "0o600"
+    token = open(token_file).read().strip()
+    assert token not in out  # a credential: written to the file only
+    claims = tokens.verify_token(token, [tokens.read_secret(secret_file)], stamp=STAMP)
+    assert claims["vo"] == "lhcb" and claims["exp"] - claims["iat"] == 600
+    # without --stamp: a new stamp, printed, and the token is for it
+    code, out, _ = pilotctl(capsys, "token", "--secret", secret_file, "-o", token_file + "2")
+    stamp = out.split("stamp: ")[1].split()[0]
+    assert code == 0 and tokens.valid_stamp(stamp)
+    assert tokens.verify_token(open(token_file + "2").read().strip(), [tokens.read_secret(secret_file)],
+                               stamp=stamp)
+
+
+def test_cli_token_bad_inputs(tmp_path, capsys):
+    secret_file = str(tmp_path / "token.secret")
+    assert pilotctl(capsys, "token-secret", secret_file)[0] == 0
+    code, _, err = pilotctl(capsys, "token-secret", secret_file)
+    assert code == 1 and err.strip() == "pilotctl token-secret: error: %s: exists: refusing to overwrite it" \
+        % secret_file
+    out_file = str(tmp_path / "t")
+    cases = [
+        (["--stamp", "nope"], 1, "'nope' is not a pilot stamp"),
+        (["--ttl", "0"], 2, "--ttl must be a positive number of seconds"),
+        (["--ttl", "x"], 2, "invalid int value"),
+    ]
+    for extra, want_code, reason in cases:
+        code, _, err = pilotctl(capsys, "token", "--secret", secret_file, "-o", out_file, *extra)
+        assert code == want_code and reason in err and len(err.strip().splitlines()) == 1, (extra, err)
+        assert not os.path.exists(out_file)
+    code, _, err = pilotctl(capsys, "token", "--secret", str(tmp_path / "missing"), "-o", out_file)
+    assert code == 1 and "No such file or directory" in err
+    os.chmod(secret_file, 0o644)
+    code, _, err = pilotctl(capsys, "token", "--secret", secret_file, "-o", out_file)
+    assert code == 1 and "readable by others" in err
+    os.chmod(secret_file, 0o600)
+    open(out_file, "w").close()
+    code, _, err = pilotctl(capsys, "token", "--secret", secret_file, "-o", out_file)
+    assert code == 1 and "exists: refusing to overwrite it" in err
