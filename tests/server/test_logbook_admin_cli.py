@@ -152,3 +152,23 @@ def test_the_maintenance_round_marks_lost_and_purges(tmp_path):
     assert store.pilot(silent)["status"] == "Lost" and store.pilot(old) is None
     assert [item["source"] for item in store.states(silent)] == ["pilot", "logbook"]
     store.close()
+
+
+def test_show_states_lists_transitions_and_commands(url, capsys):
+    store = Store.open(url)
+    try:
+        stamp = [row["stamp"] for row in store.pilots(limit=10) if row["exit_code"] == 11][0]
+    finally:
+        store.close()
+    code, out, err = pilotctl(capsys, "logbook", "show", stamp, "--states", "--db", url)
+    lines = out.splitlines()
+    assert code == 0 and err == "" and lines[0] == "pilot %s: Failed" % stamp
+    assert [line.split()[2] for line in lines[1:4]] == ["Submitted", "Running", "Failed"]
+    assert lines[1].endswith("(submitter)") and lines[3].endswith("(pilot)")
+    assert lines[4].split()[:3] == ["InstallDIRAC", "failed", "12.50"] and lines[4].endswith("no route")
+    code, out, _ = pilotctl(capsys, "logbook", "show", stamp, "--states", "--json", "--db", url)
+    document = json.loads(out)
+    assert [row["state"] for row in document["states"]] == ["Submitted", "Running", "Failed"]
+    assert document["commands"][0]["reason"] == "no route"
+    code, _, err = pilotctl(capsys, "logbook", "show", "f" * 32, "--states", "--db", url)
+    assert code == 1 and "no pilot ffff" in err
