@@ -23,7 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pilot import __version__
 from pilot import messages as wire
 from pilot_server.logbook import access as access_rules
-from pilot_server.logbook import intake, migrations
+from pilot_server.logbook import intake, migrations, webui
 from pilot_server.logbook.database import Unavailable
 from pilot_server.logbook.intake import Refused
 from pilot_server.logbook.store import Rejection
@@ -199,6 +199,8 @@ class LogbookHandler(BaseHTTPRequestHandler):
     def do_GET(self):
         if self.path.split("?")[0] == HEALTH_PATH:
             self.reply(200, {"status": "ok", "version": __version__, "schema": migrations.LATEST})
+        elif not self.path.startswith("/api/"):
+            webui.handle_get(self)  # the web page (webui.py): every path outside /api/
         else:
             self.reply(404, {"error": "no such resource: %s" % self.path.split("?")[0][:100]})
 
@@ -208,6 +210,8 @@ class LogbookHandler(BaseHTTPRequestHandler):
             return self.post_logs()
         if path == PILOTS_PATH:
             return self.post_pilots()
+        if not path.startswith("/api/"):
+            return webui.handle_post(self)  # the web page's login and logout forms
         self.reply(404, {"error": "no such resource: %s" % path[:100]}, close=not self.discard_body())
 
     def do_PUT(self):
