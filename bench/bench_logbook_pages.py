@@ -76,7 +76,9 @@ def pick_state(rng):
 
 
 def generate(count, seed=7, now=None):
-    """Yields (pilot row dict, [message tuples]) for `count` pilots, stamps in sorted order."""
+    """Yields (pilot row dict, [message tuples], [command tuples], [state tuples]) for `count`
+    pilots, stamps in sorted order.  Command and state rows are what the store keeps in its
+    ``commands`` and ``pilot_states`` tables (schema step 3) for the same messages."""
     rng = random.Random(seed)
     now = now or time.time()
     stamps = sorted(uuid.UUID(int=rng.getrandbits(128), version=4).hex for _ in range(count))
@@ -90,12 +92,20 @@ def generate(count, seed=7, now=None):
         state = pick_state(rng)
         submitted = now - rng.random() * DAYS * 86400
         start = submitted + 30 + rng.random() * 1800
+        if state == "Running":  # still running: started within the last hours, heard of minutes ago
+            submitted = now - 600 - rng.random() * 6 * 3600
+            start = submitted + 30 + rng.random() * 300
         pilot = {"stamp": stamp, "vo": vo, "site": site, "ce": ce, "queue": queue, "version": version,
-                 "status": state, "registered": True, "submitted_time": submitted}
+                 "status": state, "registered": True, "submitted_time": submitted,
+                 "status_source": "submitter" if state in ("Submitted", "Waiting", "Aborted", "Deleted")
+                 else ("logbook" if state == "Lost" else "pilot")}
+        transitions = [(stamp, "Submitted", submitted, "submitter")]
         if state in ("Submitted", "Waiting", "Aborted", "Deleted"):
-            pilot.update(first_seen=submitted, last_seen=submitted + rng.random() * 600, last_seq=0,
-                         message_count=0, status_time=submitted + 1)
-            yield pilot, []
+            seen = submitted + rng.random() * 600
+            if state != "Submitted":
+                transitions.append((stamp, state, seen, "submitter"))
+            pilot.update(first_seen=submitted, last_seen=seen, last_seq=0, message_count=0, status_time=seen)
+            yield pilot, [], [], transitions
             continue
         fail_at = rng.randrange(len(COMMANDS)) if state == "Failed" else None
         reason_index = rng.randrange(len(REASONS))
@@ -114,7 +124,7 @@ def generate(count, seed=7, now=None):
             data={"version": version, "site": site, "ce": ce, "queue": queue, "vo": vo, "setup": "Production",
                   "release": "v9.0.1", "hostname": "wn%04d.example.org" % rng.randrange(10000),
                   "python": "3.9.18"})
-        results = []
+        results, command_rows = [], []
         for index, name in enumerate(COMMANDS):
             began = clock[0] + 0.5
             add("command", "INFO", name, "=== %s (builtin) ===" % name, name, "started")
@@ -128,6 +138,11 @@ def generate(count, seed=7, now=None):
                                           "reason": REASONS[reason_index]})
                 results.append({"name": name, "status": "failed", "duration": round(took, 3),
                                 "failure_type": FAILURE_TYPES[reason_index]})
+                command_rows.append((stamp, name, "failed", began, round(took, 3), FAILURE_TYPES[reason_index],
+                                     REASONS[reason_index]))
+                break
+            if state == "Running" and index == 3:
+                command_rows.append((stamp, name, "running", began, None, None, None))
                 break
             add("log", "DEBUG" if index % 2 else "INFO", name, "%s: step 2 of 2" % name, name,
                 step=rng.random() * (120 if name == "InstallDIRAC" else 10))
@@ -135,12 +150,15 @@ def generate(count, seed=7, now=None):
             add("command", "INFO", name, "%s done in %.2f s" % (name, took), name, "ok",
                 data={"duration": round(took, 3), "failure_type": None, "reason": None})
             results.append({"name": name, "status": "ok", "duration": round(took, 3), "failure_type": None})
+            command_rows.append((stamp, name, "ok", began, round(took, 3), None, None))
             if name == "CheckWorkerNode":
-                add("log", "INFO", name, "DB12 %.2f" % (5 + rng.random() * 40), name, data={"db12": None})
+                pilot["db12"] = round(max(2.0, rng.gauss(22, 7)), 2)
+                add("log", "INFO", name, "DB12 %.2f" % pilot["db12"], name)
         add("heartbeat", "INFO", COMMANDS[min(len(results), len(COMMANDS)) - 1], "",
             data={"load1": round(rng.random() * 8, 2), "memory_available_mb": 2048, "disk_free_mb": 20000,
                   "agent_alive": state != "Failed", "interval": 300})
-        pilot.update(first_seen=start, heartbeat_time=clock[0])
+        pilot.update(first_seen=start, heartbeat_time=clock[0], running_time=start)
+        transitions.append((stamp, "Running", start, "pilot"))
         if state in ("Done", "Failed"):
             for name in COMMANDS[len(results):]:
                 results.append({"name": name, "status": "not run", "duration": None, "failure_type": None})
@@ -152,10 +170,17 @@ def generate(count, seed=7, now=None):
                                 "reason": reason, "duration": round(clock[0] - start, 3), "version": version},
                       "commands": results, "usage": {"wall_seconds": round(clock[0] - start, 3), "jobs": 1}})
             pilot.update(exit_code=code, failed_command=failed, reason=reason, result_time=clock[0])
-        last = clock[0] + (rng.random() * 36000 if state in ("Running", "Lost") else 0.2)
+            transitions.append((stamp, state, clock[0], "pilot"))
+        else:
+            pilot.pop("db12", None)  # the score reaches the logbook with the result
+        last = clock[0] + 0.2
+        if state == "Running":
+            last = now - rng.random() * 300
+        elif state == "Lost":
+            transitions.append((stamp, "Lost", last + 900, "logbook"))
         pilot.update(last_seen=last, last_seq=len(messages), message_count=len(messages),
                      last_message_time=clock[0], status_time=last)
-        yield pilot, messages
+        yield pilot, messages, command_rows, transitions
 
 
 def pilot_row(columns, pilot):
@@ -180,6 +205,7 @@ def fill_sqlite(path, count, progress):
 
     engine = create_engine("sqlite:///%s" % path)
     columns = pilot_columns(engine)
+    extras = extra_tables(engine)
     engine.dispose()
     connection = sqlite3.connect(path)
     connection.execute("PRAGMA synchronous=OFF")
@@ -187,26 +213,48 @@ def fill_sqlite(path, count, progress):
     pilots_sql = "INSERT INTO pilots (%s) VALUES (%s)" % (", ".join(columns), ", ".join("?" * len(columns)))
     messages_sql = "INSERT INTO messages (%s) VALUES (%s)" % (", ".join(MESSAGE_COLUMNS),
                                                              ", ".join("?" * len(MESSAGE_COLUMNS)))
-    write_batches(count, columns, progress,
-                  lambda pilots, messages: (connection.executemany(pilots_sql, pilots),
-                                            connection.executemany(messages_sql, messages), connection.commit()))
+    def write(pilots, messages, extra):
+        connection.executemany(pilots_sql, pilots)
+        connection.executemany(messages_sql, messages)
+        for table, names in extras:
+            connection.executemany("INSERT INTO %s (%s) VALUES (%s)" % (table, ", ".join(names),
+                                                                       ", ".join("?" * len(names))), extra[table])
+        connection.commit()
+
+    write_batches(count, columns, progress, write)
     connection.execute("ANALYZE")
     connection.commit()
     connection.close()
 
 
+COMMAND_COLUMNS = ("stamp", "name", "status", "start", "duration", "failure_type", "reason")
+STATE_COLUMNS = ("stamp", "state", "time", "source")
+
+
+def extra_tables(engine):
+    """The tables of schema step 3 that this database has (commands, pilot_states)."""
+    from sqlalchemy import inspect
+
+    names = set(inspect(engine).get_table_names())
+    return [(table, columns) for table, columns in (("commands", COMMAND_COLUMNS), ("pilot_states", STATE_COLUMNS))
+            if table in names]
+
+
 def write_batches(count, columns, progress, write, size=5000):
-    pilots, messages, done = [], [], 0
-    for pilot, items in generate(count):
+    """write(pilots, messages, {"commands": rows, "pilot_states": rows}) for each batch of pilots."""
+    pilots, messages, extra, done = [], [], {"commands": [], "pilot_states": []}, 0
+    for pilot, items, commands, transitions in generate(count):
         pilots.append(pilot_row(columns, pilot))
         messages.extend(items)
+        extra["commands"].extend(commands)
+        extra["pilot_states"].extend(transitions)
         if len(pilots) >= size:
-            write(pilots, messages)
+            write(pilots, messages, extra)
             done += len(pilots)
-            pilots, messages = [], []
+            pilots, messages, extra = [], [], {"commands": [], "pilot_states": []}
             progress(done)
     if pilots:
-        write(pilots, messages)
+        write(pilots, messages, extra)
         progress(done + len(pilots))
 
 
@@ -233,6 +281,7 @@ def fill_postgresql(url, count, progress):
     Store.open(url).close()
     engine = create_engine(url)
     columns = pilot_columns(engine)
+    extras = extra_tables(engine)
     raw = engine.raw_connection()
     cursor = raw.cursor()
 
@@ -244,9 +293,11 @@ def fill_postgresql(url, count, progress):
         buffer.seek(0)
         cursor.copy_expert("COPY %s (%s) FROM STDIN" % (table, ", ".join(names)), buffer)
 
-    def write(pilots, messages):
+    def write(pilots, messages, extra):
         copy("pilots", columns, pilots)
         copy("messages", MESSAGE_COLUMNS, messages)
+        for table, names in extras:
+            copy(table, names, extra[table])
         raw.commit()
 
     write_batches(count, columns, progress, write, size=20000)
@@ -255,6 +306,8 @@ def fill_postgresql(url, count, progress):
     cursor = raw.dbapi_connection.cursor()
     cursor.execute("VACUUM ANALYZE pilots")
     cursor.execute("VACUUM ANALYZE messages")
+    for table, _ in extras:
+        cursor.execute("VACUUM ANALYZE %s" % table)
     raw.close()
     engine.dispose()
 
@@ -267,20 +320,24 @@ def fill_mariadb(url, count, progress):
     Store.open(url).close()
     engine = create_engine(url)
     columns = pilot_columns(engine)
+    extras = extra_tables(engine)
     raw = engine.raw_connection()
     cursor = raw.cursor()
     pilots_sql = "INSERT INTO pilots (%s) VALUES (%s)" % (", ".join(columns), ", ".join(["%s"] * len(columns)))
     messages_sql = "INSERT INTO messages (%s) VALUES (%s)" % (", ".join(MESSAGE_COLUMNS),
                                                              ", ".join(["%s"] * len(MESSAGE_COLUMNS)))
 
-    def write(pilots, messages):
+    def write(pilots, messages, extra):
         cursor.executemany(pilots_sql, pilots)
         for start in range(0, len(messages), 5000):
             cursor.executemany(messages_sql, messages[start:start + 5000])
+        for table, names in extras:
+            cursor.executemany("INSERT INTO %s (%s) VALUES (%s)" % (table, ", ".join(names),
+                                                                   ", ".join(["%s"] * len(names))), extra[table])
         raw.commit()
 
     write_batches(count, columns, progress, write)
-    cursor.execute("ANALYZE TABLE pilots, messages")
+    cursor.execute("ANALYZE TABLE %s" % ", ".join(["pilots", "messages"] + [table for table, _ in extras]))
     cursor.fetchall()
     raw.close()
     engine.dispose()
