@@ -79,6 +79,7 @@ def test_without_a_credential_a_browser_goes_to_the_login_page_and_a_script_gets
         assert web.made["failed"] not in text
     status, _, text = request(web.url, "/login", HTML)
     assert status == 200 and 'type="password"' in text
+    assert request(web.url, "/login?" + "&".join("a%d=1" % index for index in range(50)), HTML)[0] == 200
     # the style sheet and script need no credential
     assert request(web.url, "/static/webui.css")[0] == 200
     assert request(web.url, "/static/webui.js")[1]["content-type"] == ["text/javascript; charset=utf-8"]

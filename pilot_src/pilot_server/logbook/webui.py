@@ -297,7 +297,10 @@ def _login_form(target, problem=None):
 
 
 def login_page(handler, query):
-    values = parse_qs(query, max_num_fields=10)
+    try:
+        values = parse_qs(query, max_num_fields=10)
+    except ValueError:
+        values = {}
     target = _safe_next((values.get("next") or ["/"])[0])
     cookie = websession.cookie_value(handler.headers.get("Cookie"))
     if cookie and sessions_of(handler.server).check(cookie):
