@@ -28,7 +28,7 @@ sys.path.insert(0, os.path.join(REPO, "pilot_src"))
 from pilot_server import pyzbuild, signing, tokens, wrapper  # noqa: E402
 
 OPTIONS = ["-X", "GetPilotVersion,CheckWorkerNode", "-r", "v9.0.0", "-D", "10"]
-FIRST = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?Z .*\[Pilot\] === ")
+FIRST = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?Z +\w+ +\[\w+\] === ")
 
 
 def interpreters():
@@ -59,8 +59,9 @@ def run_once(script, python, tmp):
     proc = subprocess.run(["/bin/sh", script], cwd=job, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     total = time.time() - start
     text = proc.stdout.decode("utf-8", "replace")
-    work = re.search(r"work directory: (\S+)", text)
-    first = first_command_time(os.path.join(work.group(1), "pilot.out")) if work and proc.returncode == 0 else None
+    # the wrapper keeps the pilot's log beside its work directory as pilot-<stamp>.out
+    logs = [name for name in os.listdir(job) if name.startswith("pilot-") and name.endswith(".out")]
+    first = first_command_time(os.path.join(job, logs[0])) if logs and proc.returncode == 0 else None
     return proc.returncode, (first - start) if first else None, total
 
 

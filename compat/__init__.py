@@ -138,6 +138,16 @@ def run_with_timeout(args, timeout, env=None):
                                 **start_new_session_kwargs())
     finally:
         devnull.close()
+    expired, out, err = communicate_within(proc, timeout)
+    return (None if expired else proc.returncode), to_text(out), to_text(err)
+
+
+def kill_group_after(proc, timeout):
+    """Start a timer that kills the process group of ``proc`` after ``timeout`` seconds.
+
+    Return (timer, expired): cancel the timer once done; ``expired`` is a list,
+    non-empty when the timer fired.
+    """
     expired = []
 
     def stop():
@@ -150,8 +160,24 @@ def run_with_timeout(args, timeout, env=None):
     timer = threading.Timer(timeout, stop)
     timer.daemon = True
     timer.start()
+    return timer, expired
+
+
+def communicate_within(proc, timeout, data=None):
+    """proc.communicate(data), killing the process group of ``proc`` (started in a new
+    session) after ``timeout`` seconds; return (expired, stdout bytes, stderr bytes)."""
+    timer, expired = kill_group_after(proc, timeout)
     try:
-        out, err = proc.communicate()
+        out, err = proc.communicate(data)
     finally:
         timer.cancel()
-    return (None if expired else proc.returncode), to_text(out), to_text(err)
+    return bool(expired), out, err
+
+
+def read_bytes(path):
+    """The whole content of a file (IOError/OSError when it cannot be read)."""
+    handle = open(path, "rb")
+    try:
+        return handle.read()
+    finally:
+        handle.close()

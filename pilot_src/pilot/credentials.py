@@ -15,6 +15,7 @@ import re
 import time
 
 import compat
+from pilot import rsaverify
 
 VOMS_AC_OID = "1.3.6.1.4.1.8005.100.100.5"
 PEM_CERT = re.compile(b"-----BEGIN CERTIFICATE-----(.+?)-----END CERTIFICATE-----", re.S)
@@ -33,22 +34,10 @@ class CredentialError(Exception):
 
 def _tlv(data, pos):
     """(tag, value start, value end) of the element at ``pos`` of a bytearray."""
-    if pos + 2 > len(data):
-        raise CredentialError("truncated DER")
-    tag = data[pos]
-    length = data[pos + 1]
-    pos += 2
-    if length & 0x80:
-        count = length & 0x7F
-        if count == 0 or count > 4 or pos + count > len(data):
-            raise CredentialError("bad DER length")
-        length = 0
-        for byte in data[pos:pos + count]:
-            length = (length << 8) | byte
-        pos += count
-    if pos + length > len(data):
-        raise CredentialError("truncated DER")
-    return tag, pos, pos + length
+    try:
+        return rsaverify.der_item(data, pos)
+    except rsaverify.DERError as exc:
+        raise CredentialError(str(exc))
 
 
 def _children(data, start, end):
@@ -189,11 +178,7 @@ class Credential(object):
 
 def read_file(path):
     try:
-        handle = open(path, "rb")
-        try:
-            return handle.read()
-        finally:
-            handle.close()
+        return compat.read_bytes(path)
     except (IOError, OSError) as exc:
         raise CredentialError("%s: %s" % (path, exc.strerror or exc))
 

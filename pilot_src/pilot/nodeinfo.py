@@ -15,11 +15,7 @@ import compat
 
 def read_text(path):
     try:
-        handle = open(path, "rb")
-        try:
-            return compat.to_text(handle.read())
-        finally:
-            handle.close()
+        return compat.to_text(compat.read_bytes(path))
     except (IOError, OSError):
         return None
 

@@ -35,11 +35,7 @@ def load(location, downloader, log):
         return parse(data, url), url
     name = os.path.abspath(location)
     try:
-        handle = open(name, "rb")
-        try:
-            data = handle.read()
-        finally:
-            handle.close()
+        data = compat.read_bytes(name)
     except (IOError, OSError) as exc:
         raise ConfigError("pilot.json %s: cannot read it: %s" % (name, exc.strerror or exc))
     log.info("pilot.json read from %s (%d bytes)" % (name, len(data)))

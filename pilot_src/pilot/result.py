@@ -110,10 +110,21 @@ class PilotResult(object):
 
     def message_data(self):
         """The data of the final ``result`` message: the pilot section, each command's
-        status and duration, and the usage."""
-        commands = [{"name": entry["name"], "status": entry["status"], "duration": entry["duration"],
-                     "failure_type": entry["failure_type"]} for entry in self.commands]
-        return {"pilot": dict(self.pilot), "commands": commands, "usage": self.usage}
+        status, start, duration, failure type and reason, the usage and the DB12 score."""
+        commands = [{"name": entry["name"], "status": entry["status"], "start": entry["start"],
+                     "duration": entry["duration"], "failure_type": entry["failure_type"],
+                     "reason": entry["reason"]} for entry in self.commands]
+        return {"pilot": dict(self.pilot), "commands": commands, "usage": self.usage, "db12": self.db12()}
+
+    def db12(self):
+        """The CPU power measured by a command (its details' db12 score), or None."""
+        for entry in self.commands:
+            details = entry.get("details")
+            if isinstance(details, dict) and isinstance(details.get("db12"), dict):
+                score = details["db12"].get("score")
+                if isinstance(score, (int, float)) and not isinstance(score, bool):
+                    return score
+        return None
 
     def write(self):
         """Write the file; a failure is returned (not raised): the pilot goes on."""

@@ -80,24 +80,35 @@ def int_to_bytes(value, length):
 # -- DER ----------------------------------------------------------------------------
 
 
-def _der_item(data, pos):
+class DERError(ValueError):
+    """Malformed DER (credentials.py reads certificates with der_item too)."""
+
+
+def der_item(data, pos):
     """(tag, start of value, end of value) of the DER item at data[pos] (a bytearray)."""
     if pos + 2 > len(data):
-        raise SignatureError("public key: truncated DER")
+        raise DERError("truncated DER")
     tag = data[pos]
     length = data[pos + 1]
     pos += 2
     if length & 0x80:
         count = length & 0x7F
         if count == 0 or count > 4 or pos + count > len(data):
-            raise SignatureError("public key: bad DER length")
+            raise DERError("bad DER length")
         length = 0
         for byte in data[pos:pos + count]:
             length = (length << 8) | byte
         pos += count
     if pos + length > len(data):
-        raise SignatureError("public key: truncated DER")
+        raise DERError("truncated DER")
     return tag, pos, pos + length
+
+
+def _der_item(data, pos):
+    try:
+        return der_item(data, pos)
+    except DERError as exc:
+        raise SignatureError("public key: %s" % exc)
 
 
 def _der_expect(data, pos, tag, what):

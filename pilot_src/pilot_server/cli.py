@@ -24,7 +24,7 @@ PASSTHROUGH = {"build": _build}
 
 # Modules whose register(commands) adds their subcommands (handler in set_defaults).
 SUBCOMMAND_MODULES = ["pilot_server.cmd_keys", "pilot_server.wrapper", "pilot_server.publish",
-                      "pilot_server.logbook.cli"]
+                      "pilot_server.cmd_submit", "pilot_server.logbook.cli"]
 
 
 def parser():

@@ -10,7 +10,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -18,6 +17,8 @@ import threading
 import time
 
 import six
+
+from compat import communicate_within, kill_group_after
 from six.moves import BaseHTTPServer, socketserver
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -79,25 +80,10 @@ def run(argv, cwd, env=None, timeout=60, stdin=None):
                                 preexec_fn=os.setsid)
     finally:
         devnull.close()
-    expired = []
-
-    def kill():
-        expired.append(True)
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except OSError:
-            pass
-
-    timer = threading.Timer(timeout, kill)
-    timer.daemon = True
-    timer.start()
-    try:
-        data = stdin
-        if isinstance(data, six.text_type):
-            data = data.encode("utf-8")
-        out, err = proc.communicate(data)
-    finally:
-        timer.cancel()
+    data = stdin
+    if isinstance(data, six.text_type):
+        data = data.encode("utf-8")
+    expired, out, err = communicate_within(proc, timeout, data)
     out, err = to_text(out), to_text(err)
     if expired:
         raise AssertionError("%s did not finish within %s s\nstdout:\n%s\nstderr:\n%s"
@@ -125,22 +111,7 @@ def start_pilot(args, cwd, env=None, pyz=None, python=None):
 
 def communicate_with_timeout(proc, timeout):
     """communicate() with a safety timeout (Python 2 has none)."""
-    expired = []
-
-    def kill():
-        expired.append(True)
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except OSError:
-            pass
-
-    timer = threading.Timer(timeout, kill)
-    timer.daemon = True
-    timer.start()
-    try:
-        out, err = proc.communicate()
-    finally:
-        timer.cancel()
+    expired, out, err = communicate_within(proc, timeout)
     if expired:
         raise AssertionError("process %d did not end within %s s:\n%s\n%s"
                              % (proc.pid, timeout, to_text(out), to_text(err)))
@@ -149,18 +120,7 @@ def communicate_with_timeout(proc, timeout):
 
 def read_stream_with_timeout(proc, stream, timeout):
     """Read one pipe of proc to its end and wait for proc, with a safety timeout."""
-    expired = []
-
-    def kill():
-        expired.append(True)
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except OSError:
-            pass
-
-    timer = threading.Timer(timeout, kill)
-    timer.daemon = True
-    timer.start()
+    timer, expired = kill_group_after(proc, timeout)
     try:
         data = stream.read()
         stream.close()
@@ -512,7 +472,13 @@ def resolve_params(argv, work_dir, environ=None, attempts=1, capath=None):
 
 # -- the interpreters of the machine -------------------------------------------------------------
 
-MATRIX = ("2.7", "3.6", "3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13")
+ALL_VERSIONS = ("2.7", "3.6", "3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13")
+# Under tox every interpreter runs the whole suite in its own env, so there the matrix
+# tests need only the env's own interpreter (tox.ini: PILOT_TEST_MATRIX=own).
+if os.environ.get("PILOT_TEST_MATRIX") == "own":
+    MATRIX = ("%d.%d" % sys.version_info[:2],)
+else:
+    MATRIX = ALL_VERSIONS
 _FOUND = {}
 
 

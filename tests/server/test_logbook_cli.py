@@ -91,19 +91,31 @@ def test_follow_prints_new_messages_until_the_result(filled):
     process = subprocess.Popen(PILOTCTL + ["logbook", "follow", c, "--db", url, "--interval", "0.1",
                                            "--timeout", "60"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     store = Store.open(url)
+    seen = []
+
+    def read_until(text):
+        # follow prints as it finds: wait for each line before storing the next message, so the
+        # order checked below is the order of arrival, whatever the machine's load
+        while True:
+            line = process.stdout.readline().decode()
+            assert line, "follow ended before printing %r (got %r)" % (text, seen)
+            seen.append(line.rstrip("\n"))
+            if line.rstrip("\n").endswith(text):
+                return
+
     try:
-        time.sleep(0.5)
+        read_until("line 3")
         store.store_batch(c, make_messages(c, [5], text="late five"))
-        time.sleep(0.3)
+        read_until("late five")
         store.store_batch(c, make_messages(c, [4], text="four, out of order"))
-        time.sleep(0.3)
+        read_until("four, out of order")
         store.store_batch(c, [result_message(c, 6, exit_code=0)])
         out, err = process.communicate(timeout=30)
     finally:
         if process.poll() is None:
             process.kill()
         store.close()
-    lines = out.decode().splitlines()
+    lines = seen + out.decode().splitlines()
     assert process.returncode == 0, err
     assert [line.split("] ", 1)[1] for line in lines] == ["line 1", "line 2", "line 3", "late five",
                                                            "four, out of order", "pilot finished with exit code 0"]

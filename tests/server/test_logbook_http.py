@@ -9,6 +9,7 @@ from sqlalchemy import text
 from logbook_support import (SECRET, bearer, body, databases, make_messages, new_stamp, post,  # noqa: F401
                              sqlite_store, start_server, token, wait_until)
 from pilot import messages as wire
+from pilot_server.logbook import migrations
 
 LOGS = "/api/v1/logs"
 
@@ -123,7 +124,7 @@ def test_over_the_limits_is_413(server):
 
 def test_health_unknown_paths_and_methods(server):
     assert post(server.url, "/api/v1/health", None, method="GET") == (200, {"status": "ok", "version": pytest.approx(
-        post(server.url, "/api/v1/health", None, method="GET")[1]["version"]), "schema": 2})
+        post(server.url, "/api/v1/health", None, method="GET")[1]["version"]), "schema": migrations.LATEST})
     assert post(server.url, "/api/v1/nothing", b"{}", bearer(token(new_stamp())))[0] == 404
     assert post(server.url, LOGS, b"{}", bearer(token(new_stamp())), method="PUT")[0] == 405
 

@@ -124,14 +124,14 @@ def one(driver, selector):
 
 
 def click_and_wait(driver, element):
-    """Click a link or a submit button and wait until the next page has replaced this one."""
-    from selenium.webdriver.support import expected_conditions
+    """Click a link or a submit button and wait until the next page has loaded (a new window
+    object: the marker set on this one is gone)."""
     from selenium.webdriver.support.ui import WebDriverWait
 
-    page = one(driver, "html")
+    driver.execute_script("window.pilots2OldPage = true")
     element.click()
-    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(page))
-    WebDriverWait(driver, 30).until(lambda d: d.execute_script("return document.readyState") == "complete")
+    WebDriverWait(driver, 30).until(lambda d: d.execute_script(
+        "return window.pilots2OldPage === undefined && document.readyState === 'complete'"))
 
 
 def listed(driver):
@@ -237,6 +237,7 @@ def test_a_pilot_page_shows_the_timeline_and_the_log_by_level(logbook, browser):
     not_run = [node.get_attribute("data-command") for node in by_css(browser, "#timeline svg text.notrun")]
     assert not_run == ["ConfigureDIRAC", "LaunchAgent"]
     assert one(browser, "#result").is_displayed()
+    assert [row.text.split()[0] for row in by_css(browser, "#history tbody tr")] == ["Running", "Failed"]
     assert "wn042.example.org" in one(browser, "#parameters").text
 
     levels = set(row.get_attribute("class").split()[0] for row in by_css(browser, "#log tbody tr"))
@@ -272,6 +273,27 @@ def test_a_running_pilot_has_an_open_bar_and_no_result(logbook, browser):
     browser.get(base + "/pilot/" + made["submitted"])
     assert one(browser, "#state").text == "Submitted"
     assert "no command" in one(browser, "#timeline").text.lower()
+
+
+def test_the_statistics_page_draws_its_charts(logbook, browser):
+    base, _ = logbook
+    browser.get(base + "/")
+    click_and_wait(browser, one(browser, "header nav a[href='/stats']"))
+    assert browser.current_url == base + "/stats"
+    for chart in ("#chart-states", "#chart-durations", "#chart-failures", "#chart-submit", "#chart-db12"):
+        assert one(browser, chart + " svg, " + chart + " p.empty").is_displayed()
+    assert len(by_css(browser, "#chart-states svg rect")) >= 5  # state segments per site, and the legend
+    durations = by_css(browser, "#chart-durations svg g[data-command]")
+    assert {group.get_attribute("data-command") for group in durations} >= {"CheckWorkerNode", "InstallDIRAC"}
+    failing = one(browser, "#chart-failures g.failrate[data-command='InstallDIRAC'] rect.failed")
+    assert failing.size["width"] > 0
+    assert "download of DIRAC failed: timeout" in one(browser, "#reasons").text
+    no_alert(browser)
+    screenshot(browser, "stats")
+    one(browser, "#f-site").send_keys("LCG.CERN.ch")
+    click_and_wait(browser, one(browser, "#apply"))
+    cards = dict((card.text.split("\n")[1], int(card.text.split("\n")[0])) for card in by_css(browser, ".card"))
+    assert cards["Done"] == 3 and cards["Failed"] == 0 and sum(cards.values()) == 3
 
 
 def test_logging_out_ends_the_session(logbook, browser):

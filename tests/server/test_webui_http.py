@@ -98,24 +98,30 @@ def test_readers_need_an_admin_credential(web):
     assert headers["x-frame-options"] == ["DENY"] and headers["cache-control"] == ["no-store"]
 
 
-def test_an_admin_dn_reads_when_access_allows_it(web):
-    """A client certificate reads if Access.may_read allows its DN (the admin-DN option)."""
-    from pilot_server.logbook import webui
-    from pilot_server.logbook.access import Identity
-    from pilot_server.logbook.intake import Refused
+def test_an_administrator_certificate_reads_without_logging_in(sqlite_store, tmp_path):
+    """A client certificate whose DN is given with --admin-dn reads; another verified DN gets 403."""
+    from pilot_server.logbook import httpserver, tlsconfig
+    from pilot_server.logbook.access import Access
 
-    class Allow(object):
-        def may_read(self, identity):
-            if identity.name != "/CN=admin":
-                raise Refused(403, "not an administrator")
-
-    webui.may_read(Allow(), Identity("dn", "/CN=admin", None))
-    with pytest.raises(Refused) as refused:
-        webui.may_read(Allow(), Identity("dn", "/CN=someone", None))
-    assert refused.value.status == 403
-    with pytest.raises(Refused):
-        webui.may_read(object(), Identity("dn", "/CN=admin", None))  # no may_read: admin token only
-    webui.may_read(object(), Identity("admin", "admin token", None))
+    made = populate(sqlite_store)
+    pki = PKI(tmp_path / "pki")
+    pki.rehash()
+    cert, key = pki.server()
+    _, _, admin_dn, admin_files = pki.user("admin")
+    _, _, _, other_files = pki.user("someone")
+    server = httpserver.LogbookHTTPServer(("127.0.0.1", 0), sqlite_store, Access(admin_dns=[admin_dn]),
+                                          tlsconfig.server_context(cert, key, pki.ca_dir, None))
+    thread = httpserver.serve_in_thread(server)
+    try:
+        status, _, text = request(server.url, "/pilot/" + made["failed"], HTML, context=pki.client_context(admin_files))
+        assert status == 200 and made["failed"] in text and "admin" in text.split("</header>")[0]
+        status, _, text = request(server.url, "/", HTML, context=pki.client_context(other_files))
+        assert status == 403 and "admin" in error_of(text) and made["failed"] not in text
+        assert request(server.url, "/", HTML, context=pki.client_context())[0] == 303  # no certificate: log in
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
 
 
 # -- login and sessions -----------------------------------------------------------------------------
@@ -332,3 +338,23 @@ def test_the_pilot_page_has_the_timeline_result_parameters_and_log(web):
 def test_the_api_health_is_unchanged(web):
     status, headers, text = request(web.url, "/api/v1/health")
     assert status == 200 and headers["content-type"] == ["application/json"]
+
+
+def test_the_statistics_page_draws_the_figures_of_stats_compute(web):
+    status, _, text = request(web.url, "/stats?group_by=site", ADMIN)
+    assert status == 200, text
+    for chart in ("chart-states", "chart-durations", "chart-failures", "chart-submit", "chart-db12"):
+        assert 'id="%s"' % chart in text
+    main = text.split("<main>")[1]
+    assert "<script>alert" not in main and "&lt;script&gt;alert(1)&lt;/script&gt;" in main  # a site as a group
+    # the failed InstallDIRAC of the RAL pilot: its rate and reason
+    assert re.search(r'<g class="failrate" data-command="InstallDIRAC"><title>InstallDIRAC: 1 of \d+ failed '
+                     r'\([0-9.]+%\): download of DIRAC failed: timeout \(1\)</title>', text)
+    assert text.count('<g data-command="') >= 4  # a duration bar group per command
+    status, _, text = request(web.url, "/stats?site=LCG.CERN.ch&group_by=ce", ADMIN)
+    assert status == 200 and '<div class="n">3</div>Done' in text and '<div class="n">0</div>Failed' in text
+    assert "ce01.cern.ch" in text and "ce02.ral.uk" not in text
+    for query, reason in (("group_by=colour", "group_by must be one of"), ("since=soon", "since: not a time"),
+                          ("state=Done", "unknown parameter: state")):
+        status, _, text = request(web.url, "/stats?" + query, ADMIN)
+        assert status == 400 and reason in error_of(text)

@@ -55,11 +55,7 @@ class GetPilotVersion(Command):
         else:
             name = os.path.join(self.work_dir, location)
             try:
-                handle = open(name, "rb")
-                try:
-                    data = handle.read()
-                finally:
-                    handle.close()
+                data = compat.read_bytes(name)
             except (IOError, OSError) as exc:
                 self.fail("versions file %s: cannot read it: %s" % (name, exc.strerror or exc))
         try:

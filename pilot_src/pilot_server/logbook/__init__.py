@@ -6,7 +6,12 @@ Modules, from the database up:
 * ``schema``     -- the current tables (SQLAlchemy Core)
 * ``migrations`` -- the ordered steps that make and upgrade the schema (``schema_version``)
 * ``store``      -- idempotent batch ingestion, rejections, registration, reads
-* ``pilotinfo``  -- what a batch tells about its pilot (site, CE, result ...)
+* ``states``     -- the pilot states and their transitions (one definition), Lost
+* ``pilotinfo``  -- what a batch tells about its pilot (site, CE, result, DB12, command rows)
+* ``submitter``  -- register pilots and report batch states (in-process or over HTTPS)
+* ``stats``      -- statistics: states, commands, submission to running, DB12
+* ``retention``, ``maintenance``, ``export`` -- retention per VO, the periodic round, archives
+* ``api``        -- the JSON reads (administrators) and state reports
 * ``intake``     -- the checks a batch passes before it is stored (shared by HTTPS and RabbitMQ)
 * ``access``     -- who may write (pilot tokens, X.509 certificates and proxies)
 * ``x509identity`` -- the end-entity DN of a verified client chain

@@ -1,4 +1,4 @@
-"""Who may write to the logbook.
+"""Who may write to the logbook, and who may read it.
 
 The rules (README "The logbook", docs/logging-protocol.md):
 
@@ -19,6 +19,10 @@ The rules (README "The logbook", docs/logging-protocol.md):
 * An **admin token** (``--admin-token-file``, a hex secret in a 0600 file,
   sent as ``Authorization: Bearer <hex>``) may register pilots.
 * No credential: 401.
+* **Reads** (``GET /api/v1/pilots``, ``.../<stamp>``, ``.../messages``, ``.../export``,
+  ``/api/v1/stats``): an administrator only -- the admin token, or a verified
+  certificate whose DN is given with ``--admin-dn``.  A pilot token, a trusted
+  (writing) DN or any other DN: 403.
 
 Tokens and secrets are never logged nor echoed; reasons name no secret.
 """
@@ -37,10 +41,11 @@ NO_CREDENTIAL = "no credential: send a pilot token (Authorization: Bearer) or a 
 
 
 class Access(object):
-    def __init__(self, secrets=(), trusted_dns=(), admin_secrets=(), expiry_grace=0):
+    def __init__(self, secrets=(), trusted_dns=(), admin_secrets=(), expiry_grace=0, admin_dns=()):
         self.secrets = list(secrets)
         self.expiry_grace = expiry_grace
         self.trusted_dns = set(normalise_dn(dn) for dn in trusted_dns)
+        self.admin_dns = set(normalise_dn(dn) for dn in admin_dns)
         self.admin_tokens = [binascii.hexlify(secret).decode("ascii") for secret in admin_secrets]
 
     def authenticate(self, bearer=None, dn=None, now=None):
@@ -79,6 +84,13 @@ class Access(object):
         if identity.kind == "admin" or (identity.kind == "dn" and identity.name in self.trusted_dns):
             return
         raise Refused(403, "registering pilots needs an admin token or a trusted certificate (--trusted-dn)")
+
+    def may_read(self, identity):
+        """None, or Refused(403): reading pilots' logs needs an administrator credential."""
+        if identity.kind == "admin" or (identity.kind == "dn" and identity.name in self.admin_dns):
+            return
+        raise Refused(403, "reading the logbook needs an admin token or an administrator certificate "
+                           "(--admin-dn)")
 
 
 def describe(identity):

@@ -4,14 +4,15 @@ import importlib
 
 from pilot_server.cliutil import one_line_errors
 
-SUBCOMMANDS = ["serve", "consume", "pilots", "show", "follow"]
+SUBCOMMANDS = ["serve", "consume", "pilots", "show", "follow", "stats", "state", "export", "purge"]
 
 
 def register(commands):
     parser = one_line_errors(commands.add_parser(
         "logbook", help="the pilot logbook: serve, consume, and read pilots' logs",
         description="The pilot logbook (README 'The logbook'): 'serve' receives logs over HTTPS, 'consume' "
-                    "takes them from RabbitMQ, 'pilots', 'show' and 'follow' read them."))
+                    "takes them from RabbitMQ, 'pilots', 'show', 'follow', 'stats' and 'export' read them, "
+                    "'state' reports batch states, 'purge' applies the retention."))
     subcommands = parser.add_subparsers(dest="logbook_command", metavar="SUBCOMMAND")
     for name in SUBCOMMANDS:
         importlib.import_module("pilot_server.logbook.cmd_%s" % name).register(subcommands)

@@ -91,7 +91,7 @@ def add_access_options(parser, certificates=True):
                                 "register pilots; repeatable")
         group.add_argument("--admin-token-file", action="append", default=[], metavar="FILE",
                            help="a hex secret (mode 0600) whose value, sent as a bearer token, may register "
-                                "pilots (POST /api/v1/pilots)")
+                                "pilots, report their states and read the logbook (administrators)")
     group.add_argument("--require-registration", action="store_true",
                        help="refuse logs of pilots that no submitter registered (404)")
 
@@ -108,7 +108,46 @@ def build_access(args):
         raise ValueError(str(exc))
     except OSError as exc:
         raise ValueError("%s: %s" % (exc.filename, exc.strerror))
-    return Access(secrets, getattr(args, "trusted_dn", []), admin, getattr(args, "token_grace", 0))
+    return Access(secrets, getattr(args, "trusted_dn", []), admin, getattr(args, "token_grace", 0),
+                  getattr(args, "admin_dn", []))
+
+
+def add_lost_after(parser):
+    from pilot_server.logbook.states import DEFAULT_LOST_AFTER
+
+    parser.add_argument("--lost-after", type=seconds, default=DEFAULT_LOST_AFTER, metavar="SECONDS",
+                        help="a Running pilot not heard of for this long is Lost (default %d; 0: never)"
+                             % DEFAULT_LOST_AFTER)
+
+
+def seconds(text):
+    """argparse type: a non-negative number of seconds."""
+    import argparse
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError("%r is not a number of seconds" % text)
+    return value
+
+
+def add_retention_options(parser):
+    from pilot_server.logbook.retention import DEFAULT_DAYS
+
+    group = parser
+    group.add_argument("--retention", action="append", default=[], metavar="VO=DAYS",
+                       help="keep the pilots of VO for DAYS after they were last seen; repeatable")
+    group.add_argument("--retention-default", metavar="DAYS",
+                       help="for every other VO and pilots without one (default %d)" % DEFAULT_DAYS)
+
+
+def build_retention(args):
+    """A Retention from the options; ValueError (one line) for a bad value."""
+    from pilot_server.logbook.retention import Retention
+
+    return Retention.from_options(args.retention_default, args.retention)
 
 
 def setup_logging(level):

@@ -2,6 +2,7 @@
 
 from pilot_server.cliutil import OK, USAGE, fail, one_line_errors, say
 from pilot_server.logbook import cliopts, render
+from pilot_server.logbook.states import STATES
 
 PROG = "pilotctl logbook pilots"
 
@@ -15,8 +16,12 @@ def register(commands):
     cliopts.add_db_option(parser)
     parser.add_argument("--site", help="DIRAC site name, exactly")
     parser.add_argument("--ce", help="CE name, exactly")
-    parser.add_argument("--status", help="Submitted, Waiting, Running, Done, Failed, Aborted, Deleted")
+    parser.add_argument("--queue", help="queue name, exactly")
+    parser.add_argument("--version", help="pilot version, exactly")
+    parser.add_argument("--status", help="one of %s (as read: Lost includes the Running pilots silent for "
+                                         "--lost-after seconds)" % ", ".join(STATES))
     parser.add_argument("--vo", help="VO, exactly")
+    cliopts.add_lost_after(parser)
     parser.add_argument("--since", metavar="TIME", help="last seen at or after TIME")
     parser.add_argument("--until", metavar="TIME", help="last seen at or before TIME")
     parser.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
@@ -25,10 +30,12 @@ def register(commands):
 
 
 def pilots_command(args):
+    from pilot_server.logbook import states
     from pilot_server.logbook.database import DatabaseError, Unavailable
     from pilot_server.logbook.store import Store
 
     try:
+        status = states.canonical(args.status) if args.status else None
         since = cliopts.parse_when(args.since) if args.since else None
         until = cliopts.parse_when(args.until) if args.until else None
     except ValueError as exc:
@@ -36,10 +43,10 @@ def pilots_command(args):
     if args.limit < 1:
         return fail(PROG, "--limit must be at least 1", USAGE)
     try:
-        store = Store.open(cliopts.reader_url(args), migrate=False, pool_size=1)
+        store = Store.open(cliopts.reader_url(args), migrate=False, pool_size=1, lost_after=args.lost_after)
         try:
-            rows = store.pilots(site=args.site, ce=args.ce, status=args.status, vo=args.vo, since=since,
-                                until=until, limit=args.limit)
+            rows = store.pilots(site=args.site, ce=args.ce, status=status, vo=args.vo, since=since,
+                                until=until, limit=args.limit, queue=args.queue, version=args.version)
         finally:
             store.close()
     except (DatabaseError, Unavailable) as exc:

@@ -16,7 +16,9 @@ def register(commands):
     parser = one_line_errors(commands.add_parser(
         "serve", help="receive pilot logs over HTTPS (POST /api/v1/logs) and store them",
         description="Serve the logbook: POST /api/v1/logs (pilot batches), POST /api/v1/pilots (registration), "
-                    "GET /api/v1/health.  The database schema is created or upgraded at start.  TLS is "
+                    "POST /api/v1/pilots/STAMP/state (batch states), GET /api/v1/pilots[/STAMP[/messages|/export]] "
+                    "and /api/v1/stats (administrators), GET /api/v1/health.  Running pilots gone silent become "
+                    "Lost and retention is applied periodically.  The database schema is created or upgraded at start.  TLS is "
                     "required unless --insecure-http is given."))
     cliopts.add_db_option(parser)
     parser.add_argument("--listen", default="127.0.0.1:8443", metavar="HOST:PORT",
@@ -31,6 +33,15 @@ def register(commands):
     tls.add_argument("--insecure-http", action="store_true",
                      help="serve plain HTTP (a local demo only: tokens travel in the clear)")
     cliopts.add_access_options(parser)
+    read = parser.add_argument_group("who may read (GET /api/v1/pilots..., /api/v1/stats)")
+    read.add_argument("--admin-dn", action="append", default=[], metavar="DN",
+                      help="a certificate DN of an administrator, who may read every pilot's log and the "
+                           "statistics (as the --admin-token-file token may); repeatable")
+    states_group = parser.add_argument_group("states and retention")
+    cliopts.add_lost_after(states_group)
+    states_group.add_argument("--maintenance-interval", type=cliopts.seconds, default=60.0, metavar="SECONDS",
+                              help="how often Lost pilots are marked and retention applied (default 60; 0: never)")
+    cliopts.add_retention_options(states_group)
     broker = parser.add_argument_group("RabbitMQ (optional)")
     broker.add_argument("--broker", metavar="URL",
                         help="also consume the pilots' queue in this process (amqp://USER:PASS@HOST:5672/)")
@@ -46,8 +57,9 @@ def check_options(args):
             return "--insecure-http serves plain HTTP: it takes no --tls-cert/--tls-key/--ca-dir/--ca-file"
     elif not (args.tls_cert and args.tls_key):
         return "give --tls-cert and --tls-key (or --insecure-http for a local demo)"
-    if args.trusted_dn and not (args.ca_dir or args.ca_file):
-        return "--trusted-dn needs --ca-dir or --ca-file to verify client certificates"
+    if (args.trusted_dn or args.admin_dn) and not (args.ca_dir or args.ca_file):
+        return "--%s needs --ca-dir or --ca-file to verify client certificates" % (
+            "trusted-dn" if args.trusted_dn else "admin-dn")
     if not args.token_secret and not args.trusted_dn:
         return "nobody could write: give --token-secret FILE and/or --trusted-dn DN (with --ca-dir)"
     return None
@@ -64,6 +76,7 @@ def serve_command(args):
     try:
         address = cliopts.listen_address(args.listen)
         access = cliopts.build_access(args)
+        retention = cliopts.build_retention(args)
     except ValueError as exc:
         return fail(PROG, exc, USAGE)
     cliopts.setup_logging(args.log_level)
@@ -75,7 +88,7 @@ def serve_command(args):
             return fail(PROG, exc)
     url = cliopts.db_url(args)
     try:
-        store = Store.open(url, log=log.info)
+        store = Store.open(url, log=log.info, lost_after=args.lost_after)
     except (DatabaseError, Unavailable) as exc:
         return fail(PROG, "database %s: %s" % (cliopts.safe(url), exc))
     try:
@@ -94,10 +107,18 @@ def serve_command(args):
         consumer = Consumer(store, queued, cliopts.broker_url(args), args.queue, args.require_registration)
         thread = threading.Thread(target=consumer.run, name="logbook-consumer", daemon=True)
         thread.start()
-    log.info("logbook serving %s (database %s%s%s)", server.url, cliopts.safe(url),
+    maintenance = None
+    if args.maintenance_interval:
+        from pilot_server.logbook.maintenance import Maintenance
+
+        maintenance = Maintenance(store, retention, args.maintenance_interval)
+        maintenance.start()
+    log.info("logbook serving %s (database %s%s%s; Lost after %g s; retention %s)", server.url,
+             cliopts.safe(url),
              ", client certificates from %s" % (args.ca_dir or args.ca_file) if context and
              (args.ca_dir or args.ca_file) else "",
-             ", registration required" if args.require_registration else "")
+             ", registration required" if args.require_registration else "", args.lost_after,
+             retention.describe())
     sys.stderr.flush()
 
     def stop(_signum, _frame):
@@ -113,6 +134,8 @@ def serve_command(args):
         if consumer is not None:
             consumer.stop()
             thread.join(timeout=15)
+        if maintenance is not None:
+            maintenance.stop()
         store.close()
     log.info("logbook stopped")
     return OK

@@ -1,4 +1,6 @@
-"""The logbook's HTTP(S) front: ``POST /api/v1/logs``, ``POST /api/v1/pilots``, ``GET /api/v1/health``.
+"""The logbook's HTTP(S) front: ``POST /api/v1/logs``, ``POST /api/v1/pilots``, ``GET /api/v1/health``;
+the reads and state reports of ``api`` (``GET /api/v1/pilots...``, ``/api/v1/stats``,
+``POST /api/v1/pilots/<stamp>/state``).
 
 The standard library's threading HTTP server, one thread per connection,
 HTTP/1.1 keep-alive.  TLS is done in the connection's thread (a slow client
@@ -23,7 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pilot import __version__
 from pilot import messages as wire
 from pilot_server.logbook import access as access_rules
-from pilot_server.logbook import intake, migrations, webui
+from pilot_server.logbook import api, intake, migrations, webui
 from pilot_server.logbook.database import Unavailable
 from pilot_server.logbook.intake import Refused
 from pilot_server.logbook.store import Rejection
@@ -139,6 +141,16 @@ class LogbookHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def reply_bytes(self, status, body, content_type, headers=None):
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
     def refuse(self, refused, close=False):
         self.reply(refused.status, {"error": str(refused)}, close=close)
 
@@ -197,9 +209,12 @@ class LogbookHandler(BaseHTTPRequestHandler):
     # -- routes ---------------------------------------------------------------------------
 
     def do_GET(self):
-        if self.path.split("?")[0] == HEALTH_PATH:
+        path, _, query = self.path.partition("?")
+        if path == HEALTH_PATH:
             self.reply(200, {"status": "ok", "version": __version__, "schema": migrations.LATEST})
-        elif not self.path.startswith("/api/"):
+        elif api.handles(path):
+            api.get(self, path, query)
+        elif not path.startswith("/api/"):
             webui.handle_get(self)  # the web page (webui.py): every path outside /api/
         else:
             self.reply(404, {"error": "no such resource: %s" % self.path.split("?")[0][:100]})
@@ -210,6 +225,8 @@ class LogbookHandler(BaseHTTPRequestHandler):
             return self.post_logs()
         if path == PILOTS_PATH:
             return self.post_pilots()
+        if api.is_state_report(path):
+            return api.post_state(self, path)
         if not path.startswith("/api/"):
             return webui.handle_post(self)  # the web page's login and logout forms
         self.reply(404, {"error": "no such resource: %s" % path[:100]}, close=not self.discard_body())

@@ -81,10 +81,43 @@ def _step2_registration_and_list_indexes(connection):
         Index(name, *[pilots.c[column] for column in columns]).create(connection)
 
 
+def _step3_states_commands(connection):
+    """Pilot state history, per-command rows, state source, running time and DB12 on pilots."""
+    double = Double().compile(dialect=connection.dialect)
+    short = String(16).compile(dialect=connection.dialect)
+    for column, kind in (("status_source", short), ("running_time", double), ("db12", double)):
+        connection.execute(text("ALTER TABLE pilots ADD COLUMN %s %s" % (column, kind)))
+    md = MetaData()
+    stamp = schema.stamp_type
+    states = Table("pilot_states", md,
+                   Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                          autoincrement=True),
+                   Column("stamp", stamp(), nullable=False),
+                   Column("state", String(16), nullable=False),
+                   Column("time", Double, nullable=False),
+                   Column("source", String(16), nullable=False))
+    Table("commands", md,
+          Column("stamp", stamp(), primary_key=True),
+          Column("name", String(64), primary_key=True),
+          Column("status", String(16), nullable=False),
+          Column("start", Double),
+          Column("duration", Double),
+          Column("failure_type", String(64)),
+          Column("reason", String(1000)))
+    Index("ix_pilot_states_stamp", states.c.stamp, states.c.time)
+    md.create_all(connection)
+    pilots = Table("pilots", MetaData(), Column("last_seen", Double), Column("queue", String(128)),
+                   Column("version", String(64)))
+    Index("ix_pilots_queue_seen", pilots.c.queue, pilots.c.last_seen).create(connection)
+    Index("ix_pilots_version_seen", pilots.c.version, pilots.c.last_seen).create(connection)
+
+
 STEPS = [
     (1, "pilots, messages, rejected", _step1_tables),
     (2, "pilot registration; list indexes on site, ce, status, vo and last_seen",
      _step2_registration_and_list_indexes),
+    (3, "pilot_states, commands; state source, running time and DB12 of pilots; queue and version indexes",
+     _step3_states_commands),
 ]
 LATEST = STEPS[-1][0]
 

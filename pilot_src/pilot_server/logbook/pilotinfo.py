@@ -1,11 +1,8 @@
 """What a batch tells the logbook about its pilot: where it runs, whether it ended, how.
 
-The pilot row keeps DIRAC's statuses (reference §9).  Issue 6 sets only what
-the messages show: a pilot that sends is ``Running``; its ``result`` message
-makes it ``Done`` (exit code 0) or ``Failed``; a registered pilot starts as
-``Submitted``.  A final status is never left because of a late message
-(batches may arrive out of order).  Issue 7 adds validated transitions,
-Waiting/Aborted/Deleted from submitters, and Lost.
+States and their transitions are ``states`` (one definition); this module only
+reads messages: the identifying fields, the result (exit code, failed command,
+reason, DB12), heartbeats, and one row per command.
 
 Identifying fields (``vo``, ``site``, ``ce``, ``queue``, ``version``) are taken
 from any message's ``data`` (docs/logging-protocol.md, "What the logbook
@@ -14,13 +11,15 @@ records"): top-level keys, the ``pilot`` section of a result, or a
 ``queueName``), whose values may be plain or ``{"value": ...}``.
 """
 
-from pilot_server.logbook import schema
+import calendar
+import math
+import time
 
-SUBMITTED, WAITING, RUNNING, DONE, FAILED, ABORTED, DELETED, UNKNOWN = (
-    "Submitted", "Waiting", "Running", "Done", "Failed", "Aborted", "Deleted", "Unknown")
-STATUSES = (SUBMITTED, WAITING, RUNNING, DONE, FAILED, ABORTED, DELETED, UNKNOWN)
-WAITING_STATES = (SUBMITTED, WAITING)
-FINAL_STATES = (DONE, FAILED, ABORTED, DELETED)
+from pilot import messages as wire
+from pilot_server.logbook import schema
+from pilot_server.logbook.states import DONE, FAILED
+
+COMMAND_END = tuple(status for status in wire.COMMAND_STATUSES if status != "started")  # ok, failed, killed
 
 INFO_FIELDS = {
     "vo": ("vo", "wnVO"),
@@ -78,11 +77,91 @@ def result_from(data):
             "status": DONE if code == 0 else FAILED}
 
 
+def _number(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def db12_from(data):
+    """The DB12 score of a result's data (``db12``: a number, or {"score": n}), or None."""
+    value = data.get("db12") if isinstance(data, dict) else None
+    if isinstance(value, dict):
+        value = value.get("score")
+    value = _number(value)
+    return value if value is not None and 0 <= value < 1e6 else None
+
+
+def parse_utc(text):
+    """Epoch seconds of the pilot's UTC time strings ('2026-11-21T16:48:50.120031Z'), or None."""
+    if not isinstance(text, str):
+        return _number(text)
+    text = text.strip().rstrip("Z")
+    whole, _, fraction = text.partition(".")
+    try:
+        seconds = calendar.timegm(time.strptime(whole, "%Y-%m-%dT%H:%M:%S"))
+        return seconds + (float("0." + fraction) if fraction.isdigit() else 0.0)
+    except ValueError:
+        return None
+
+
+def _cut(text, limit):
+    if text is None:
+        return None
+    return " ".join(str(text).split())[:limit] or None
+
+
+def command_rows(messages):
+    """{name: {status, start, duration, failure_type, reason}} of the commands these messages
+    tell about: ``command`` messages (start, end) and the result's list.  Values that a
+    message does not know are left out, so that rows merge."""
+    rows = {}
+    for item in sorted(messages, key=lambda message: message["seq"]):
+        data = item.get("data") if isinstance(item.get("data"), dict) else {}
+        if item["kind"] == "command" and item.get("status"):
+            row = rows.setdefault(item["source"][:schema.NAME_LENGTH], {})
+            if item["status"] == "started":
+                row.setdefault("status", "running")
+                row["start"] = item["time"]
+            elif item["status"] in COMMAND_END:
+                row["status"] = item["status"]
+                _command_end(row, data, item["time"])
+        elif item["kind"] == "result" and isinstance(data.get("commands"), list):
+            for entry in data["commands"]:
+                if not isinstance(entry, dict) or entry.get("status") not in COMMAND_END \
+                        or not isinstance(entry.get("name"), str) or not entry["name"]:
+                    continue
+                row = rows.setdefault(entry["name"][:schema.NAME_LENGTH], {})
+                row["status"] = entry["status"]
+                start = parse_utc(entry.get("start"))
+                if start is not None:
+                    row["start"] = start
+                _command_end(row, entry, None)
+    return rows
+
+
+def _command_end(row, data, end_time):
+    duration = _number(data.get("duration"))
+    if duration is not None and duration >= 0:
+        row["duration"] = duration
+        if end_time is not None and "start" not in row:
+            row["start"] = end_time - duration
+    for key, limit in (("failure_type", schema.NAME_LENGTH), ("reason", schema.REASON_LENGTH)):
+        value = _cut(data.get(key), limit)
+        if value:
+            row[key] = value
+
+
 def summarise(messages):
     """What a list of (new) messages changes on the pilot row, as a dict of facts."""
-    facts = {"info": {}, "heartbeat_time": None, "result": None, "result_time": None}
+    facts = {"info": {}, "heartbeat_time": None, "result": None, "result_time": None, "db12": None,
+             "first_time": None, "commands": {}}
+    has_commands = False
     for item in messages:
         data = item.get("data")
+        if facts["first_time"] is None or item["time"] < facts["first_time"]:
+            facts["first_time"] = item["time"]
         if data:
             for field, value in info_from(data).items():
                 facts["info"].setdefault(field, value)
@@ -91,13 +170,10 @@ def summarise(messages):
         elif item["kind"] == "result":
             facts["result"] = result_from(data)
             facts["result_time"] = item["time"]
+            facts["db12"] = db12_from(data)
+            has_commands = True
+        elif item["kind"] == "command":
+            has_commands = True
+    if has_commands:
+        facts["commands"] = command_rows(messages)
     return facts
-
-
-def next_status(current, has_result, result_status):
-    """The status after a batch: a result ends the pilot; any message means it runs."""
-    if has_result:
-        return result_status if current not in (ABORTED, DELETED) else current
-    if current in FINAL_STATES:
-        return current
-    return RUNNING

@@ -5,9 +5,11 @@ every database, sortable, and what the pilot sends.  ``*_seen`` and
 ``received`` are the logbook's clock; ``time`` and ``*_time`` of messages are
 the pilot's.
 
-Issue 7 (pilot states, statistics, web pages) extends ``pilots``; the
-indexes on (site|ce|status|vo, last_seen) and last_seen serve its list page
-with a million pilots (filter, newest first).
+The indexes on (site|ce|queue|version|status|vo, last_seen) and last_seen serve
+the list page and the statistics with a million pilots (filter, newest first).
+Issue 7 adds ``pilot_states`` (each state transition: time and source),
+``commands`` (one row per command a pilot ran, so that statistics never scan
+messages) and the pilot's state source, first running time and DB12 score.
 """
 
 from sqlalchemy import (BigInteger, Boolean, Column, Double, Index, Integer, MetaData, String, Table, Text,
@@ -18,6 +20,7 @@ STAMP_LENGTH = 128
 NAME_LENGTH = 64       # pilot.messages.MAX_NAME
 INFO_LENGTH = 128      # vo, site, ce, queue
 BODY_KEPT = 4096       # characters of a rejected body that are kept
+REASON_LENGTH = 1000   # a command's failure reason, as kept in ``commands``
 
 
 def stamp_type():
@@ -63,6 +66,30 @@ pilots = Table(
     # added by migration 2: registration by a submitter
     Column("registered", Boolean, nullable=False, server_default=false()),
     Column("submitted_time", Double),
+    # added by migration 3: states, DB12
+    Column("status_source", String(16)),
+    Column("running_time", Double),
+    Column("db12", Double),
+)
+
+pilot_states = Table(
+    "pilot_states", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("stamp", stamp_type(), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("time", Double, nullable=False),
+    Column("source", String(16), nullable=False),
+)
+
+commands = Table(
+    "commands", metadata,
+    Column("stamp", stamp_type(), primary_key=True),
+    Column("name", String(NAME_LENGTH), primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("start", Double),
+    Column("duration", Double),
+    Column("failure_type", String(NAME_LENGTH)),
+    Column("reason", String(REASON_LENGTH)),
 )
 
 messages = Table(
@@ -99,3 +126,7 @@ Index("ix_pilots_site_seen", pilots.c.site, pilots.c.last_seen)
 Index("ix_pilots_ce_seen", pilots.c.ce, pilots.c.last_seen)
 Index("ix_pilots_status_seen", pilots.c.status, pilots.c.last_seen)
 Index("ix_pilots_vo_seen", pilots.c.vo, pilots.c.last_seen)
+# migration 3
+Index("ix_pilots_queue_seen", pilots.c.queue, pilots.c.last_seen)
+Index("ix_pilots_version_seen", pilots.c.version, pilots.c.last_seen)
+Index("ix_pilot_states_stamp", pilot_states.c.stamp, pilot_states.c.time)

@@ -9,7 +9,9 @@ Writing (``store_batches``) is one transaction for any number of batches:
    own idempotent insert (SQLite ``INSERT OR IGNORE``, PostgreSQL
    ``ON CONFLICT DO NOTHING``, MySQL/MariaDB ``INSERT IGNORE``): ``(stamp, seq)``
    is the primary key, so a message is stored once however often it comes;
-3. the pilot row is updated (last seen, last seq, counts, status, result).
+3. the pilot row is updated (last seen, last seq, counts, state, result, DB12),
+   each state transition is kept in ``pilot_states`` and each command the
+   batch tells about in ``commands`` (``states`` has the rules).
 
 Under the row lock the messages already stored are known exactly, so the
 reply (stored, duplicates, last_seq) is exact.  Deadlocks and serialisation
@@ -20,18 +22,24 @@ of the transaction stays.
 
 import collections
 import json
+import random
 import time
 
 from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.dialects import mysql, postgresql
 
-from pilot_server.logbook import migrations, pilotinfo, schema
+from pilot_server.logbook import migrations, pilotinfo, schema, states
 from pilot_server.logbook.database import (Unavailable, describe, family, is_conflict, is_unavailable,
                                            make_engine)
 
 Batch = collections.namedtuple("Batch", "stamp messages")
 Outcome = collections.namedtuple("Outcome", "stored duplicates last_seq")
 Rejection = collections.namedtuple("Rejection", "origin reason body stamp")
+Report = collections.namedtuple("Report", "stamp previous state changed")
+
+
+class NotFound(LookupError):
+    """No such pilot (HTTP 404); str() is one line."""
 
 CONFLICT_RETRIES = 5
 INSERT_COLUMNS = ("stamp", "seq", "time", "received", "kind", "level", "source", "phase", "status", "stream",
@@ -58,12 +66,15 @@ def encode_data(data):
 
 
 class Store(object):
-    def __init__(self, engine):
+    """``lost_after``: seconds after which a silent Running pilot reads as Lost (0: never)."""
+
+    def __init__(self, engine, lost_after=states.DEFAULT_LOST_AFTER):
         self.engine = engine
         self.kind = family(engine)
+        self.lost_after = lost_after
 
     @classmethod
-    def open(cls, url=None, migrate=True, log=None, pool_size=8):
+    def open(cls, url=None, migrate=True, log=None, pool_size=8, lost_after=states.DEFAULT_LOST_AFTER):
         """Open the database at ``url``; make or upgrade its schema unless ``migrate`` is false."""
         engine = make_engine(url, pool_size=pool_size)
         try:
@@ -76,7 +87,7 @@ class Store(object):
             if is_unavailable(exc):
                 raise Unavailable(describe(exc))
             raise
-        return cls(engine)
+        return cls(engine, lost_after)
 
     def close(self):
         self.engine.dispose()
@@ -103,11 +114,13 @@ class Store(object):
                 return self._transaction(work)
             except Exception as exc:
                 if is_conflict(exc) and attempt < CONFLICT_RETRIES:
-                    time.sleep(0.01 * attempt)
+                    time.sleep(random.uniform(0.005, 0.02) * attempt)
                     continue
                 if is_unavailable(exc):
                     raise Unavailable(describe(exc))
                 raise
+
+    write = _write  # for the sibling modules (retention, maintenance)
 
     def _transaction(self, work):
         with self.engine.connect() as connection:
@@ -131,6 +144,8 @@ class Store(object):
         rows = {}
         for stamp in sorted(set(batch.stamp for batch in batches)):
             rows[stamp] = self._lock_pilot(connection, stamp, now)
+            rows[stamp]["created"] = rows[stamp]["status_source"] is None and not rows[stamp]["registered"] \
+                and rows[stamp]["message_count"] == 0
         outcomes = []
         for batch in batches:
             outcomes.append(self._store_one(connection, batch, rows[batch.stamp], now))
@@ -140,11 +155,16 @@ class Store(object):
 
     def _lock_pilot(self, connection, stamp, now):
         pilots = schema.pilots
+        locked = select(pilots).where(pilots.c.stamp == stamp).with_for_update()
+        row = connection.execute(locked).mappings().first()
+        if row is not None:  # the usual case: no INSERT IGNORE, whose shared lock invites deadlocks
+            return dict(row)
+        # a pilot nobody registered starts as Submitted, without a source, inside this transaction:
+        # its messages make it Running (and record that transition) before anyone can see it
         connection.execute(self._insert_ignore(pilots).values(
             stamp=stamp, first_seen=now, last_seen=now, last_seq=0, message_count=0,
-            status=pilotinfo.RUNNING, status_time=now))
-        row = connection.execute(select(pilots).where(pilots.c.stamp == stamp).with_for_update()).mappings().one()
-        return dict(row)
+            status=states.SUBMITTED, status_time=now))
+        return dict(connection.execute(locked).mappings().one())
 
     def _insert_messages(self, connection, rows):
         """The bulk insert, on the driver's fast path within the SQLAlchemy transaction.
@@ -192,16 +212,24 @@ class Store(object):
                  clean_text(item["source"]), clean_text(item.get("phase")), clean_text(item.get("status")),
                  item.get("stream"), clean_text(item["text"]), encode_data(item.get("data")))
                 for item in new])
-        changes = self._pilot_changes(pilot, new, now)
+        facts = pilotinfo.summarise(new) if new else None
+        changes, transitions = self._pilot_changes(pilot, new, facts, now)
         connection.execute(update(schema.pilots).where(schema.pilots.c.stamp == batch.stamp).values(**changes))
         pilot.update(changes)
+        pilot["created"] = False
+        self._record(connection, batch.stamp, transitions, states.PILOT)
+        if facts and facts["commands"]:
+            self._merge_commands(connection, batch.stamp, facts["commands"])
         return Outcome(len(new), len(batch.messages) - len(new), pilot["last_seq"])
 
-    def _pilot_changes(self, pilot, new, now):
+    def _pilot_changes(self, pilot, new, facts, now):
         changes = {"last_seen": now}
         if not new:
-            return changes
-        facts = pilotinfo.summarise(new)
+            if pilot["created"]:
+                changes.update(status=states.RUNNING, status_time=now, status_source=states.PILOT,
+                               running_time=now)
+                return changes, [(states.RUNNING, now)]
+            return changes, []
         newest = max(new, key=lambda item: item["seq"])
         if newest["seq"] > pilot["last_seq"]:
             changes["last_seq"] = newest["seq"]
@@ -213,13 +241,46 @@ class Store(object):
             if not pilot.get(field):
                 changes[field] = value
         result = facts["result"]
-        status = pilotinfo.next_status(pilot["status"], result is not None, result and result["status"])
+        path = states.after_messages(pilot["status"], result and result["status"],
+                                     pilot["result_time"] is not None, pilot["status_source"])
         if result is not None:
             changes.update({"exit_code": result["exit_code"], "failed_command": result["failed_command"],
                             "reason": result["reason"], "result_time": facts["result_time"]})
-        if status != pilot["status"]:
-            changes.update({"status": status, "status_time": now})
-        return changes
+            if facts["db12"] is not None:
+                changes["db12"] = facts["db12"]
+        transitions = [(state, facts["result_time"] if result is not None and state in states.FINAL
+                        else facts["first_time"]) for state in path]
+        if path:
+            changes.update({"status": path[-1], "status_time": now, "status_source": states.PILOT})
+            if states.RUNNING in path and pilot["running_time"] is None:
+                changes["running_time"] = facts["first_time"]
+        return changes, transitions
+
+    def _record(self, connection, stamp, transitions, source):
+        if transitions:
+            connection.execute(insert(schema.pilot_states), [
+                {"stamp": stamp, "state": state, "time": when, "source": source} for state, when in transitions])
+
+    def _merge_commands(self, connection, stamp, rows):
+        """Insert or complete the pilot's command rows (a late 'started' never reopens a finished one)."""
+        commands = schema.commands
+        existing = dict((row.name, row.status) for row in connection.execute(
+            select(commands.c.name, commands.c.status).where(and_(commands.c.stamp == stamp,
+                                                                  commands.c.name.in_(sorted(rows))))))
+        fresh = []
+        for name, fields in sorted(rows.items()):
+            fields = dict(fields)
+            if name not in existing:
+                fresh.append(dict({"stamp": stamp, "name": name, "status": "running", "start": None,
+                                   "duration": None, "failure_type": None, "reason": None}, **fields))
+                continue
+            if fields.get("status") == "running" and existing[name] != "running":
+                continue  # a late 'started' after the end
+            if fields:
+                connection.execute(update(commands).where(and_(commands.c.stamp == stamp,
+                                                               commands.c.name == name)).values(**fields))
+        if fresh:
+            connection.execute(insert(commands), fresh)
 
     def _rejection_row(self, item, now):
         body = item.body
@@ -242,12 +303,60 @@ class Store(object):
             pilots = schema.pilots
             created = connection.execute(self._insert_ignore(pilots).values(
                 stamp=stamp, first_seen=now, last_seen=now, last_seq=0, message_count=0,
-                status=pilotinfo.SUBMITTED, status_time=now, registered=True,
+                status=states.SUBMITTED, status_time=now, status_source=states.SUBMITTER, registered=True,
                 submitted_time=submitted or now, **fields)).rowcount == 1
-            if not created:
+            if created:
+                self._record(connection, stamp, [(states.SUBMITTED, submitted or now)], states.SUBMITTER)
+            else:
                 connection.execute(update(pilots).where(pilots.c.stamp == stamp).values(
                     registered=True, submitted_time=submitted or now, **fields))
             return created
+
+        return self._write(work)
+
+    def report_state(self, stamp, state, when=None):
+        """A submitter reports a batch state; a Report, or NotFound / states.BadState /
+        states.InvalidTransition.  Reporting the current state again changes nothing."""
+        state = states.reportable(state)
+
+        def work(connection):
+            pilots = schema.pilots
+            now = time.time()
+            row = connection.execute(select(pilots.c.status, pilots.c.running_time)
+                                     .where(pilots.c.stamp == stamp).with_for_update()).first()
+            if row is None:
+                raise NotFound("unknown pilot stamp %s" % stamp[:130])
+            if not states.check_report(row.status, state):
+                return Report(stamp, row.status, state, False)
+            values = {"status": state, "status_time": now, "status_source": states.SUBMITTER, "last_seen": now}
+            if state == states.RUNNING and row.running_time is None:
+                values["running_time"] = when or now
+            connection.execute(update(pilots).where(pilots.c.stamp == stamp).values(**values))
+            self._record(connection, stamp, [(state, when or now)], states.SUBMITTER)
+            return Report(stamp, row.status, state, True)
+
+        return self._write(work)
+
+    def mark_lost(self, now=None, limit=1000):
+        """Running pilots not heard of for ``lost_after`` seconds become Lost (at most ``limit``);
+        returns how many.  The service calls it periodically; reads show Lost meanwhile."""
+        if not self.lost_after:
+            return 0
+        now = time.time() if now is None else now
+        pilots = schema.pilots
+
+        def work(connection):
+            rows = connection.execute(
+                select(pilots.c.stamp, pilots.c.last_seen)
+                .where(and_(pilots.c.status == states.RUNNING, pilots.c.last_seen < now - self.lost_after))
+                .limit(limit).with_for_update()).all()
+            if rows:
+                connection.execute(update(pilots).where(pilots.c.stamp.in_([row.stamp for row in rows])).values(
+                    status=states.LOST, status_time=now, status_source=states.LOGBOOK))
+                connection.execute(insert(schema.pilot_states), [
+                    {"stamp": row.stamp, "state": states.LOST, "time": row.last_seen + self.lost_after,
+                     "source": states.LOGBOOK} for row in rows])
+            return len(rows)
 
         return self._write(work)
 
@@ -272,10 +381,33 @@ class Store(object):
         return bool(self._read(lambda c: c.execute(select(pilots.c.registered)
                                                    .where(pilots.c.stamp == stamp)).scalar()))
 
+    read = _read  # for the sibling modules (stats, export)
+
+    def shown(self, row, now=None):
+        """A pilot row as read: its state with Lost applied (see ``states.effective``)."""
+        row = dict(row)
+        row["status"] = states.effective(row["status"], row["last_seen"], time.time() if now is None else now,
+                                         self.lost_after)
+        return row
+
     def pilot(self, stamp):
         pilots = schema.pilots
         row = self._read(lambda c: c.execute(select(pilots).where(pilots.c.stamp == stamp)).mappings().first())
-        return dict(row) if row else None
+        return self.shown(row) if row else None
+
+    def states(self, stamp):
+        """The pilot's state transitions, oldest first: [{state, time, source}]."""
+        table = schema.pilot_states
+        query = (select(table.c.state, table.c.time, table.c.source).where(table.c.stamp == stamp)
+                 .order_by(table.c.id))
+        return [dict(row) for row in self._read(lambda c: c.execute(query).mappings().all())]
+
+    def commands(self, stamp):
+        """The pilot's command rows, by start time: [{name, status, start, duration, failure_type, reason}]."""
+        table = schema.commands
+        query = (select(table.c.name, table.c.status, table.c.start, table.c.duration, table.c.failure_type,
+                        table.c.reason).where(table.c.stamp == stamp).order_by(table.c.start, table.c.name))
+        return [dict(row) for row in self._read(lambda c: c.execute(query).mappings().all())]
 
     def messages(self, stamp, after=0, limit=None):
         """A pilot's messages with seq > after, in seq order (data decoded)."""
@@ -292,19 +424,25 @@ class Store(object):
             result.append(item)
         return result
 
-    def pilots(self, site=None, ce=None, status=None, vo=None, since=None, until=None, limit=100):
-        """Pilots seen (last_seen) in [since, until], newest first, filtered by exact values."""
+    def pilots(self, site=None, ce=None, status=None, vo=None, since=None, until=None, limit=100, queue=None,
+               version=None):
+        """Pilots seen (last_seen) in [since, until], newest first, filtered by exact values
+        (``status`` as read: Running excludes, Lost includes, the silent Running ones)."""
         pilots = schema.pilots
+        now = time.time()
         query = select(pilots)
-        for column, value in (("site", site), ("ce", ce), ("status", status), ("vo", vo)):
+        for column, value in (("site", site), ("ce", ce), ("vo", vo), ("queue", queue), ("version", version)):
             if value:
                 query = query.where(pilots.c[column] == value)
+        if status:
+            query = query.where(states.status_filter(pilots.c.status, pilots.c.last_seen, states.canonical(status),
+                                                     now, self.lost_after))
         if since is not None:
             query = query.where(pilots.c.last_seen >= since)
         if until is not None:
             query = query.where(pilots.c.last_seen <= until)
         query = query.order_by(pilots.c.last_seen.desc(), pilots.c.stamp).limit(limit)
-        return [dict(row) for row in self._read(lambda c: c.execute(query).mappings().all())]
+        return [self.shown(row, now) for row in self._read(lambda c: c.execute(query).mappings().all())]
 
     def rejected(self, limit=100):
         rejected = schema.rejected

@@ -10,13 +10,14 @@ it has filled a page.
 
 import collections
 import json
+import time
 
 from sqlalchemy import and_, or_, select
 
-from pilot_server.logbook import pilotinfo, schema
+from pilot_server.logbook import schema, states
 
-STATES = ("Submitted", "Waiting", "Running", "Done", "Failed", "Aborted", "Deleted", "Lost")
-KNOWN_STATES = STATES + tuple(state for state in pilotinfo.STATUSES if state not in STATES)
+STATES = states.STATES
+KNOWN_STATES = STATES
 LIST_COLUMNS = ("stamp", "status", "site", "ce", "queue", "vo", "version", "first_seen", "last_seen",
                 "exit_code", "failed_command", "reason", "message_count")
 EXACT_FILTERS = ("site", "ce", "queue", "vo", "version", "status")
@@ -35,9 +36,13 @@ def list_pilots(store, filters, cursor=None, limit=50):
     ``cursor``: (last_seen, stamp) of the last row of the previous page."""
     pilots = schema.pilots
     query = select(*[pilots.c[name] for name in LIST_COLUMNS])
+    now = time.time()
     for name in EXACT_FILTERS:
-        if filters.get(name):
+        if filters.get(name) and name != "status":
             query = query.where(pilots.c[name] == filters[name])
+    if filters.get("status"):  # the state as shown: a silent Running pilot is Lost (states.py)
+        query = query.where(states.status_filter(pilots.c.status, pilots.c.last_seen, filters["status"], now,
+                                                 store.lost_after))
     if filters.get("since") is not None:
         query = query.where(pilots.c.last_seen >= filters["since"])
     if filters.get("until") is not None:
@@ -53,7 +58,7 @@ def list_pilots(store, filters, cursor=None, limit=50):
         query = query.where(and_(pilots.c.last_seen <= seen,
                                  or_(pilots.c.last_seen < seen, pilots.c.stamp < stamp)))
     query = query.order_by(pilots.c.last_seen.desc(), pilots.c.stamp.desc()).limit(limit + 1)
-    rows = [dict(row) for row in store._read(lambda c: c.execute(query).mappings().all())]
+    rows = [store.shown(row, now) for row in store.read(lambda c: c.execute(query).mappings().all())]
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
@@ -78,7 +83,7 @@ def log_page(store, stamp, after=0, limit=2000, levels=None):
     if levels:
         query = query.where(messages.c.level.in_(sorted(levels)))
     query = query.order_by(messages.c.seq).limit(limit + 1)
-    rows = [_decode(row) for row in store._read(lambda c: c.execute(query).mappings().all())]
+    rows = [_decode(row) for row in store.read(lambda c: c.execute(query).mappings().all())]
     more = None
     if len(rows) > limit:
         rows = rows[:limit]
@@ -98,7 +103,7 @@ def structured(store, stamp):
     def work(connection):
         return ([_decode(row) for row in connection.execute(events).mappings().all()],
                 [_decode(row) for row in connection.execute(described).mappings().all()])
-    return store._read(work)
+    return store.read(work)
 
 
 def _number(value):

@@ -30,7 +30,7 @@ from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 from pilot import __version__
 from pilot import messages as wire
 from pilot_server.logbook import access as access_rules
-from pilot_server.logbook import cliopts, webcharts, webdata, websession
+from pilot_server.logbook import cliopts, stats, webcharts, webdata, websession
 from pilot_server.logbook.database import Unavailable
 from pilot_server.logbook.intake import STAMP_PATTERN, Refused
 
@@ -55,7 +55,7 @@ REASON_LIMIT = 200
 LIST_PARAMS = ("site", "ce", "queue", "vo", "version", "state", "since", "until", "reason", "stamp", "cursor",
                "limit")
 STATS_PARAMS = ("site", "ce", "queue", "vo", "version", "since", "until", "group_by")
-GROUPS = ("site", "ce", "queue", "version", "vo")
+GROUPS = stats.GROUPS
 
 _lock = threading.Lock()
 _files = {}
@@ -162,14 +162,8 @@ def _secure(handler):
 # -- who is asking -------------------------------------------------------------------------------
 
 def may_read(access, identity):
-    """None, or Refused(403): reading needs an administrator (Access.may_read when it exists)."""
-    check = getattr(access, "may_read", None)
-    if check is not None:
-        if check(identity) is False:
-            raise Refused(403, "reading the logbook needs an administrator credential")
-        return
-    if identity.kind != "admin":
-        raise Refused(403, "reading the logbook needs an administrator credential (admin token)")
+    """None, or Refused(403): reading needs an administrator (an admin token or --admin-dn)."""
+    access.may_read(identity)
 
 
 def reader(handler):
@@ -562,6 +556,14 @@ def pilot_page(handler, who, stamp, query):
             result_html += "<h3>Usage</h3>%s" % _kv_table(sorted(result["usage"].items()), "usage")
     else:
         result_html = '<p class="empty" id="result">No result yet: the pilot has not sent its last message.</p>'
+    history = store.states(stamp)
+    if history:
+        history_html = ('<table class="grid" id="history"><thead><tr><th>State</th><th>Since</th><th>Reported by</th>'
+                        '</tr></thead><tbody>%s</tbody></table>' % "".join(
+                            '<tr><td>%s</td><td>%s</td><td>%s</td></tr>' % (esc(item["state"]), iso(item["time"]),
+                                                                            esc(item["source"])) for item in history))
+    else:
+        history_html = '<p class="empty" id="history">No state transition recorded.</p>'
     found = webdata.parameters(described)
     parameters_html = (_kv_table(found.items(), "parameters") if found
                        else '<p class="empty" id="parameters">The pilot sent no parameters.</p>')
@@ -599,9 +601,9 @@ def pilot_page(handler, who, stamp, query):
                    len(messages), len(messages), " from seq %d" % (after + 1) if after else "",
                    "".join(lines), "".join(pager)))
     body = ('<h1>Pilot <span id="stamp">%s</span> <span class="badge state-%s" id="state">%s</span></h1>%s'
-            '<h2>Timeline</h2><div id="timeline">%s</div>%s<h2>Result</h2>%s<h2>Parameters</h2>%s'
+            '<h2>Timeline</h2><div id="timeline">%s</div>%s<h2>States</h2>%s<h2>Result</h2>%s<h2>Parameters</h2>%s'
             '<h2>Log</h2>%s' % (esc(stamp), esc(pilot["status"]), esc(pilot["status"]), summary, svg, commands_table,
-                                result_html, parameters_html, log_html))
+                                history_html, result_html, parameters_html, log_html))
     _send(handler, 200, _page("Pilot %s" % stamp, body, "pilot", who, "list"))
 
 
@@ -634,10 +636,9 @@ def stats_filters(query):
 def stats_page(handler, who, query):
     filters, params = stats_filters(query)
     try:
-        from pilot_server.logbook import stats
-    except ImportError:
-        raise BadRequest("statistics are not available in this version of the logbook", 501)
-    figures = stats.compute(handler.server.store, **filters)
+        figures = stats.compute(handler.server.store, **filters)
+    except stats.StatsError as exc:
+        raise BadRequest(str(exc))
     states = list(webdata.STATES) + sorted(set(figures.get("states") or {}) - set(webdata.STATES))
     form = ['<form class="filters" method="get" action="/stats" id="filters">',
             _input("site", "Site", params), _input("ce", "CE", params), _input("queue", "Queue", params),
