@@ -31,7 +31,8 @@ setup(
     python_requires=">=3.9",
     package_dir={"": "pilot_src", "compat": "compat"},
     packages=["pilot", "pilot.commands", "pilot_server", "pilot_server.logbook", "compat"],
-    package_data={"pilot": ["_pyzroot/*.py"], "pilot_server": ["templates/*.sh"]},
+    package_data={"pilot": ["_pyzroot/*.py"], "pilot_server": ["templates/*.sh"],
+                  "pilot_server.logbook": ["web/*.css", "web/*.js", "web/*.html"]},
     install_requires=[
         "six==1.17.0",
         # signing and verifying pilot.pyz (pilot_server.signing); the plain pyz
@@ -57,6 +58,9 @@ setup(
             # tests: cloud-init's own schema check (.ci/provision-cloud-init.sh unpacks cloud-init)
             "jsonschema", "jinja2", "configobj", "jsonpatch", "requests",
             "shiv==1.0.8",    # build/build_pilot.py --pilotctl (dist/pilotctl.pyz)
+            # tests/server/test_webui_browser.py drives Debian's headless chromium through chromedriver
+            # (.ci/provision-chromium.sh installs both)
+            "selenium>=4.10",
         ],
     },
     entry_points={"console_scripts": ["pilotctl = pilot_server.cli:main"]},

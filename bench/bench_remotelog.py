@@ -74,10 +74,17 @@ class Blackhole:
                 return
 
 
-def one_run(python, pyz, release, certs, scratch, extra_args, env_extra, db12):
+def one_run(python, pyz, release, certs, scratch, extra_args, env_extra, db12, job_seconds=0):
     server = tempfile.mkdtemp(dir=scratch)
     os.rmdir(server)
-    subprocess.run([sys.executable, MAKER, "--new-server", server], check=True, capture_output=True)
+    if job_seconds:
+        # a job of a realistic kind: it runs for a while and prints now and then
+        subprocess.run([sys.executable, MAKER, "--new-server", server, "--no-job"], check=True, capture_output=True)
+        script = "i=0; while [ $i -lt %d ]; do echo step $i; sleep 1; i=$((i+1)); done" % job_seconds
+        subprocess.run([sys.executable, MAKER, "--add-job", server, "--", "/bin/sh", "-c", script], check=True,
+                       capture_output=True)
+    else:
+        subprocess.run([sys.executable, MAKER, "--new-server", server], check=True, capture_output=True)
     work = tempfile.mkdtemp(dir=scratch)
     token = os.path.join(work, "logbook.token")
     with open(token, "w") as handle:
@@ -175,6 +182,9 @@ def main():
     parser.add_argument("--blackhole", action="store_true", help="also run against a logbook that never answers")
     parser.add_argument("--db12", default="quick", choices=("quick", "off"),
                         help="the pilot's --db12 (off: a shorter, steadier run)")
+    parser.add_argument("--job-seconds", type=int, default=0, metavar="S",
+                        help="the JobAgent's job runs S seconds, printing a line a second (default 0: a job "
+                             "that ends at once, the shortest pilot run)")
     args = parser.parse_args()
     scratch = tempfile.mkdtemp(prefix="bench-remotelog-")
     manifest = subprocess.run([sys.executable, MAKER, "--version", "9.0.0", "--out", os.path.join(scratch, "rel")],
@@ -198,7 +208,8 @@ def main():
         # interleaved, in a rotating order: drifts of the machine hit every mode alike
         this_round = {}
         for name, extra, env_extra in modes[round_ % len(modes):] + modes[:round_ % len(modes)]:
-            figures, problem = one_run(args.python, args.pyz, release, certs, scratch, extra, env_extra, args.db12)
+            figures, problem = one_run(args.python, args.pyz, release, certs, scratch, extra, env_extra, args.db12,
+                                       args.job_seconds)
             if figures is None:
                 print("%s: %s" % (name, problem))
                 return 1
@@ -208,7 +219,8 @@ def main():
             paired[name].append((this_round[name]["wall"] - this_round["off"]["wall"],
                                  this_round[name]["own"] - this_round["off"]["own"]))
     receiver.close()
-    print("Default command list to a JobAgent that runs one job (DIRAC double, preinstalled, --db12=%s)," % args.db12)
+    print("Default command list to a JobAgent that runs one job%s (DIRAC double, preinstalled, --db12=%s),"
+          % (" of %d s" % args.job_seconds if args.job_seconds else "", args.db12))
     print("Python %s, median of %d interleaved runs (seconds)" % (version, args.runs))
     print("%-10s %7s %9s %7s %9s %7s %8s %8s %9s %8s %7s" % (
         "mode", "wall", "added", "added%", "own", "added", "own CPU", "waited", "messages", "batches", "unsent"))

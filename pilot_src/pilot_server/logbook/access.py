@@ -99,4 +99,6 @@ def describe(identity):
         return "anonymous"
     if identity.kind == "token":
         return "token kid=%s stamp=%s" % ((identity.claims or {}).get("kid"), identity.name)
+    if identity.kind == "admin":
+        return identity.name  # "admin token"
     return "%s %s" % (identity.kind, identity.name)

@@ -25,7 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pilot import __version__
 from pilot import messages as wire
 from pilot_server.logbook import access as access_rules
-from pilot_server.logbook import api, intake, migrations
+from pilot_server.logbook import api, intake, migrations, webui
 from pilot_server.logbook.database import Unavailable
 from pilot_server.logbook.intake import Refused
 from pilot_server.logbook.store import Rejection
@@ -118,6 +118,9 @@ class LogbookHTTPServer(ThreadingHTTPServer):
 
 class LogbookHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # headers and body leave in separate writes: with Nagle's algorithm and the client's delayed
+    # ACK, a reply on a kept-alive connection would wait some 40 ms (TCP_NODELAY, set in setup())
+    disable_nagle_algorithm = True
     server_version = "pilots2-logbook/%s" % __version__
     sys_version = ""
     _dn = False  # not looked at yet
@@ -214,6 +217,8 @@ class LogbookHandler(BaseHTTPRequestHandler):
             self.reply(200, {"status": "ok", "version": __version__, "schema": migrations.LATEST})
         elif api.handles(path):
             api.get(self, path, query)
+        elif not path.startswith("/api/"):
+            webui.handle_get(self)  # the web page (webui.py): every path outside /api/
         else:
             self.reply(404, {"error": "no such resource: %s" % self.path.split("?")[0][:100]})
 
@@ -225,6 +230,8 @@ class LogbookHandler(BaseHTTPRequestHandler):
             return self.post_pilots()
         if api.is_state_report(path):
             return api.post_state(self, path)
+        if not path.startswith("/api/"):
+            return webui.handle_post(self)  # the web page's login and logout forms
         self.reply(404, {"error": "no such resource: %s" % path[:100]}, close=not self.discard_body())
 
     def do_PUT(self):
