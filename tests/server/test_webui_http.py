@@ -8,7 +8,8 @@ from urllib.parse import urlencode, urlsplit
 
 import pytest
 
-from logbook_support import PKI, sqlite_store, start_server, token  # noqa: F401
+from logbook_support import PKI, result_message, sqlite_store, start_server, token  # noqa: F401
+from pilot_server.logbook import schema
 from pilot_server.logbook import websession
 from webui_support import ADMIN_SECRET, ADMIN_TOKEN, populate
 
@@ -358,3 +359,20 @@ def test_the_statistics_page_draws_the_figures_of_stats_compute(web):
                           ("state=Done", "unknown parameter: state")):
         status, _, text = request(web.url, "/stats?" + query, ADMIN)
         assert status == 400 and reason in error_of(text)
+
+
+def test_the_statistics_page_opens_on_the_last_day(web, sqlite_store):
+    _, _, default = request(web.url, "/stats", ADMIN)
+    assert 'id="f-since" value="24h"' in default
+    # a pilot last seen two days ago counts over all time, not in the default window
+    store = sqlite_store
+    done = lambda text: int(re.search(r'<div class="n">(\d+)</div>Done', text).group(1))
+    before_default, before_all = done(default), done(request(web.url, "/stats?since=all", ADMIN)[2])
+    old = "e" * 32
+    store.register(old, site="LCG.Old.org")
+    store.store_batch(old, [result_message(old, 1, exit_code=0)])
+    with store.engine.begin() as connection:
+        connection.execute(schema.pilots.update().where(schema.pilots.c.stamp == old)
+                           .values(last_seen=time.time() - 2 * 86400))
+    assert done(request(web.url, "/stats", ADMIN)[2]) == before_default
+    assert done(request(web.url, "/stats?since=all", ADMIN)[2]) == before_all + 1

@@ -606,12 +606,22 @@ def _clock(when):
 
 # -- statistics --------------------------------------------------------------------------------------------
 
+# The statistics page opens on the last day: over all time, with a million pilots, the
+# statistics take seconds (README "Benchmarks"); since=all asks for all of it.
+DEFAULT_STATS_SINCE = "24h"
+
+
 def stats_filters(query):
     params = _params(query, STATS_PARAMS)
     filters = {}
     for name in ("site", "ce", "queue", "vo", "version"):
         filters[name] = _text(params, name)
-    filters["since"], filters["until"] = _window(params)
+    if params.get("since") is None and params.get("until") is None:
+        params = dict(params, since=DEFAULT_STATS_SINCE)
+    if (params.get("since") or "").strip().lower() == "all":
+        filters["since"], filters["until"] = None, _when(params, "until")
+    else:
+        filters["since"], filters["until"] = _window(params)
     group_by = params.get("group_by", "site")
     if group_by not in GROUPS:
         raise BadRequest("group_by must be one of %s" % ", ".join(GROUPS))
@@ -629,7 +639,8 @@ def stats_page(handler, who, query):
     form = ['<form class="filters" method="get" action="/stats" id="filters">',
             _input("site", "Site", params), _input("ce", "CE", params), _input("queue", "Queue", params),
             _input("version", "Version", params), _input("vo", "VO", params),
-            _input("since", "Since", params, "7d, 2026-11-21"), _input("until", "Until", params, "UTC"),
+            _input("since", "Since", params, "24h, 7d, 2026-11-21, all"),
+            _input("until", "Until", params, "UTC"),
             '<label>Group by%s</label>' % _select("group_by", GROUPS, filters["group_by"], None),
             '<button type="submit" id="apply">Show</button> <a href="/stats">Clear</a></form>']
     cards = "".join('<div class="card state-%s"><div class="n">%d</div>%s</div>' % (
