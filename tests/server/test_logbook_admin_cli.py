@@ -7,20 +7,11 @@ import pytest
 
 from logbook_support import (backend, databases, make_messages, new_stamp, result_message,  # noqa: F401
                              session_stores, session_urls, store)
-from pilot_server import cli
 from pilot_server.logbook import export, retention, schema
 from pilot_server.logbook.maintenance import Maintenance
 from pilot_server.logbook.retention import Retention
 from pilot_server.logbook.store import Store
-
-
-def pilotctl(capsys, *argv):
-    try:
-        code = cli.main(list(argv))
-    except SystemExit as exc:  # argparse usage errors
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
+from cli_support import pilotctl
 
 
 @pytest.fixture

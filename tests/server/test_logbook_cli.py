@@ -12,15 +12,9 @@ import pytest
 from logbook_support import (PKI, SECRET, bearer, body, free_port, make_messages, new_stamp, post,  # noqa: F401
                              result_message, token, wait_until)
 from pilot import messages as wire
-from pilot_server import cli
+from cli_support import pilotctl
 
 PILOTCTL = [sys.executable, "-m", "pilot_server.cli"]
-
-
-def pilotctl(capsys, *argv):
-    code = cli.main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture

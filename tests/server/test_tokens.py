@@ -5,6 +5,7 @@ import os
 import pytest
 
 from pilot_server import tokens
+from cli_support import pilotctl
 
 STAMP = "0123456789abcdef0123456789abcdef"
 OTHER = "fedcba9876543210fedcba9876543210"
@@ -96,16 +97,6 @@ def test_expiry_grace_keeps_a_token_good_a_little_longer():
 
 
 # -- pilotctl token-secret / pilotctl token ---------------------------------------------------------
-
-def pilotctl(capsys, *argv):
-    from pilot_server import cli
-
-    try:
-        code = cli.main(list(argv))
-    except SystemExit as exit_:  # argparse usage errors
-        code = exit_.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_cli_secret_and_token_make_a_token_the_logbook_accepts(tmp_path, capsys):
