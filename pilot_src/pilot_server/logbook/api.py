@@ -103,8 +103,7 @@ def get(handler, path, query):
     except Refused as refused:
         return handler.refuse(refused)
     except Unavailable as exc:
-        log.warning("database unavailable: %s", exc)
-        return handler.reply(503, {"error": "the database is unavailable, retry later"})
+        return handler.unavailable(exc)
     except Exception:
         log.exception("reading %s failed", path[:100])
         return handler.reply(500, {"error": "internal error"}, close=True)
@@ -182,9 +181,7 @@ def post_state(handler, path):
     except states.InvalidTransition as exc:
         return handler.reply(409, {"error": str(exc)})
     except Unavailable as exc:
-        log.warning("database unavailable: %s", exc)
-        return handler.reply(503, {"error": "the database is unavailable, retry later"},
-                             close=body is None and not handler.discard_body())
+        return handler.unavailable(exc, body)
     except Exception:
         log.exception("a state report failed")
         return handler.reply(500, {"error": "internal error"}, close=True)

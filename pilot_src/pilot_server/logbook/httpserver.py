@@ -40,6 +40,7 @@ HANDSHAKE_TIMEOUT = 20
 IDLE_TIMEOUT = 60
 MAX_REGISTRATION_BYTES = 16 * 1024
 RETRY_AFTER = 10
+UNAVAILABLE = "the database is unavailable, retry later"
 MAX_CONNECTIONS = 1000  # open connections (threads) at once
 DRAIN_LIMIT = 2 * wire.MAX_BATCH_BYTES  # an unread body up to this size is read and dropped
 
@@ -154,6 +155,12 @@ class LogbookHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def unavailable(self, exc, body=b""):
+        """503 (with Retry-After): the database is down or busy.  ``body`` None: the request body
+        was not read, and the connection is kept only if it can be drained."""
+        log.warning("database unavailable: %s", exc)
+        self.reply(503, {"error": UNAVAILABLE}, close=body is None and not self.discard_body())
+
     def refuse(self, refused, close=False):
         self.reply(refused.status, {"error": str(refused)}, close=close)
 
@@ -260,9 +267,7 @@ class LogbookHandler(BaseHTTPRequestHandler):
             self.record(identity, refused, body, stamp)
             return self.refuse(refused, close=body is None and not self.discard_body())
         except Unavailable as exc:
-            log.warning("database unavailable: %s", exc)
-            return self.reply(503, {"error": "the database is unavailable, retry later"},
-                              close=body is None and not self.discard_body())
+            return self.unavailable(exc, body)
         except Exception:
             log.exception("storing a batch from %s failed", self.client_address[0])
             return self.reply(500, {"error": "internal error"}, close=True)
@@ -292,9 +297,7 @@ class LogbookHandler(BaseHTTPRequestHandler):
         except Refused as refused:
             return self.refuse(refused, close=body is None and not self.discard_body())
         except Unavailable as exc:
-            log.warning("database unavailable: %s", exc)
-            return self.reply(503, {"error": "the database is unavailable, retry later"},
-                              close=body is None and not self.discard_body())
+            return self.unavailable(exc, body)
         except Exception:
             log.exception("registering a pilot failed")
             return self.reply(500, {"error": "internal error"}, close=True)
