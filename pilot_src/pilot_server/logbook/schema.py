@@ -130,3 +130,7 @@ Index("ix_pilots_vo_seen", pilots.c.vo, pilots.c.last_seen)
 Index("ix_pilots_queue_seen", pilots.c.queue, pilots.c.last_seen)
 Index("ix_pilots_version_seen", pilots.c.version, pilots.c.last_seen)
 Index("ix_pilot_states_stamp", pilot_states.c.stamp, pilot_states.c.time)
+# migration 4
+Index("ix_pilots_seen_figures", pilots.c.last_seen, pilots.c.stamp, pilots.c.db12, pilots.c.submitted_time,
+      pilots.c.running_time)
+Index("ix_commands_stamp_figures", commands.c.stamp, commands.c.status, commands.c.name, commands.c.duration)
