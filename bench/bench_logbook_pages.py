@@ -12,7 +12,7 @@ admin token, the median of ``--repeat`` requests of:
 * list pages: the newest pilots; filtered by site, by state, by site and state; the 20th
   page (following the keyset links); the last day; a failure-reason text search;
 * pilot pages: random pilots (a different one each request);
-* statistics: everything; one site; the last day (when the logbook has stats.compute).
+* statistics: all time; one site over all time; the last day, what /stats opens on.
 
 Usage (from the checkout, with the services of .ci/services.sh running)::
 
@@ -520,9 +520,9 @@ def measure(logbook, size, repeat):
         ("list: last day", "/?since=1d"),
         ("list: reason text", "/?reason=cvmfs"),
         ("pilot page", ["/pilot/%s" % stamp for stamp in pilots]),
-        ("stats: all", "/stats"),
-        ("stats: one site", "/stats?site=%s&group_by=ce" % site),
-        ("stats: last day", "/stats?since=1d"),
+        ("stats: all time", "/stats?since=all"),
+        ("stats: one site, all time", "/stats?site=%s&group_by=ce&since=all" % site),
+        ("stats: last day (the default)", "/stats"),
     ]
     results = []
     for label, paths in cases:
@@ -568,23 +568,23 @@ def main(argv=None):
             engine.dispose()
             table[(kind, size)] = (results, messages)
             for label, seconds, status in results:
-                print("  %-26s %s" % (label, "%8.1f ms" % (seconds * 1000) if seconds is not None
+                print("  %-31s %s" % (label, "%8.1f ms" % (seconds * 1000) if seconds is not None
                                        else "   (HTTP %d)" % status), flush=True)
             if not args.keep:
                 drop(kind, size, args.workdir)
     print()
     print("Median response time (ms) of %d requests, real HTTP to `pilotctl logbook serve`:" % args.repeat)
     for kind in kinds:
-        header = "%-26s" % kind + "".join("%16s" % ("%d pilots" % size) for size in sizes)
+        header = "%-31s" % kind + "".join("%16s" % ("%d pilots" % size) for size in sizes)
         if len(sizes) > 1:
             header += "%10s" % "growth"
         print()
         print(header)
-        print("%-26s" % "(messages)" + "".join("%16s" % ("%d" % table[(kind, size)][1]) for size in sizes))
+        print("%-31s" % "(messages)" + "".join("%16s" % ("%d" % table[(kind, size)][1]) for size in sizes))
         labels = [label for label, _, _ in table[(kind, sizes[0])][0]]
         for index, label in enumerate(labels):
             values = [table[(kind, size)][0][index][1] for size in sizes]
-            line = "%-26s" % label + "".join("%16s" % ("%.1f" % (value * 1000) if value is not None else "n/a")
+            line = "%-31s" % label + "".join("%16s" % ("%.1f" % (value * 1000) if value is not None else "n/a")
                                             for value in values)
             if len(sizes) > 1 and values[0] and values[-1]:
                 line += "%9.1fx" % (values[-1] / values[0])
