@@ -33,15 +33,24 @@ class TokenError(Exception):
     """The token is refused; str() is a one-line reason that never contains the token."""
 
 
-def _b64encode(data):
+def b64url(data):
+    """Unpadded base64url text of bytes (tokens here, the web session cookie too)."""
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def _b64decode(text):
+def unb64url(text):
+    """Bytes of unpadded base64url text; ValueError when it is not that."""
     padded = text + "=" * (-len(text) % 4)
     try:
         return base64.urlsafe_b64decode(padded.encode("ascii"))
-    except (binascii.Error, ValueError, UnicodeEncodeError):
+    except (binascii.Error, UnicodeEncodeError) as exc:
+        raise ValueError(str(exc))
+
+
+def _b64decode(text):
+    try:
+        return unb64url(text)
+    except ValueError:
         raise TokenError("malformed token")
 
 
@@ -67,9 +76,9 @@ def make_token(secret, stamp, ttl=DEFAULT_TTL, vo=None, now=None):
     claims = {"stamp": stamp, "iat": now, "exp": now + int(ttl), "kid": key_id(secret)}
     if vo:
         claims["vo"] = vo
-    body = _b64encode(json.dumps(claims, sort_keys=True, separators=(",", ":")).encode("utf-8"))
+    body = b64url(json.dumps(claims, sort_keys=True, separators=(",", ":")).encode("utf-8"))
     signed = "%s.%s" % (PREFIX, body)
-    return "%s.%s" % (signed, _b64encode(_signature(secret, signed)))
+    return "%s.%s" % (signed, b64url(_signature(secret, signed)))
 
 
 def verify_token(token, secrets, stamp=None, now=None, expiry_grace=0):

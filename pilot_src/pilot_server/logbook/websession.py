@@ -16,8 +16,6 @@ Forms that change the session (log in, log out) are also refused unless their ``
 (or, without one, ``Referer``) is the logbook itself.
 """
 
-import base64
-import binascii
 import hashlib
 import hmac
 import os
@@ -26,17 +24,11 @@ import time
 
 from urllib.parse import urlsplit
 
+from pilot_server.tokens import b64url, unb64url
+
 COOKIE = "pilots2_session"
 LIFETIME = 8 * 3600
 VERSION = "v1"
-
-
-def _b64(data):
-    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
-
-
-def _unb64(text):
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 class Sessions(object):
@@ -47,12 +39,12 @@ class Sessions(object):
         self.lock = threading.Lock()
 
     def _sign(self, text):
-        return _b64(hmac.new(self.key, text.encode("ascii"), hashlib.sha256).digest())
+        return b64url(hmac.new(self.key, text.encode("ascii"), hashlib.sha256).digest())
 
     def issue(self, who, now=None):
         """A new cookie value for ``who`` (a description such as "admin token", never a secret)."""
         expiry = int((time.time() if now is None else now) + self.lifetime)
-        body = "%s.%d.%s.%s" % (VERSION, expiry, _b64(os.urandom(16)), _b64(who.encode("utf-8")))
+        body = "%s.%d.%s.%s" % (VERSION, expiry, b64url(os.urandom(16)), b64url(who.encode("utf-8")))
         return "%s.%s" % (body, self._sign(body))
 
     def check(self, value, now=None):
@@ -93,8 +85,8 @@ class Sessions(object):
         if len(parts) != 4 or parts[0] != VERSION or not parts[1].isdigit():
             return None
         try:
-            who = _unb64(parts[3]).decode("utf-8")
-        except (binascii.Error, ValueError):
+            who = unb64url(parts[3]).decode("utf-8")
+        except ValueError:  # bad base64 or UTF-8
             return None
         return int(parts[1]), parts[2], who
 
