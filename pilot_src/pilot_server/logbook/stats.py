@@ -55,11 +55,8 @@ def compute(store, site=None, ce=None, queue=None, version=None, vo=None, since=
             raise StatsError("%s must be a string" % name)
     now = time.time()
     pilots = schema.pilots
-    where = [pilots.c[name] == filters[name] for name in GROUPS if filters[name]]
-    if since is not None:
-        where.append(pilots.c.last_seen >= since)
-    if until is not None:
-        where.append(pilots.c.last_seen <= until)
+    where = store.pilot_conditions(now, site=site, ce=ce, queue=queue, version=version, vo=vo, since=since,
+                                   until=until)
     state = states.status_expression(pilots.c.status, pilots.c.last_seen, now, store.lost_after).label("state")
 
     def work(connection):

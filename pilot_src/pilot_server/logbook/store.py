@@ -430,19 +430,27 @@ class Store(object):
         (``status`` as read: Running excludes, Lost includes, the silent Running ones)."""
         pilots = schema.pilots
         now = time.time()
-        query = select(pilots)
-        for column, value in (("site", site), ("ce", ce), ("vo", vo), ("queue", queue), ("version", version)):
-            if value:
-                query = query.where(pilots.c[column] == value)
-        if status:
-            query = query.where(states.status_filter(pilots.c.status, pilots.c.last_seen, states.canonical(status),
-                                                     now, self.lost_after))
-        if since is not None:
-            query = query.where(pilots.c.last_seen >= since)
-        if until is not None:
-            query = query.where(pilots.c.last_seen <= until)
+        query = select(pilots).where(*self.pilot_conditions(
+            now, site=site, ce=ce, vo=vo, queue=queue, version=version,
+            status=states.canonical(status) if status else None, since=since, until=until))
         query = query.order_by(pilots.c.last_seen.desc(), pilots.c.stamp).limit(limit)
         return [self.shown(row, now) for row in self._read(lambda c: c.execute(query).mappings().all())]
+
+    def pilot_conditions(self, now, site=None, ce=None, queue=None, version=None, vo=None, status=None,
+                         since=None, until=None):
+        """The WHERE conditions on ``pilots`` of the usual filters: exact site/ce/queue/version/vo,
+        ``status`` as shown at ``now`` (Lost for a silent Running pilot), last seen in [since, until].
+        Each uses a (column, last_seen) index."""
+        pilots = schema.pilots
+        where = [pilots.c[name] == value for name, value in (("site", site), ("ce", ce), ("queue", queue),
+                                                               ("version", version), ("vo", vo)) if value]
+        if status:
+            where.append(states.status_filter(pilots.c.status, pilots.c.last_seen, status, now, self.lost_after))
+        if since is not None:
+            where.append(pilots.c.last_seen >= since)
+        if until is not None:
+            where.append(pilots.c.last_seen <= until)
+        return where
 
     def rejected(self, limit=100):
         rejected = schema.rejected

@@ -35,18 +35,10 @@ def list_pilots(store, filters, cursor=None, limit=50):
     (epoch, on last_seen), reason (text in the reason or the failed command), stamp (prefix).
     ``cursor``: (last_seen, stamp) of the last row of the previous page."""
     pilots = schema.pilots
-    query = select(*[pilots.c[name] for name in LIST_COLUMNS])
     now = time.time()
-    for name in EXACT_FILTERS:
-        if filters.get(name) and name != "status":
-            query = query.where(pilots.c[name] == filters[name])
-    if filters.get("status"):  # the state as shown: a silent Running pilot is Lost (states.py)
-        query = query.where(states.status_filter(pilots.c.status, pilots.c.last_seen, filters["status"], now,
-                                                 store.lost_after))
-    if filters.get("since") is not None:
-        query = query.where(pilots.c.last_seen >= filters["since"])
-    if filters.get("until") is not None:
-        query = query.where(pilots.c.last_seen <= filters["until"])
+    # the state as shown: a silent Running pilot is Lost (states.py)
+    query = select(*[pilots.c[name] for name in LIST_COLUMNS]).where(*store.pilot_conditions(
+        now, **dict((name, filters.get(name)) for name in EXACT_FILTERS + ("since", "until"))))
     if filters.get("reason"):
         pattern = _like_pattern(filters["reason"])
         query = query.where(or_(pilots.c.reason.ilike(pattern, escape="\\"),
