@@ -112,6 +112,24 @@ def build_access(args):
                   getattr(args, "admin_dn", []))
 
 
+PILOT_FILTERS = (("site", "DIRAC site name"), ("ce", "CE name"), ("queue", "queue name"),
+                 ("version", "pilot version"), ("vo", "VO"))
+
+
+def add_pilot_filters(parser):
+    """--site --ce --queue --version --vo (exact), --since/--until (last seen), --lost-after."""
+    for name, what in PILOT_FILTERS:
+        parser.add_argument("--" + name, help="%s, exactly" % what)
+    parser.add_argument("--since", metavar="TIME", help="pilots last seen at or after TIME")
+    parser.add_argument("--until", metavar="TIME", help="pilots last seen at or before TIME")
+    add_lost_after(parser)
+
+
+def pilot_window(args):
+    """(since, until) epoch seconds of --since/--until (None when not given); ValueError."""
+    return (parse_when(args.since) if args.since else None, parse_when(args.until) if args.until else None)
+
+
 def add_lost_after(parser):
     from pilot_server.logbook.states import DEFAULT_LOST_AFTER
 

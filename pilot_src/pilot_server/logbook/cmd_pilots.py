@@ -14,16 +14,9 @@ def register(commands):
                     "seconds, 2026-11-21[T15:00[:00]], or an age such as 30m, 2h, 3d.  Reads the "
                     "database directly (its credential is the admin credential)."))
     cliopts.add_db_option(parser)
-    parser.add_argument("--site", help="DIRAC site name, exactly")
-    parser.add_argument("--ce", help="CE name, exactly")
-    parser.add_argument("--queue", help="queue name, exactly")
-    parser.add_argument("--version", help="pilot version, exactly")
+    cliopts.add_pilot_filters(parser)
     parser.add_argument("--status", help="one of %s (as read: Lost includes the Running pilots silent for "
                                          "--lost-after seconds)" % ", ".join(STATES))
-    parser.add_argument("--vo", help="VO, exactly")
-    cliopts.add_lost_after(parser)
-    parser.add_argument("--since", metavar="TIME", help="last seen at or after TIME")
-    parser.add_argument("--until", metavar="TIME", help="last seen at or before TIME")
     parser.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
     parser.set_defaults(handler=pilots_command)
@@ -36,8 +29,7 @@ def pilots_command(args):
 
     try:
         status = states.canonical(args.status) if args.status else None
-        since = cliopts.parse_when(args.since) if args.since else None
-        until = cliopts.parse_when(args.until) if args.until else None
+        since, until = cliopts.pilot_window(args)
     except ValueError as exc:
         return fail(PROG, exc, USAGE)
     if args.limit < 1:

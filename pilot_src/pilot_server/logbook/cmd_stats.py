@@ -17,12 +17,8 @@ def register(commands):
                     "scores.  Times are UTC: epoch seconds, 2026-11-21[T15:00[:00]], or an age such as "
                     "2h, 3d.  Exit 0, 1 database problem, 2 usage."))
     cliopts.add_db_option(parser)
-    for name in ("site", "ce", "queue", "version", "vo"):
-        parser.add_argument("--" + name, help="%s, exactly" % name)
-    parser.add_argument("--since", metavar="TIME", help="pilots last seen at or after TIME")
-    parser.add_argument("--until", metavar="TIME", help="pilots last seen at or before TIME")
+    cliopts.add_pilot_filters(parser)
     parser.add_argument("--by", choices=GROUPS, help="also count states per site, ce, queue, version or vo")
-    cliopts.add_lost_after(parser)
     parser.add_argument("--json", action="store_true", help="one JSON document (stats.compute's)")
     parser.set_defaults(handler=stats_command)
 
@@ -33,8 +29,7 @@ def stats_command(args):
     from pilot_server.logbook.store import Store
 
     try:
-        since = cliopts.parse_when(args.since) if args.since else None
-        until = cliopts.parse_when(args.until) if args.until else None
+        since, until = cliopts.pilot_window(args)
     except ValueError as exc:
         return fail(PROG, exc, USAGE)
     try:
