@@ -37,10 +37,11 @@ import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-sys.path.insert(0, os.path.join(REPO, "pilot_src"))
+sys.path[:0] = [os.path.join(REPO, "pilot_src"), REPO, os.path.join(REPO, "tests", "node")]
 
 from pilot import messages as wire  # noqa: E402
 from pilot_server import tokens  # noqa: E402
+from helpers import free_port  # noqa: E402
 
 SECRET = os.urandom(32)
 BROKER = "amqp://guest:guest@127.0.0.1:5672/"
@@ -50,16 +51,6 @@ TEXTS = ["Checking the worker node: %d MB free in the work directory",
          "pip: Collecting DIRAC==9.0.%d (from -r requirements.txt)",
          "dirac-configure: setting /LocalSite/CPUNormalizationFactor to %d.0",
          "JobAgent: no match found, waiting %d s before the next request"]
-
-
-def free_port():
-    import socket
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    return port
 
 
 def make_pilots(count, messages, batch):

@@ -42,9 +42,10 @@ import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-sys.path.insert(0, os.path.join(REPO, "pilot_src"))
+sys.path[:0] = [os.path.join(REPO, "pilot_src"), REPO, os.path.join(REPO, "tests", "node")]
 
 from pilot_server import tokens  # noqa: E402
+from helpers import free_port  # noqa: E402
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 MYSQL_ADMIN = "mysql+pymysql://root@127.0.0.1:3306/"
@@ -419,13 +420,6 @@ def drop(kind, size, workdir):
 
 
 # -- measuring ------------------------------------------------------------------------------------
-
-def free_port():
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    return port
 
 
 class Logbook(object):
