@@ -480,8 +480,11 @@ def main(argv=None, prog="build_pilot"):
         if args.pilotctl:
             from pilot_server import shivbuild  # stdlib only; runs pip and shiv as child processes
 
-            out = shivbuild.build_pilotctl(os.path.join(os.path.dirname(result.path), "pilotctl.pyz"),
-                                           source_root=args.source_root, log=log)
+            try:
+                out = shivbuild.build_pilotctl(os.path.join(os.path.dirname(result.path), "pilotctl.pyz"),
+                                               source_root=args.source_root or checkout_root(), log=log)
+            except shivbuild.ShivBuildError as exc:
+                raise BuildError(str(exc))
             _write_line(sys.stdout, "%s  size=%d  sha256=%s" % (out["path"], out["size"], out["sha256"]))
     except BuildError as exc:
         return _fail(prog, str(exc))

@@ -34,7 +34,7 @@ TIMEOUT = 1800
 
 
 class ShivBuildError(Exception):
-    pass
+    """A failure of the pilotctl.pyz build, as one line for the user."""
 
 
 def _run(args, env, log):
@@ -52,17 +52,17 @@ def _version(root):
         return re.search(r'^__version__ = "([^"]+)"', handle.read(), re.M).group(1)
 
 
-def build_pilotctl(output, source_root=None, wheelhouse=None, log=lambda message: None):
-    """Build pilotctl.pyz at output; return {path, size, sha256}."""
-    from pilot_server.pyzbuild import BuildError, checkout_root
+def build_pilotctl(output, source_root, wheelhouse=None, log=lambda message: None):
+    """Build pilotctl.pyz at output from the checkout at source_root; return {path, size, sha256}.
 
-    root = os.path.abspath(source_root or checkout_root() or "")
+    Raises ShivBuildError (one line) on failure."""
+    root = os.path.abspath(source_root or "")
     if not os.path.isfile(os.path.join(root, "setup.py")):
-        raise BuildError("--pilotctl builds from a checkout (setup.py not found in %s)" % root)
+        raise ShivBuildError("--pilotctl builds from a checkout (setup.py not found in %s)" % root)
     for module in ("pip", "shiv"):
         if subprocess.run([sys.executable, "-c", "import %s" % module], stdout=subprocess.DEVNULL,
                           stderr=subprocess.DEVNULL).returncode:
-            raise BuildError("--pilotctl needs %s in %s: pip install shiv==1.0.8 (in the dev extras: "
+            raise ShivBuildError("--pilotctl needs %s in %s: pip install shiv==1.0.8 (in the dev extras: "
                              "pip install -e .[dev])" % (module, sys.executable))
     wheelhouse = wheelhouse or os.environ.get("PILOTCTL_WHEELHOUSE")
     env = dict(os.environ, SOURCE_DATE_EPOCH=SOURCE_DATE_EPOCH, PYTHONHASHSEED="0",
@@ -101,14 +101,14 @@ def build_pilotctl(output, source_root=None, wheelhouse=None, log=lambda message
             shutil.rmtree(os.path.join(stage, "bin"), ignore_errors=True)
             leaked = glob.glob(os.path.join(stage, "*.dist-info", "direct_url.json"))
             if leaked:
-                raise BuildError("direct_url.json in %s: a local path would leak into pilotctl.pyz" % leaked)
+                raise ShivBuildError("direct_url.json in %s: a local path would leak into pilotctl.pyz" % leaked)
             tmp_out = os.path.join(work, "pilotctl.pyz")
             _run([sys.executable, "-m", "shiv", "--site-packages", stage, "--reproducible", "--compressed",
                   "-e", ENTRY_POINT, "-p", SHEBANG, "-o", tmp_out], env, log)
         except ShivBuildError as exc:
-            raise BuildError("pilotctl.pyz: %s" % exc)
+            raise ShivBuildError("pilotctl.pyz: %s" % exc)
         except subprocess.TimeoutExpired:
-            raise BuildError("pilotctl.pyz: a build step took longer than %d s" % TIMEOUT)
+            raise ShivBuildError("pilotctl.pyz: a build step took longer than %d s" % TIMEOUT)
         os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
         shutil.copyfile(tmp_out, output)
         os.chmod(output, 0o755)
