@@ -30,9 +30,11 @@ setup(
     license="GPL-3.0-or-later",
     python_requires=">=3.9",
     package_dir={"": "pilot_src", "compat": "compat"},
-    packages=["pilot", "pilot.commands", "pilot_server", "pilot_server.logbook", "compat"],
+    packages=["pilot", "pilot.commands", "pilot_server", "pilot_server.logbook", "pilot_server.logbook.cli",
+              "pilot_server.logbook.clients", "pilot_server.logbook.receive", "pilot_server.logbook.store",
+              "pilot_server.logbook.web", "compat"],
     package_data={"pilot": ["_pyzroot/*.py"], "pilot_server": ["templates/*.sh"],
-                  "pilot_server.logbook": ["web/*.css", "web/*.js", "web/*.html"]},
+                  "pilot_server.logbook.web": ["static/*.css", "static/*.js", "static/*.html"]},
     install_requires=[
         "six==1.17.0",
         # signing and verifying pilot.pyz (pilot_server.signing); the plain pyz

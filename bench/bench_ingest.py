@@ -110,7 +110,7 @@ class Poller(threading.Thread):
 
     def __init__(self, url, total):
         threading.Thread.__init__(self, daemon=True)
-        from pilot_server.logbook.store import Store
+        from pilot_server.logbook.store.logstore import Store
 
         self.store = Store.open(url, migrate=False, pool_size=1)
         self.total = total
@@ -121,7 +121,7 @@ class Poller(threading.Thread):
     def run(self):
         from sqlalchemy import func, select
 
-        from pilot_server.logbook import schema
+        from pilot_server.logbook.store import schema
 
         pilots = schema.pilots
         while not self.stop.is_set():
@@ -182,7 +182,7 @@ def https_sender(port, context, work, sent, errors, pace):
 
 
 def stomp_sender(queue, work, sent, errors, pace):
-    from pilot_server.logbook.stompsend import StompSender
+    from pilot_server.logbook.clients.stompsend import StompSender
 
     try:
         sender = StompSender("127.0.0.1", STOMP_PORT)
@@ -220,7 +220,7 @@ def wait_port(port, timeout=30):
 
 
 def run_once(path, database, pilots, args, scratch, secret_file, cert, key, rate=None):
-    from pilot_server.logbook.store import Store
+    from pilot_server.logbook.store.logstore import Store
 
     Store.open(database.url).close()  # schema made before the clock starts
     total = len(pilots) * args.messages

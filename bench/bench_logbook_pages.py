@@ -199,7 +199,7 @@ def pilot_columns(engine):
 def fill_sqlite(path, count, progress):
     import sqlite3
 
-    from pilot_server.logbook.store import Store
+    from pilot_server.logbook.store.logstore import Store
 
     Store.open("sqlite:///%s" % path).close()  # the schema, by the logbook's own migrations
     from sqlalchemy import create_engine
@@ -277,7 +277,7 @@ def _copy_text(value):
 def fill_postgresql(url, count, progress):
     from sqlalchemy import create_engine
 
-    from pilot_server.logbook.store import Store
+    from pilot_server.logbook.store.logstore import Store
 
     Store.open(url).close()
     engine = create_engine(url)
@@ -316,7 +316,7 @@ def fill_postgresql(url, count, progress):
 def fill_mariadb(url, count, progress):
     from sqlalchemy import create_engine
 
-    from pilot_server.logbook.store import Store
+    from pilot_server.logbook.store.logstore import Store
 
     Store.open(url).close()
     engine = create_engine(url)

@@ -22,8 +22,8 @@ MAX_COUNT = 1000
 
 
 def register(commands):
-    from pilot_server.logbook import cliopts
-    from pilot_server.logbook.cmd_state import add_submitter_options
+    from pilot_server.logbook.cli import options as cliopts
+    from pilot_server.logbook.cli.cmd_state import add_submitter_options
 
     parser = one_line_errors(commands.add_parser(
         "submit", help="run N pilots as local batch jobs, registered with the logbook",
@@ -75,9 +75,9 @@ def _registration(argv):
 def submit_command(args):
     from pilot import options as pilot_options
     from pilot_server import localce, tokens, wrapper
-    from pilot_server.logbook.cmd_state import open_submitter
-    from pilot_server.logbook.database import DatabaseError, Unavailable
-    from pilot_server.logbook.submitter import SubmitterError
+    from pilot_server.logbook.cli.cmd_state import open_submitter
+    from pilot_server.logbook.store.database import DatabaseError, Unavailable
+    from pilot_server.logbook.clients.submitter import SubmitterError
 
     if not 1 <= args.count <= MAX_COUNT:
         return fail(PROG, "--count must be from 1 to %d" % MAX_COUNT, USAGE)

@@ -68,7 +68,7 @@ def _say(text):
 
 
 def _report(submitter, stamp, state):
-    from pilot_server.logbook.submitter import SubmitterError
+    from pilot_server.logbook.clients.submitter import SubmitterError
 
     if submitter is None:
         return
@@ -83,8 +83,8 @@ def _report(submitter, stamp, state):
 
 def main(argv):
     """The job runner (started by ``start_job``); returns the wrapper's exit code."""
-    from pilot_server.logbook.cmd_state import add_submitter_options, open_submitter
-    from pilot_server.logbook import cliopts
+    from pilot_server.logbook.cli.cmd_state import add_submitter_options, open_submitter
+    from pilot_server.logbook.cli import options as cliopts
 
     parser = argparse.ArgumentParser(prog="pilots2-local-job")
     parser.add_argument("--dir", required=True)

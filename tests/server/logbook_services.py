@@ -147,7 +147,7 @@ def delete_queue(broker_url, queue):
 def stomp_send_reliably(port, queue, items, deadline_seconds=120, pause=0.0):
     """Send [(body, headers)] as a pilot does: one receipted frame at a time, reconnecting and
     resending whatever was not receipted; returns how many sends were retried."""
-    from pilot_server.logbook.stompsend import StompError, StompSender
+    from pilot_server.logbook.clients.stompsend import StompError, StompSender
 
     deadline = time.time() + deadline_seconds
     sender, retries, index = None, 0, 0

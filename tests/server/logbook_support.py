@@ -141,7 +141,7 @@ def session_urls(databases):
 
 @pytest.fixture(scope="session")
 def session_stores(session_urls):
-    from pilot_server.logbook.store import Store
+    from pilot_server.logbook.store.logstore import Store
 
     stores = {}
 
@@ -162,7 +162,7 @@ def backend(request):
 @pytest.fixture
 def store(backend, session_stores, tmp_path):
     """A Store on each database family (SQLite: a new file; the others: the session database)."""
-    from pilot_server.logbook.store import Store
+    from pilot_server.logbook.store.logstore import Store
 
     if backend == "sqlite":
         opened = Store.open("sqlite:///%s" % (tmp_path / "logbook.sqlite"))
@@ -174,7 +174,7 @@ def store(backend, session_stores, tmp_path):
 
 @pytest.fixture
 def sqlite_store(tmp_path):
-    from pilot_server.logbook.store import Store
+    from pilot_server.logbook.store.logstore import Store
 
     opened = Store.open("sqlite:///%s" % (tmp_path / "logbook.sqlite"))
     yield opened
@@ -217,8 +217,8 @@ class RunningServer(object):
 
 def start_server(store, secrets=(SECRET,), trusted_dns=(), admin_secrets=(), tls_context=None,
                  require_registration=False):
-    from pilot_server.logbook import httpserver
-    from pilot_server.logbook.access import Access
+    from pilot_server.logbook.receive import httpserver
+    from pilot_server.logbook.receive.access import Access
 
     server = httpserver.LogbookHTTPServer(("127.0.0.1", 0), store, Access(secrets, trusted_dns, admin_secrets),
                                           tls_context, require_registration)
@@ -314,7 +314,7 @@ class PKI(object):
         """A user certificate: (certificate, key, slash DN, files (cert, key))."""
         from cryptography.hazmat.primitives.asymmetric import ec
 
-        from pilot_server.logbook.x509identity import slash_dn
+        from pilot_server.logbook.receive.x509identity import slash_dn
 
         key = ec.generate_private_key(ec.SECP256R1())
         subject = self.name(parts or [("DC", "org"), ("DC", "pilots2"), ("OU", "People"), ("CN", label)])

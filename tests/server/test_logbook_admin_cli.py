@@ -7,10 +7,10 @@ import pytest
 
 from logbook_support import (backend, databases, make_messages, new_stamp, result_message,  # noqa: F401
                              session_stores, session_urls, store)
-from pilot_server.logbook import export, retention, schema
-from pilot_server.logbook.maintenance import Maintenance
-from pilot_server.logbook.retention import Retention
-from pilot_server.logbook.store import Store
+from pilot_server.logbook.store import export, retention, schema
+from pilot_server.logbook.store.maintenance import Maintenance
+from pilot_server.logbook.store.retention import Retention
+from pilot_server.logbook.store.logstore import Store
 from cli_support import pilotctl
 
 

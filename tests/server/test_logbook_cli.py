@@ -20,7 +20,7 @@ PILOTCTL = [sys.executable, "-m", "pilot_server.cli"]
 @pytest.fixture
 def filled(tmp_path):
     """A SQLite logbook with three pilots at two sites, one finished with a failure."""
-    from pilot_server.logbook.store import Store
+    from pilot_server.logbook.store.logstore import Store
 
     url = "sqlite:///%s" % (tmp_path / "logbook.sqlite")
     store = Store.open(url)
@@ -79,7 +79,7 @@ def test_show_prints_pilot_out_lines_and_gaps(filled, capsys):
 
 
 def test_follow_prints_new_messages_until_the_result(filled):
-    from pilot_server.logbook.store import Store
+    from pilot_server.logbook.store.logstore import Store
 
     url, (_a, _b, c) = filled
     process = subprocess.Popen(PILOTCTL + ["logbook", "follow", c, "--db", url, "--interval", "0.1",
@@ -196,8 +196,8 @@ def test_serve_with_broker_also_consumes(tmp_path):
 
     from logbook_services import delete_queue
     from pilot_server import tokens
-    from pilot_server.logbook.stompsend import StompSender
-    from pilot_server.logbook.store import Store
+    from pilot_server.logbook.clients.stompsend import StompSender
+    from pilot_server.logbook.store.logstore import Store
 
     broker = "amqp://guest:guest@127.0.0.1:5672/"
     queue = "pilots2.test.%s" % uuid.uuid4().hex[:10]

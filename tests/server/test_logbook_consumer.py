@@ -36,8 +36,8 @@ def queue():
 
 class RunningConsumer(object):
     def __init__(self, store, queue, broker=BROKER, **options):
-        from pilot_server.logbook.access import Access
-        from pilot_server.logbook.consumer import Consumer
+        from pilot_server.logbook.receive.access import Access
+        from pilot_server.logbook.receive.consumer import Consumer
 
         options.setdefault("backoff_limit", 1.0)
         self.consumer = Consumer(store, Access([SECRET]), broker, queue, **options)
@@ -67,7 +67,7 @@ def assert_stored_once_in_order(store, stamps, count):
 
 
 def test_batches_sent_with_stomp_are_stored_and_acknowledged(sqlite_store, queue):
-    from pilot_server.logbook.stompsend import StompSender
+    from pilot_server.logbook.clients.stompsend import StompSender
 
     stamps = [new_stamp() for _ in range(3)]
     items = pilot_batches(stamps, 4, 50)
@@ -86,7 +86,7 @@ def test_batches_sent_with_stomp_are_stored_and_acknowledged(sqlite_store, queue
 
 
 def test_invalid_messages_are_rejected_and_acknowledged(sqlite_store, queue):
-    from pilot_server.logbook.stompsend import StompSender
+    from pilot_server.logbook.clients.stompsend import StompSender
 
     stamp = new_stamp()
     good = body(stamp, [1, 2])
@@ -115,8 +115,8 @@ def test_invalid_messages_are_rejected_and_acknowledged(sqlite_store, queue):
 
 
 def test_queued_messages_get_a_grace_after_their_token_expires():
-    from pilot_server.logbook.access import Access
-    from pilot_server.logbook.intake import Refused
+    from pilot_server.logbook.receive.access import Access
+    from pilot_server.logbook.receive.intake import Refused
 
     stamp = new_stamp()
     assert Access([SECRET], expiry_grace=3600).authenticate(token(stamp, ttl=-600)).name == stamp
@@ -125,7 +125,7 @@ def test_queued_messages_get_a_grace_after_their_token_expires():
 
 
 def test_redelivered_and_resent_batches_are_stored_once(sqlite_store, queue):
-    from pilot_server.logbook.stompsend import StompSender
+    from pilot_server.logbook.clients.stompsend import StompSender
 
     stamp = new_stamp()
     items = pilot_batches([stamp], 3, 10)
@@ -145,8 +145,8 @@ def test_a_consumer_killed_before_its_commit_loses_nothing(databases, queue, tmp
     """The consumer receives a batch, waits for the database (a table lock held by the test), and
     is killed with SIGKILL: the broker redelivers it to the next consumer, which stores it once."""
     from pilot_server import tokens
-    from pilot_server.logbook.stompsend import StompSender
-    from pilot_server.logbook.store import Store
+    from pilot_server.logbook.clients.stompsend import StompSender
+    from pilot_server.logbook.store.logstore import Store
 
     url = databases.create("postgresql")
     store = Store.open(url)
@@ -200,8 +200,8 @@ def throwaway_postgres():
 
 def test_database_restarted_during_ingestion(throwaway_postgres, queue):
     """PostgreSQL restarts for real while the consumer ingests: nothing lost, nothing duplicated."""
-    from pilot_server.logbook.stompsend import StompSender
-    from pilot_server.logbook.store import Store
+    from pilot_server.logbook.clients.stompsend import StompSender
+    from pilot_server.logbook.store.logstore import Store
 
     store = Store.open(throwaway_postgres.url)
     stamps = [new_stamp() for _ in range(10)]

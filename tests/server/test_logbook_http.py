@@ -9,7 +9,7 @@ from sqlalchemy import text
 from logbook_support import (SECRET, bearer, body, databases, make_messages, new_stamp, post,  # noqa: F401
                              sqlite_store, start_server, token, wait_until)
 from pilot import messages as wire
-from pilot_server.logbook import migrations
+from pilot_server.logbook.store import migrations
 
 LOGS = "/api/v1/logs"
 
@@ -175,7 +175,7 @@ def test_registration_required_404_then_registered(sqlite_store):
 
 def test_database_unavailable_is_503_and_nothing_half_stored(databases):
     """PostgreSQL refuses new connections (and the open ones are cut): 503; back: 200, stored once."""
-    from pilot_server.logbook.store import Store
+    from pilot_server.logbook.store.logstore import Store
 
     url = databases.create("postgresql")
     name = url.rsplit("/", 1)[1]
@@ -230,8 +230,8 @@ def test_messages_of_a_refused_batch_are_never_half_stored(server):
 def test_connections_are_capped(sqlite_store):
     import socket
 
-    from pilot_server.logbook import httpserver
-    from pilot_server.logbook.access import Access
+    from pilot_server.logbook.receive import httpserver
+    from pilot_server.logbook.receive.access import Access
 
     server = httpserver.LogbookHTTPServer(("127.0.0.1", 0), sqlite_store, Access([SECRET]), max_connections=2)
     thread = httpserver.serve_in_thread(server)

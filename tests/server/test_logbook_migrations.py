@@ -6,9 +6,9 @@ import pytest
 from sqlalchemy import inspect, text
 
 from logbook_support import backend, databases, make_messages, new_stamp  # noqa: F401
-from pilot_server.logbook import migrations, schema
-from pilot_server.logbook.database import DatabaseError, make_engine
-from pilot_server.logbook.store import Store
+from pilot_server.logbook.store import migrations, schema
+from pilot_server.logbook.store.database import DatabaseError, make_engine
+from pilot_server.logbook.store.logstore import Store
 
 
 @pytest.fixture

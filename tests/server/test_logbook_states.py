@@ -7,8 +7,8 @@ import pytest
 from logbook_support import (backend, databases, make_messages, new_stamp, result_message,  # noqa: F401
                              session_stores, session_urls, store)
 from pilot import messages as wire
-from pilot_server.logbook import states
-from pilot_server.logbook.store import NotFound
+from pilot_server.logbook.store import states
+from pilot_server.logbook.store.logstore import NotFound
 
 
 def history(store, stamp):
@@ -107,7 +107,7 @@ def test_a_silent_running_pilot_reads_lost_is_marked_lost_and_comes_back(store):
     store.store_batch(stamp, make_messages(stamp, [1]))
     assert store.pilot(stamp)["status"] == "Running"
     with store.engine.begin() as connection:  # as if the last batch came 2000 s ago
-        from pilot_server.logbook import schema
+        from pilot_server.logbook.store import schema
         connection.execute(schema.pilots.update().where(schema.pilots.c.stamp == stamp)
                            .values(last_seen=time.time() - 2000))
     assert store.pilot(stamp)["status"] == "Lost"

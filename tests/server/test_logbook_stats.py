@@ -8,8 +8,8 @@ import pytest
 from logbook_support import (backend, databases, make_messages, new_stamp, result_message,  # noqa: F401
                              session_stores, session_urls, store)
 from pilot import messages as wire
-from pilot_server.logbook import stats
-from pilot_server.logbook.states import STATES
+from pilot_server.logbook.store import stats
+from pilot_server.logbook.store.states import STATES
 
 KEYS = ["commands", "db12", "filters", "groups", "states", "submit_to_running"]
 
@@ -99,7 +99,7 @@ def test_bad_filters_are_refused(sqlite_store_for_stats, arguments, message):
 
 @pytest.fixture
 def sqlite_store_for_stats(tmp_path):
-    from pilot_server.logbook.store import Store
+    from pilot_server.logbook.store.logstore import Store
 
     opened = Store.open("sqlite:///%s" % (tmp_path / "logbook.sqlite"))
     yield opened

@@ -51,7 +51,7 @@ def test_a_seq_repeated_inside_one_batch_keeps_the_first(store):
 
 
 def test_several_batches_in_one_transaction(store):
-    from pilot_server.logbook.store import Batch, Rejection
+    from pilot_server.logbook.store.logstore import Batch, Rejection
 
     a, b = new_stamp(), new_stamp()
     outcomes = store.store_batches([Batch(a, make_messages(a, [1, 2])), Batch(b, make_messages(b, [1])),

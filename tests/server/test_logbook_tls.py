@@ -28,7 +28,7 @@ def pki(tmp_path_factory):
 
 @pytest.fixture
 def tls_server(pki, sqlite_store):
-    from pilot_server.logbook import tlsconfig
+    from pilot_server.logbook.receive import tlsconfig
 
     context = tlsconfig.server_context(pki.server_files[0], pki.server_files[1], ca_dir=pki.ca_dir)
     running = start_server(sqlite_store, trusted_dns=(pki.alice[2],), tls_context=context)
@@ -112,7 +112,7 @@ def test_a_trusted_certificate_registers_pilots(tls_server, pki):
 def test_a_ca_directory_without_hash_links_is_loaded_file_by_file(pki, sqlite_store, tmp_path):
     import shutil
 
-    from pilot_server.logbook import tlsconfig
+    from pilot_server.logbook.receive import tlsconfig
 
     plain = tmp_path / "cas"
     plain.mkdir()

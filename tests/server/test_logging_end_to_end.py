@@ -250,7 +250,7 @@ class Consume(Service):
 
 
 def open_store(url):
-    from pilot_server.logbook.store import Store
+    from pilot_server.logbook.store.logstore import Store
 
     return Store.open(url, migrate=False)
 

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from logbook_support import PKI, SECRET, sqlite_store, start_server  # noqa: F401
-from pilot_server.logbook import tlsconfig
+from pilot_server.logbook.receive import tlsconfig
 
 ADMIN_SECRET = b"admin-secret-0123456789abcdef01234567"
 PILOT = ["-X", "GetPilotVersion,CheckWorkerNode", "-r", "v9.0.0", "-N", "ce.local.test", "-Q", "default",

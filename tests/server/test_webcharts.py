@@ -2,7 +2,7 @@
 
 import xml.etree.ElementTree as ET
 
-from pilot_server.logbook import webcharts, webdata
+from pilot_server.logbook.web import charts as webcharts, data as webdata
 
 SVG = "{http://www.w3.org/2000/svg}"
 

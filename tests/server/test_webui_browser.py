@@ -33,7 +33,7 @@ CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
 def logbook(tmp_path_factory):
     """(base URL, the stored pilots) of a `pilotctl logbook serve` process."""
     from pilot_server import tokens
-    from pilot_server.logbook.store import Store
+    from pilot_server.logbook.store.logstore import Store
 
     work = tmp_path_factory.mktemp("weblogbook")
     url = "sqlite:///%s" % (work / "logbook.sqlite")

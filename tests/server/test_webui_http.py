@@ -9,8 +9,8 @@ from urllib.parse import urlencode, urlsplit
 import pytest
 
 from logbook_support import PKI, result_message, sqlite_store, start_server, token  # noqa: F401
-from pilot_server.logbook import schema
-from pilot_server.logbook import websession
+from pilot_server.logbook.store import schema
+from pilot_server.logbook.web import session as websession
 from webui_support import ADMIN_SECRET, ADMIN_TOKEN, populate
 
 ADMIN = {"Authorization": "Bearer " + ADMIN_TOKEN}
@@ -101,8 +101,8 @@ def test_readers_need_an_admin_credential(web):
 
 def test_an_administrator_certificate_reads_without_logging_in(sqlite_store, tmp_path):
     """A client certificate whose DN is given with --admin-dn reads; another verified DN gets 403."""
-    from pilot_server.logbook import httpserver, tlsconfig
-    from pilot_server.logbook.access import Access
+    from pilot_server.logbook.receive import httpserver, tlsconfig
+    from pilot_server.logbook.receive.access import Access
 
     made = populate(sqlite_store)
     pki = PKI(tmp_path / "pki")
@@ -194,7 +194,7 @@ def test_forged_expired_and_tampered_cookies_are_refused():
 
 
 def test_over_tls_the_cookie_is_secure(sqlite_store, tmp_path):
-    from pilot_server.logbook import tlsconfig
+    from pilot_server.logbook.receive import tlsconfig
 
     pki = PKI(tmp_path / "pki")
     cert, key = pki.server()

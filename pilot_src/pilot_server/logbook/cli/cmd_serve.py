@@ -6,7 +6,7 @@ import sys
 import threading
 
 from pilot_server.cliutil import OK, USAGE, fail, one_line_errors
-from pilot_server.logbook import cliopts
+from pilot_server.logbook.cli import options as cliopts
 
 log = logging.getLogger("pilots2.logbook")
 PROG = "pilotctl logbook serve"
@@ -66,9 +66,9 @@ def check_options(args):
 
 
 def serve_command(args):
-    from pilot_server.logbook import httpserver, tlsconfig
-    from pilot_server.logbook.database import DatabaseError, Unavailable
-    from pilot_server.logbook.store import Store
+    from pilot_server.logbook.receive import httpserver, tlsconfig
+    from pilot_server.logbook.store.database import DatabaseError, Unavailable
+    from pilot_server.logbook.store.logstore import Store
 
     problem = check_options(args)
     if problem:
@@ -100,8 +100,8 @@ def serve_command(args):
         log.warning("serving plain HTTP: pilot tokens travel in the clear; use it only for a local demo")
     consumer = thread = None
     if args.broker:
-        from pilot_server.logbook.access import Access
-        from pilot_server.logbook.consumer import Consumer
+        from pilot_server.logbook.receive.access import Access
+        from pilot_server.logbook.receive.consumer import Consumer
 
         queued = Access(access.secrets, expiry_grace=cliopts.TOKEN_GRACE)  # tokens only, as `consume`
         consumer = Consumer(store, queued, cliopts.broker_url(args), args.queue, args.require_registration)
@@ -109,7 +109,7 @@ def serve_command(args):
         thread.start()
     maintenance = None
     if args.maintenance_interval:
-        from pilot_server.logbook.maintenance import Maintenance
+        from pilot_server.logbook.store.maintenance import Maintenance
 
         maintenance = Maintenance(store, retention, args.maintenance_interval)
         maintenance.start()

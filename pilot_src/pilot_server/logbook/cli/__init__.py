@@ -15,7 +15,7 @@ def register(commands):
                     "'state' reports batch states, 'purge' applies the retention."))
     subcommands = parser.add_subparsers(dest="logbook_command", metavar="SUBCOMMAND")
     for name in SUBCOMMANDS:
-        importlib.import_module("pilot_server.logbook.cmd_%s" % name).register(subcommands)
+        importlib.import_module("pilot_server.logbook.cli.cmd_%s" % name).register(subcommands)
     parser.set_defaults(handler=lambda args: _usage(parser))
 
 

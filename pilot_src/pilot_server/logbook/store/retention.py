@@ -15,7 +15,7 @@ import time
 
 from sqlalchemy import and_, delete, func, or_, select
 
-from pilot_server.logbook import schema
+from pilot_server.logbook.store import schema
 
 DEFAULT_DAYS = 30
 BATCH = 500

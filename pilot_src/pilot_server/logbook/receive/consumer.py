@@ -31,10 +31,10 @@ import pika
 from pika.exceptions import AMQPError
 
 from pilot import messages as wire
-from pilot_server.logbook import intake
-from pilot_server.logbook.database import Unavailable
-from pilot_server.logbook.intake import Refused
-from pilot_server.logbook.store import Batch, Rejection
+from pilot_server.logbook.receive import intake
+from pilot_server.logbook.store.database import Unavailable
+from pilot_server.logbook.receive.intake import Refused
+from pilot_server.logbook.store.logstore import Batch, Rejection
 
 log = logging.getLogger("pilots2.logbook.consumer")
 

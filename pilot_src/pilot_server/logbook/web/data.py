@@ -14,7 +14,7 @@ import time
 
 from sqlalchemy import and_, or_, select
 
-from pilot_server.logbook import schema, states
+from pilot_server.logbook.store import schema, states
 
 STATES = states.STATES
 KNOWN_STATES = STATES

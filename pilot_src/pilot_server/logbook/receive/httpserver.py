@@ -24,12 +24,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from pilot import __version__
 from pilot import messages as wire
-from pilot_server.logbook import access as access_rules
-from pilot_server.logbook import api, intake, migrations, webui
-from pilot_server.logbook.database import Unavailable
-from pilot_server.logbook.intake import Refused
-from pilot_server.logbook.store import Rejection
-from pilot_server.logbook.x509identity import peer_dn
+from pilot_server.logbook.receive import access as access_rules
+from pilot_server.logbook.receive import api, intake
+from pilot_server.logbook.store import migrations
+from pilot_server.logbook.web import pages as webui
+from pilot_server.logbook.store.database import Unavailable
+from pilot_server.logbook.receive.intake import Refused
+from pilot_server.logbook.store.logstore import Rejection
+from pilot_server.logbook.receive.x509identity import peer_dn
 
 log = logging.getLogger("pilots2.logbook.http")
 

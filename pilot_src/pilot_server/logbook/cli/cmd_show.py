@@ -3,7 +3,7 @@
 import sys
 
 from pilot_server.cliutil import FAILED, OK, fail, one_line_errors, say
-from pilot_server.logbook import cliopts, render
+from pilot_server.logbook.cli import options as cliopts, render
 
 PROG = "pilotctl logbook show"
 
@@ -24,8 +24,8 @@ def register(commands):
 
 
 def show_command(args):
-    from pilot_server.logbook.database import DatabaseError, Unavailable
-    from pilot_server.logbook.store import Store
+    from pilot_server.logbook.store.database import DatabaseError, Unavailable
+    from pilot_server.logbook.store.logstore import Store
 
     try:
         store = Store.open(cliopts.reader_url(args), migrate=False, pool_size=1)

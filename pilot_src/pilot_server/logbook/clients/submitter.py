@@ -19,8 +19,8 @@ import os
 import ssl
 from urllib.parse import quote, urlsplit
 
-from pilot_server.logbook import states
-from pilot_server.logbook.store import NotFound
+from pilot_server.logbook.store import states
+from pilot_server.logbook.store.logstore import NotFound
 
 TIMEOUT = 30
 
@@ -38,7 +38,7 @@ class LocalSubmitter(object):
         self.store = store
 
     def register(self, stamp, ce=None, queue=None, site=None, vo=None, submitted=None):
-        from pilot_server.logbook.intake import STAMP_PATTERN
+        from pilot_server.logbook.receive.intake import STAMP_PATTERN
 
         if not isinstance(stamp, str) or not STAMP_PATTERN.match(stamp):
             raise SubmitterError(400, "bad pilot stamp %r" % str(stamp)[:60])

@@ -1,8 +1,8 @@
 """``pilotctl logbook pilots``: the pilots in the logbook, newest first, filtered."""
 
 from pilot_server.cliutil import OK, USAGE, fail, one_line_errors, say
-from pilot_server.logbook import cliopts, render
-from pilot_server.logbook.states import STATES
+from pilot_server.logbook.cli import options as cliopts, render
+from pilot_server.logbook.store.states import STATES
 
 PROG = "pilotctl logbook pilots"
 
@@ -23,9 +23,9 @@ def register(commands):
 
 
 def pilots_command(args):
-    from pilot_server.logbook import states
-    from pilot_server.logbook.database import DatabaseError, Unavailable
-    from pilot_server.logbook.store import Store
+    from pilot_server.logbook.store import states
+    from pilot_server.logbook.store.database import DatabaseError, Unavailable
+    from pilot_server.logbook.store.logstore import Store
 
     try:
         status = states.canonical(args.status) if args.status else None

@@ -9,8 +9,8 @@ database for long; what is left waits for the next round.
 import logging
 import threading
 
-from pilot_server.logbook import retention as retention_rules
-from pilot_server.logbook.database import Unavailable
+from pilot_server.logbook.store import retention as retention_rules
+from pilot_server.logbook.store.database import Unavailable
 
 log = logging.getLogger("pilots2.logbook.maintenance")
 

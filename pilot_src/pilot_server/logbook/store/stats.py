@@ -24,8 +24,8 @@ from sqlalchemy import and_, case, cast, func, Integer, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import Join
 
-from pilot_server.logbook import schema, states
-from pilot_server.logbook.pilotinfo import COMMAND_END as FINISHED
+from pilot_server.logbook.store import schema, states
+from pilot_server.logbook.store.pilotinfo import COMMAND_END as FINISHED
 
 GROUPS = ("site", "ce", "queue", "version", "vo")
 FILTERS = ("site", "ce", "queue", "version", "vo", "since", "until")

@@ -60,7 +60,7 @@ def _seconds(value):
 
 def stats_lines(figures):
     """stats.compute's figures as a readable report."""
-    from pilot_server.logbook.states import STATES
+    from pilot_server.logbook.store.states import STATES
 
     counts = figures["states"]
     shown = dict((key, value) for key, value in figures["filters"].items() if value is not None)

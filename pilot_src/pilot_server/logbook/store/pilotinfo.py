@@ -16,8 +16,8 @@ import math
 import time
 
 from pilot import messages as wire
-from pilot_server.logbook import schema
-from pilot_server.logbook.states import DONE, FAILED
+from pilot_server.logbook.store import schema
+from pilot_server.logbook.store.states import DONE, FAILED
 
 COMMAND_END = tuple(status for status in wire.COMMAND_STATUSES if status != "started")  # ok, failed, killed
 

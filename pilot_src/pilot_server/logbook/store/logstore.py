@@ -28,8 +28,8 @@ import time
 from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.dialects import mysql, postgresql
 
-from pilot_server.logbook import migrations, pilotinfo, schema, states
-from pilot_server.logbook.database import (Unavailable, describe, family, is_conflict, is_unavailable,
+from pilot_server.logbook.store import migrations, pilotinfo, schema, states
+from pilot_server.logbook.store.database import (Unavailable, describe, family, is_conflict, is_unavailable,
                                            make_engine)
 
 Batch = collections.namedtuple("Batch", "stamp messages")

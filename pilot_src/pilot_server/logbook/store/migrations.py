@@ -13,8 +13,8 @@ import time
 from sqlalchemy import (BigInteger, Boolean, Column, Double, Index, Integer, MetaData, String, Table, Text,
                         inspect, select, text)
 
-from pilot_server.logbook import schema
-from pilot_server.logbook.database import DatabaseError, family
+from pilot_server.logbook.store import schema
+from pilot_server.logbook.store.database import DatabaseError, family
 
 LOCK_NAME = "pilots2_logbook_migrate"
 PG_LOCK_KEY = 727012606

@@ -4,7 +4,7 @@ import logging
 import signal
 
 from pilot_server.cliutil import OK, USAGE, fail, one_line_errors
-from pilot_server.logbook import cliopts
+from pilot_server.logbook.cli import options as cliopts
 
 log = logging.getLogger("pilots2.logbook")
 PROG = "pilotctl logbook consume"
@@ -33,9 +33,9 @@ def register(commands):
 
 
 def consume_command(args):
-    from pilot_server.logbook.consumer import Consumer
-    from pilot_server.logbook.database import DatabaseError, Unavailable
-    from pilot_server.logbook.store import Store
+    from pilot_server.logbook.receive.consumer import Consumer
+    from pilot_server.logbook.store.database import DatabaseError, Unavailable
+    from pilot_server.logbook.store.logstore import Store
 
     if not args.token_secret:
         return fail(PROG, "give --token-secret FILE: pilots' messages carry a pilot token", USAGE)

@@ -3,7 +3,7 @@
 import os
 
 from pilot_server.cliutil import FAILED, OK, fail, one_line_errors, say
-from pilot_server.logbook import cliopts
+from pilot_server.logbook.cli import options as cliopts
 
 PROG = "pilotctl logbook export"
 
@@ -22,9 +22,9 @@ def register(commands):
 
 
 def export_command(args):
-    from pilot_server.logbook import export
-    from pilot_server.logbook.database import DatabaseError, Unavailable
-    from pilot_server.logbook.store import Store
+    from pilot_server.logbook.store import export
+    from pilot_server.logbook.store.database import DatabaseError, Unavailable
+    from pilot_server.logbook.store.logstore import Store
 
     try:
         store = Store.open(cliopts.reader_url(args), migrate=False, pool_size=1, lost_after=args.lost_after)

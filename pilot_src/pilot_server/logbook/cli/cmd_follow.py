@@ -4,7 +4,7 @@ import sys
 import time
 
 from pilot_server.cliutil import FAILED, OK, USAGE, fail, one_line_errors, say
-from pilot_server.logbook import cliopts, render
+from pilot_server.logbook.cli import options as cliopts, render
 
 PROG = "pilotctl logbook follow"
 
@@ -26,8 +26,8 @@ def register(commands):
 
 
 def follow_command(args):
-    from pilot_server.logbook.database import DatabaseError, Unavailable
-    from pilot_server.logbook.store import Store
+    from pilot_server.logbook.store.database import DatabaseError, Unavailable
+    from pilot_server.logbook.store.logstore import Store
 
     if args.interval <= 0 or args.timeout < 0:
         return fail(PROG, "--interval must be > 0 and --timeout >= 0", USAGE)

@@ -1,13 +1,13 @@
 """``pilotctl logbook stats``: pilots per state, commands, submission to running, DB12."""
 
 from pilot_server.cliutil import OK, USAGE, fail, one_line_errors, say
-from pilot_server.logbook import cliopts, render
+from pilot_server.logbook.cli import options as cliopts, render
 
 PROG = "pilotctl logbook stats"
 
 
 def register(commands):
-    from pilot_server.logbook.stats import GROUPS
+    from pilot_server.logbook.store.stats import GROUPS
 
     parser = one_line_errors(commands.add_parser(
         "stats", help="statistics: pilots per state, command durations and failures, DB12 (--json)",
@@ -24,9 +24,9 @@ def register(commands):
 
 
 def stats_command(args):
-    from pilot_server.logbook import stats
-    from pilot_server.logbook.database import DatabaseError, Unavailable
-    from pilot_server.logbook.store import Store
+    from pilot_server.logbook.store import stats
+    from pilot_server.logbook.store.database import DatabaseError, Unavailable
+    from pilot_server.logbook.store.logstore import Store
 
     try:
         since, until = cliopts.pilot_window(args)

@@ -1,13 +1,13 @@
 """``pilotctl logbook state STAMP STATE``: a submitter reports a batch state (or registers a pilot)."""
 
 from pilot_server.cliutil import FAILED, OK, USAGE, fail, one_line_errors, say
-from pilot_server.logbook import cliopts
+from pilot_server.logbook.cli import options as cliopts
 
 PROG = "pilotctl logbook state"
 
 
 def register(commands):
-    from pilot_server.logbook.states import SUBMITTER_STATES
+    from pilot_server.logbook.store.states import SUBMITTER_STATES
 
     parser = one_line_errors(commands.add_parser(
         "state", help="report a pilot's batch state (Submitted registers it) to the logbook",
@@ -36,7 +36,7 @@ def add_submitter_options(parser):
 
 def open_submitter(args):
     """(submitter, closer) from --logbook/--ca/--admin-token-file or --db; ValueError for usage."""
-    from pilot_server.logbook.submitter import HTTPSubmitter, LocalSubmitter, SubmitterError, read_admin_token
+    from pilot_server.logbook.clients.submitter import HTTPSubmitter, LocalSubmitter, SubmitterError, read_admin_token
 
     if args.logbook:
         if args.db:
@@ -46,16 +46,16 @@ def open_submitter(args):
             return HTTPSubmitter(args.logbook, admin_token=token, ca=args.ca), lambda: None
         except SubmitterError as exc:
             raise ValueError(str(exc))
-    from pilot_server.logbook.store import Store
+    from pilot_server.logbook.store.logstore import Store
 
     store = Store.open(cliopts.reader_url(args), migrate=False, pool_size=1)
     return LocalSubmitter(store), store.close
 
 
 def state_command(args):
-    from pilot_server.logbook import states
-    from pilot_server.logbook.database import DatabaseError, Unavailable
-    from pilot_server.logbook.submitter import SubmitterError
+    from pilot_server.logbook.store import states
+    from pilot_server.logbook.store.database import DatabaseError, Unavailable
+    from pilot_server.logbook.clients.submitter import SubmitterError
 
     try:
         state = states.reportable(args.state)

@@ -32,8 +32,8 @@ import collections
 import hmac
 
 from pilot_server import tokens
-from pilot_server.logbook.intake import Refused
-from pilot_server.logbook.x509identity import normalise_dn
+from pilot_server.logbook.receive.intake import Refused
+from pilot_server.logbook.receive.x509identity import normalise_dn
 
 Identity = collections.namedtuple("Identity", "kind name claims")  # kind: token | dn | admin
 

@@ -24,11 +24,12 @@ import logging
 import re
 from urllib.parse import parse_qs, unquote
 
-from pilot_server.logbook import access as access_rules
-from pilot_server.logbook import cliopts, export, intake, states, stats
-from pilot_server.logbook.database import Unavailable
-from pilot_server.logbook.intake import STAMP_PATTERN, Refused
-from pilot_server.logbook.store import NotFound
+from pilot_server.logbook.receive import access as access_rules
+from pilot_server.logbook.store import export, states, stats, timespec
+from pilot_server.logbook.receive import intake
+from pilot_server.logbook.store.database import Unavailable
+from pilot_server.logbook.receive.intake import STAMP_PATTERN, Refused
+from pilot_server.logbook.store.logstore import NotFound
 
 log = logging.getLogger("pilots2.logbook.http")
 
@@ -71,7 +72,7 @@ def _when(values, name):
     if name not in values:
         return None
     try:
-        return cliopts.parse_when(values[name])
+        return timespec.parse_when(values[name])
     except ValueError as exc:
         raise Refused(400, "%s: %s" % (name, exc))
 

@@ -1,7 +1,7 @@
 """``pilotctl logbook purge``: apply the retention now (the service also does it periodically)."""
 
 from pilot_server.cliutil import OK, USAGE, fail, one_line_errors, say
-from pilot_server.logbook import cliopts
+from pilot_server.logbook.cli import options as cliopts
 
 PROG = "pilotctl logbook purge"
 
@@ -19,9 +19,9 @@ def register(commands):
 
 
 def purge_command(args):
-    from pilot_server.logbook import retention
-    from pilot_server.logbook.database import DatabaseError, Unavailable
-    from pilot_server.logbook.store import Store
+    from pilot_server.logbook.store import retention
+    from pilot_server.logbook.store.database import DatabaseError, Unavailable
+    from pilot_server.logbook.store.logstore import Store
 
     try:
         rules = cliopts.build_retention(args)

@@ -28,14 +28,15 @@ from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 from pilot import __version__
 from pilot import messages as wire
-from pilot_server.logbook import access as access_rules
-from pilot_server.logbook import cliopts, stats, webcharts, webdata, websession
-from pilot_server.logbook.database import Unavailable
-from pilot_server.logbook.intake import STAMP_PATTERN, Refused
+from pilot_server.logbook.receive import access as access_rules
+from pilot_server.logbook.store import stats, timespec
+from pilot_server.logbook.web import charts as webcharts, data as webdata, session as websession
+from pilot_server.logbook.store.database import Unavailable
+from pilot_server.logbook.receive.intake import STAMP_PATTERN, Refused
 
 log = logging.getLogger("pilots2.logbook.web")
 
-HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "web")
+HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 STATIC = {"/static/webui.css": ("webui.css", "text/css; charset=utf-8"),
           "/static/webui.js": ("webui.js", "text/javascript; charset=utf-8")}
 SECURITY_HEADERS = (
@@ -349,7 +350,7 @@ def _when(params, name):
     if value is None:
         return None
     try:
-        return cliopts.parse_when(value[:64])
+        return timespec.parse_when(value[:64])
     except ValueError as exc:
         raise BadRequest("%s: %s" % (name, exc))
 

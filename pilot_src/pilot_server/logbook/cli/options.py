@@ -1,9 +1,9 @@
 """Options shared by the ``pilotctl logbook`` subcommands, and their parsing."""
 
-import datetime
 import os
-import re
 import time
+
+from pilot_server.logbook.store.timespec import parse_when
 
 
 DB_ENV = "PILOTS2_LOGBOOK_DB"
@@ -20,14 +20,14 @@ def add_db_option(parser):
 
 
 def db_url(args):
-    from pilot_server.logbook.database import default_url
+    from pilot_server.logbook.store.database import default_url
 
     return args.db or os.environ.get(DB_ENV) or default_url()
 
 
 def reader_url(args):
     """The URL for a reading command: a missing SQLite file is an error, not a new database."""
-    from pilot_server.logbook.database import DatabaseError, normalise_url
+    from pilot_server.logbook.store.database import DatabaseError, normalise_url
 
     url = db_url(args)
     parsed = normalise_url(url)
@@ -46,29 +46,6 @@ def listen_address(text):
     if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
         raise ValueError("--listen wants HOST:PORT, not %r" % text)
     return host.strip("[]") or "0.0.0.0", int(port)
-
-
-RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
-UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_when(text, now=None):
-    """Epoch seconds from '1763737440', '2026-11-21', '2026-11-21T15:00[:00]' (UTC) or '2h' ago."""
-    text = text.strip()
-    match = RELATIVE.match(text)
-    if match:
-        return (time.time() if now is None else now) - float(match.group(1)) * UNITS[match.group(2)]
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    for fmt in ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"):
-        try:
-            parsed = datetime.datetime.strptime(text.rstrip("Z"), fmt)
-        except ValueError:
-            continue
-        return parsed.replace(tzinfo=datetime.timezone.utc).timestamp()
-    raise ValueError("not a time: %r (epoch seconds, 2026-11-21[T15:00[:00]] UTC, or 30m/2h/3d ago)" % text)
 
 
 def safe(url):
@@ -99,7 +76,7 @@ def add_access_options(parser, certificates=True):
 def build_access(args):
     """An Access from the options; raises ValueError (one line) for an unusable secret file."""
     from pilot_server import tokens
-    from pilot_server.logbook.access import Access
+    from pilot_server.logbook.receive.access import Access
 
     try:
         secrets = [tokens.read_secret(path) for path in args.token_secret]
@@ -131,7 +108,7 @@ def pilot_window(args):
 
 
 def add_lost_after(parser):
-    from pilot_server.logbook.states import DEFAULT_LOST_AFTER
+    from pilot_server.logbook.store.states import DEFAULT_LOST_AFTER
 
     parser.add_argument("--lost-after", type=seconds, default=DEFAULT_LOST_AFTER, metavar="SECONDS",
                         help="a Running pilot not heard of for this long is Lost (default %d; 0: never)"
@@ -152,7 +129,7 @@ def seconds(text):
 
 
 def add_retention_options(parser):
-    from pilot_server.logbook.retention import DEFAULT_DAYS
+    from pilot_server.logbook.store.retention import DEFAULT_DAYS
 
     group = parser
     group.add_argument("--retention", action="append", default=[], metavar="VO=DAYS",
@@ -163,7 +140,7 @@ def add_retention_options(parser):
 
 def build_retention(args):
     """A Retention from the options; ValueError (one line) for a bad value."""
-    from pilot_server.logbook.retention import Retention
+    from pilot_server.logbook.store.retention import Retention
 
     return Retention.from_options(args.retention_default, args.retention)
 
