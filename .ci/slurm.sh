@@ -3,13 +3,14 @@
 # munged with its own key and socket, slurmctld and slurmd, all configured in one directory, with
 # ports picked free at start and a cluster name of their own, so they clash with nothing else on
 # the machine (no file of /etc/slurm or /etc/munge is used).  Debian's slurm-wlm and munge are
-# installed with apt-get (as root) when missing.
+# installed with apt-get (as root) when missing.  Run it as root (slurmd runs the jobs as their users).
 #
 # Usage: .ci/slurm.sh start [DIR]   start a cluster in DIR (default: a new /tmp/pilots2-slurm.XXXXXX);
 #                                   prints DIR on its last line; waits until the node is idle
 #        .ci/slurm.sh env DIR       print the shell lines that point Slurm's commands at it
 #                                   (eval "$(.ci/slurm.sh env DIR)"; then sbatch, squeue ... work)
-#        .ci/slurm.sh stop DIR      cancel its jobs, stop its daemons by PID; DIR (logs) stays
+#        .ci/slurm.sh stop DIR      cancel its jobs (and wait for their end), stop its daemons by PID;
+#                                   DIR (logs) stays
 #        .ci/slurm.sh status DIR    which daemons run, and sinfo
 #        .ci/slurm.sh install       only install the packages when missing
 # The cluster: one node "p2node" that declares PILOTS2_SLURM_CPUS CPUs (default 4; more than the
@@ -197,7 +198,14 @@ stop() {
     dir=${1:?give the directory of the cluster}
     [ -f "$dir/slurm.conf" ] || die "$dir holds no cluster (no slurm.conf)"
     if alive slurmctld; then
-        SLURM_CONF="$dir/slurm.conf" scancel --quiet --full --partition "$PARTITION" 2>/dev/null || true
+        # scancel: SIGTERM to every process of each job, SIGKILL KillWait later; wait for the ends so
+        # that no job step outlives its slurmd
+        export SLURM_CONF="$dir/slurm.conf"
+        scancel --quiet --full --partition "$PARTITION" 2>/dev/null || true
+        no_jobs() { [ -z "$(squeue --noheader --states=PENDING,CONFIGURING,RUNNING,COMPLETING --format=%i 2>/dev/null)" ]; }
+        local grace
+        grace=$(sed -n 's/^KillWait=//p' "$dir/slurm.conf")
+        wait_for $(( ${grace:-30} + 30 )) jobs no_jobs || echo "slurm.sh: jobs still running after scancel; stopping anyway" >&2
     fi
     stop_daemons
     echo "slurm.sh: stopped the cluster in $dir"
