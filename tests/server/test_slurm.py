@@ -371,3 +371,44 @@ def test_sbatch_refusals_are_one_line(slurm, site, tmp_path):
                           env=submit_env(slurm, PATH="/nonexistent"))
     assert done.returncode == 1 and "sbatch not found on PATH" in done.stderr, done.stderr
     assert [name for name in os.listdir(workdir) if len(name) == 32] == [stamp]  # nothing registered or made
+
+
+def test_what_squeue_and_sacct_say_of_jobs(slurm, monkeypatch):
+    """A job squeue no longer knows: sacct, which needs accounting storage; this cluster has none."""
+    from pilot_server import slurmce
+
+    monkeypatch.setenv("SLURM_CONF", slurm["env"]["SLURM_CONF"])
+    answers = slurmce.query([987654])
+    assert answers[987654]["state"] == "Unknown" and answers[987654]["exit_code"] is None
+    assert "Slurm accounting storage is disabled" in answers[987654]["source"], answers
+    # a job that ends by itself with exit code 3, and one still pending (held)
+    script = os.path.join(slurm["dir"], "exit3.sh")
+    with open(script, "w") as handle:
+        handle.write("#!/bin/sh\nexit 3\n")
+    ended = int(slurm_cmd(slurm, "sbatch", "--parsable", "--output=/dev/null", script).split(";")[0])
+    held = int(slurm_cmd(slurm, "sbatch", "--parsable", "--hold", "--output=/dev/null", script).split(";")[0])
+    try:
+        wait_until(lambda: slurmce.query([ended])[ended]["state"] == "Failed", 120, 0.5, what="job %d to fail" % ended)
+        answers = slurmce.query([ended, held, 987654])
+        assert (answers[ended]["slurm_state"], answers[ended]["exit_code"], answers[ended]["source"]) == (
+            "FAILED", 3, "squeue")
+        assert (answers[held]["slurm_state"], answers[held]["state"], answers[held]["exit_code"]) == (
+            "PENDING", "Waiting", None)
+        assert answers[987654]["state"] == "Unknown"
+    finally:
+        slurm_cmd(slurm, "scancel", str(held))
+
+
+@pytest.mark.parametrize("status, code", [(0, 0), (3 << 8, 3), (143 << 8, 143), (9, 137), (15, 143)])
+def test_squeue_exit_codes_are_wait_statuses(status, code):
+    from pilot_server import slurmce
+
+    assert slurmce._exit_code_of_status(status) == code
+
+
+@pytest.mark.parametrize("text, code", [("0:0", 0), ("3:0", 3), ("0:9", 137), ("143:0", 143), ("", None),
+                                        ("x", None)])
+def test_sacct_exit_codes(text, code):
+    from pilot_server import slurmce
+
+    assert slurmce._exit_code_of_sacct(text) == code
