@@ -287,16 +287,63 @@ def user_namespaces(root="/"):
 
 # -- time limits ------------------------------------------------------------------------
 
-def time_limits(environ, features=None):
+def slurm_duration(text):
+    """Seconds of a Slurm duration: [D-]H:MM:SS, M:SS or M; None for UNLIMITED, NOT_SET and garbage."""
+    text = (text or "").strip()
+    days = 0
+    if "-" in text:
+        day_text, text = text.split("-", 1)
+        if not day_text.isdigit():
+            return None
+        days = int(day_text)
+    parts = text.split(":")
+    if not 1 <= len(parts) <= 3 or not all(part.isdigit() for part in parts):
+        return None
+    values = [int(part) for part in parts]
+    if len(parts) == 1:
+        seconds = values[0] * 60  # minutes alone, as in --time=30
+    elif len(parts) == 2:
+        seconds = values[0] * 60 + values[1]
+    else:
+        seconds = values[0] * 3600 + values[1] * 60 + values[2]
+    return days * 86400 + seconds
+
+
+def slurm_time_limit(environ, now=None, timeout=PROBE_TIMEOUT):
+    """The limit of this Slurm job from squeue (%l TimeLimit, %L TimeLeft), or None.
+
+    Slurm sets $SLURM_JOB_END_TIME only from 23.02 on; before (Debian 12 has
+    22.05) the job's environment does not say its limit, squeue does.
+    """
+    job = environ.get("SLURM_JOB_ID") or environ.get("SLURM_JOBID")
+    if not job or not job.isdigit() or not which("squeue", environ):
+        return None
+    code, out = _run(["squeue", "--noheader", "--jobs=" + job, "--format=%l|%L"], environ, timeout)
+    lines = [line for line in (out or "").splitlines() if "|" in line]
+    if code != 0 or len(lines) != 1:
+        return None
+    limit_text, left_text = lines[0].split("|", 1)
+    limit, left = slurm_duration(limit_text), slurm_duration(left_text)
+    if limit is None or left is None:
+        return None
+    now = time.time() if now is None else now
+    return {"unit": "WallClock", "limit": limit, "start": None, "end": int(now) + left,
+            "source": "squeue of Slurm job %s (TimeLimit %s, TimeLeft %s)" % (job, limit_text.strip(),
+                                                                              left_text.strip())}
+
+
+def time_limits(environ, features=None, timeout=PROBE_TIMEOUT):
     """The slot's time limit as DIRAC's TimeLeft plugins see it, or None.
 
-    Batch system first (pilot.batchenv), then MJF (DIRAC's MJF plugin:
-    unit 'CPU', limit ``cpu_limit_secs``, else ``wall_limit_secs``; used =
-    time since ``jobstart_secs``).  ``shutdown`` is the earliest MJF
-    shutdown time, if any.
+    Batch system first (pilot.batchenv; inside a Slurm job whose environment
+    does not say, squeue), then MJF (DIRAC's MJF plugin: unit 'CPU', limit
+    ``cpu_limit_secs``, else ``wall_limit_secs``; used = time since
+    ``jobstart_secs``).  ``shutdown`` is the earliest MJF shutdown time, if any.
     """
     features = features or mjf.Features(environ)
     limit = batchenv.time_limit(environ)
+    if limit is None:
+        limit = slurm_time_limit(environ, timeout=timeout)
     if limit is None and features.present:
         cpu = features.number("job", "cpu_limit_secs")
         wall = features.number("job", "wall_limit_secs")
@@ -379,7 +426,7 @@ def detect(environ=None, root="/", work_dir=None, requested_processors=None,
         "container": container_runtime(environ, cvmfs_container_dirs, timeout),
         "user_namespaces": user_namespaces(root),
         "batch_system": batch_name,
-        "time_limit": time_limits(environ, features),
+        "time_limit": time_limits(environ, features, timeout),
         "tags": tags_for(cpus["count"], cpus["total"], found_gpus["count"]),
     }
 

@@ -1,13 +1,19 @@
-"""``pilotctl submit``: submit N pilots to a local CE, registered with the logbook.
+"""``pilotctl submit``: submit N pilots to a batch system, registered with the logbook.
 
 For each pilot: a new stamp, a batch wrapper of the verified signed pyz with its own pilot
 token (``wrapper.make_wrapper``), a job directory ``WORKDIR/<stamp>/``, registration with the
-logbook (Submitted), then a detached local batch job (``localce``) that reports Running and
-Done/Failed/Aborted as the batch system sees them.  The pilots log to the logbook (``-g
-<logbook>/api/v1/logs`` is added unless the pilot options name a logger URL).
+logbook (Submitted), then a batch job of one of two backends:
+
+* ``local`` (default): a detached local batch job (``localce``) that reports Running and
+  Done/Failed/Aborted as the batch system sees them;
+* ``slurm``: ``sbatch`` of the wrapper (``slurmce``); the Slurm job id is kept in job.json and,
+  with ``--wait``, the states that squeue/sacct show are reported to the logbook.
+
+The pilots log to the logbook (``-g <logbook>/api/v1/logs`` is added unless the pilot options
+name a logger URL).
 
 Exit codes: 0 submitted (with --wait: every pilot Done), 1 a refusal (artifact, logbook,
-registration) or, with --wait, a pilot not Done, 2 usage.
+registration, sbatch) or, with --wait, a pilot not Done, 2 usage.
 """
 
 import os
@@ -19,6 +25,8 @@ from pilot_server.cliutil import FAILED, OK, USAGE, fail, one_line_errors, say
 
 PROG = "pilotctl submit"
 MAX_COUNT = 1000
+BACKENDS = ("local", "slurm")
+SLURM_GIVE_UP = 10  # consecutive squeue failures before --wait gives up
 
 
 def register(commands):
@@ -26,14 +34,17 @@ def register(commands):
     from pilot_server.logbook.cli.cmd_state import add_submitter_options
 
     parser = one_line_errors(commands.add_parser(
-        "submit", help="run N pilots as local batch jobs, registered with the logbook",
+        "submit", help="run N pilots as batch jobs (local or Slurm), registered with the logbook",
         description="Make N batch wrappers of the verified signed pyz (each with its own pilot token), "
-                    "register each pilot with the logbook (Submitted), and run them as detached local batch "
-                    "jobs in WORKDIR/<stamp>/ (job id = PID), which report Running, then Done/Failed (exit "
-                    "code) or Aborted (killed).  Pilot options come after '--'.  Exit 0 submitted (with "
-                    "--wait: all Done), 1 refused or (--wait) a pilot not Done, 2 usage.",
+                    "register each pilot with the logbook (Submitted), and run them in WORKDIR/<stamp>/ as "
+                    "detached local batch jobs (--backend local, job id = PID), which report Running, then "
+                    "Done/Failed (exit code) or Aborted (killed), or as Slurm jobs (--backend slurm: sbatch, "
+                    "job id = Slurm's; with --wait the states squeue/sacct show are reported).  Pilot options "
+                    "come after '--'.  Exit 0 submitted (with --wait: all Done), 1 refused or (--wait) a pilot "
+                    "not Done, 2 usage.",
         usage="pilotctl submit --count N --logbook URL --admin-token-file FILE --token-secret FILE --trust PATH "
-              "--workdir DIR [--ca FILE|DIR] [--wait] [-- PILOT OPTIONS...]"))
+              "--workdir DIR [--ca FILE|DIR] [--backend local|slurm] [--sbatch-arg=ARG ...] [--cleanup] "
+              "[--wait [--poll-interval S]] [-- PILOT OPTIONS...]"))
     parser.add_argument("--count", type=int, default=1, metavar="N", help="how many pilots (default 1)")
     parser.add_argument("--workdir", required=True, metavar="DIR", help="where the job directories go")
     parser.add_argument("--artifact", metavar="PYZ", help="the signed pilot (default: dist/pilot.pyz)")
@@ -43,7 +54,17 @@ def register(commands):
                         help="the logbook's pilot-token secret (0600): each pilot gets its own token")
     cliopts.add_db_option(parser)
     add_submitter_options(parser)
+    parser.add_argument("--backend", choices=BACKENDS, default="local",
+                        help="local: detached local jobs (default); slurm: sbatch (Slurm's client commands on PATH)")
+    parser.add_argument("--sbatch-arg", action="append", default=[], dest="sbatch_args", metavar="ARG",
+                        help="an sbatch argument, repeatable, written with '=' (--sbatch-arg=--time=30 "
+                             "--sbatch-arg=--cpus-per-task=2); only with --backend slurm")
+    parser.add_argument("--cleanup", action="store_true",
+                        help="the wrapper removes the pilot's work directory at the end (its log and result "
+                             "are copied to the job directory first)")
     parser.add_argument("--wait", action="store_true", help="wait until every pilot has ended; print how")
+    parser.add_argument("--poll-interval", type=float, default=10.0, metavar="S",
+                        help="with --backend slurm --wait: seconds between two squeue calls (default 10)")
     parser.add_argument("pilot_options", nargs="*", metavar="PILOT_OPTION")
     parser.set_defaults(handler=submit_command)
 
@@ -74,15 +95,21 @@ def _registration(argv):
 
 def submit_command(args):
     from pilot import options as pilot_options
-    from pilot_server import localce, tokens, wrapper
+    from pilot_server import tokens, wrapper
     from pilot_server.logbook.cli.cmd_state import open_submitter
     from pilot_server.logbook.store.database import DatabaseError, Unavailable
-    from pilot_server.logbook.clients.submitter import SubmitterError
 
     if not 1 <= args.count <= MAX_COUNT:
         return fail(PROG, "--count must be from 1 to %d" % MAX_COUNT, USAGE)
     if not (args.logbook or args.db):
         return fail(PROG, "give the logbook: --logbook URL (with --admin-token-file) or --db URL", USAGE)
+    if args.sbatch_args and args.backend != "slurm":
+        return fail(PROG, "--sbatch-arg is for --backend slurm", USAGE)
+    if not 0.1 <= args.poll_interval <= 3600:
+        return fail(PROG, "--poll-interval must be from 0.1 to 3600 seconds", USAGE)
+    if args.backend == "slurm" and not shutil.which("sbatch"):
+        return fail(PROG, "sbatch not found on PATH: --backend slurm needs Slurm's client commands "
+                          "(sbatch, squeue; sacct for ended jobs)")
     workdir = os.path.abspath(args.workdir)
     try:
         argv = wrapper.check_pilot_options(args.pilot_options)
@@ -102,39 +129,108 @@ def submit_command(args):
         return fail(PROG, "%s: %s" % (exc.filename or workdir, exc.strerror or exc), USAGE)
     except (DatabaseError, Unavailable) as exc:
         return fail(PROG, exc)
+    try:
+        code, jobs = _submit_all(args, argv, where, secret, pilot_env, workdir, submitter)
+        if code != OK or not args.wait:
+            return code
+        if args.backend == "slurm":
+            return _wait_slurm(jobs, submitter, args.poll_interval)
+    finally:
+        close()
+    return _wait_local(jobs)
+
+
+def _submit_all(args, argv, where, secret, pilot_env, workdir, submitter):
+    """(exit code, [(stamp, job dir, job id, local process or None)]) of the submissions."""
+    from pilot_server import localce, slurmce, wrapper
+    from pilot_server.logbook.store.database import DatabaseError, Unavailable
+    from pilot_server.logbook.clients.submitter import SubmitterError
+
     runner_args = _runner_args(args)
     jobs = []
     try:
         verified = wrapper.verify(args.artifact or _default_artifact(), args.trust)
         for _ in range(args.count):
-            made = wrapper.make_wrapper("batch", verified, argv, token_secret=secret, vo=where["vo"])
+            made = wrapper.make_wrapper("batch", verified, argv, token_secret=secret, vo=where["vo"],
+                                        cleanup=args.cleanup)
             job_dir = os.path.join(workdir, made.stamp)
             os.makedirs(job_dir)
             made.write(os.path.join(job_dir, "pilot-job.sh"))
             submitter.register(made.stamp, submitted=time.time(), **where)
-            process = localce.start_job(job_dir, made.stamp, runner_args, pilot_env)
-            localce.write_status(job_dir, stamp=made.stamp, job_id=process.pid, state="Submitted")
-            jobs.append((made.stamp, job_dir, process))
-            say("submitted pilot %s: job %d in %s" % (made.stamp, process.pid, job_dir))
-    except (wrapper.WrapperError, SubmitterError) as exc:
-        return fail(PROG, "%s (%d pilot(s) submitted before)" % (exc, len(jobs)))
+            process = None
+            if args.backend == "slurm":
+                try:
+                    job_id = slurmce.sbatch(job_dir, made.stamp, args.sbatch_args, pilot_env)
+                except slurmce.SlurmError:
+                    localce.report(submitter, made.stamp, "Aborted")  # registered, but it will never run
+                    raise
+            else:
+                process = localce.start_job(job_dir, made.stamp, runner_args, pilot_env)
+                job_id = process.pid
+            localce.write_status(job_dir, stamp=made.stamp, backend=args.backend, job_id=job_id,
+                                 state="Submitted")
+            jobs.append((made.stamp, job_dir, job_id, process))
+            say("submitted pilot %s: %s job %d in %s" % (made.stamp, args.backend, job_id, job_dir))
+    except (wrapper.WrapperError, SubmitterError, slurmce.SlurmError) as exc:
+        return fail(PROG, "%s (%d pilot(s) submitted before)" % (exc, len(jobs))), jobs
     except OSError as exc:
-        return fail(PROG, "%s: %s" % (exc.filename or workdir, exc.strerror or exc))
+        return fail(PROG, "%s: %s" % (exc.filename or workdir, exc.strerror or exc)), jobs
     except (DatabaseError, Unavailable) as exc:
-        return fail(PROG, exc)
-    finally:
-        close()
-    say("%d pilot(s) submitted to the local CE %s (queue %s, site %s)" % (
-        len(jobs), where["ce"] or "-", where["queue"] or "-", where["site"] or "-"))
-    if not args.wait:
-        return OK
+        return fail(PROG, exc), jobs
+    say("%d pilot(s) submitted to the %s CE %s (queue %s, site %s)" % (
+        len(jobs), args.backend, where["ce"] or "-", where["queue"] or "-", where["site"] or "-"))
+    return OK, jobs
+
+
+def _wait_local(jobs):
+    from pilot_server import localce
+
     code = OK
-    for stamp, job_dir, process in jobs:
+    for stamp, job_dir, _job_id, process in jobs:
         process.wait()
         status = localce.read_status(job_dir)
         say("pilot %s: %s (exit code %s)" % (stamp, status.get("state", "?"), status.get("exit_code", "?")))
         if status.get("state") != "Done":
             code = FAILED
+    return code
+
+
+def _wait_slurm(jobs, submitter, interval):
+    """Poll squeue/sacct until every job has ended; report each new state to the logbook."""
+    from pilot_server import localce, slurmce
+
+    pending = dict((job_id, (stamp, job_dir)) for stamp, job_dir, job_id, _ in jobs)
+    seen = dict((job_id, "Submitted") for job_id in pending)
+    code, failures = OK, 0
+    while pending:
+        try:
+            answers = slurmce.query(pending)
+            failures = 0
+        except slurmce.SlurmError as exc:
+            failures += 1
+            if failures >= SLURM_GIVE_UP:
+                return fail(PROG, "gave up waiting after %d failed squeue calls: %s" % (failures, exc))
+            say("squeue failed (%s); trying again in %g s" % (exc, interval))
+            time.sleep(interval)
+            continue
+        for job_id, answer in sorted(answers.items()):
+            stamp, job_dir = pending[job_id]
+            state = answer["state"]
+            if state != seen[job_id]:
+                seen[job_id] = state
+                localce.write_status(job_dir, state=state, slurm_state=answer["slurm_state"],
+                                     exit_code=answer["exit_code"], source=answer["source"])
+                if state != slurmce.UNKNOWN:
+                    localce.report(submitter, stamp, state)
+            if state in slurmce.FINAL:
+                del pending[job_id]
+                say("pilot %s: %s (exit code %s; Slurm job %d %s%s)" % (
+                    stamp, state, "?" if answer["exit_code"] is None else answer["exit_code"], job_id,
+                    answer["slurm_state"], "" if state != slurmce.UNKNOWN else ": " + answer["source"]))
+                if state != "Done":
+                    code = FAILED
+        if pending:
+            time.sleep(interval)
     return code
 
 

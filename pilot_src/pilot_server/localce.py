@@ -67,18 +67,19 @@ def _say(text):
     sys.stdout.flush()
 
 
-def _report(submitter, stamp, state):
+def report(submitter, stamp, state):
+    """Tell the logbook the batch state seen; a refusal or a failure is said, never raised."""
     from pilot_server.logbook.clients.submitter import SubmitterError
 
     if submitter is None:
         return
     try:
         answer = submitter.report_state(stamp, state, time.time())
-        _say("reported %s (%s)" % (state, "recorded" if answer.get("changed") else "already so"))
+        _say("pilot %s: reported %s (%s)" % (stamp, state, "recorded" if answer.get("changed") else "already so"))
     except SubmitterError as exc:
-        _say("report %s not recorded: %s" % (state, exc))
+        _say("pilot %s: report %s not recorded: %s" % (stamp, state, exc))
     except Exception as exc:  # the batch system goes on whatever the logbook does
-        _say("report %s failed: %s" % (state, " ".join(str(exc).split())[:200]))
+        _say("pilot %s: report %s failed: %s" % (stamp, state, " ".join(str(exc).split())[:200]))
 
 
 def main(argv):
@@ -115,7 +116,7 @@ def main(argv):
                                  stdout=out, stderr=err, env=env)
         write_status(args.dir, state="Running", started=time.time(), wrapper_pid=child.pid)
         _say("job %d: wrapper started (pid %d)" % (os.getpid(), child.pid))
-        _report(submitter, args.stamp, "Running")
+        report(submitter, args.stamp, "Running")
         deadline = None
         while True:
             try:
@@ -129,6 +130,6 @@ def main(argv):
     state = "Aborted" if killed else ("Done" if code == 0 else "Failed")
     write_status(args.dir, state=state, exit_code=code, ended=time.time())
     _say("job %d: wrapper exit code %d: %s" % (os.getpid(), code, state))
-    _report(submitter, args.stamp, state)
+    report(submitter, args.stamp, state)
     close()
     return code if code >= 0 else 128 - code
