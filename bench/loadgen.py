@@ -9,16 +9,18 @@ address (127.0.0.x), because one process may open at most 20,000 files here.
 
 It reads a job (JSON) on stdin and prints its results (JSON) on stdout::
 
-    {"host": "127.0.0.1", "port": 8443, "source": "127.0.0.2", "ca_file": "...", "duration": 60,
-     "ramp": 10, "roles": {"pilot": 4000, "idle": 0, "slowloris": 0, "half": 0, "rps": 0},
-     "interval": 30, "messages": 5, "secret": "<hex>", "path": "/api/v1/logs", "start_at": <epoch>,
-     "client_cert": ["cert.pem", "key.pem"]}
+    {"host": "127.0.0.1", "port": 8443, "sources": ["127.0.0.2", "127.0.0.3"], "ca_file": "...",
+     "duration": 60, "ramp": 10, "roles": {"pilot": 4000, "idle": 0, "slowloris": 0, "half": 0, "rps": 0},
+     "interval": 30, "retry": 5, "messages": 5, "secret": "<hex>", "path": "/api/v1/logs",
+     "start_at": <epoch>, "client_cert": ["cert.pem", "key.pem"]}
 
 Roles (every socket lives until ``duration`` ends; a closed one is opened again):
 
-* ``pilot``: TLS, then a batch (its own stamp, a pilot token, ``messages`` messages,
-  seq going up) every ``interval`` s on one kept-alive connection; first send at a random
-  time in the first interval.  Each batch's latency (send -> full reply) and status are kept.
+* ``pilot``: connects at a random time within ``ramp``, then sends a batch (its own stamp,
+  a pilot token, ``messages`` messages, seq going up) at once and every ``interval`` s on
+  one kept-alive connection.  A connection the server closed between batches is opened
+  again when the next batch is due; a refused or failed batch is sent again after ``retry``
+  s (the pilot's spool keeps it).  Each batch's latency (send -> full reply) and status are kept.
 * ``rps``: TLS, then batches back to back (requests per second).
 * ``idle``: TCP only, never a byte (the TLS handshake deadline must close it).
 * ``half``: TCP, the first 6 bytes of a TLS ClientHello, then nothing.
@@ -48,7 +50,7 @@ HALF_HELLO = b"\x16\x03\x01\x02\x00\x01"  # a handshake record of 512 bytes anno
 
 class Conn(object):
     __slots__ = ("role", "sock", "state", "out", "inbuf", "sent_at", "seq", "stamp", "token", "events",
-                 "opened_at", "expect", "index")
+                 "opened_at", "expect", "index", "due")
 
     def __init__(self, role, index):
         self.role, self.index = role, index
@@ -62,13 +64,15 @@ class Conn(object):
         self.events = 0
         self.opened_at = 0.0
         self.expect = None
+        self.due = 0.0
 
 
 class Generator(object):
     def __init__(self, job):
         self.job = job
         self.host, self.port = job["host"], job["port"]
-        self.source = job.get("source")
+        self.sources = job.get("sources") or ([job["source"]] if job.get("source") else [])
+        self.retry = job.get("retry", 5.0)
         self.selector = selectors.DefaultSelector()
         self.timers = []  # (when, counter, conn, action)
         self.counter = 0
@@ -138,18 +142,18 @@ class Generator(object):
         sock.setblocking(False)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
-            if self.source:
-                sock.bind((self.source, 0))
+            if self.sources:
+                sock.bind((self.sources[conn.index % len(self.sources)], 0))
             code = sock.connect_ex((self.host, self.port))
         except OSError as exc:
             sock.close()
             self.count(self.connect_errors, errno.errorcode.get(exc.errno, str(exc.errno)))
-            self.at(time.time() + 1, conn, self.open)
+            self.at(time.time() + self.retry, conn, self.open)
             return
         if code not in (0, errno.EINPROGRESS):
             sock.close()
             self.count(self.connect_errors, errno.errorcode.get(code, str(code)))
-            self.at(time.time() + 1, conn, self.open)
+            self.at(time.time() + self.retry, conn, self.open)
             return
         conn.sock, conn.state, conn.inbuf, conn.out = sock, "connecting", b"", b""
         conn.opened_at = time.time()
@@ -213,23 +217,13 @@ class Generator(object):
         conn.state = "idle"
         self.watch(conn, READ)  # to see a close by the server
         now = time.time()
-        if conn.role == "pilot":
-            interval = self.job.get("interval", 30)
+        if conn.role in ("pilot", "rps"):
             if conn.stamp is None:
                 conn.stamp = uuid.uuid4().hex
                 from pilot_server import tokens
 
                 conn.token = tokens.make_token(self.secret, conn.stamp, ttl=86400) if self.secret else None
-                self.at(now + random.uniform(0, interval), conn, self.send)
-            else:  # reopened: send what is due now
-                self.at(now, conn, self.send)
-        elif conn.role == "rps":
-            if conn.stamp is None:
-                conn.stamp = uuid.uuid4().hex
-                from pilot_server import tokens
-
-                conn.token = tokens.make_token(self.secret, conn.stamp, ttl=86400) if self.secret else None
-            self.send(conn)
+            self.send(conn)  # a pilot connects when it has something to send
         elif conn.role == "slowloris":
             conn.out = b"POST /api/v1/logs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" * 100
             conn.state = "dripping"
@@ -329,26 +323,28 @@ class Generator(object):
             conn.seq = max(conn.seq, conn.expect)
             self.acked[conn.stamp] = max(self.acked.get(conn.stamp, 0), last)
         conn.state = "idle"
+        conn.due = now + (self.job.get("interval", 30) if status == 200 else self.retry)
+        if conn.role == "rps":
+            conn.due = now
         if close:
             self.shut(conn)
-            self.at(now + 1, conn, self.open)
+            self.at(conn.due, conn, self.open)
             return True
         if conn.role == "rps":
             self.send(conn)
-        elif status == 200:
-            self.at(now + self.job.get("interval", 30), conn, self.send)
         else:
-            self.at(now + 1, conn, self.send)  # a retry, as a pilot's spool would
+            self.at(conn.due, conn, self.send)  # the next batch, or a retry as a pilot's spool would
         return True
 
     def closed(self, conn):
         """The server closed the connection."""
         lived = time.time() - conn.opened_at
         self.closed_after.setdefault(conn.role, []).append(round(lived, 2))
-        if conn.state in ("sending", "reading"):
+        in_request = conn.state in ("sending", "reading")
+        if in_request:
             self.count(self.statuses, "closed-in-request")
         self.shut(conn)
-        self.reconnect(conn)
+        self.reconnect(conn, in_request)
 
     def fail(self, conn, exc):
         if conn.sock is None:
@@ -356,19 +352,25 @@ class Generator(object):
         kind = type(exc).__name__
         if isinstance(exc, OSError) and exc.errno:
             kind = errno.errorcode.get(exc.errno, kind)
-        if conn.state in ("sending", "reading"):
+        in_request = conn.state in ("sending", "reading")
+        if in_request:
             self.count(self.statuses, "error-" + kind)
         elif conn.state in ("connecting", "handshake"):
             self.count(self.connect_errors, kind)
+            in_request = True  # not connected: try again after the retry delay
         lived = time.time() - conn.opened_at
         self.closed_after.setdefault(conn.role, []).append(round(lived, 2))
         self.shut(conn)
-        self.reconnect(conn)
+        self.reconnect(conn, in_request)
 
-    def reconnect(self, conn):
+    def reconnect(self, conn, in_request=False):
         self.reconnects += 1
-        delay = 1.0 if conn.role in ("pilot", "rps") else 0.2
-        self.at(time.time() + delay, conn, self.open)
+        now = time.time()
+        if conn.role in ("pilot", "rps"):
+            when = now + self.retry if in_request or not conn.due else max(now, conn.due)
+        else:
+            when = now + 0.2  # an attacker comes back at once
+        self.at(when, conn, self.open)
 
     def shut(self, conn):
         if conn.sock is None:

@@ -54,8 +54,8 @@ def register(commands):
     operate.add_argument("--metrics-token-file", metavar="FILE",
                          help="a hex secret (mode 0600) whose value, sent as a bearer token, may read GET /metrics "
                               "(Prometheus); administrators may too")
-    operate.add_argument("--threads", type=cliopts.count(1, 256), default=8, metavar="N",
-                         help="worker threads for the database and the pages (default 8; the database pool "
+    operate.add_argument("--threads", type=cliopts.count(1, 256), default=16, metavar="N",
+                         help="worker threads for the database and the pages (default 16; the database pool "
                               "gets as many connections)")
     cliopts.add_log_level(parser)
     config.track_given(parser)
