@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from logbook_support import (PKI, SECRET, bearer, body, new_stamp, post, sqlite_store, start_server,  # noqa: F401
+from logbook_support import (PKI, bearer, body, new_stamp, post, sqlite_store, start_server,  # noqa: F401
                              token, wait_until)
 from pilot_server.logbook.receive.limits import limits
 
