@@ -342,7 +342,8 @@ def test_metrics_need_their_token_or_an_administrator(front):
     assert metric(front, "pilots2_logbook_messages_total") == 4
     assert metric(front, "pilots2_logbook_duplicates_total") == 1
     assert metric(front, "pilots2_logbook_requests_total", {"code": "4xx"}) >= 4
-    assert metric(front, "pilots2_logbook_database_seconds_count", {"operation": "store_batch"}) == 2
+    assert metric(front, "pilots2_logbook_database_seconds_count", {"operation": "store_batches"}) == 2
+    assert metric(front, "pilots2_logbook_group_batches_sum") == 2
     assert metric(front, "pilots2_logbook_connections_total") >= 6
     assert metric(front, "pilots2_logbook_connections_open") >= 1
 

@@ -165,7 +165,7 @@ def serve_command(args):
         sock.close()
         return fail(PROG, "database %s: %s" % (cliopts.safe(url), exc))
     app = Service(store, access, args.require_registration, metrics_tokens=metrics_tokens,
-                  max_body_bytes=limits.max_body_bytes, pages=pages)
+                  max_body_bytes=limits.max_body_bytes, pages=pages, writers=max(1, args.threads // 4))
     front = frontmodule.Front(app, sock, context, limits, threads=args.threads)
     if args.insecure_http:
         log.warning("serving plain HTTP: pilot tokens travel in the clear; use it only for a local demo")

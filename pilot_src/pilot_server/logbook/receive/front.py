@@ -103,6 +103,7 @@ class Front(object):
             await self.done
         finally:
             self.pool.shutdown(wait=True)
+            self.app.close()
 
     def stop(self):
         """From any thread: begin the graceful stop (``run`` returns when it is over)."""

@@ -16,6 +16,7 @@ credential (``routes.metrics``); anybody else gets 401/403.
 ``pilots2_logbook_messages_total``             counter  messages stored (duplicates not counted)
 ``pilots2_logbook_duplicates_total``           counter  messages that were already stored
 ``pilots2_logbook_database_seconds``           histo.   time of each database call, by ``operation``
+``pilots2_logbook_group_batches``              histo.   batches stored in one transaction (group commit)
 ``pilots2_logbook_consumer_queue_messages``    gauge    messages waiting in the broker queue (the
                                                         in-process consumer of ``serve --broker``)
 ``pilots2_logbook_consumer_messages_total``    counter  deliveries the in-process consumer committed
@@ -55,6 +56,8 @@ class Metrics(object):
                                   registry=registry)
         self.database = Histogram(PREFIX + "database_seconds", "Time of the database calls", ["operation"],
                                   buckets=DB_BUCKETS, registry=registry)
+        self.groups = Histogram(PREFIX + "group_batches", "Batches stored in one transaction (group commit)",
+                                buckets=(1, 2, 4, 8, 16, 32, 64), registry=registry)
         self.queue_depth = Gauge(PREFIX + "consumer_queue_messages",
                                  "Messages waiting in the broker queue of the in-process consumer",
                                  registry=registry)

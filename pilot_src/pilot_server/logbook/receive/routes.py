@@ -42,7 +42,8 @@ class Service(object):
     """What the handlers share: the store, the access rules, the options of the API, the web sessions."""
 
     def __init__(self, store, access, require_registration=False, metrics=None, metrics_tokens=(),
-                 web_sessions=None, max_body_bytes=wire.MAX_BATCH_BYTES, pages=None):
+                 web_sessions=None, max_body_bytes=wire.MAX_BATCH_BYTES, pages=None, writers=4):
+        from pilot_server.logbook.receive.groupcommit import GroupCommit
         from pilot_server.logbook.receive.metrics import Metrics
 
         self.store = store
@@ -55,6 +56,11 @@ class Service(object):
         self.max_body_bytes = min(max_body_bytes, wire.MAX_BATCH_BYTES)
         self.registered_cache = set()
         self.cache_lock = threading.Lock()
+        self.writer = GroupCommit(store, self.metrics, writers)  # batches of many requests, one transaction
+
+    def close(self):
+        """Stop the writers (the batches they hold are stored first)."""
+        self.writer.stop()
 
     def timed(self, operation, function, *args, **kwargs):
         return self.metrics.timed(operation, function, *args, **kwargs)
@@ -151,7 +157,7 @@ def post_logs(request):
         app.access.may_write(identity, stamp)
         if app.require_registration and not app.is_registered(stamp):
             raise Refused(404, "unknown pilot stamp %s: this logbook requires pilots to be registered" % stamp)
-        outcome = app.timed("store_batch", app.store.store_batch, stamp, items)
+        outcome = app.writer.store_batch(stamp, items)
     except Refused as refused:
         record(app, request, refused, body, stamp)
         return Response.error(refused.status, refused)
@@ -174,7 +180,7 @@ def record(app, request, refused, body, stamp):
         return
     origin = "https %s %s" % (request.client, access_rules.describe(identity))
     try:
-        app.timed("store_batches", app.store.store_batches, [], [Rejection(
+        app.timed("record_rejected", app.store.store_batches, [], [Rejection(
             origin, "%d %s" % (refused.status, refused), body or b"",
             stamp or (intake.peek_stamp(body) if body else None))])
     except Exception as exc:  # the refusal is answered whatever happens here
