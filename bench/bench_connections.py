@@ -33,6 +33,7 @@ Prints figures; asserts nothing.  Loopback only; every load generator ends by it
 import argparse
 import json
 import os
+import resource
 import shutil
 import signal
 import statistics
@@ -190,9 +191,12 @@ def run_load(server, args, ca_file, pilots, attackers):
     connections = max(0, peak_files - base_files)
     answered = sum(statuses.values())
     ok = statuses.get("200", 0)
+    duration = args.ramp + args.hold
+    due = sum(int((duration - args.ramp * k / float(pilots)) // args.interval) + 1 for k in range(pilots))
     return {"connections": connections, "kb_per_conn": (peak_rss - base_rss) / float(max(1, connections)),
             "rss_mb": peak_rss / 1024.0, "base_mb": base_rss / 1024.0, "batches": answered, "ok": ok,
-            "success": 100.0 * ok / answered if answered else 0.0, "p50": percentile(latencies, 50),
+            "success": 100.0 * ok / answered if answered else 0.0, "due": due,
+            "delivered": min(100.0, 100.0 * ok / due), "p50": percentile(latencies, 50),
             "p99": percentile(latencies, 99), "cpu": cpu, "statuses": statuses, "connect_errors": connect_errors,
             "attack_closed": attack_closed}
 
@@ -224,7 +228,8 @@ def copy_rate(url):
 
 
 def ingest(server_source, scratch, secret_file, args):
-    """bench_ingest's HTTPS burst into a fresh PostgreSQL database; (messages/s, COPY messages/s, errors)."""
+    """bench_ingest's HTTPS burst into a fresh PostgreSQL database; (messages/s, COPY messages/s, errors,
+    the server's CPU microseconds per message)."""
     cert, key = bench_ingest.self_signed(scratch)
     database = bench_ingest.Database("postgresql", scratch)
     saved = bench_ingest.PILOTCTL, bench_ingest.SECRET
@@ -234,8 +239,11 @@ def ingest(server_source, scratch, secret_file, args):
         bench_ingest.SECRET = SECRET
         pilots = bench_ingest.make_pilots(args.ingest_pilots, 500, 250)
         options = argparse.Namespace(messages=500, batch=250, senders=16, consumers=2)
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         row = bench_ingest.run_once("https", database, pilots, options, scratch, secret_file, cert, key)
-        return row["rate"], copy_rate(database.url), row["errors"]
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the serve process, waited for by run_once
+        cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+        return row["rate"], copy_rate(database.url), row["errors"], 1e6 * cpu / max(1, row["messages"])
     finally:
         bench_ingest.PILOTCTL, bench_ingest.SECRET = saved
         database.drop()
@@ -315,13 +323,14 @@ def main(argv=None):
                     row.update({"server": name, "phase": phase, "pilots": pilots, "attackers": attackers,
                                 "stop_s": row_stop[0], "exit": row_stop[1], "load": load})
                     rows.append(row)
-                    print("%-16s %-6s pilots %6d attackers %5d: held %6d conns, %6.1f KB/conn (RSS %.0f -> %.0f MB), "
-                          "batches %d, 200: %.2f %%, p50 %.0f ms, p99 %.0f ms, CPU %.0f s, attack sockets closed %d, "
-                          "stop %.1f s (exit %s), load %.1f; statuses %s; connect errors %s" % (
+                    print("%-16s %-6s pilots %6d attackers %5d: held %6d conns, %6.1f KB/conn (RSS %.0f -> %.0f MB); "
+                          "batches due %d, answered %d, 200: %.2f %% of answered, %.2f %% of due; p50 %.0f ms, "
+                          "p99 %.0f ms; server CPU %.0f s; attack sockets closed %d; stop %.1f s (exit %s); load %.1f; "
+                          "statuses %s; connect errors %s" % (
                               name, phase, pilots, attackers, row["connections"], row["kb_per_conn"], row["base_mb"],
-                              row["rss_mb"], row["batches"], row["success"], row["p50"], row["p99"], row["cpu"],
-                              row["attack_closed"], row["stop_s"], row["exit"], load, row["statuses"],
-                              row["connect_errors"]))
+                              row["rss_mb"], row["due"], row["batches"], row["success"], row["delivered"], row["p50"],
+                              row["p99"], row["cpu"], row["attack_closed"], row["stop_s"], row["exit"], load,
+                              row["statuses"], row["connect_errors"]))
                     sys.stdout.flush()
                 finally:
                     database.drop()
@@ -331,16 +340,18 @@ def main(argv=None):
             for attempt in range(args.ingest_runs):  # interleaved: each server sees the same machine
                 for name, source in servers:
                     load = os.getloadavg()[0]
-                    rate, copy, errors = ingest(source, scratch, secret_file, args)
-                    figures[name].append((rate, copy, rate / copy if copy else 0.0))
+                    rate, copy, errors, cpu = ingest(source, scratch, secret_file, args)
+                    figures[name].append((rate, copy, rate / copy if copy else 0.0, cpu))
                     print("%-16s ingest %d: HTTPS -> PostgreSQL %.0f msg/s; PostgreSQL COPY of the same rows %.0f "
-                          "msg/s; ratio %.3f; load %.1f%s" % (name, attempt + 1, rate, copy, figures[name][-1][2],
-                                                             load, "; ERRORS %s" % errors if errors else ""))
+                          "msg/s; ratio %.3f; server CPU %.1f us/msg; load %.1f%s" % (
+                              name, attempt + 1, rate, copy, figures[name][-1][2], cpu, load,
+                              "; ERRORS %s" % errors if errors else ""))
                     sys.stdout.flush()
             for name, _ in servers:
-                print("%-16s ingest median: %.0f msg/s, %.3f of COPY; DB12 %.1f (quick estimate, one copy)" % (
-                    name, statistics.median(r[0] for r in figures[name]),
-                    statistics.median(r[2] for r in figures[name]), score))
+                print("%-16s ingest median: %.0f msg/s, %.3f of COPY, server CPU %.1f us/msg; DB12 %.1f (quick "
+                      "estimate, one copy)" % (name, statistics.median(r[0] for r in figures[name]),
+                                               statistics.median(r[2] for r in figures[name]),
+                                               statistics.median(r[3] for r in figures[name]), score))
             if len(servers) == 2:
                 paired = [a[0] / b[0] for a, b in zip(figures[servers[0][0]], figures[servers[1][0]]) if b[0]]
                 print("event loop / threads, paired ingest rate ratio: median %.2f (runs: %s)" % (

@@ -55,8 +55,8 @@ def register(commands):
                          help="a hex secret (mode 0600) whose value, sent as a bearer token, may read GET /metrics "
                               "(Prometheus); administrators may too")
     operate.add_argument("--threads", type=cliopts.count(1, 256), default=16, metavar="N",
-                         help="worker threads for the database and the pages (default 16; the database pool "
-                              "gets as many connections)")
+                         help="worker threads for the requests (default 16), and half as many that write "
+                              "batches in groups; the database pool gets as many connections as workers")
     cliopts.add_log_level(parser)
     config.track_given(parser)
     parser.set_defaults(handler=serve_command, parser=parser)
@@ -165,7 +165,7 @@ def serve_command(args):
         sock.close()
         return fail(PROG, "database %s: %s" % (cliopts.safe(url), exc))
     app = Service(store, access, args.require_registration, metrics_tokens=metrics_tokens,
-                  max_body_bytes=limits.max_body_bytes, pages=pages, writers=max(1, args.threads // 4))
+                  max_body_bytes=limits.max_body_bytes, pages=pages, writers=max(1, args.threads // 2))
     front = frontmodule.Front(app, sock, context, limits, threads=args.threads)
     if args.insecure_http:
         log.warning("serving plain HTTP: pilot tokens travel in the clear; use it only for a local demo")
