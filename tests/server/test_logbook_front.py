@@ -383,3 +383,53 @@ def can_connect(running):
         return True
     except OSError:
         return False
+
+
+# -- group commit ---------------------------------------------------------------------------------------
+
+def test_group_commit_stores_concurrent_batches_and_isolates_a_bad_one(sqlite_store):
+    """Batches handed in together share transactions; one the database refuses fails alone."""
+    from logbook_support import make_messages, result_message
+    from pilot_server.logbook.receive.groupcommit import GroupCommit
+    from pilot_server.logbook.receive.metrics import Metrics
+
+    metrics = Metrics()
+    writer = GroupCommit(sqlite_store, metrics, writers=1)
+    outcomes, errors = {}, {}
+
+    def together(batches):
+        gate = threading.Barrier(len(batches))
+
+        def send(stamp, messages):
+            gate.wait()
+            try:
+                outcomes[stamp] = writer.store_batch(stamp, messages)
+            except Exception as exc:
+                errors[stamp] = exc
+        threads = [threading.Thread(target=send, args=batch) for batch in batches]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+
+    def groups():
+        from prometheus_client.parser import text_string_to_metric_families
+
+        return dict((sample.name, sample.value) for family in text_string_to_metric_families(
+            metrics.render().decode()) for sample in family.samples if sample.name.startswith(
+            "pilots2_logbook_group_batches_"))
+
+    stamps = [new_stamp() for _ in range(30)]
+    together([(stamp, make_messages(stamp, [1, 2])) for stamp in stamps])
+    assert not errors and all((outcomes[stamp].stored, outcomes[stamp].last_seq) == (2, 2) for stamp in stamps)
+    assert groups()["pilots2_logbook_group_batches_sum"] == 30
+    assert groups()["pilots2_logbook_group_batches_count"] < 30  # fewer transactions than batches
+    # an exit code the database cannot hold (not checked at intake here): its group is stored again
+    # batch by batch, and only that batch fails
+    bad, others = new_stamp(), [new_stamp() for _ in range(5)]
+    together([(bad, [result_message(bad, 1, exit_code=10 ** 30)])] +
+             [(stamp, make_messages(stamp, [1])) for stamp in others])
+    writer.stop()
+    assert set(errors) == {bad}
+    assert all(outcomes[stamp].stored == 1 for stamp in others) and sqlite_store.pilot(bad) is None
+    assert all(len(sqlite_store.messages(stamp)) == 2 for stamp in stamps)

@@ -459,6 +459,8 @@ class Connection(asyncio.Protocol):
             return self.next()
         if self.phase == "between":
             self.arm(front.limits.idle_timeout)
+        elif self.timer is None:  # a pipelined request begun meanwhile: its deadline goes on
+            self.arm(front.limits.body_timeout if self.phase == "body" else front.limits.head_timeout)
         self.transport.resume_reading()
 
     def fail(self, status, reason, metric):
