@@ -116,7 +116,7 @@ def generators(port, ca_file, roles, duration, ramp, interval, messages, first_a
                 address += 1
             jobs.append({"host": "127.0.0.1", "port": port, "sources": sources, "ca_file": ca_file,
                          "duration": duration, "ramp": ramp, "roles": {role: take}, "interval": interval,
-                         "retry": 5, "messages": messages, "start_at": start_at, "secret": SECRET.hex()})
+                         "retry": 2, "messages": messages, "start_at": start_at, "secret": SECRET.hex()})
     procs = []
     for job in jobs:
         proc = subprocess.Popen([sys.executable, os.path.join(HERE, "loadgen.py")], stdin=subprocess.PIPE,

@@ -19,8 +19,8 @@ Roles (every socket lives until ``duration`` ends; a closed one is opened again)
 * ``pilot``: connects at a random time within ``ramp``, then sends a batch (its own stamp,
   a pilot token, ``messages`` messages, seq going up) at once and every ``interval`` s on
   one kept-alive connection.  A connection the server closed between batches is opened
-  again when the next batch is due; a refused or failed batch is sent again after ``retry``
-  s (the pilot's spool keeps it).  Each batch's latency (send -> full reply) and status are kept.
+  again when the next batch is due; a refused or failed batch is sent again after a back-off
+  (``retry`` s, doubling up to 120 s, as the pilot's sender does: its spool keeps the batch).  Each batch's latency (send -> full reply) and status are kept.
 * ``rps``: TLS, then batches back to back (requests per second).
 * ``idle``: TCP only, never a byte (the TLS handshake deadline must close it).
 * ``half``: TCP, the first 6 bytes of a TLS ClientHello, then nothing.
@@ -50,7 +50,7 @@ HALF_HELLO = b"\x16\x03\x01\x02\x00\x01"  # a handshake record of 512 bytes anno
 
 class Conn(object):
     __slots__ = ("role", "sock", "state", "out", "inbuf", "sent_at", "seq", "stamp", "token", "events",
-                 "opened_at", "expect", "index", "due")
+                 "opened_at", "expect", "index", "due", "backoff")
 
     def __init__(self, role, index):
         self.role, self.index = role, index
@@ -65,6 +65,7 @@ class Conn(object):
         self.opened_at = 0.0
         self.expect = None
         self.due = 0.0
+        self.backoff = 0.0
 
 
 class Generator(object):
@@ -323,7 +324,9 @@ class Generator(object):
             conn.seq = max(conn.seq, conn.expect)
             self.acked[conn.stamp] = max(self.acked.get(conn.stamp, 0), last)
         conn.state = "idle"
-        conn.due = now + (self.job.get("interval", 30) if status == 200 else self.retry)
+        conn.due = now + (self.job.get("interval", 30) if status == 200 else self.next_retry(conn))
+        if status == 200:
+            conn.backoff = 0.0
         if conn.role == "rps":
             conn.due = now
         if close:
@@ -367,10 +370,15 @@ class Generator(object):
         self.reconnects += 1
         now = time.time()
         if conn.role in ("pilot", "rps"):
-            when = now + self.retry if in_request or not conn.due else max(now, conn.due)
+            when = now + self.next_retry(conn) if in_request or not conn.due else max(now, conn.due)
         else:
             when = now + 0.2  # an attacker comes back at once
         self.at(when, conn, self.open)
+
+    def next_retry(self, conn):
+        """A pilot's back-off, as pilot.remotelog's: ``retry`` s, doubling up to 120 s, reset by a 200."""
+        conn.backoff = min(120.0, conn.backoff * 2) if conn.backoff else self.retry
+        return conn.backoff
 
     def shut(self, conn):
         if conn.sock is None:
