@@ -11,6 +11,7 @@ import socket
 import ssl
 import threading
 import time
+import weakref
 
 import pytest
 
@@ -39,9 +40,12 @@ def batch_request(stamp, seqs, extra=b"", length=None):
     return head + extra + b"\r\n" + payload
 
 
+UNREAD = weakref.WeakKeyDictionary()  # socket -> bytes received past the reply read last
+
+
 def read_reply(sock):
     """(status, headers dict, body) of one reply, or None when the server closed without one."""
-    data = b""
+    data = UNREAD.pop(sock, b"")
     while b"\r\n\r\n" not in data:
         chunk = sock.recv(65536)
         if not chunk:
@@ -57,6 +61,8 @@ def read_reply(sock):
         if not chunk:
             break
         rest += chunk
+    if rest[length:]:
+        UNREAD[sock] = rest[length:]
     return int(lines[0].split()[1]), headers, rest[:length]
 
 
@@ -68,13 +74,24 @@ def closed(sock):
         return True
 
 
+def serve(store, **given):
+    running = start_server(store, limits=limits(**given), metrics_tokens=("m" * 40,))
+    running.store = store
+    return running
+
+
 @pytest.fixture
 def front(sqlite_store):
-    running = start_server(sqlite_store, limits=limits(head_timeout=2, body_timeout=4, idle_timeout=3,
-                                                       handshake_timeout=1.5, max_per_address=4,
-                                                       max_head_bytes=4096),
-                           metrics_tokens=("m" * 40,))
-    running.store = sqlite_store
+    """The default deadlines (10 s and more): a slow machine does not trip them."""
+    running = serve(sqlite_store, max_per_address=4, max_head_bytes=4096)
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def quick(sqlite_store):
+    """Deadlines of a few seconds, for the tests of the deadlines."""
+    running = serve(sqlite_store, head_timeout=2, body_timeout=3, idle_timeout=4, handshake_timeout=2)
     yield running
     running.stop()
 
@@ -92,7 +109,7 @@ def tls_front(sqlite_store, pki):
 
     context = tlsconfig.server_context(pki.server_files[0], pki.server_files[1])
     running = start_server(sqlite_store, tls_context=context,
-                           limits=limits(handshake_timeout=1.5, head_timeout=1.5, idle_timeout=2))
+                           limits=limits(handshake_timeout=2, head_timeout=2, idle_timeout=4))
     running.store = sqlite_store
     yield running
     running.stop()
@@ -223,8 +240,8 @@ def test_a_refused_body_is_drained_and_the_connection_kept(front):
 
 # -- time limits ----------------------------------------------------------------------------------------
 
-def test_slowloris_gets_408_and_is_closed(front):
-    sock = connect(front)
+def test_slowloris_gets_408_and_is_closed(quick):
+    sock = connect(quick)
     text = b"POST /api/v1/logs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
     status = None
     for byte in text:
@@ -243,33 +260,32 @@ def test_slowloris_gets_408_and_is_closed(front):
         status = reply[0] if reply else "closed"
         break
     assert status == 408 and closed(sock)
-    assert metric(front, "pilots2_logbook_connections_refused_total", {"reason": "head_timeout"}) >= 1
+    assert metric(quick, "pilots2_logbook_connections_refused_total", {"reason": "head_timeout"}) >= 1
 
 
-def test_a_connection_that_never_sends_is_closed_without_a_reply(front):
-    sock = connect(front)
+def test_a_connection_that_never_sends_is_closed_without_a_reply(quick):
+    sock = connect(quick)
     assert closed(sock)
 
 
-def test_a_slow_body_gets_408(front):
+def test_a_slow_body_gets_408(quick):
     stamp = new_stamp()
-    sock = connect(front)
+    sock = connect(quick)
     request = batch_request(stamp, [1])
     sock.sendall(request[:-10])
     status, _, reply = read_reply(sock)
     assert status == 408 and "body" in json.loads(reply)["error"] and closed(sock)
-    assert front.store.pilot(stamp) is None
+    assert quick.store.pilot(stamp) is None
 
 
-def test_an_idle_kept_alive_connection_is_closed_after_the_idle_timeout(front):
+def test_an_idle_kept_alive_connection_is_closed_after_the_idle_timeout(quick):
     stamp = new_stamp()
-    sock = connect(front)
+    sock = connect(quick)
     sock.sendall(batch_request(stamp, [1]))
     assert read_reply(sock)[0] == 200
     sock.sendall(batch_request(stamp, [2]))  # well within the idle timeout: the same connection
     assert read_reply(sock)[0] == 200
     assert closed(sock)  # then nothing: closed, quietly
-    assert metric(front, "pilots2_logbook_connections_open") == 0 or True  # (the metrics request itself)
 
 
 def test_tls_handshake_deadline_closes_idle_and_half_handshakes(tls_front, pki):
