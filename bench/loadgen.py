@@ -352,8 +352,8 @@ class Generator(object):
     def fail(self, conn, exc):
         if conn.sock is None:
             return
-        kind = type(exc).__name__
-        if isinstance(exc, OSError) and exc.errno:
+        kind = type(exc).__name__  # SSLEOFError: the server closed during the handshake
+        if isinstance(exc, OSError) and exc.errno and not isinstance(exc, ssl.SSLError):
             kind = errno.errorcode.get(exc.errno, kind)
         in_request = conn.state in ("sending", "reading")
         if in_request:

@@ -44,7 +44,7 @@ from pilot_server.logbook.receive.intake import Refused
 log = logging.getLogger("pilots2.logbook.http")
 
 ACCEPT_BATCH = 64          # connections accepted per wake-up (the others wait in the backlog)
-QUEUE_LIMIT = 1024         # requests waiting for a worker thread; past it: 503 at once
+QUEUE_LIMIT = 256          # requests waiting for a worker thread; past it: 503 at once
 PIPELINE_LIMIT = 8         # requests of one connection parsed ahead of their answers
 DRAIN_LIMIT = 16 << 20     # a refused body up to this size is read and dropped, so that the client sees the answer
 TLS_SHUTDOWN_TIMEOUT = 5.0
