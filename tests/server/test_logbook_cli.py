@@ -203,11 +203,14 @@ def test_serve_with_broker_also_consumes(tmp_path):
     queue = "pilots2.test.%s" % uuid.uuid4().hex[:10]
     secret = str(tmp_path / "secret")
     tokens.write_secret(secret, SECRET)
+    metrics_secret = str(tmp_path / "metrics.secret")
+    tokens.write_secret(metrics_secret, b"m" * 32)
     port = free_port()
     url = "sqlite:///%s" % (tmp_path / "logbook.sqlite")
     process = subprocess.Popen(PILOTCTL + ["logbook", "serve", "--db", url, "--insecure-http", "--listen",
                                            "127.0.0.1:%d" % port, "--token-secret", secret, "--broker", broker,
-                                           "--queue", queue], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                                           "--queue", queue, "--metrics-token-file", metrics_secret],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     by_http, by_stomp = new_stamp(), new_stamp()
     try:
         def healthy():
@@ -225,6 +228,15 @@ def test_serve_with_broker_also_consumes(tmp_path):
             assert len(store.messages(by_http)) == 2
         finally:
             store.close()
+        # the in-process consumer's figures are in the receiver's metrics
+        import http.client
+
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        connection.request("GET", "/metrics", headers={"Authorization": "Bearer " + (b"m" * 32).hex()})
+        text = connection.getresponse().read().decode()
+        connection.close()
+        assert "pilots2_logbook_consumer_messages_total 1.0" in text
+        assert "pilots2_logbook_consumer_queue_messages" in text
     finally:
         process.send_signal(signal.SIGTERM)
         _out, err = process.communicate(timeout=30)

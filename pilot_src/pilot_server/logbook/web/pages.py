@@ -1,6 +1,7 @@
 """The logbook's web page for administrators, served by the logbook itself.
 
-Pages (every path outside ``/api/``; httpserver hands them here):
+Pages (every path outside ``/api/``; the front hands them here as a ``receive.exchange.Request``
+and writes the ``Response`` they return):
 
 * ``/``                 the pilots, newest first, filtered and paged by keyset (webdata);
 * ``/pilot/<stamp>``    a pilot: its timeline (SVG), result, parameters and full log;
@@ -32,6 +33,7 @@ from pilot_server.logbook.receive import access as access_rules
 from pilot_server.logbook.store import stats, timespec
 from pilot_server.logbook.web import charts as webcharts, data as webdata, session as websession
 from pilot_server.logbook.store.database import Unavailable
+from pilot_server.logbook.receive.exchange import Response
 from pilot_server.logbook.receive.intake import STAMP_PATTERN, Refused
 
 log = logging.getLogger("pilots2.logbook.web")
@@ -46,7 +48,6 @@ SECURITY_HEADERS = (
     ("X-Frame-Options", "DENY"),
     ("Referrer-Policy", "same-origin"),
 )
-MAX_FORM_BYTES = 4096
 PAGE_SIZES = (25, 50, 100, 200, 500)
 DEFAULT_PAGE = 50
 LOG_PAGE = 2000
@@ -73,14 +74,14 @@ def _asset(name):
         return _files[name]
 
 
-def sessions_of(server):
-    """The server's Sessions (one random key per process), made on first use."""
-    sessions = getattr(server, "web_sessions", None)
+def sessions_of(app):
+    """The service's Sessions (one random key per process), made on first use."""
+    sessions = getattr(app, "web_sessions", None)
     if sessions is None:
         with _lock:
-            sessions = getattr(server, "web_sessions", None)
+            sessions = getattr(app, "web_sessions", None)
             if sessions is None:
-                sessions = server.web_sessions = websession.Sessions()
+                sessions = app.web_sessions = websession.Sessions()
     return sessions
 
 
@@ -94,24 +95,13 @@ class BadRequest(Exception):
 
 # -- answering ------------------------------------------------------------------------------------
 
-def _send(handler, status, body, content_type="text/html; charset=utf-8", headers=(), cache="no-store"):
-    if isinstance(body, str):
-        body = body.encode("utf-8")
-    handler.send_response(status)
-    handler.send_header("Content-Type", content_type)
-    handler.send_header("Content-Length", str(len(body)))
-    handler.send_header("Cache-Control", cache)
-    for name, value in SECURITY_HEADERS:
-        handler.send_header(name, value)
-    for name, value in headers:
-        handler.send_header(name, value)
-    handler.end_headers()
-    if handler.command != "HEAD":
-        handler.wfile.write(body)
+def _send(status, body, content_type="text/html; charset=utf-8", headers=(), cache="no-store", close=False):
+    return Response(status, body, content_type, [("Cache-Control", cache)] + list(SECURITY_HEADERS) + list(headers),
+                    close)
 
 
-def _redirect(handler, location, headers=()):
-    _send(handler, 303, "", "text/plain; charset=utf-8", [("Location", location)] + list(headers))
+def _redirect(location, headers=()):
+    return _send(303, "", "text/plain; charset=utf-8", [("Location", location)] + list(headers))
 
 
 def _page(title, body, page="", who=None, current=None):
@@ -126,7 +116,7 @@ def _page(title, body, page="", who=None, current=None):
     return template.substitute(title=esc(title), page=esc(page), nav=nav, body=body, version=esc(__version__))
 
 
-def _error(handler, status, reason, who=None, headers=()):
+def _error(status, reason, who=None, headers=(), close=False):
     titles = {400: "Bad request", 401: "Not logged in", 403: "Forbidden", 404: "Not found",
               405: "Method not allowed", 413: "Too large", 503: "Unavailable", 500: "Internal error"}
     title = titles.get(status, "Error")
@@ -135,15 +125,11 @@ def _error(handler, status, reason, who=None, headers=()):
     extra = list(headers)
     if status == 503:
         extra.append(("Retry-After", "10"))
-    _send(handler, status, _page(title, body, "error", who), headers=extra)
+    return _send(status, _page(title, body, "error", who), headers=extra, close=close)
 
 
-def _wants_html(handler):
-    return "text/html" in (handler.headers.get("Accept") or "")
-
-
-def _secure(handler):
-    return handler.server.tls_context is not None
+def _wants_html(request):
+    return "text/html" in (request.headers.get("Accept") or "")
 
 
 # -- who is asking -------------------------------------------------------------------------------
@@ -153,18 +139,18 @@ def may_read(access, identity):
     access.may_read(identity)
 
 
-def reader(handler):
+def reader(request):
     """A description of the administrator reading (for the page), or Refused(401/403)."""
-    cookie = websession.cookie_value(handler.headers.get("Cookie"))
+    cookie = websession.cookie_value(request.headers.get("Cookie"))
     if cookie:
-        who = sessions_of(handler.server).check(cookie)
+        who = sessions_of(request.app).check(cookie)
         if who:
             return who
-    bearer, dn = handler.bearer(), handler.client_dn()
+    bearer, dn = request.bearer(), request.client_dn()
     if not bearer and not dn:
         raise Refused(401, "log in first: an administrator credential is needed to read the logbook")
-    identity = handler.server.access.authenticate(bearer=bearer, dn=dn)
-    may_read(handler.server.access, identity)
+    identity = request.app.access.authenticate(bearer=bearer, dn=dn)
+    may_read(request.app.access, identity)
     return access_rules.describe(identity)
 
 
@@ -177,40 +163,40 @@ def _safe_next(target):
     return target
 
 
-# -- entry points (from httpserver) -----------------------------------------------------------------
+# -- entry points (from the front) -----------------------------------------------------------------
 
-def handle_get(handler):
+def handle_get(request):
+    """The Response to a GET of a page (receive/exchange.py: a Request in, a Response out)."""
     try:
-        _get(handler)
+        return _get(request)
     except Unavailable as exc:
         log.warning("database unavailable: %s", exc)
-        _error(handler, 503, "the database is unavailable, retry later")
+        return _error(503, "the database is unavailable, retry later")
     except Exception:
-        log.exception("web page %s failed", handler.path.split("?")[0][:100])
-        _error(handler, 500, "internal error (see the logbook's log)")
+        log.exception("web page %s failed", request.path[:100])
+        return _error(500, "internal error (see the logbook's log)")
 
 
-def handle_post(handler):
+def handle_post(request):
+    """The Response to a POST of a form (the front has read the body, within its limit)."""
     try:
-        _post(handler)
+        return _post(request)
     except Unavailable as exc:
         log.warning("database unavailable: %s", exc)
-        _error(handler, 503, "the database is unavailable, retry later", headers=[("Connection", "close")])
-        handler.close_connection = True
+        return _error(503, "the database is unavailable, retry later", close=True)
     except Exception:
-        log.exception("web form %s failed", handler.path.split("?")[0][:100])
-        _error(handler, 500, "internal error (see the logbook's log)", headers=[("Connection", "close")])
-        handler.close_connection = True
+        log.exception("web form %s failed", request.path[:100])
+        return _error(500, "internal error (see the logbook's log)", close=True)
 
 
-def _get(handler):
-    parts = urlsplit(handler.path)
+def _get(request):
+    parts = urlsplit(request.target)
     path = parts.path
     if path in STATIC:
         name, content_type = STATIC[path]
-        return _send(handler, 200, _asset(name), content_type, cache="private, max-age=300")
+        return _send(200, _asset(name), content_type, cache="private, max-age=300")
     if path == "/login":
-        return login_page(handler, parts.query)
+        return login_page(request, parts.query)
     routes = {"/": list_page, "/stats": stats_page}
     route = routes.get(path)
     stamp = None
@@ -218,47 +204,35 @@ def _get(handler):
         stamp = unquote(path[len("/pilot/"):])
         route = pilot_page
     if route is None:
-        return _error(handler, 404, "no such page: %s" % path[:100])
+        return _error(404, "no such page: %s" % path[:100])
     try:
-        who = reader(handler)
+        who = reader(request)
     except Refused as refused:
-        if refused.status == 401 and not handler.headers.get("Authorization") and _wants_html(handler):
-            return _redirect(handler, "/login?" + urlencode({"next": handler.path}))
-        return _error(handler, refused.status, str(refused),
+        if refused.status == 401 and not request.headers.get("Authorization") and _wants_html(request):
+            return _redirect("/login?" + urlencode({"next": request.target}))
+        return _error(refused.status, str(refused),
                       headers=[("WWW-Authenticate", 'Bearer realm="pilots2 logbook"')]
                       if refused.status == 401 else ())
     try:
         if stamp is not None:
-            return pilot_page(handler, who, stamp, parts.query)
-        return route(handler, who, parts.query)
+            return pilot_page(request, who, stamp, parts.query)
+        return route(request, who, parts.query)
     except BadRequest as bad:
-        return _error(handler, bad.status, str(bad), who)
+        return _error(bad.status, str(bad), who)
 
 
-def _post(handler):
-    path = urlsplit(handler.path).path
+def _post(request):
+    path = urlsplit(request.target).path
     if path not in ("/login", "/logout"):
-        close = not handler.discard_body()
-        _error(handler, 404, "no such page: %s" % path[:100], headers=[("Connection", "close")] if close else ())
-        handler.close_connection = close
-        return
-    if not websession.same_origin(handler.headers, _secure(handler)):
-        close = not handler.discard_body()
-        _error(handler, 403, "this form must be sent from the logbook's own page (Origin check)",
-               headers=[("Connection", "close")] if close else ())
-        handler.close_connection = close
-        return
-    try:
-        body = handler.read_body(MAX_FORM_BYTES)
-    except Refused as refused:
-        handler.close_connection = True
-        return _error(handler, refused.status, str(refused), headers=[("Connection", "close")])
+        return _error(404, "no such page: %s" % path[:100])
+    if not websession.same_origin(request.headers, request.secure):
+        return _error(403, "this form must be sent from the logbook's own page (Origin check)")
     if path == "/logout":
-        cookie = websession.cookie_value(handler.headers.get("Cookie"))
+        cookie = websession.cookie_value(request.headers.get("Cookie"))
         if cookie:
-            sessions_of(handler.server).revoke(cookie)
-        return _redirect(handler, "/login", [("Set-Cookie", websession.Sessions.clear_cookie(_secure(handler)))])
-    return login_post(handler, body)
+            sessions_of(request.app).revoke(cookie)
+        return _redirect("/login", [("Set-Cookie", websession.Sessions.clear_cookie(request.secure))])
+    return login_post(request, request.body)
 
 
 # -- login -----------------------------------------------------------------------------------------
@@ -277,23 +251,23 @@ def _login_form(target, problem=None):
             % (error, esc(target)))
 
 
-def login_page(handler, query):
+def login_page(request, query):
     try:
         values = parse_qs(query, max_num_fields=10)
     except ValueError:
         values = {}
     target = _safe_next((values.get("next") or ["/"])[0])
-    cookie = websession.cookie_value(handler.headers.get("Cookie"))
-    if cookie and sessions_of(handler.server).check(cookie):
-        return _redirect(handler, target)
-    _send(handler, 200, _page("Log in", _login_form(target), "login"))
+    cookie = websession.cookie_value(request.headers.get("Cookie"))
+    if cookie and sessions_of(request.app).check(cookie):
+        return _redirect(target)
+    return _send(200, _page("Log in", _login_form(target), "login"))
 
 
-def login_post(handler, body):
+def login_post(request, body):
     try:
         form = parse_qs(body.decode("utf-8"), max_num_fields=10, strict_parsing=False)
     except (UnicodeDecodeError, ValueError):
-        return _error(handler, 400, "the login form is malformed")
+        return _error(400, "the login form is malformed")
     target = _safe_next((form.get("next") or ["/"])[0])
     token = "".join((form.get("token") or [""])[0].split())
     problem = None
@@ -301,18 +275,18 @@ def login_post(handler, body):
         problem = "paste the admin token"
     else:
         try:
-            identity = handler.server.access.authenticate(bearer=token)
-            may_read(handler.server.access, identity)
+            identity = request.app.access.authenticate(bearer=token)
+            may_read(request.app.access, identity)
         except Refused as refused:
             problem = ("this is not an administrator token" if refused.status == 403
                        else "the token was not accepted: %s" % refused)
     if problem:
-        log.info("web login refused from %s", handler.client_address[0])  # never the token
-        return _send(handler, 401, _page("Log in", _login_form(target, problem), "login"))
+        log.info("web login refused from %s", request.client)  # never the token
+        return _send(401, _page("Log in", _login_form(target, problem), "login"))
     who = access_rules.describe(identity)
-    log.info("web login by %s from %s", who, handler.client_address[0])
-    cookie = sessions_of(handler.server).issue(who)
-    _redirect(handler, target, [("Set-Cookie", sessions_of(handler.server).set_cookie(cookie, _secure(handler)))])
+    log.info("web login by %s from %s", who, request.client)
+    cookie = sessions_of(request.app).issue(who)
+    return _redirect(target, [("Set-Cookie", sessions_of(request.app).set_cookie(cookie, request.secure))])
 
 
 # -- parameters ----------------------------------------------------------------------------------------
@@ -439,9 +413,9 @@ def _input(name, label, params, placeholder=""):
 
 # -- the list ------------------------------------------------------------------------------------------
 
-def list_page(handler, who, query):
+def list_page(request, who, query):
     filters, cursor, limit, params = list_filters(query)
-    page = webdata.list_pilots(handler.server.store, filters, cursor, limit)
+    page = webdata.list_pilots(request.app.store, filters, cursor, limit)
     form = ['<form class="filters" method="get" action="/" id="filters">',
             _input("stamp", "Stamp starts with", params),
             _input("site", "Site", params, "LCG.CERN.ch"),
@@ -484,12 +458,12 @@ def list_page(handler, who, query):
     summary = '<p id="shown"><span id="row-count">%d</span> pilot%s on this page, newest first (by last seen).</p>' % (
         len(rows), "" if len(rows) == 1 else "s")
     body = "<h1>Pilots</h1>%s%s%s%s" % ("".join(form), summary, table, "".join(pager))
-    _send(handler, 200, _page("Pilots", body, "list", who, "list"))
+    return _send(200, _page("Pilots", body, "list", who, "list"))
 
 
 # -- a pilot --------------------------------------------------------------------------------------------
 
-def pilot_page(handler, who, stamp, query):
+def pilot_page(request, who, stamp, query):
     if not STAMP_PATTERN.match(stamp):
         raise BadRequest("not a pilot stamp: %s" % stamp[:60], 404)
     params = _params(query, ("after", "levels"))
@@ -504,7 +478,7 @@ def pilot_page(handler, who, stamp, query):
         unknown = sorted(levels - set(wire.LEVELS))
         if unknown or not levels:
             raise BadRequest("levels must be among %s" % ", ".join(wire.LEVELS))
-    store = handler.server.store
+    store = request.app.store
     pilot = store.pilot(stamp)
     if pilot is None:
         raise BadRequest("no pilot %s in this logbook" % stamp, 404)
@@ -591,7 +565,7 @@ def pilot_page(handler, who, stamp, query):
             '<h2>Timeline</h2><div id="timeline">%s</div>%s<h2>States</h2>%s<h2>Result</h2>%s<h2>Parameters</h2>%s'
             '<h2>Log</h2>%s' % (esc(stamp), esc(pilot["status"]), esc(pilot["status"]), summary, svg, commands_table,
                                 history_html, result_html, parameters_html, log_html))
-    _send(handler, 200, _page("Pilot %s" % stamp, body, "pilot", who, "list"))
+    return _send(200, _page("Pilot %s" % stamp, body, "pilot", who, "list"))
 
 
 def _plain_time(when):
@@ -630,10 +604,10 @@ def stats_filters(query):
     return filters, params
 
 
-def stats_page(handler, who, query):
+def stats_page(request, who, query):
     filters, params = stats_filters(query)
     try:
-        figures = stats.compute(handler.server.store, **filters)
+        figures = stats.compute(request.app.store, **filters)
     except stats.StatsError as exc:
         raise BadRequest(str(exc))
     states = list(webdata.STATES) + sorted(set(figures.get("states") or {}) - set(webdata.STATES))
@@ -670,7 +644,7 @@ def stats_page(handler, who, query):
                webcharts.durations(commands), webcharts.failures(commands), reasons_table,
                esc("%s pilots" % submit.get("count", 0)), webcharts.spread(submit, "submission to running"),
                esc(db12_text), webcharts.histogram(db12.get("histogram") or [], "DB12")))
-    _send(handler, 200, _page("Statistics", body, "stats", who, "stats"))
+    return _send(200, _page("Statistics", body, "stats", who, "stats"))
 
 
 def _num(value):

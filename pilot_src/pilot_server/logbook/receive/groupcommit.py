@@ -1,0 +1,97 @@
+"""Group commit: the batches of many requests stored in one transaction.
+
+Thousands of pilots each send a small batch every ~30 s; one transaction per batch
+spends most of its time on the transaction itself.  A worker thread that has checked a
+batch hands it here (``store``) and waits; ``writers`` threads each take whatever batches
+wait (up to ``max_group``) and store them with one ``Store.store_batches`` call.  Nothing
+waits on purpose: under a light load a group is one batch, under a heavy one the
+groups grow by themselves while the previous ones are being written.
+
+A group the database refuses for another reason than being unavailable is stored again
+batch by batch, so that one bad batch fails alone.  ``Unavailable`` fails the whole
+group (each request answers 503; the pilots send again).  Stored exactly once all the
+same: the store is idempotent on (stamp, seq).
+"""
+
+import collections
+import logging
+import threading
+
+from pilot_server.logbook.store.database import Unavailable
+from pilot_server.logbook.store.logstore import Batch
+
+log = logging.getLogger("pilots2.logbook.http")
+
+
+class Waiter(object):
+    __slots__ = ("event", "outcome", "error")
+
+    def __init__(self):
+        self.event = threading.Event()
+        self.outcome = self.error = None
+
+    def done(self, outcome=None, error=None):
+        self.outcome, self.error = outcome, error
+        self.event.set()
+
+
+class GroupCommit(object):
+    def __init__(self, store, metrics, writers=4, max_group=64):
+        self.store, self.metrics, self.max_group = store, metrics, max_group
+        self.pending = collections.deque()
+        self.ready = threading.Condition()
+        self.stopping = False
+        self.threads = [threading.Thread(target=self.run, name="logbook-writer-%d" % index, daemon=True)
+                        for index in range(writers)]
+        for thread in self.threads:
+            thread.start()
+
+    def store_batch(self, stamp, messages):
+        """Store one batch with others; its Outcome, or the group's exception (Unavailable, ...)."""
+        waiter = Waiter()
+        with self.ready:
+            if self.stopping:
+                raise Unavailable("the logbook is stopping")
+            self.pending.append((Batch(stamp, messages), waiter))
+            self.ready.notify()
+        waiter.event.wait()
+        if waiter.error is not None:
+            raise waiter.error
+        return waiter.outcome
+
+    def stop(self):
+        with self.ready:
+            self.stopping = True
+            self.ready.notify_all()
+        for thread in self.threads:
+            thread.join(30)
+
+    def run(self):
+        while True:
+            with self.ready:
+                while not self.pending and not self.stopping:
+                    self.ready.wait()
+                if not self.pending:
+                    return
+                group = [self.pending.popleft() for _ in range(min(self.max_group, len(self.pending)))]
+            self.write(group)
+
+    def write(self, group):
+        try:
+            outcomes = self.metrics.timed("store_batches", self.store.store_batches, [batch for batch, _ in group])
+        except Unavailable as exc:
+            for _, waiter in group:
+                waiter.done(error=exc)
+            return
+        except Exception as exc:
+            if len(group) == 1:
+                group[0][1].done(error=exc)
+                return
+            log.warning("a group of %d batches failed (%s); storing them one by one", len(group),
+                        " ".join(str(exc).split())[:200])
+            for item in group:
+                self.write([item])
+            return
+        self.metrics.groups.observe(len(group))
+        for (_, waiter), outcome in zip(group, outcomes):
+            waiter.done(outcome)
