@@ -34,7 +34,8 @@ setup(
               "pilot_server.logbook.clients", "pilot_server.logbook.receive", "pilot_server.logbook.store",
               "pilot_server.logbook.web", "compat"],
     package_data={"pilot": ["_pyzroot/*.py"], "pilot_server": ["templates/*.sh"],
-                  "pilot_server.logbook.web": ["static/*.css", "static/*.js", "static/*.html"]},
+                  "pilot_server.logbook.web": ["static/*.css", "static/*.js", "templates/*.html",
+                                                "templates/*.svg"]},
     install_requires=[
         "six==1.17.0",
         # signing and verifying pilot.pyz (pilot_server.signing); the plain pyz
@@ -46,6 +47,8 @@ setup(
         "psycopg2-binary>=2.9",
         "PyMySQL>=1.1",
         "pika>=1.3",
+        # the logbook's web pages: templates with autoescaping (pilot_server.logbook.web.views)
+        "Jinja2>=3.1",
     ],
     extras_require={
         "dev": [
