@@ -9,12 +9,14 @@ tests/server/receivers_support.py starts them all as plain processes).
 1. Ingestion, in the same run, rounds alternating their order: N pilots send M messages each at
    once in batches of B from ``--senders`` threads (bench_ingest.py's pilots and senders; each
    pilot on a new connection, so HAProxy's leastconn spreads them):
-   * ``direct``: to receiver A itself, no HAProxy (the baseline);
+   * ``1, direct``: to receiver A itself, no HAProxy (the baseline);
+   * ``2, direct``: half the sender threads to A, half to B, no HAProxy;
    * ``1 receiver``: through HAProxy, receiver B in maintenance (``set server ... state maint``);
    * ``2 receivers``: through HAProxy, both.
    Rate = messages / seconds from the first send until every batch was answered 200 (a 200 is
-   sent after the commit).  Printed: each run, the medians, and the median of the paired ratios
-   (2 receivers / 1 receiver, HAProxy / direct) of the same round.
+   sent after the commit).  Printed: each run with the CPU seconds each receiver, HAProxy and
+   the senders used (where the time went), the medians, and the medians of the paired ratios
+   of the same round.
 2. A rolling restart: P pilots, each the pilot's own sender (pilot.remotelog over HTTPS, spool
    and retries), log a line every 10 ms through HAProxy; a steady phase, then A is stopped with
    SIGTERM and started again, HAProxy waited for, then B.  Per phase: sends, their success, send
@@ -60,17 +62,35 @@ def load():
     return "load %.2f %.2f %.2f" % os.getloadavg()
 
 
+def cpu_seconds(pid):
+    """User + system CPU seconds of a process so far (/proc)."""
+    with open("/proc/%d/stat" % pid) as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / float(os.sysconf("SC_CLK_TCK"))
+
+
+def cpu_of(receivers, proxy):
+    """{component: CPU seconds so far}: each receiver, HAProxy, and this process (the senders)."""
+    found = dict((item.name, cpu_seconds(item.process.pid)) for item in receivers)
+    found["haproxy"] = cpu_seconds(proxy.process.pid)
+    times = os.times()
+    found["senders"] = times.user + times.system
+    return found
+
+
 # -- 1. ingestion ------------------------------------------------------------------------------------
 
-def ingest(port, context, args):
-    """(messages sent, seconds, errors: statuses other than 200 and exceptions) of one burst to 127.0.0.1:port."""
+def ingest(ports, context, args):
+    """(messages sent, seconds, errors: statuses other than 200 and exceptions) of one burst; sender
+    thread i sends to 127.0.0.1:ports[i % len(ports)]."""
     pilots = make_pilots(args.pilots, args.messages, args.batch)
     work = queuelib.Queue()
     for pilot in pilots:
         work.put(pilot)
     sent, errors = {}, []
-    threads = [threading.Thread(target=https_sender, args=(port, context, work, sent, errors, Pace(None, 1)))
-               for _ in range(args.senders)]
+    threads = [threading.Thread(target=https_sender, args=(ports[index % len(ports)], context, work, sent, errors,
+                                                           Pace(None, 1)))
+               for index in range(args.senders)]
     start = time.time()
     for thread in threads:
         thread.start()
@@ -82,9 +102,9 @@ def ingest(port, context, args):
 
 def ingestion(receivers, proxy, context, args):
     a, b = receivers
-    runs = dict((mode, []) for mode in ("direct", "1 receiver", "2 receivers"))
+    runs = dict((mode, []) for mode in MODES)
     for round_index in range(args.rounds):
-        modes = ["direct", "1 receiver", "2 receivers"]
+        modes = list(MODES)
         if round_index % 2:
             modes.reverse()
         for mode in modes:
@@ -93,15 +113,16 @@ def ingestion(receivers, proxy, context, args):
                 proxy.wait_status(b.name, "MAINT")
             elif mode == "2 receivers":
                 ready(proxy, b.name)
-            port = a.port if mode == "direct" else proxy.port
-            before = served(proxy)
-            messages, seconds, errors = ingest(port, context, args)
-            after = served(proxy)
+            ports = {"1, direct": [a.port], "2, direct": [a.port, b.port]}.get(mode, [proxy.port])
+            before, cpu_before = served(proxy), cpu_of(receivers, proxy)
+            messages, seconds, errors = ingest(ports, context, args)
+            after, cpu_after = served(proxy), cpu_of(receivers, proxy)
             share = " ".join("%s %d" % (name, after[name] - before[name]) for name in sorted(after))
+            cpu = " ".join("%s %.1f" % (name, cpu_after[name] - cpu_before[name]) for name in sorted(cpu_after))
             runs[mode].append(messages / seconds)
-            print("  round %d  %-12s %7d msgs  %6.2f s  %8.0f msg/s   connections: %s%s   (%s)" % (
-                round_index + 1, mode, messages, seconds, messages / seconds,
-                share if mode != "direct" else "-", "  ERRORS %s" % errors[:3] if errors else "", load()), flush=True)
+            print("  round %d  %-20s %7d msgs  %6.2f s  %8.0f msg/s   connections: %s   CPU s: %s%s   (%s)" % (
+                round_index + 1, mode, messages, seconds, messages / seconds, "-" if "direct" in mode else share,
+                cpu, "  ERRORS %s" % errors[:3] if errors else "", load()), flush=True)
     ready(proxy, b.name)
     return runs
 
@@ -114,6 +135,9 @@ def ready(proxy, name):
     proxy.wait_status(name, "UP")
     wait_until(lambda: proxy.servers()[name]["weight"] == proxy.servers()[name]["uweight"], 60, 0.2,
                what="receiver %s at its full weight" % name)
+
+
+MODES = ("1, direct", "2, direct", "1 receiver", "2 receivers")  # "direct": no HAProxy, senders split by port
 
 
 def served(proxy):
@@ -207,14 +231,17 @@ def main(argv=None):
         context = ssl.create_default_context(cafile=pki.ca_file)
         runs = ingestion(receivers, proxy, context, args)
         medians = dict((mode, statistics.median(rates)) for mode, rates in runs.items())
-        scaling = statistics.median(two / one for one, two in zip(runs["1 receiver"], runs["2 receivers"]))
-        overhead = statistics.median(one / direct for direct, one in zip(runs["direct"], runs["1 receiver"]))
+
+        def paired(top, bottom):
+            return statistics.median(high / low for high, low in zip(runs[top], runs[bottom]))
         print("\n| receivers | median messages/s (%d rounds) |" % args.rounds)
         print("|---|---|")
-        for mode in ("direct", "1 receiver", "2 receivers"):
-            print("| %s | %s |" % (mode if mode != "direct" else "1, direct (no HAProxy)", "{:,.0f}".format(medians[mode])))
-        print("\n2 receivers / 1 receiver (paired by round, median): %.2f" % scaling)
-        print("1 receiver through HAProxy / direct (paired by round, median): %.2f" % overhead)
+        for mode in MODES:
+            print("| %s | %s |" % (mode.replace("direct", "direct (no HAProxy)") if "direct" in mode
+                                  else mode + " behind HAProxy", "{:,.0f}".format(medians[mode])))
+        print("\npaired by round, median of the ratios: 2 receivers / 1 behind HAProxy %.2f; 2 / 1 direct %.2f; "
+              "1 behind HAProxy / 1 direct %.2f" % (paired("2 receivers", "1 receiver"), paired("2, direct", "1, direct"),
+                                                   paired("1 receiver", "1, direct")))
         print("\nrolling restart: %d pilots, a line every 10 ms each, %.0f s steady first (%s)" % (
             args.restart_pilots, args.steady, load()))
         rolling(receivers, proxy, pki, args, work)
