@@ -47,6 +47,12 @@ setup(
         "psycopg2-binary>=2.9",
         "PyMySQL>=1.1",
         "pika>=1.3",
+        # the logbook's event-loop front (receive/front.py): libuv's loop and TLS, Node's HTTP parser;
+        # its metrics; serve --config (TOML; tomllib is in the standard library from 3.11)
+        "uvloop>=0.19",
+        "httptools>=0.6",
+        "prometheus_client>=0.20",
+        "tomli>=2; python_version < '3.11'",
         # the logbook's web pages: templates with autoescaping (pilot_server.logbook.web.views)
         "Jinja2>=3.1",
     ],

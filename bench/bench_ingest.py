@@ -286,6 +286,15 @@ def run_once(path, database, pilots, args, scratch, secret_file, cert, key, rate
             "p50": percentile(latencies, 50), "p99": percentile(latencies, 99), "errors": errors[:3]}
 
 
+def self_signed(scratch):
+    """(certificate, key) files of a throwaway self-signed certificate for 127.0.0.1 (the senders trust it)."""
+    cert, key = os.path.join(scratch, "cert.pem"), os.path.join(scratch, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", key, "-out", cert], check=True, capture_output=True)
+    return cert, key
+
+
 def percentile(values, p):
     if not values:
         return float("nan")
@@ -309,10 +318,7 @@ def main(argv=None):
     scratch = tempfile.mkdtemp(prefix="pilots2-bench-")
     secret_file = os.path.join(scratch, "secret")
     tokens.write_secret(secret_file, SECRET)
-    cert, key = os.path.join(scratch, "cert.pem"), os.path.join(scratch, "key.pem")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                    "-nodes", "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1",
-                    "-keyout", key, "-out", cert], check=True, capture_output=True)
+    cert, key = self_signed(scratch)
     print("logbook ingestion: %d pilots x %d messages, batches of %d, %d sender threads, %d consumers; "
           "%d cores" % (args.pilots, args.messages, args.batch, args.senders, args.consumers, os.cpu_count()))
     results = []

@@ -226,7 +226,8 @@ def main(argv=None):
     try:
         for name in ("a", "b"):
             receivers.append(Receiver(name, work, database.url, cert, key, pki.ca_file, files["token"],
-                                      session_key=files["session"], extra=["--log-level", "warning"]).start())
+                                      session_key=files["session"],
+                                      extra=["--log-level", "warning", "--max-connections-per-address", "0"]).start())
         proxy = HAProxy(binary, work, receivers, pki.ca_file).start()
         context = ssl.create_default_context(cafile=pki.ca_file)
         runs = ingestion(receivers, proxy, context, args)

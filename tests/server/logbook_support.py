@@ -205,24 +205,30 @@ def bearer(value):
 
 
 class RunningServer(object):
-    def __init__(self, server, thread):
-        self.server, self.thread = server, thread
-        self.url = server.url
+    """The logbook's front (receive/front.py) serving ``store`` on a free port, in a thread of this process."""
 
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
+    def __init__(self, front, thread):
+        self.front, self.thread = front, thread
+        self.server = front.app  # .store, .access, ...
+        self.url = front.url
+
+    def stop(self):  # twice is fine
+        self.front.stop()
+        self.thread.join(30)
+        assert not self.thread.is_alive(), "the front did not stop"
 
 
 def start_server(store, secrets=(SECRET,), trusted_dns=(), admin_secrets=(), tls_context=None,
-                 require_registration=False):
-    from pilot_server.logbook.receive import httpserver
+                 require_registration=False, admin_dns=(), limits=None, metrics_tokens=(), threads=4):
+    from pilot_server.logbook.receive import front as frontmodule
     from pilot_server.logbook.receive.access import Access
+    from pilot_server.logbook.receive.routes import Service
+    from pilot_server.logbook.web import pages
 
-    server = httpserver.LogbookHTTPServer(("127.0.0.1", 0), store, Access(secrets, trusted_dns, admin_secrets),
-                                          tls_context, require_registration)
-    return RunningServer(server, httpserver.serve_in_thread(server))
+    app = Service(store, Access(secrets, trusted_dns, admin_secrets, admin_dns=admin_dns), require_registration,
+                  metrics_tokens=metrics_tokens, pages=pages)
+    front = frontmodule.Front(app, frontmodule.listen(("127.0.0.1", 0)), tls_context, limits, threads=threads)
+    return RunningServer(front, frontmodule.serve_in_thread(front))
 
 
 # -- a small PKI (cryptography) ------------------------------------------------------------------

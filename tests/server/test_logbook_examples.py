@@ -2,7 +2,8 @@
 
 * the systemd units pass ``systemd-analyze verify`` (with this checkout's pilotctl and the
   example environment file in place of the installed paths);
-* their ``ExecStart`` command lines are options that ``pilotctl`` knows and accepts together;
+* their ``ExecStart`` command lines, with the receivers' ``logbook.toml``, are options that
+  ``pilotctl`` knows and accepts together;
 * the HAProxy configuration passes ``haproxy -c`` as shipped, only its CA file pointed at a
   real one (test_logbook_receivers.py runs it, with two receivers).
 """
@@ -55,14 +56,18 @@ def test_the_systemd_units_pass_systemd_analyze(tmp_path):
 
 def test_the_units_give_pilotctl_options_it_accepts():
     from pilot_server import cli
-    from pilot_server.logbook.cli import cmd_consume, cmd_serve
+    from pilot_server.logbook.cli import cmd_consume, cmd_serve, config
 
     serve = exec_start(read(os.path.join(SYSTEMD, "pilots2-logbook@.service")), "8441")
     assert serve[0] == "/opt/pilots2/bin/pilotctl"
+    assert serve[serve.index("--config") + 1] == "/etc/pilots2/logbook.toml"
     args = cli.parser().parse_args(serve[1:])
-    assert args.handler is cmd_serve.serve_command and cmd_serve.check_options(args) is None
+    assert args.handler is cmd_serve.serve_command
+    config.apply(args.parser, args, os.path.join(SYSTEMD, "logbook.toml"))  # as serve does with --config
+    assert cmd_serve.check_options(args) is None
     assert args.listen == "0.0.0.0:8441" and args.session_key_file and args.admin_token_file
-    assert args.admin_dn == ["/DC=org/DC=example/CN=Jane Admin"]  # a DN with a space stays one argument
+    assert args.max_connections_per_address == 0  # HAProxy caps each client address
+    assert args.admin_dn == ["/DC=org/DC=example/CN=Jane Admin"]
     consume = exec_start(read(os.path.join(SYSTEMD, "pilots2-logbook-consume@.service")), "1")
     args = cli.parser().parse_args(consume[1:])
     assert args.handler is cmd_consume.consume_command and args.token_secret

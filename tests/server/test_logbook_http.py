@@ -230,12 +230,10 @@ def test_messages_of_a_refused_batch_are_never_half_stored(server):
 def test_connections_are_capped(sqlite_store):
     import socket
 
-    from pilot_server.logbook.receive import httpserver
-    from pilot_server.logbook.receive.access import Access
+    from pilot_server.logbook.receive.limits import limits
 
-    server = httpserver.LogbookHTTPServer(("127.0.0.1", 0), sqlite_store, Access([SECRET]), max_connections=2)
-    thread = httpserver.serve_in_thread(server)
-    port = server.server_address[1]
+    server = start_server(sqlite_store, limits=limits(max_connections=2))
+    port = int(server.url.rsplit(":", 1)[1])
     idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(2)]
     try:
         time.sleep(0.3)
@@ -254,6 +252,4 @@ def test_connections_are_capped(sqlite_store):
     finally:
         for sock in idle:
             sock.close()
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+        server.stop()

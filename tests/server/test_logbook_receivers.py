@@ -49,7 +49,7 @@ def layout(tmp_path_factory, databases):
 
     def receiver(name, session_key):
         return Receiver(name, work, db, cert, key, pki.ca_file, files["token"], files["admin"], session_key,
-                        extra=["--log-level", "debug"])
+                        extra=["--log-level", "debug", "--max-connections-per-address", "0"])
     receivers = [receiver("a", files["session"]), receiver("b", files["session"])]
     proxy = None
     try:

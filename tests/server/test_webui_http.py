@@ -79,8 +79,7 @@ def test_readers_need_an_admin_credential(web):
 
 def test_an_administrator_certificate_reads_without_logging_in(sqlite_store, tmp_path):
     """A client certificate whose DN is given with --admin-dn reads; another verified DN gets 403."""
-    from pilot_server.logbook.receive import httpserver, tlsconfig
-    from pilot_server.logbook.receive.access import Access
+    from pilot_server.logbook.receive import tlsconfig
 
     made = populate(sqlite_store)
     pki = PKI(tmp_path / "pki")
@@ -88,9 +87,8 @@ def test_an_administrator_certificate_reads_without_logging_in(sqlite_store, tmp
     cert, key = pki.server()
     _, _, admin_dn, admin_files = pki.user("admin")
     _, _, _, other_files = pki.user("someone")
-    server = httpserver.LogbookHTTPServer(("127.0.0.1", 0), sqlite_store, Access(admin_dns=[admin_dn]),
-                                          tlsconfig.server_context(cert, key, pki.ca_dir, None))
-    thread = httpserver.serve_in_thread(server)
+    server = start_server(sqlite_store, secrets=(), admin_dns=[admin_dn],
+                          tls_context=tlsconfig.server_context(cert, key, pki.ca_dir, None))
     try:
         status, _, text = request(server.url, "/pilot/" + made["failed"], HTML, context=pki.client_context(admin_files))
         assert status == 200 and made["failed"] in text and "admin" in text.split("</header>")[0]
@@ -98,9 +96,7 @@ def test_an_administrator_certificate_reads_without_logging_in(sqlite_store, tmp
         assert status == 403 and "admin" in error_of(text) and made["failed"] not in text
         assert request(server.url, "/", HTML, context=pki.client_context())[0] == 303  # no certificate: log in
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+        server.stop()
 
 
 # -- login and sessions -----------------------------------------------------------------------------

@@ -1,11 +1,11 @@
 """``pilotctl logbook serve``: the HTTPS receiver (and, with --broker, a consumer in the same process)."""
 
 import logging
-import signal
 import sys
 import threading
 
 from pilot_server.cliutil import OK, USAGE, fail, one_line_errors
+from pilot_server.logbook.cli import config
 from pilot_server.logbook.cli import options as cliopts
 
 log = logging.getLogger("pilots2.logbook")
@@ -19,7 +19,7 @@ def register(commands):
                     "POST /api/v1/pilots/STAMP/state (batch states), GET /api/v1/pilots[/STAMP[/messages|/export]] "
                     "and /api/v1/stats (administrators), GET /api/v1/health.  Running pilots gone silent become "
                     "Lost and retention is applied periodically.  The database schema is created or upgraded at start.  TLS is "
-                    "required unless --insecure-http is given."))
+                    "required unless --insecure-http is given.  Every option may also come from --config FILE."))
     cliopts.add_db_option(parser)
     parser.add_argument("--listen", default="127.0.0.1:8443", metavar="HOST:PORT",
                         help="address to listen on (default 127.0.0.1:8443; 0.0.0.0:8443 for every interface)")
@@ -51,8 +51,66 @@ def register(commands):
     broker.add_argument("--broker", metavar="URL",
                         help="also consume the pilots' queue in this process (amqp://USER:PASS@HOST:5672/)")
     broker.add_argument("--queue", default="pilots2.logs", help="queue name (default pilots2.logs)")
+    add_limit_options(parser)
+    operate = parser.add_argument_group("operation")
+    operate.add_argument("--config", metavar="FILE",
+                         help="read these options from a TOML file (key = the long option without --, e.g. "
+                              "listen = \"0.0.0.0:8443\"); the command line wins")
+    operate.add_argument("--metrics-token-file", metavar="FILE",
+                         help="a hex secret (mode 0600) whose value, sent as a bearer token, may read GET /metrics "
+                              "(Prometheus); administrators may too")
+    operate.add_argument("--threads", type=cliopts.count(1, 256), default=16, metavar="N",
+                         help="worker threads for the database and the pages (default 16; the database pool "
+                              "gets as many connections)")
     cliopts.add_log_level(parser)
-    parser.set_defaults(handler=serve_command)
+    config.track_given(parser)
+    parser.set_defaults(handler=serve_command, parser=parser)
+
+
+def add_limit_options(parser):
+    """The limits of the front (receive/limits.py), each with its default."""
+    from pilot_server.logbook.receive.limits import DEFAULTS, RESERVED_FILES
+
+    group = parser.add_argument_group("limits (what no client can exhaust)")
+    timeout = cliopts.positive_seconds
+    group.add_argument("--handshake-timeout", type=timeout, default=DEFAULTS.handshake_timeout, metavar="SECONDS",
+                       help="a TLS handshake must end within this (default %g)" % DEFAULTS.handshake_timeout)
+    group.add_argument("--head-timeout", type=timeout, default=DEFAULTS.head_timeout, metavar="SECONDS",
+                       help="a request head must arrive within this of its first byte (of the handshake for "
+                            "the first request); else 408 and close (default %g)" % DEFAULTS.head_timeout)
+    group.add_argument("--body-timeout", type=timeout, default=DEFAULTS.body_timeout, metavar="SECONDS",
+                       help="a request body must arrive within this (default %g)" % DEFAULTS.body_timeout)
+    group.add_argument("--idle-timeout", type=timeout, default=DEFAULTS.idle_timeout, metavar="SECONDS",
+                       help="a kept-alive connection may wait this long between requests; pilots send about "
+                            "every 30 s (default %g)" % DEFAULTS.idle_timeout)
+    group.add_argument("--max-connections", type=cliopts.count(1, 10 ** 7), metavar="N",
+                       help="connections open at once (default: the open-file limit less %d)" % RESERVED_FILES)
+    group.add_argument("--max-connections-per-address", type=cliopts.count(0, 10 ** 7),
+                       default=DEFAULTS.max_per_address, metavar="N",
+                       help="connections open at once from one client address (default %d; 0: no cap, e.g. "
+                            "behind a load balancer)" % DEFAULTS.max_per_address)
+    group.add_argument("--backlog", type=cliopts.count(1, 65535), default=DEFAULTS.backlog, metavar="N",
+                       help="the listen queue, for reconnect storms (default %d; the kernel caps it at "
+                            "net.core.somaxconn)" % DEFAULTS.backlog)
+    group.add_argument("--max-head-size", type=cliopts.count(1024, 1 << 20), default=DEFAULTS.max_head_bytes,
+                       metavar="BYTES", help="request line and headers (default %d); over it: 431"
+                       % DEFAULTS.max_head_bytes)
+    group.add_argument("--max-body-size", type=cliopts.count(1024, DEFAULTS.max_body_bytes),
+                       default=DEFAULTS.max_body_bytes, metavar="BYTES",
+                       help="a batch body (default and most %d); over it: 413" % DEFAULTS.max_body_bytes)
+    group.add_argument("--drain-timeout", type=timeout, default=DEFAULTS.drain_timeout, metavar="SECONDS",
+                       help="at SIGTERM, requests in progress may finish within this (default %g)"
+                       % DEFAULTS.drain_timeout)
+
+
+def build_limits(args):
+    from pilot_server.logbook.receive.limits import limits
+
+    return limits(handshake_timeout=args.handshake_timeout, head_timeout=args.head_timeout,
+                  body_timeout=args.body_timeout, idle_timeout=args.idle_timeout,
+                  max_connections=args.max_connections, max_per_address=args.max_connections_per_address,
+                  backlog=args.backlog, max_head_bytes=args.max_head_size, max_body_bytes=args.max_body_size,
+                  drain_timeout=args.drain_timeout)
 
 
 def check_options(args):
@@ -71,11 +129,19 @@ def check_options(args):
 
 
 def serve_command(args):
-    from pilot_server.logbook.receive import httpserver, tlsconfig
+    from pilot_server.logbook.receive import front as frontmodule
+    from pilot_server.logbook.receive import tlsconfig
+    from pilot_server.logbook.receive.routes import Service
     from pilot_server.logbook.store.database import DatabaseError, Unavailable
     from pilot_server.logbook.store.logstore import Store
+    from pilot_server.logbook.web import pages
     from pilot_server.logbook.web import session as websession
 
+    if args.config:
+        try:
+            config.apply(args.parser, args, args.config)
+        except config.ConfigError as exc:
+            return fail(PROG, exc, USAGE)
     problem = check_options(args)
     if problem:
         return fail(PROG, problem, USAGE)
@@ -83,6 +149,7 @@ def serve_command(args):
         address = cliopts.listen_address(args.listen)
         access = cliopts.build_access(args)
         retention = cliopts.build_retention(args)
+        metrics_tokens = [cliopts.read_token(args.metrics_token_file)] if args.metrics_token_file else []
         sessions = websession.Sessions(key=websession.read_key(args.session_key_file)) \
             if args.session_key_file else None
     except ValueError as exc:
@@ -94,19 +161,21 @@ def serve_command(args):
             context = tlsconfig.server_context(args.tls_cert, args.tls_key, args.ca_dir, args.ca_file)
         except tlsconfig.TLSConfigError as exc:
             return fail(PROG, exc)
+    limits = build_limits(args)
+    try:  # the port first: a second serve on a taken port must not touch the database
+        sock = frontmodule.listen(address, limits.backlog)
+    except OSError as exc:
+        return fail(PROG, "cannot listen on %s: %s" % (args.listen, exc.strerror or exc))
     url = cliopts.db_url(args)
     try:
-        store = Store.open(url, log=log.info, lost_after=args.lost_after)
+        store = Store.open(url, log=log.info, lost_after=args.lost_after, pool_size=args.threads)
     except (DatabaseError, Unavailable) as exc:
+        sock.close()
         return fail(PROG, "database %s: %s" % (cliopts.safe(url), exc))
-    try:
-        server = httpserver.LogbookHTTPServer(address, store, access, context, args.require_registration)
-    except OSError as exc:
-        store.close()
-        return fail(PROG, "cannot listen on %s: %s" % (args.listen, exc.strerror or exc))
-    if sessions is not None:
-        server.web_sessions = sessions
-    elif args.admin_token_file:
+    app = Service(store, access, args.require_registration, metrics_tokens=metrics_tokens,
+                  max_body_bytes=limits.max_body_bytes, pages=pages, web_sessions=sessions)
+    front = frontmodule.Front(app, sock, context, limits, threads=args.threads)
+    if sessions is None and args.admin_token_file:
         log.warning("web logins are signed with a random key of this process: a restart or another receiver "
                     "logs administrators out (give --session-key-file)")
     if args.insecure_http:
@@ -117,7 +186,8 @@ def serve_command(args):
         from pilot_server.logbook.receive.consumer import Consumer
 
         queued = Access(access.secrets, expiry_grace=cliopts.TOKEN_GRACE)  # tokens only, as `consume`
-        consumer = Consumer(store, queued, cliopts.broker_url(args), args.queue, args.require_registration)
+        consumer = Consumer(store, queued, cliopts.broker_url(args), args.queue, args.require_registration,
+                            metrics=app.metrics)
         thread = threading.Thread(target=consumer.run, name="logbook-consumer", daemon=True)
         thread.start()
     maintenance = None
@@ -126,24 +196,20 @@ def serve_command(args):
 
         maintenance = Maintenance(store, retention, args.maintenance_interval)
         maintenance.start()
-    log.info("logbook serving %s (database %s%s%s; Lost after %g s; retention %s)", server.url,
-             cliopts.safe(url),
+    log.info("logbook serving %s (database %s%s%s; Lost after %g s; retention %s; up to %d connections, "
+             "%d per address; idle %g s)", front.url, cliopts.safe(url),
              ", client certificates from %s" % (args.ca_dir or args.ca_file) if context and
              (args.ca_dir or args.ca_file) else "",
              ", registration required" if args.require_registration else "", args.lost_after,
-             retention.describe())
+             retention.describe(), limits.max_connections, limits.max_per_address, limits.idle_timeout)
     sys.stderr.flush()
-
-    def stop(_signum, _frame):
-        threading.Thread(target=server.shutdown, daemon=True).start()
-
-    signal.signal(signal.SIGTERM, stop)
+    loop = frontmodule.new_loop()
     try:
-        server.serve_forever(poll_interval=0.5)
+        loop.run_until_complete(front.run(signals=True))
     except KeyboardInterrupt:
         pass
     finally:
-        server.server_close()
+        loop.close()
         if consumer is not None:
             consumer.stop()
             thread.join(timeout=15)

@@ -75,16 +75,10 @@ def add_access_options(parser, certificates=True):
 
 def build_access(args):
     """An Access from the options; raises ValueError (one line) for an unusable secret file."""
-    from pilot_server import tokens
     from pilot_server.logbook.receive.access import Access
 
-    try:
-        secrets = [tokens.read_secret(path) for path in args.token_secret]
-        admin = [tokens.read_secret(path) for path in getattr(args, "admin_token_file", [])]
-    except tokens.TokenError as exc:
-        raise ValueError(str(exc))
-    except OSError as exc:
-        raise ValueError("%s: %s" % (exc.filename, exc.strerror))
+    secrets = read_secrets(args.token_secret)
+    admin = read_secrets(getattr(args, "admin_token_file", []))
     return Access(secrets, getattr(args, "trusted_dn", []), admin, getattr(args, "token_grace", 0),
                   getattr(args, "admin_dn", []))
 
@@ -126,6 +120,50 @@ def seconds(text):
     if not value >= 0 or value == float("inf"):
         raise argparse.ArgumentTypeError("%r is not a number of seconds" % text)
     return value
+
+
+def positive_seconds(text):
+    """argparse type: a number of seconds above zero."""
+    import argparse
+
+    value = seconds(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("%r is not a positive number of seconds" % text)
+    return value
+
+
+def count(low, high):
+    """argparse type: an integer from low to high."""
+    import argparse
+
+    def convert(text):
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:
+            raise argparse.ArgumentTypeError("%r is not an integer from %d to %d" % (text, low, high))
+        return value
+    return convert
+
+
+def read_secrets(paths):
+    """The secrets of hex secret files (mode 0600); ValueError (one line)."""
+    from pilot_server import tokens
+
+    try:
+        return [tokens.read_secret(path) for path in paths]
+    except tokens.TokenError as exc:
+        raise ValueError(str(exc))
+    except OSError as exc:
+        raise ValueError("%s: %s" % (exc.filename, exc.strerror))
+
+
+def read_token(path):
+    """The bearer token of a hex secret file (as --admin-token-file's); ValueError (one line)."""
+    import binascii
+
+    return binascii.hexlify(read_secrets([path])[0]).decode("ascii")
 
 
 def add_retention_options(parser):

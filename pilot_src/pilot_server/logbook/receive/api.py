@@ -27,6 +27,7 @@ from urllib.parse import parse_qs, unquote
 from pilot_server.logbook.receive import access as access_rules
 from pilot_server.logbook.store import export, states, stats, timespec
 from pilot_server.logbook.receive import intake
+from pilot_server.logbook.receive.exchange import Response, unavailable
 from pilot_server.logbook.store.database import Unavailable
 from pilot_server.logbook.receive.intake import STAMP_PATTERN, Refused
 from pilot_server.logbook.store.logstore import NotFound
@@ -95,24 +96,24 @@ def _stamp(text):
 
 # -- GET ------------------------------------------------------------------------------------------
 
-def get(handler, path, query):
-    """Answer a read request (the handler's reply methods write the response)."""
+def get(request):
+    """The Response to a read request (in a worker thread)."""
+    app, path = request.app, request.path
     try:
-        identity = handler.authenticate()
-        handler.server.access.may_read(identity)
-        status, answer = _route(handler.server.store, path, query)
+        app.access.may_read(app.authenticate(request))
+        status, answer = app.timed("read", _route, app.store, path, request.query)
     except Refused as refused:
-        return handler.refuse(refused)
+        return Response.error(refused.status, refused)
     except Unavailable as exc:
-        return handler.unavailable(exc)
+        return unavailable(exc)
     except Exception:
         log.exception("reading %s failed", path[:100])
-        return handler.reply(500, {"error": "internal error"}, close=True)
+        return Response.error(500, "internal error", close=True)
     if isinstance(answer, bytes):
-        return handler.reply_bytes(status, answer, "application/gzip",
-                                   {"Content-Disposition": 'attachment; filename="pilot-%s.json.gz"'
-                                    % path.split("/")[-2]})
-    handler.reply(status, answer)
+        return Response(status, answer, "application/gzip",
+                        [("Cache-Control", "no-store"),
+                         ("Content-Disposition", 'attachment; filename="pilot-%s.json.gz"' % path.split("/")[-2])])
+    return Response.json(status, answer)
 
 
 def _route(store, path, query):
@@ -164,33 +165,31 @@ def _route(store, path, query):
 
 # -- POST .../state -----------------------------------------------------------------------------------
 
-def post_state(handler, path):
-    body = None
+def post_state(request):
+    """The Response to a state report (in a worker thread); the credential was checked (routes.precheck)."""
+    app = request.app
     try:
-        identity = handler.authenticate()
-        handler.server.access.may_register(identity)
-        stamp = _stamp(PILOT_PATH.match(path).group(1))
-        body = handler.read_body(MAX_STATE_BYTES)
-        state, when = state_fields(body)
-        report = handler.server.store.report_state(stamp, state, when)
+        stamp = _stamp(PILOT_PATH.match(request.path).group(1))
+        state, when = state_fields(request.body)
+        report = app.timed("report_state", app.store.report_state, stamp, state, when)
     except Refused as refused:
-        return handler.refuse(refused, close=body is None and not handler.discard_body())
+        return Response.error(refused.status, refused)
     except states.BadState as exc:
-        return handler.reply(400, {"error": str(exc)})
+        return Response.error(400, exc)
     except NotFound as exc:
-        return handler.reply(404, {"error": str(exc)})
+        return Response.error(404, exc)
     except states.InvalidTransition as exc:
-        return handler.reply(409, {"error": str(exc)})
+        return Response.error(409, exc)
     except Unavailable as exc:
-        return handler.unavailable(exc, body)
+        return unavailable(exc)
     except Exception:
         log.exception("a state report failed")
-        return handler.reply(500, {"error": "internal error"}, close=True)
+        return Response.error(500, "internal error", close=True)
     if report.changed:
         log.info("pilot %s: %s -> %s, reported by %s", stamp, report.previous, report.state,
-                 access_rules.describe(identity))
-    handler.reply(200, {"stamp": stamp, "state": report.state, "previous": report.previous,
-                        "changed": report.changed})
+                 access_rules.describe(request.identity))
+    return Response.json(200, {"stamp": stamp, "state": report.state, "previous": report.previous,
+                               "changed": report.changed})
 
 
 def state_fields(body):

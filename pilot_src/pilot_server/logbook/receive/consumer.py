@@ -76,7 +76,7 @@ class Backoff(object):
 
 class Consumer(object):
     def __init__(self, store, access, broker_url, queue=DEFAULT_QUEUE, require_registration=False,
-                 flush_deliveries=100, max_wait=0.05, prefetch=None, backoff_limit=30.0):
+                 flush_deliveries=100, max_wait=0.05, prefetch=None, backoff_limit=30.0, metrics=None):
         self.store = store
         self.access = access
         self.broker_url = broker_url
@@ -92,6 +92,8 @@ class Consumer(object):
         self.totals = {"deliveries": 0, "redelivered": 0, "stored": 0, "duplicates": 0, "rejected": 0, "commits": 0}
         self.name = "pilots2-logbook-consume %s pid %d" % (socket.gethostname(), os.getpid())
         self.origin = "amqp %s %s" % (broker_name(broker_url), queue)
+        self.metrics = metrics  # receive/metrics.py, when the consumer runs inside `serve`
+        self.sampled = 0.0
 
     def stop(self):
         self.stop_event.set()
@@ -154,6 +156,7 @@ class Consumer(object):
                 first = first or time.time()
             if self.stop_event.is_set():
                 break
+            self._sample_queue()
             full = len(pending) >= self.flush_deliveries
             due = pending and (method is None or time.time() - first >= self.max_wait)
             if full or due:
@@ -166,6 +169,14 @@ class Consumer(object):
             self.channel.cancel()
         except (AMQPError, OSError):
             pass
+
+    def _sample_queue(self, every=5.0):
+        """The queue's depth (messages ready) for the metrics, at most every ``every`` seconds."""
+        if self.metrics is None or time.time() - self.sampled < every:
+            return
+        self.sampled = time.time()
+        declared = self.channel.queue_declare(self.queue, durable=True, passive=True)
+        self.metrics.queue_depth.set(declared.method.message_count)
 
     # -- one group of deliveries ----------------------------------------------------------------
 
@@ -221,6 +232,8 @@ class Consumer(object):
         self.totals["stored"] += sum(outcome.stored for outcome in outcomes)
         self.totals["duplicates"] += sum(outcome.duplicates for outcome in outcomes)
         self.totals["rejected"] += len(rejections)
+        if self.metrics is not None:
+            self.metrics.consumed.inc(len(pending))
         for rejection in rejections:
             log.info("rejected a message for %s: %s", rejection.stamp or "?", rejection.reason)
         return True

@@ -1,6 +1,7 @@
 """The logbook's web page for administrators, served by the logbook itself.
 
-Pages (every path outside ``/api/``; the HTTP front hands them here):
+Pages (every path outside ``/api/``; the front hands them here as a ``receive.exchange.Request``
+and writes the ``Response`` they return):
 
 * ``/``                 the pilots, newest first, filtered and paged by keyset (webdata);
 * ``/pilot/<stamp>``    a pilot: its timeline (SVG), result, parameters and full log;
@@ -13,23 +14,22 @@ token>`` or an administrator's client certificate.  Without one a browser is sen
 login page (303) and anything else gets 401; a credential that may not read gets 403.
 Bad parameters get 400 with a one-line reason, an unknown stamp 404; never a traceback.
 
-The page logic works on a ``Visit`` (what a page needs of a request) and returns an
-``Answer`` (status, body, headers); only ``handle_get``/``handle_post`` at the end know
-the front's request object.  The markup is the Jinja2 templates of ``web/templates/``
-(views), every value escaped; the pages load no external resource and the
-Content-Security-Policy forbids inline script and style.
+The markup is the Jinja2 templates of ``web/templates/`` (views), every value escaped; the
+pages load no external resource and the Content-Security-Policy forbids inline script and
+style.  The login and logout forms' bodies arrive read by the front, within its limit for
+pages (413 above it).
 """
 
-import collections
 import json
 import logging
 import os
 import threading
-from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlencode
 
 from pilot import __version__
 from pilot import messages as wire
 from pilot_server.logbook.receive import access as access_rules
+from pilot_server.logbook.receive.exchange import Response
 from pilot_server.logbook.receive.intake import STAMP_PATTERN, Refused
 from pilot_server.logbook.store import stats
 from pilot_server.logbook.store.database import Unavailable
@@ -51,7 +51,6 @@ SECURITY_HEADERS = (
     ("Referrer-Policy", "same-origin"),
 )
 FORM_PATHS = ("/login", "/logout")
-MAX_FORM_BYTES = 4096
 LOG_PAGE = 2000
 TITLES = {400: "Bad request", 401: "Not logged in", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
           413: "Too large", 503: "Unavailable", 500: "Internal error"}
@@ -68,37 +67,23 @@ def _asset(name):
         return _files[name]
 
 
-# -- a request and its answer -----------------------------------------------------------------------
-
-class Visit(object):
-    """What the pages need of one request.
-
-    ``target`` is the request target (path and query), ``headers`` a case-insensitive
-    mapping, ``client`` the peer's address (for the log), ``secure`` whether the page was
-    served over TLS, ``bearer``/``dn`` the credential presented on the request,
-    ``read_body(limit)`` the body (or Refused: 400/413); ``store``, ``access`` and
-    ``sessions`` are the logbook's.
-    """
-
-    def __init__(self, method, target, headers, client, secure, bearer, dn, read_body, store, access, sessions):
-        parts = urlsplit(target)
-        self.method, self.target, self.path, self.query = method, target, parts.path, parts.query
-        self.headers, self.client, self.secure = headers, client, secure
-        self.bearer, self.dn = bearer, dn
-        self._read_body = read_body
-        self.body_read = False
-        self.store, self.access, self.sessions = store, access, sessions
-
-    def read_body(self, limit):
-        self.body_read = True
-        return self._read_body(limit)
-
-
-Answer = collections.namedtuple("Answer", "status body content_type headers cache close")
-
+# -- answers ---------------------------------------------------------------------------------------
 
 def answer(status, body, content_type=HTML, headers=(), cache="no-store", close=False):
-    return Answer(status, body, content_type, tuple(headers), cache, close)
+    return Response(status, body, content_type, [("Cache-Control", cache)] + list(SECURITY_HEADERS) + list(headers),
+                    close)
+
+
+def sessions_of(app):
+    """The service's Sessions: those of ``serve --session-key-file``, else one random key per
+    process, made on first use."""
+    sessions = getattr(app, "web_sessions", None)
+    if sessions is None:
+        with _lock:
+            sessions = getattr(app, "web_sessions", None)
+            if sessions is None:
+                sessions = app.web_sessions = websession.Sessions()
+    return sessions
 
 
 def redirect(location, headers=()):
@@ -118,23 +103,24 @@ def error(status, reason, who=None, headers=(), close=False):
     return page("error.html", status, extra, close, title=title, page="error", who=who, reason=reason)
 
 
-def _wants_html(visit):
-    return "text/html" in (visit.headers.get("Accept") or "")
+def _wants_html(request):
+    return "text/html" in (request.headers.get("Accept") or "")
 
 
 # -- who is asking -------------------------------------------------------------------------------
 
-def reader(visit):
+def reader(request):
     """A description of the administrator reading (for the page), or Refused(401/403)."""
-    cookie = websession.cookie_value(visit.headers.get("Cookie"))
+    cookie = websession.cookie_value(request.headers.get("Cookie"))
     if cookie:
-        who = visit.sessions.check(cookie)
+        who = sessions_of(request.app).check(cookie)
         if who:
             return who
-    if not visit.bearer and not visit.dn:
+    bearer, dn = request.bearer(), request.client_dn()
+    if not bearer and not dn:
         raise Refused(401, "log in first: an administrator credential is needed to read the logbook")
-    identity = visit.access.authenticate(bearer=visit.bearer, dn=visit.dn)
-    visit.access.may_read(identity)
+    identity = request.app.access.authenticate(bearer=bearer, dn=dn)
+    request.app.access.may_read(identity)
     return access_rules.describe(identity)
 
 
@@ -149,62 +135,58 @@ def _safe_next(target):
 
 # -- the answer to a request ----------------------------------------------------------------------
 
-def respond(visit):
-    """The Answer to a GET (HEAD) or POST of the web page; never raises."""
-    posting = visit.method == "POST"
+def respond(request):
+    """The Response to a GET (HEAD) or POST of the web page; never raises."""
+    posting = request.method == "POST"
     try:
-        return _post(visit) if posting else _get(visit)
+        return _post(request) if posting else _get(request)
     except Unavailable as exc:
         log.warning("database unavailable: %s", exc)
         return error(503, "the database is unavailable, retry later", close=posting)
     except Exception:
-        log.exception("web %s %s failed", "form" if posting else "page", visit.path[:100])
+        log.exception("web %s %s failed", "form" if posting else "page", request.path[:100])
         return error(500, "internal error (see the logbook's log)", close=posting)
 
 
-def _get(visit):
-    if visit.path in STATIC:
-        name, content_type = STATIC[visit.path]
+def _get(request):
+    if request.path in STATIC:
+        name, content_type = STATIC[request.path]
         return answer(200, _asset(name), content_type, cache="private, max-age=300")
-    if visit.path == "/login":
-        return login_page(visit)
+    if request.path == "/login":
+        return login_page(request)
     routes = {"/": list_page, "/stats": stats_page}
-    route = routes.get(visit.path)
+    route = routes.get(request.path)
     stamp = None
-    if route is None and visit.path.startswith("/pilot/"):
-        stamp = unquote(visit.path[len("/pilot/"):])
+    if route is None and request.path.startswith("/pilot/"):
+        stamp = unquote(request.path[len("/pilot/"):])
     elif route is None:
-        return error(404, "no such page: %s" % visit.path[:100])
+        return error(404, "no such page: %s" % request.path[:100])
     try:
-        who = reader(visit)
+        who = reader(request)
     except Refused as refused:
-        if refused.status == 401 and not visit.headers.get("Authorization") and _wants_html(visit):
-            return redirect("/login?" + urlencode({"next": visit.target}))
+        if refused.status == 401 and not request.headers.get("Authorization") and _wants_html(request):
+            return redirect("/login?" + urlencode({"next": request.target}))
         return error(refused.status, str(refused), headers=[("WWW-Authenticate", 'Bearer realm="pilots2 logbook"')]
                      if refused.status == 401 else ())
     try:
         if stamp is not None:
-            return pilot_page(visit, who, stamp)
-        return route(visit, who)
+            return pilot_page(request, who, stamp)
+        return route(request, who)
     except BadRequest as bad:
         return error(bad.status, str(bad), who)
 
 
-def _post(visit):
-    if visit.path not in FORM_PATHS:
-        return error(404, "no such page: %s" % visit.path[:100])
-    if not websession.same_origin(visit.headers, visit.secure):
+def _post(request):
+    if request.path not in FORM_PATHS:
+        return error(404, "no such page: %s" % request.path[:100])
+    if not websession.same_origin(request.headers, request.secure):
         return error(403, "this form must be sent from the logbook's own page (Origin check)")
-    try:
-        body = visit.read_body(MAX_FORM_BYTES)
-    except Refused as refused:
-        return error(refused.status, str(refused), close=True)
-    if visit.path == "/logout":
-        cookie = websession.cookie_value(visit.headers.get("Cookie"))
+    if request.path == "/logout":
+        cookie = websession.cookie_value(request.headers.get("Cookie"))
         if cookie:
-            visit.sessions.revoke(cookie)
-        return redirect("/login", [("Set-Cookie", websession.Sessions.clear_cookie(visit.secure))])
-    return login_post(visit, body)
+            sessions_of(request.app).revoke(cookie)
+        return redirect("/login", [("Set-Cookie", websession.Sessions.clear_cookie(request.secure))])
+    return login_post(request, request.body)
 
 
 # -- login -----------------------------------------------------------------------------------------
@@ -213,19 +195,19 @@ def _login_form(target, problem=None, status=200):
     return page("login.html", status, title="Log in", page="login", target=target, problem=problem)
 
 
-def login_page(visit):
+def login_page(request):
     try:
-        values = parse_qs(visit.query, max_num_fields=10)
+        values = parse_qs(request.query, max_num_fields=10)
     except ValueError:
         values = {}
     target = _safe_next((values.get("next") or ["/"])[0])
-    cookie = websession.cookie_value(visit.headers.get("Cookie"))
-    if cookie and visit.sessions.check(cookie):
+    cookie = websession.cookie_value(request.headers.get("Cookie"))
+    if cookie and sessions_of(request.app).check(cookie):
         return redirect(target)
     return _login_form(target)
 
 
-def login_post(visit, body):
+def login_post(request, body):
     try:
         form = parse_qs(body.decode("utf-8"), max_num_fields=10, strict_parsing=False)
     except (UnicodeDecodeError, ValueError):
@@ -237,25 +219,25 @@ def login_post(visit, body):
         problem = "paste the admin token"
     else:
         try:
-            identity = visit.access.authenticate(bearer=token)
-            visit.access.may_read(identity)
+            identity = request.app.access.authenticate(bearer=token)
+            request.app.access.may_read(identity)
         except Refused as refused:
             problem = ("this is not an administrator token" if refused.status == 403
                        else "the token was not accepted: %s" % refused)
     if problem:
-        log.info("web login refused from %s", visit.client)  # never the token
+        log.info("web login refused from %s", request.client)  # never the token
         return _login_form(target, problem, 401)
     who = access_rules.describe(identity)
-    log.info("web login by %s from %s", who, visit.client)
-    cookie = visit.sessions.issue(who)
-    return redirect(target, [("Set-Cookie", visit.sessions.set_cookie(cookie, visit.secure))])
+    log.info("web login by %s from %s", who, request.client)
+    cookie = sessions_of(request.app).issue(who)
+    return redirect(target, [("Set-Cookie", sessions_of(request.app).set_cookie(cookie, request.secure))])
 
 
 # -- the list ------------------------------------------------------------------------------------------
 
-def list_page(visit, who):
-    filters, cursor, limit, params = webparams.list_filters(visit.query)
-    found = webdata.list_pilots(visit.store, filters, cursor, limit)
+def list_page(request, who):
+    filters, cursor, limit, params = webparams.list_filters(request.query)
+    found = webdata.list_pilots(request.app.store, filters, cursor, limit)
     rows = [dict(row, link="/pilot/%s" % quote(row["stamp"], safe="")) for row in found.rows]
     kept = dict((key, value) for key, value in params.items() if key != "cursor")
     following = None
@@ -286,11 +268,11 @@ def _log_lines(messages):
     return lines
 
 
-def pilot_page(visit, who, stamp):
+def pilot_page(request, who, stamp):
     if not STAMP_PATTERN.match(stamp):
         raise BadRequest("not a pilot stamp: %s" % stamp[:60], 404)
-    after, levels, params = webparams.pilot_options(visit.query)
-    store = visit.store
+    after, levels, params = webparams.pilot_options(request.query)
+    store = request.app.store
     pilot = store.pilot(stamp)
     if pilot is None:
         raise BadRequest("no pilot %s in this logbook" % stamp, 404)
@@ -329,10 +311,10 @@ def pilot_page(visit, who, stamp):
 
 # -- statistics --------------------------------------------------------------------------------------------
 
-def stats_page(visit, who):
-    filters, params = webparams.stats_filters(visit.query)
+def stats_page(request, who):
+    filters, params = webparams.stats_filters(request.query)
     try:
-        figures = stats.compute(visit.store, **filters)
+        figures = stats.compute(request.app.store, **filters)
     except stats.StatsError as exc:
         raise BadRequest(str(exc))
     counts = figures.get("states") or {}
@@ -352,49 +334,6 @@ def stats_page(visit, who):
                 submitted=submit.get("count", 0), db12=db12, charts=charts)
 
 
-# -- the front's request object (today: the threading server's BaseHTTPRequestHandler) ---------------
+# -- entry points (from the front: receive/routes.py) -----------------------------------------------
 
-def sessions_of(server):
-    """The server's Sessions: those set by ``serve`` (--session-key-file), else one random key
-    per process, made on first use."""
-    sessions = getattr(server, "web_sessions", None)
-    if sessions is None:
-        with _lock:
-            sessions = getattr(server, "web_sessions", None)
-            if sessions is None:
-                sessions = server.web_sessions = websession.Sessions()
-    return sessions
-
-
-def _visit(handler):
-    server = handler.server
-    return Visit(handler.command, handler.path, handler.headers, handler.client_address[0],
-                 server.tls_context is not None, handler.bearer(), handler.client_dn(), handler.read_body,
-                 server.store, server.access, sessions_of(server))
-
-
-def _write(handler, reply, close):
-    body = reply.body.encode("utf-8") if isinstance(reply.body, str) else reply.body
-    handler.send_response(reply.status)
-    handler.send_header("Content-Type", reply.content_type)
-    handler.send_header("Content-Length", str(len(body)))
-    handler.send_header("Cache-Control", reply.cache)
-    for name, value in SECURITY_HEADERS + reply.headers:
-        handler.send_header(name, value)
-    if close:
-        handler.send_header("Connection", "close")
-        handler.close_connection = True
-    handler.end_headers()
-    if handler.command != "HEAD":
-        handler.wfile.write(body)
-
-
-def handle_get(handler):
-    _write(handler, respond(_visit(handler)), False)
-
-
-def handle_post(handler):
-    visit = _visit(handler)
-    reply = respond(visit)
-    # a body left unread is drained, so that the client sees the answer; else the connection closes
-    _write(handler, reply, reply.close or (not visit.body_read and not handler.discard_body()))
+handle_get = handle_post = respond

@@ -1,0 +1,354 @@
+#!/usr/bin/env python3
+"""One logbook receiver and tens of thousands of kept-alive TLS pilots, with and without an attack.
+
+For the event-loop front (this checkout) and, as the baseline, today's threading front
+(``--baseline``, default a2de512, run from a ``git archive`` of that commit), each a
+``pilotctl logbook serve`` process over TLS on PostgreSQL:
+
+1. **held**: ``--pilots`` pilots (bench/loadgen.py processes, each from its own
+   loopback addresses 127.0.0.x) connect within ``--ramp`` s and send a batch of
+   ``--messages`` messages every ``--interval`` s on one kept-alive connection, for
+   ``--hold`` s.  Printed: connections the server held (its open files less those it
+   had before), its RSS growth per connection held, batches answered 200 (%), the
+   batches' latency p50/p99 (send -> reply, seen by the generator), the server's CPU.
+2. **attack**: ``--attack-pilots`` pilots as above, while ``--attackers`` sockets
+   (a third each slowloris, idle TCP, half TLS handshakes; each comes back at once
+   when closed) try to exhaust the server.  The pilots' count is chosen so that
+   pilots + attackers stay under the server's open-file limit (20,000 here, less 256
+   kept for the database and logs).
+3. **ingestion** without held connections: bench_ingest.py's HTTPS burst (its
+   pilots, batches and senders) into PostgreSQL, for each server, as a ratio to
+   PostgreSQL's own bulk insert of the same rows (``COPY ... FROM STDIN`` of what
+   the run stored) and beside the machine's DB12 (the quick estimate, one copy).
+
+Usage (the services of .ci/services.sh running)::
+
+    .venv/bin/python bench/bench_connections.py [--pilots 18000] [--attack-pilots 14000] [--attackers 5000]
+        [--interval 30] [--hold 75] [--ramp 30] [--baseline a2de512 | --no-baseline] [--phases held,attack,ingest]
+
+Prints figures; asserts nothing.  Loopback only; every load generator ends by itself
+(``--hold`` + 15 s at most); the database it makes is dropped.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+sys.path[:0] = [os.path.join(REPO, "pilot_src"), REPO, os.path.join(REPO, "tests", "node"), HERE]
+
+import bench_ingest  # noqa: E402
+from helpers import free_port  # noqa: E402
+from pilot_server import tokens  # noqa: E402
+
+SECRET = os.urandom(32)
+PER_PROCESS = 4500  # sockets per load generator process (its file limit is 20,000)
+PER_ADDRESS = 900   # sockets per source address (the front's default cap is 1,000 an address)
+
+
+class Server(object):
+    """A ``pilotctl logbook serve`` process: this checkout's, or the baseline's (``source``: its pilot_src)."""
+
+    def __init__(self, name, source, database_url, cert, key, secret_file, scratch):
+        self.name = name
+        self.port = free_port()
+        env = dict(os.environ)
+        if source:
+            env["PYTHONPATH"] = source
+        self.log = open(os.path.join(scratch, "serve-%s-%d.log" % (name, self.port)), "w")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "pilot_server.cli", "logbook", "serve", "--db", database_url, "--listen",
+             "127.0.0.1:%d" % self.port, "--tls-cert", cert, "--tls-key", key, "--token-secret", secret_file,
+             "--log-level", "warning", "--maintenance-interval", "0"], env=env, stderr=self.log, cwd=scratch)
+        bench_ingest.wait_port(self.port, 60)
+        time.sleep(1)
+
+    def rss_kb(self):
+        with open("/proc/%d/status" % self.process.pid) as handle:
+            for line in handle:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return 0
+
+    def files(self):
+        return len(os.listdir("/proc/%d/fd" % self.process.pid))
+
+    def cpu(self):
+        with open("/proc/%d/stat" % self.process.pid) as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / float(os.sysconf("SC_CLK_TCK"))
+
+    def stop(self):
+        """SIGTERM; seconds until it exited (and its exit code)."""
+        start = time.time()
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            code = self.process.wait(60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            code = self.process.wait()
+        self.log.close()
+        return time.time() - start, code
+
+
+def generators(port, ca_file, roles, duration, ramp, interval, messages, first_address):
+    """Load generator processes for ``roles`` ({role: count}), PER_PROCESS sockets each, PER_ADDRESS an address."""
+    start_at = time.time() + 2.0
+    jobs = []
+    address = first_address
+    for role, count in roles.items():
+        while count > 0:
+            take = min(PER_PROCESS, count)
+            count -= take
+            sources = []
+            for _ in range((take + PER_ADDRESS - 1) // PER_ADDRESS):
+                sources.append("127.0.%d.%d" % (address // 250, address % 250 + 2))
+                address += 1
+            jobs.append({"host": "127.0.0.1", "port": port, "sources": sources, "ca_file": ca_file,
+                         "duration": duration, "ramp": ramp, "roles": {role: take}, "interval": interval,
+                         "retry": 5, "messages": messages, "start_at": start_at, "secret": SECRET.hex()})
+    procs = []
+    for job in jobs:
+        proc = subprocess.Popen([sys.executable, os.path.join(HERE, "loadgen.py")], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE)
+        proc.stdin.write(json.dumps(job).encode())
+        proc.stdin.close()
+        procs.append(proc)
+    return procs, address
+
+
+def collect(procs):
+    results = []
+    for proc in procs:
+        out = proc.stdout.read()
+        proc.wait()
+        results.append(json.loads(out.decode()) if out else {})
+    return results
+
+
+class Sampler(threading.Thread):
+    """The server's RSS and open files every second while the load runs."""
+
+    def __init__(self, server):
+        threading.Thread.__init__(self, daemon=True)
+        self.server, self.samples, self.stop = server, [], threading.Event()
+
+    def run(self):
+        while not self.stop.wait(1.0):
+            try:
+                self.samples.append((time.time(), self.server.rss_kb(), self.server.files()))
+            except OSError:
+                return
+
+
+def percentile(values, p):
+    return bench_ingest.percentile(sorted(values), p) * 1000.0 if values else float("nan")
+
+
+def run_load(server, args, ca_file, pilots, attackers):
+    """Figures of one run of ``pilots`` (+ ``attackers``) against ``server``."""
+    time.sleep(1)
+    base_rss, base_files, base_cpu = server.rss_kb(), server.files(), server.cpu()
+    roles = {"pilot": pilots}
+    procs, next_address = generators(server.port, ca_file, roles, args.ramp + args.hold, args.ramp, args.interval,
+                                     args.messages, 0)
+    if attackers:
+        third = attackers // 3
+        attack = {"slowloris": third, "idle": third, "half": attackers - 2 * third}
+        more, _ = generators(server.port, ca_file, attack, args.ramp + args.hold, args.ramp / 3.0, args.interval,
+                             args.messages, next_address)
+        procs += more
+    sampler = Sampler(server)
+    sampler.start()
+    results = collect(procs)
+    sampler.stop.set()
+    sampler.join()
+    cpu = server.cpu() - base_cpu
+    latencies, statuses, connect_errors, attack_closed = [], {}, {}, 0
+    for result in results:
+        for key, value in result.get("statuses", {}).items():
+            statuses[key] = statuses.get(key, 0) + value
+        for key, value in result.get("connect_errors", {}).items():
+            connect_errors[key] = connect_errors.get(key, 0) + value
+        latencies.extend(result.get("latencies", []))
+        for role in ("slowloris", "idle", "half"):
+            attack_closed += len(result.get("closed_after", {}).get(role, []))
+    # the hold: after the ramp, while every pilot should be connected
+    held = [(rss, files) for when, rss, files in sampler.samples]
+    steady = held[int(len(held) * 0.5):] or held
+    peak_files = max(files for _, files in steady) if steady else 0
+    peak_rss = max(rss for rss, _ in steady) if steady else 0
+    connections = max(0, peak_files - base_files)
+    answered = sum(statuses.values())
+    ok = statuses.get("200", 0)
+    return {"connections": connections, "kb_per_conn": (peak_rss - base_rss) / float(max(1, connections)),
+            "rss_mb": peak_rss / 1024.0, "base_mb": base_rss / 1024.0, "batches": answered, "ok": ok,
+            "success": 100.0 * ok / answered if answered else 0.0, "p50": percentile(latencies, 50),
+            "p99": percentile(latencies, 99), "cpu": cpu, "statuses": statuses, "connect_errors": connect_errors,
+            "attack_closed": attack_closed}
+
+
+def copy_rate(url):
+    """Messages/s of PostgreSQL's own bulk insert (COPY FROM STDIN) of the rows the run stored."""
+    import io
+
+    import psycopg2
+
+    connection = psycopg2.connect(url)
+    try:
+        cursor = connection.cursor()
+        data = io.StringIO()
+        cursor.copy_expert("COPY messages TO STDOUT", data)
+        rows = cursor.rowcount
+        cursor.execute("CREATE TABLE copy_baseline (LIKE messages INCLUDING ALL)")
+        connection.commit()
+        data.seek(0)
+        start = time.time()
+        cursor.copy_expert("COPY copy_baseline FROM STDIN", data)
+        connection.commit()
+        elapsed = time.time() - start
+        cursor.execute("DROP TABLE copy_baseline")
+        connection.commit()
+        return rows / elapsed if elapsed else 0.0
+    finally:
+        connection.close()
+
+
+def ingest(server_source, scratch, secret_file, args):
+    """bench_ingest's HTTPS burst into a fresh PostgreSQL database; (messages/s, COPY messages/s, errors)."""
+    cert, key = bench_ingest.self_signed(scratch)
+    database = bench_ingest.Database("postgresql", scratch)
+    saved = bench_ingest.PILOTCTL, bench_ingest.SECRET
+    try:
+        if server_source:
+            bench_ingest.PILOTCTL = ["env", "PYTHONPATH=%s" % server_source] + saved[0]
+        bench_ingest.SECRET = SECRET
+        pilots = bench_ingest.make_pilots(args.ingest_pilots, 500, 250)
+        options = argparse.Namespace(messages=500, batch=250, senders=16, consumers=2)
+        row = bench_ingest.run_once("https", database, pilots, options, scratch, secret_file, cert, key)
+        return row["rate"], copy_rate(database.url), row["errors"]
+    finally:
+        bench_ingest.PILOTCTL, bench_ingest.SECRET = saved
+        database.drop()
+
+
+def baseline_tree(commit, scratch):
+    """This repository's ``commit`` unpacked in scratch; its pilot_src (the baseline server's code)."""
+    target = os.path.join(scratch, "baseline-%s" % commit)
+    os.makedirs(target)
+    archive = subprocess.run(["git", "-C", REPO, "archive", commit], stdout=subprocess.PIPE, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", target], input=archive, check=True)
+    source = os.path.join(target, "pilot_src")
+    check = subprocess.run([sys.executable, "-c", "import pilot_server.logbook.receive.httpserver as m; print(m.__file__)"],
+                           env=dict(os.environ, PYTHONPATH=source), stdout=subprocess.PIPE, universal_newlines=True)
+    if not check.stdout.startswith(target):
+        raise SystemExit("the baseline %s does not run from %s: %s" % (commit, target, check.stdout))
+    return source
+
+
+def db12():
+    from pilot import db12 as bench
+
+    result = bench.quick_copy()
+    return result["norm"] if result else float("nan")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--pilots", type=int, default=18000, help="pilots held (default 18000)")
+    parser.add_argument("--attack-pilots", type=int, default=14000, help="pilots during the attack (default 14000)")
+    parser.add_argument("--attackers", type=int, default=5000, help="attacking sockets (default 5000)")
+    parser.add_argument("--interval", type=float, default=30.0, help="seconds between a pilot's batches (default 30)")
+    parser.add_argument("--messages", type=int, default=5, help="messages per batch (default 5)")
+    parser.add_argument("--ramp", type=float, default=30.0, help="seconds over which the pilots connect (default 30)")
+    parser.add_argument("--hold", type=float, default=75.0, help="seconds the load lasts after the ramp (default 75)")
+    parser.add_argument("--ingest-pilots", type=int, default=100, help="pilots x 500 messages for ingestion (default 100)")
+    parser.add_argument("--ingest-runs", type=int, default=3, help="ingestion runs of each server, interleaved (default 3)")
+    parser.add_argument("--baseline", default="a2de512", help="the commit of today's server (default a2de512)")
+    parser.add_argument("--no-baseline", action="store_true", help="only this checkout's server")
+    parser.add_argument("--phases", default="held,attack,ingest", help="held,attack,ingest (default all)")
+    args = parser.parse_args(argv)
+    phases = args.phases.split(",")
+
+    sys.path.insert(0, os.path.join(REPO, "tests", "server"))
+    from logbook_support import PKI
+
+    scratch = tempfile.mkdtemp(prefix="pilots2-connections-")
+    pki = PKI(scratch)
+    cert, key = pki.server()
+    secret_file = os.path.join(scratch, "token.secret")
+    tokens.write_secret(secret_file, SECRET)
+    servers = [("event loop", None)]
+    if not args.no_baseline:
+        servers.append(("threads %s" % args.baseline, baseline_tree(args.baseline, scratch)))
+    print("bench_connections: Python %s, %d cores, load %.1f at start; pilots send %d messages every %g s"
+          % (sys.version.split()[0], os.cpu_count(), os.getloadavg()[0], args.messages, args.interval))
+    sys.stdout.flush()
+    rows = []
+    try:
+        for name, source in servers:
+            for phase in ("held", "attack"):
+                if phase not in phases:
+                    continue
+                database = bench_ingest.Database("postgresql", scratch)
+                try:
+                    from pilot_server.logbook.store.logstore import Store
+
+                    Store.open(database.url).close()
+                    server = Server(name, source, database.url, cert, key, secret_file, scratch)
+                    load = os.getloadavg()[0]
+                    try:
+                        pilots = args.pilots if phase == "held" else args.attack_pilots
+                        attackers = 0 if phase == "held" else args.attackers
+                        row = run_load(server, args, pki.ca_file, pilots, attackers)
+                    finally:
+                        row_stop = server.stop()
+                    row.update({"server": name, "phase": phase, "pilots": pilots, "attackers": attackers,
+                                "stop_s": row_stop[0], "exit": row_stop[1], "load": load})
+                    rows.append(row)
+                    print("%-16s %-6s pilots %6d attackers %5d: held %6d conns, %6.1f KB/conn (RSS %.0f -> %.0f MB), "
+                          "batches %d, 200: %.2f %%, p50 %.0f ms, p99 %.0f ms, CPU %.0f s, attack sockets closed %d, "
+                          "stop %.1f s (exit %s), load %.1f; statuses %s; connect errors %s" % (
+                              name, phase, pilots, attackers, row["connections"], row["kb_per_conn"], row["base_mb"],
+                              row["rss_mb"], row["batches"], row["success"], row["p50"], row["p99"], row["cpu"],
+                              row["attack_closed"], row["stop_s"], row["exit"], load, row["statuses"],
+                              row["connect_errors"]))
+                    sys.stdout.flush()
+                finally:
+                    database.drop()
+        if "ingest" in phases:
+            score = db12()
+            figures = dict((name, []) for name, _ in servers)
+            for attempt in range(args.ingest_runs):  # interleaved: each server sees the same machine
+                for name, source in servers:
+                    load = os.getloadavg()[0]
+                    rate, copy, errors = ingest(source, scratch, secret_file, args)
+                    figures[name].append((rate, copy, rate / copy if copy else 0.0))
+                    print("%-16s ingest %d: HTTPS -> PostgreSQL %.0f msg/s; PostgreSQL COPY of the same rows %.0f "
+                          "msg/s; ratio %.3f; load %.1f%s" % (name, attempt + 1, rate, copy, figures[name][-1][2],
+                                                             load, "; ERRORS %s" % errors if errors else ""))
+                    sys.stdout.flush()
+            for name, _ in servers:
+                print("%-16s ingest median: %.0f msg/s, %.3f of COPY; DB12 %.1f (quick estimate, one copy)" % (
+                    name, statistics.median(r[0] for r in figures[name]),
+                    statistics.median(r[2] for r in figures[name]), score))
+            if len(servers) == 2:
+                paired = [a[0] / b[0] for a, b in zip(figures[servers[0][0]], figures[servers[1][0]]) if b[0]]
+                print("event loop / threads, paired ingest rate ratio: median %.2f (runs: %s)" % (
+                    statistics.median(paired), ", ".join("%.2f" % value for value in paired)))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return rows
+
+
+if __name__ == "__main__":
+    main()
