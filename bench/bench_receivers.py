@@ -50,6 +50,7 @@ REPO = os.path.dirname(HERE)
 sys.path[:0] = [HERE, os.path.join(REPO, "pilot_src"), REPO, os.path.join(REPO, "tests", "server")]
 
 import bench_ingest  # noqa: E402  (its pilots, senders, databases and percentile)
+from bench_front_candidates import cpu_seconds  # noqa: E402
 from bench_ingest import Database, Pace, https_sender, make_pilots, percentile  # noqa: E402
 from logbook_support import PKI  # noqa: E402
 from pilot_server import tokens  # noqa: E402
@@ -60,13 +61,6 @@ SESSION_SECRET = os.urandom(32)
 
 def load():
     return "load %.2f %.2f %.2f" % os.getloadavg()
-
-
-def cpu_seconds(pid):
-    """User + system CPU seconds of a process so far (/proc)."""
-    with open("/proc/%d/stat" % pid) as handle:
-        fields = handle.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / float(os.sysconf("SC_CLK_TCK"))
 
 
 def cpu_of(receivers, proxy):
