@@ -34,7 +34,8 @@ setup(
               "pilot_server.logbook.clients", "pilot_server.logbook.receive", "pilot_server.logbook.store",
               "pilot_server.logbook.web", "compat"],
     package_data={"pilot": ["_pyzroot/*.py"], "pilot_server": ["templates/*.sh"],
-                  "pilot_server.logbook.web": ["static/*.css", "static/*.js", "static/*.html"]},
+                  "pilot_server.logbook.web": ["static/*.css", "static/*.js", "templates/*.html",
+                                                "templates/*.svg"]},
     install_requires=[
         "six==1.17.0",
         # signing and verifying pilot.pyz (pilot_server.signing); the plain pyz
@@ -52,6 +53,8 @@ setup(
         "httptools>=0.6",
         "prometheus_client>=0.20",
         "tomli>=2; python_version < '3.11'",
+        # the logbook's web pages: templates with autoescaping (pilot_server.logbook.web.views)
+        "Jinja2>=3.1",
     ],
     extras_require={
         "dev": [

@@ -256,3 +256,80 @@ def test_broker_restarted_during_a_run(sqlite_store):
         rabbit.remove()
     assert_stored_once_in_order(sqlite_store, stamps, 400)
     assert retries and retries[0] >= 1  # the restart was felt by the sender
+
+
+def consumer_totals(text):
+    """{name: count} of the summary a consumer logs when it stops."""
+    import re
+
+    match = re.search(r"consumer stopped: (.*)", text)
+    assert match, text[-1500:]
+    return dict((name, int(count)) for name, count in re.findall(r"(\w+) (\d+)", match.group(1)))
+
+
+def test_three_consumers_store_every_message_once_even_when_one_is_killed(databases, queue, tmp_path):
+    """Three `pilotctl logbook consume` processes on one queue and one PostgreSQL database, fed
+    through STOMP while they run; the second is killed (SIGKILL) in the middle: the broker gives
+    its unacknowledged deliveries to the others, and every message is stored exactly once."""
+    from pilot_server import tokens
+    from pilot_server.logbook.clients.stompsend import StompSender
+    from pilot_server.logbook.store.logstore import Store
+
+    url = databases.create("postgresql")
+    store = Store.open(url)  # the schema, before three processes race to make it
+    secret_file = str(tmp_path / "secret")
+    tokens.write_secret(secret_file, SECRET)
+    stamps = [new_stamp() for _ in range(12)]
+    items = pilot_batches(stamps, 40, 10)  # 480 batches, 4,800 messages, each pilot's interleaved
+    with StompSender("127.0.0.1", STOMP_PORT) as sender:
+        sender.send_many("/queue/" + queue, items[:240])  # a backlog: each consumer holds deliveries
+    processes, logs = [], []
+    for index in range(3):
+        logs.append(str(tmp_path / ("consumer%d.log" % index)))
+        with open(logs[-1], "wb") as log:
+            processes.append(subprocess.Popen(
+                [sys.executable, "-m", "pilot_server.cli", "logbook", "consume", "--db", url, "--broker", BROKER,
+                 "--queue", queue, "--token-secret", secret_file, "--flush", "5"],
+                stdout=log, stderr=subprocess.STDOUT))
+    try:
+        wait_until(lambda: consumers_on(queue) == 3, 60, 0.1, what="three consumers on the queue")
+        with StompSender("127.0.0.1", STOMP_PORT) as sender:
+            wait_until(lambda: store.counts()[1] >= 600, 60, 0.05, what="ingestion to start")
+            processes[1].send_signal(signal.SIGKILL)  # in the middle: the queue still holds a backlog
+            assert processes[1].wait(10) == -signal.SIGKILL
+            sender.send_many("/queue/" + queue, items[240:])
+        wait_until(lambda: store.counts()[1] == 4800 and queue_depth(BROKER, queue) == 0, 120, 0.2,
+                   what="4,800 messages stored and the queue acknowledged")
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+    assert_stored_once_in_order(store, stamps, 400)
+    assert store.counts()[2] == 0  # nothing rejected
+    store.close()
+    texts = [open(path).read() for path in logs]
+    assert all("consuming %s" % queue in text for text in texts)
+    survivors = [consumer_totals(texts[index]) for index in (0, 2)]
+    assert all(totals["stored"] > 0 for totals in survivors), survivors  # both took part
+    # the killed consumer held deliveries: the broker gave them to the survivors, flagged redelivered
+    assert sum(totals["redelivered"] for totals in survivors) > 0, survivors
+    assert sum(totals["stored"] for totals in survivors) <= 4800
+    assert "consumer stopped" not in texts[1]
+
+
+def consumers_on(queue):
+    import pika
+
+    connection = pika.BlockingConnection(pika.URLParameters(BROKER))
+    try:
+        return connection.channel().queue_declare(queue, passive=True).method.consumer_count
+    except pika.exceptions.ChannelClosedByBroker:
+        return 0
+    finally:
+        if connection.is_open:
+            connection.close()

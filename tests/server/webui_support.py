@@ -5,13 +5,17 @@ says where it runs, for each command a ``started`` and an ok/failed ``command`` 
 with log lines of several levels between, and a final ``result`` message.
 """
 
+import http.client
 import time
 import uuid
+from urllib.parse import urlsplit
 
 from pilot import messages as wire
 
 ADMIN_SECRET = b"web-admin-secret-0123456789abcdef0123"
 ADMIN_TOKEN = ADMIN_SECRET.hex()
+ADMIN = {"Authorization": "Bearer " + ADMIN_TOKEN}
+HTML = {"Accept": "text/html,application/xhtml+xml"}
 COMMANDS = ("CheckWorkerNode", "InstallDIRAC", "ConfigureDIRAC", "LaunchAgent")
 
 
@@ -93,3 +97,21 @@ def populate(store):
                                             extra_text="<script>alert(3)</script>"))
     made["nasty"] = stamp
     return made
+
+
+def request(url, path, headers=None, method="GET", body=None, context=None):
+    """(status, headers as a dict of lists, body text) on a new connection."""
+    parts = urlsplit(url)
+    if parts.scheme == "https":
+        connection = http.client.HTTPSConnection(parts.hostname, parts.port, context=context, timeout=30)
+    else:
+        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    try:
+        connection.request(method, path, body=body, headers=headers or {})
+        response = connection.getresponse()
+        found = {}
+        for name, value in response.getheaders():
+            found.setdefault(name.lower(), []).append(value)
+        return response.status, found, response.read().decode("utf-8")
+    finally:
+        connection.close()

@@ -37,6 +37,11 @@ def register(commands):
     read.add_argument("--admin-dn", action="append", default=[], metavar="DN",
                       help="a certificate DN of an administrator, who may read every pilot's log and the "
                            "statistics (as the --admin-token-file token may); repeatable")
+    read.add_argument("--session-key-file", metavar="FILE",
+                      help="a hex secret (mode 0600, e.g. made by 'pilotctl token-secret FILE') that signs the web "
+                           "page's login cookies; give every receiver behind a load balancer the same file.  "
+                           "Without it the key is random per process: a restart or another receiver logs "
+                           "administrators out")
     states_group = parser.add_argument_group("states and retention")
     cliopts.add_lost_after(states_group)
     states_group.add_argument("--maintenance-interval", type=cliopts.seconds, default=60.0, metavar="SECONDS",
@@ -130,6 +135,7 @@ def serve_command(args):
     from pilot_server.logbook.store.database import DatabaseError, Unavailable
     from pilot_server.logbook.store.logstore import Store
     from pilot_server.logbook.web import pages
+    from pilot_server.logbook.web import session as websession
 
     if args.config:
         try:
@@ -144,6 +150,8 @@ def serve_command(args):
         access = cliopts.build_access(args)
         retention = cliopts.build_retention(args)
         metrics_tokens = [cliopts.read_token(args.metrics_token_file)] if args.metrics_token_file else []
+        sessions = websession.Sessions(key=websession.read_key(args.session_key_file)) \
+            if args.session_key_file else None
     except ValueError as exc:
         return fail(PROG, exc, USAGE)
     cliopts.setup_logging(args.log_level)
@@ -165,8 +173,12 @@ def serve_command(args):
         sock.close()
         return fail(PROG, "database %s: %s" % (cliopts.safe(url), exc))
     app = Service(store, access, args.require_registration, metrics_tokens=metrics_tokens,
-                  max_body_bytes=limits.max_body_bytes, pages=pages, writers=max(1, args.threads // 2))
+                  max_body_bytes=limits.max_body_bytes, pages=pages, web_sessions=sessions,
+                  writers=max(1, args.threads // 2))
     front = frontmodule.Front(app, sock, context, limits, threads=args.threads)
+    if sessions is None and args.admin_token_file:
+        log.warning("web logins are signed with a random key of this process: a restart or another receiver "
+                    "logs administrators out (give --session-key-file)")
     if args.insecure_http:
         log.warning("serving plain HTTP: pilot tokens travel in the clear; use it only for a local demo")
     consumer = thread = None

@@ -21,9 +21,21 @@ the ``rejected`` table in ONE transaction, and only then acknowledges them all
   is kept alive;
 * the broker goes away: the consumer reconnects with back-off; what it held
   unacknowledged is redelivered.
+
+Several consumers (``pilotctl logbook consume`` processes, on one host or many) may share
+the queue and the database: the broker hands each delivery to one of them, at most
+``prefetch`` unacknowledged at a time each, and gives a dead consumer's unacknowledged
+deliveries to the others.  The store's insert is idempotent on ``(stamp, seq)`` and
+takes the pilots' rows in one order (deadlocks between consumers are retried), so a
+message is stored once whichever consumer gets it, however often.  Each consumer names
+its connection (``pilots2-logbook-consume HOST pid N``, as the broker's management
+shows it), says at start how many others consume the queue, and counts the
+redeliveries it received.
 """
 
 import logging
+import os
+import socket
 import threading
 import time
 
@@ -77,7 +89,8 @@ class Consumer(object):
         self.stop_event = threading.Event()
         self.connection = None
         self.registered = set()
-        self.totals = {"deliveries": 0, "stored": 0, "duplicates": 0, "rejected": 0, "commits": 0}
+        self.totals = {"deliveries": 0, "redelivered": 0, "stored": 0, "duplicates": 0, "rejected": 0, "commits": 0}
+        self.name = "pilots2-logbook-consume %s pid %d" % (socket.gethostname(), os.getpid())
         self.origin = "amqp %s %s" % (broker_name(broker_url), queue)
         self.metrics = metrics  # receive/metrics.py, when the consumer runs inside `serve`
         self.sampled = 0.0
@@ -113,12 +126,17 @@ class Consumer(object):
         parameters.blocked_connection_timeout = 60
         parameters.socket_timeout = 10
         parameters.connection_attempts = 1
+        parameters.client_properties = {"connection_name": self.name}
         self.connection = pika.BlockingConnection(parameters)
         channel = self.connection.channel()
-        channel.queue_declare(self.queue, durable=True)  # what the STOMP plugin declares for /queue/<name>
+        # what the STOMP plugin declares for /queue/<name>
+        declared = channel.queue_declare(self.queue, durable=True)
         channel.basic_qos(prefetch_count=self.prefetch)
         self.channel = channel
-        log.info("consuming %s from %s", self.queue, broker_name(self.broker_url))
+        others = declared.method.consumer_count
+        log.info("consuming %s from %s as %s (%d other consumer%s, %d messages waiting)", self.queue,
+                 broker_name(self.broker_url), self.name, others, "" if others == 1 else "s",
+                 declared.method.message_count)
 
     def _close(self):
         connection, self.connection = self.connection, None
@@ -134,6 +152,7 @@ class Consumer(object):
         for method, properties, body in self.channel.consume(self.queue, inactivity_timeout=self.max_wait):
             if method is not None:
                 pending.append((method.delivery_tag, properties, body))
+                self.totals["redelivered"] += 1 if method.redelivered else 0
                 first = first or time.time()
             if self.stop_event.is_set():
                 break

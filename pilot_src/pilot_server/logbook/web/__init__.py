@@ -1,2 +1,3 @@
-"""The administrators' web page: the pages, their SVG charts, their queries and login sessions.
-The page's static files are in static/."""
+"""The administrators' web page: the pages (pages.py) and their parameters (params.py), the SVG
+charts (charts.py), the queries (data.py) and the login sessions (session.py).  The markup is the
+Jinja2 templates of templates/, autoescaped (views.py); the style sheet and script are in static/."""

@@ -1,12 +1,15 @@
 """Inline SVG charts of the web pages: a pilot's timeline and the statistics' charts.
 
-Plain SVG markup as text (no script, no external resource, no inline style: colours come
-from classes in webui.css, so the page's Content-Security-Policy can forbid inline styles).
-Every text placed in the SVG is escaped.  Hover texts are SVG ``<title>`` elements, which
-browsers show as tooltips.
+The geometry (where each bar goes, how long it is, what its hover text says) is
+computed here; the markup is the templates' ``chart-*.svg`` (views, autoescaped), so
+no stored text reaches the SVG unescaped.  No script, no external resource, no
+inline style: colours come from classes in webui.css, so the page's
+Content-Security-Policy can forbid inline styles.  Hover texts are SVG ``<title>``
+elements, which browsers show as tooltips.
 """
 
-from html import escape
+from pilot_server.logbook.web import views
+from pilot_server.logbook.web.views import seconds  # noqa: F401 (the charts' unit, used by the pages)
 
 LABEL_WIDTH = 180
 PLOT_WIDTH = 640
@@ -14,24 +17,8 @@ ROW = 22
 AXIS = 24
 NICE_STEPS = (0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 21600,
               43200, 86400, 172800, 604800)
-
-
-def esc(value):
-    return escape("" if value is None else str(value), quote=True)
-
-
-def seconds(value):
-    """A duration for people: 0.42 s, 12.5 s, 3 min 20 s, 2 h 05 min."""
-    if value is None:
-        return "-"
-    value = float(value)
-    if value < 10:
-        return "%.2f s" % value
-    if value < 120:
-        return "%.1f s" % value
-    if value < 7200:
-        return "%d min %02d s" % (value // 60, value % 60)
-    return "%d h %02d min" % (value // 3600, (value % 3600) // 60)
+LABEL_CHARS = 28
+NOTE_CHARS = 48
 
 
 def _step(span, ticks=6):
@@ -50,182 +37,156 @@ def _tick_label(value):
 
 
 def _axis(x0, width, span, y, height, unit_label=_tick_label):
-    parts = ['<g class="axis">', '<line x1="%d" y1="%d" x2="%d" y2="%d"/>' % (x0, y, x0 + width, y)]
+    """A time (or rate) axis along the top: its line and a tick with a grid line per step."""
+    ticks = []
     step = _step(span)
     value = 0.0
     while value <= span + 1e-9:
-        x = x0 + width * value / span
-        parts.append('<line class="grid" x1="%.1f" y1="%d" x2="%.1f" y2="%d"/>' % (x, y, x, y + height))
-        parts.append('<text x="%.1f" y="%d" text-anchor="middle">%s</text>' % (x, y - 6, esc(unit_label(value))))
+        ticks.append({"x": x0 + width * value / span, "label": unit_label(value)})
         value += step
-    parts.append("</g>")
-    return parts
+    return {"x0": x0, "x1": x0 + width, "y": y, "bottom": y + height, "ticks": ticks}
 
 
-def _svg(width, height, label, body, css_class="chart"):
-    return ('<svg class="%s" role="img" aria-label="%s" viewBox="0 0 %d %d" width="%d" height="%d" '
-            'xmlns="http://www.w3.org/2000/svg">%s</svg>'
-            % (css_class, esc(label), width, height, width, height, "".join(body)))
+def _empty(text):
+    return views.render("empty.html", text=text)
+
+
+def _chart(template, label, width, height, css_class="chart", **context):
+    return views.render(template, label=label, width=width, height=height, css_class=css_class,
+                        label_x=LABEL_WIDTH - 8, plot_x=LABEL_WIDTH, bar_height=ROW - 6, **context)
 
 
 def timeline(commands, not_run=(), start=None, end=None):
     """Each command a bar along time from the pilot's start; failures in their own colour,
     with the reason in the bar's title (hover) and a mark at the bar's end."""
     if not commands and not not_run:
-        return '<p class="empty">No command messages: the pilot sent no command start or end.</p>'
+        return _empty("No command messages: the pilot sent no command start or end.")
     starts = [entry["start"] for entry in commands] + ([start] if start else [])
     ends = [entry["end"] for entry in commands] + ([end] if end else [])
     t0 = min(starts) if starts else 0.0
     span = max(max(ends) - t0 if ends else 0.0, 1e-3)
-    rows = list(commands) + [{"name": name, "not_run": True} for name in not_run]
-    height = AXIS + ROW * len(rows) + 8
-    width = LABEL_WIDTH + PLOT_WIDTH + 330
-    body = _axis(LABEL_WIDTH, PLOT_WIDTH, span, AXIS - 2, ROW * len(rows) + 4)
-    for index, entry in enumerate(rows):
-        y = AXIS + index * ROW + 3
-        label = entry["name"]
-        body.append('<text class="label" x="%d" y="%d" text-anchor="end">%s</text>'
-                    % (LABEL_WIDTH - 8, y + 12, esc(label[:28])))
-        if entry.get("not_run"):
-            body.append('<text class="notrun" x="%d" y="%d" data-command="%s">not run</text>'
-                        % (LABEL_WIDTH + 4, y + 12, esc(label)))
+    rows = []
+    for index, entry in enumerate(list(commands) + [{"name": name, "not_run": True} for name in not_run]):
+        row = {"name": entry["name"], "label": entry["name"][:LABEL_CHARS], "y": AXIS + index * ROW + 3,
+               "not_run": bool(entry.get("not_run"))}
+        rows.append(row)
+        if row["not_run"]:
             continue
-        x = LABEL_WIDTH + PLOT_WIDTH * (entry["start"] - t0) / span
-        bar = max(PLOT_WIDTH * (entry["end"] - entry["start"]) / span, 2.0)
         status = entry["status"]
         kind = status if status in ("ok", "failed", "killed", "running") else "other"
-        title = "%s: %s after %s" % (label, status, seconds(entry.get("duration")))
+        title = "%s: %s after %s" % (entry["name"], status, seconds(entry.get("duration")))
         if entry.get("failure_type"):
             title += " (%s)" % entry["failure_type"]
         if entry.get("reason"):
             title += ": %s" % entry["reason"]
-        body.append('<g class="bar %s" data-command="%s" data-status="%s"><title>%s</title>'
-                    '<rect x="%.1f" y="%d" width="%.1f" height="%d" rx="2"/>'
-                    % (kind, esc(label), esc(status), esc(title), x, y, bar, ROW - 6))
         note = seconds(entry.get("duration"))
         if kind in ("failed", "killed"):
-            note = "\u2716 %s: %s" % (status, (entry.get("reason") or "")[:48])
-        body.append('<text class="note" x="%.1f" y="%d">%s</text></g>' % (x + bar + 4, y + 12, esc(note)))
-    return _svg(width, height, "timeline of the pilot's commands", body, "chart timeline")
+            note = "\u2716 %s: %s" % (status, (entry.get("reason") or "")[:NOTE_CHARS])
+        row.update(status=status, kind=kind, title=title, note=note,
+                   x=LABEL_WIDTH + PLOT_WIDTH * (entry["start"] - t0) / span,
+                   width=max(PLOT_WIDTH * (entry["end"] - entry["start"]) / span, 2.0))
+    return _chart("chart-timeline.svg", "timeline of the pilot's commands", LABEL_WIDTH + PLOT_WIDTH + 330,
+                  AXIS + ROW * len(rows) + 8, "chart timeline", rows=rows,
+                  axis=_axis(LABEL_WIDTH, PLOT_WIDTH, span, AXIS - 2, ROW * len(rows) + 4))
+
+
+def _legend(keys, y, spacing=None):
+    """[{key, text, x, y}] of a legend row; spacing None: by the length of the text."""
+    items, x = [], LABEL_WIDTH
+    for key, text in keys:
+        items.append({"key": key, "text": text, "x": x, "y": y})
+        x += spacing if spacing else 14 + 8 * len(text) + 14
+    return items
 
 
 def stacked_states(groups, states, label="pilots per state"):
     """One horizontal bar per group, split into its states (a legend below)."""
     if not groups:
-        return '<p class="empty">No pilots in this selection.</p>'
+        return _empty("No pilots in this selection.")
     top = max(group.get("total") or 0 for group in groups) or 1
-    height = ROW * len(groups) + 40
-    width = LABEL_WIDTH + PLOT_WIDTH + 80
-    body = []
+    rows = []
     for index, group in enumerate(groups):
-        y = index * ROW + 4
-        body.append('<text class="label" x="%d" y="%d" text-anchor="end">%s</text>'
-                    % (LABEL_WIDTH - 8, y + 12, esc(str(group.get("key"))[:28])))
         x = float(LABEL_WIDTH)
+        segments = []
         counts = group.get("states") or {}
         for state in states:
             count = counts.get(state) or 0
             if not count:
                 continue
             bar = PLOT_WIDTH * count / top
-            body.append('<rect class="state-%s" x="%.1f" y="%d" width="%.1f" height="%d"><title>%s: %s %d</title>'
-                        '</rect>' % (esc(state), x, y, max(bar, 1.0), ROW - 6, esc(group.get("key")), esc(state),
-                                     count))
+            segments.append({"state": state, "x": x, "width": max(bar, 1.0),
+                             "title": "%s: %s %d" % (group.get("key"), state, count)})
             x += bar
-        body.append('<text class="note" x="%.1f" y="%d">%d</text>' % (x + 4, y + 12, group.get("total") or 0))
-    y = ROW * len(groups) + 20
-    x = LABEL_WIDTH
-    for state in states:
-        body.append('<rect class="state-%s" x="%d" y="%d" width="10" height="10"/>' % (esc(state), x, y))
-        body.append('<text class="legend" x="%d" y="%d">%s</text>' % (x + 14, y + 9, esc(state)))
-        x += 14 + 8 * len(state) + 14
-    return _svg(width, height + 4, label, body)
+        rows.append({"label": str(group.get("key"))[:LABEL_CHARS], "y": index * ROW + 4, "segments": segments,
+                     "total": group.get("total") or 0, "total_x": x + 4})
+    height = ROW * len(groups) + 40
+    return _chart("chart-stacked.svg", label, LABEL_WIDTH + PLOT_WIDTH + 80, height + 4, rows=rows,
+                  legend=_legend([(state, state) for state in states], ROW * len(groups) + 20))
 
 
 def durations(commands):
     """Per command: max (light), p90 (medium) and median (dark) bars of its duration."""
-    rows = [entry for entry in commands if entry.get("max") is not None]
-    if not rows:
-        return '<p class="empty">No command durations in this selection.</p>'
-    top = max(entry["max"] for entry in rows) or 1e-3
-    height = ROW * len(rows) + AXIS + 30
-    width = LABEL_WIDTH + PLOT_WIDTH + 200
-    body = _axis(LABEL_WIDTH, PLOT_WIDTH, top, AXIS - 2, ROW * len(rows) + 4)
-    for index, entry in enumerate(rows):
-        y = AXIS + index * ROW + 3
-        body.append('<text class="label" x="%d" y="%d" text-anchor="end">%s</text>'
-                    % (LABEL_WIDTH - 8, y + 12, esc(entry["name"][:28])))
-        title = "%s: median %s, p90 %s, max %s (%d runs)" % (
-            entry["name"], seconds(entry.get("median")), seconds(entry.get("p90")), seconds(entry["max"]),
-            entry.get("count") or 0)
-        body.append('<g data-command="%s"><title>%s</title>' % (esc(entry["name"]), esc(title)))
-        for key in ("max", "p90", "median"):
-            value = entry.get(key)
-            if value is None:
-                continue
-            body.append('<rect class="dur-%s" x="%d" y="%d" width="%.1f" height="%d"/>'
-                        % (key, LABEL_WIDTH, y, max(PLOT_WIDTH * value / top, 1.0), ROW - 6))
-        body.append('<text class="note" x="%d" y="%d">%s / %s / %s</text></g>'
-                    % (LABEL_WIDTH + PLOT_WIDTH + 6, y + 12, esc(seconds(entry.get("median"))),
-                       esc(seconds(entry.get("p90"))), esc(seconds(entry["max"]))))
-    y = height - 14
-    x = LABEL_WIDTH
-    for key, text in (("median", "median"), ("p90", "90th percentile"), ("max", "maximum")):
-        body.append('<rect class="dur-%s" x="%d" y="%d" width="10" height="10"/>' % (key, x, y))
-        body.append('<text class="legend" x="%d" y="%d">%s</text>' % (x + 14, y + 9, text))
-        x += 140
-    return _svg(width, height, "command durations", body)
+    entries = [entry for entry in commands if entry.get("max") is not None]
+    if not entries:
+        return _empty("No command durations in this selection.")
+    top = max(entry["max"] for entry in entries) or 1e-3
+    height = ROW * len(entries) + AXIS + 30
+    rows = []
+    for index, entry in enumerate(entries):
+        bars = [{"key": key, "width": max(PLOT_WIDTH * entry[key] / top, 1.0)}
+                for key in ("max", "p90", "median") if entry.get(key) is not None]
+        rows.append({"name": entry["name"], "label": entry["name"][:LABEL_CHARS], "y": AXIS + index * ROW + 3,
+                     "bars": bars, "title": "%s: median %s, p90 %s, max %s (%d runs)" % (
+                         entry["name"], seconds(entry.get("median")), seconds(entry.get("p90")),
+                         seconds(entry["max"]), entry.get("count") or 0),
+                     "note": "%s / %s / %s" % (seconds(entry.get("median")), seconds(entry.get("p90")),
+                                               seconds(entry["max"]))})
+    return _chart("chart-durations.svg", "command durations", LABEL_WIDTH + PLOT_WIDTH + 200, height,
+                  rows=rows, note_x=LABEL_WIDTH + PLOT_WIDTH + 6,
+                  axis=_axis(LABEL_WIDTH, PLOT_WIDTH, top, AXIS - 2, ROW * len(entries) + 4),
+                  legend=_legend((("median", "median"), ("p90", "90th percentile"), ("max", "maximum")),
+                                 height - 14, 140))
 
 
 def failures(commands):
     """Per command: its failure rate as a bar, the most frequent reasons in the title and beside it."""
-    rows = [entry for entry in commands if entry.get("count")]
-    if not rows:
-        return '<p class="empty">No commands in this selection.</p>'
-    height = ROW * len(rows) + AXIS + 6
-    width = LABEL_WIDTH + PLOT_WIDTH + 300
-    body = _axis(LABEL_WIDTH, PLOT_WIDTH, 1.0, AXIS - 2, ROW * len(rows) + 4,
-                 lambda value: "%d%%" % round(value * 100))
-    for index, entry in enumerate(rows):
-        y = AXIS + index * ROW + 3
+    entries = [entry for entry in commands if entry.get("count")]
+    if not entries:
+        return _empty("No commands in this selection.")
+    rows = []
+    for index, entry in enumerate(entries):
         rate = entry.get("failure_rate") or 0.0
         reasons = entry.get("reasons") or []
         top_reasons = "; ".join("%s (%d)" % (reason, count) for reason, count in reasons[:3])
-        title = "%s: %d of %d failed (%.1f%%)%s" % (entry["name"], entry.get("failed") or 0, entry["count"],
-                                                    rate * 100, (": " + top_reasons) if top_reasons else "")
-        body.append('<text class="label" x="%d" y="%d" text-anchor="end">%s</text>'
-                    % (LABEL_WIDTH - 8, y + 12, esc(entry["name"][:28])))
-        body.append('<g class="failrate" data-command="%s"><title>%s</title>' % (esc(entry["name"]), esc(title)))
-        body.append('<rect class="track" x="%d" y="%d" width="%d" height="%d"/>' % (LABEL_WIDTH, y, PLOT_WIDTH, ROW - 6))
-        if rate > 0:
-            body.append('<rect class="failed" x="%d" y="%d" width="%.1f" height="%d"/>'
-                        % (LABEL_WIDTH, y, max(PLOT_WIDTH * rate, 1.5), ROW - 6))
-        body.append('<text class="note" x="%d" y="%d">%.1f%% %s</text></g>'
-                    % (LABEL_WIDTH + PLOT_WIDTH + 6, y + 12, rate * 100,
-                       esc(("- " + reasons[0][0])[:48] if reasons else "")))
-    return _svg(width, height, "command failure rates", body)
+        rows.append({"name": entry["name"], "label": entry["name"][:LABEL_CHARS], "y": AXIS + index * ROW + 3,
+                     "width": max(PLOT_WIDTH * rate, 1.5) if rate > 0 else None,
+                     "title": "%s: %d of %d failed (%.1f%%)%s" % (
+                         entry["name"], entry.get("failed") or 0, entry["count"], rate * 100,
+                         (": " + top_reasons) if top_reasons else ""),
+                     "note": "%.1f%% %s" % (rate * 100, ("- " + reasons[0][0])[:NOTE_CHARS] if reasons else "")})
+    return _chart("chart-failures.svg", "command failure rates", LABEL_WIDTH + PLOT_WIDTH + 300,
+                  ROW * len(entries) + AXIS + 6, rows=rows, note_x=LABEL_WIDTH + PLOT_WIDTH + 6,
+                  plot_width=PLOT_WIDTH,
+                  axis=_axis(LABEL_WIDTH, PLOT_WIDTH, 1.0, AXIS - 2, ROW * len(entries) + 4,
+                             lambda value: "%d%%" % round(value * 100)))
 
 
-def histogram(bins, label="DB12 scores", unit=""):
+def histogram(bins, label="DB12 scores"):
     """Vertical bars of [[lo, hi, n], ...]."""
     bins = [entry for entry in bins or [] if len(entry) == 3]
     if not bins:
-        return '<p class="empty">No values in this selection.</p>'
+        return _empty("No values in this selection.")
     top = max(entry[2] for entry in bins) or 1
     width, height, base = 760, 220, 190
-    bar = (width - 60) / float(len(bins))
-    body = ['<g class="axis"><line x1="40" y1="%d" x2="%d" y2="%d"/></g>' % (base, width - 20, base)]
+    step = (width - 60) / float(len(bins))
+    bars = []
     for index, (low, high, count) in enumerate(bins):
-        h = (base - 20) * count / float(top)
-        x = 40 + index * bar
-        body.append('<g class="bin"><title>%s %s-%s: %d</title><rect x="%.1f" y="%.1f" width="%.1f" height="%.1f"/>'
-                    '</g>' % (esc(label), esc(_short(low)), esc(_short(high)), count, x + 1, base - h,
-                              max(bar - 2, 1), h))
-        if len(bins) <= 24 or index % max(1, len(bins) // 12) == 0:
-            body.append('<text class="tick" x="%.1f" y="%d" text-anchor="middle">%s</text>'
-                        % (x + bar / 2, base + 14, esc(_short(low))))
-    body.append('<text class="tick" x="36" y="28" text-anchor="end">%d</text>' % top)
-    return _svg(width, height, label, body)
+        tall = (base - 20) * count / float(top)
+        x = 40 + index * step
+        bars.append({"title": "%s %s-%s: %d" % (label, _short(low), _short(high), count), "x": x + 1,
+                     "y": base - tall, "width": max(step - 2, 1), "height": tall, "centre": x + step / 2,
+                     "tick": _short(low) if len(bins) <= 24 or index % max(1, len(bins) // 12) == 0 else None})
+    return _chart("chart-histogram.svg", label, width, height, bars=bars, base=base, right=width - 20, top=top)
 
 
 def _short(value):
@@ -237,18 +198,15 @@ def _short(value):
 def spread(summary, label):
     """median / p90 / max of one quantity (e.g. submission to running) as three bars."""
     if not summary or not summary.get("count"):
-        return '<p class="empty">No values in this selection.</p>'
+        return _empty("No values in this selection.")
     top = summary.get("max") or 1e-3
-    width, height = LABEL_WIDTH + PLOT_WIDTH + 120, 3 * ROW + 8
-    body = []
+    rows = []
     for index, key in enumerate(("median", "p90", "max")):
         value = summary.get(key)
-        y = index * ROW + 4
-        body.append('<text class="label" x="%d" y="%d" text-anchor="end">%s</text>' % (LABEL_WIDTH - 8, y + 12, key))
+        row = {"key": key, "y": index * ROW + 4, "width": None}
         if value is not None:
-            body.append('<rect class="dur-%s" x="%d" y="%d" width="%.1f" height="%d"><title>%s %s: %s</title></rect>'
-                        % (key, LABEL_WIDTH, y, max(PLOT_WIDTH * value / top, 1.0), ROW - 6, esc(label), key,
-                           esc(seconds(value))))
-            body.append('<text class="note" x="%.1f" y="%d">%s</text>'
-                        % (LABEL_WIDTH + max(PLOT_WIDTH * value / top, 1.0) + 6, y + 12, esc(seconds(value))))
-    return _svg(width, height, label, body)
+            bar = max(PLOT_WIDTH * value / top, 1.0)
+            row.update(width=bar, note_x=LABEL_WIDTH + bar + 6, text=seconds(value),
+                       title="%s %s: %s" % (label, key, seconds(value)))
+        rows.append(row)
+    return _chart("chart-spread.svg", label, LABEL_WIDTH + PLOT_WIDTH + 120, 3 * ROW + 8, rows=rows)

@@ -2,13 +2,18 @@
 
 An administrator logs in once by pasting the admin token (``--admin-token-file``) on the
 login page; the logbook then sets a session cookie instead of keeping the token in the
-browser.  The cookie is ``v1.<expiry>.<nonce>.<who>.<signature>``: an HMAC-SHA256, with a
-key drawn at random when the process starts, over the rest.  So:
+browser.  The cookie is ``v1.<expiry>.<nonce>.<who>.<signature>``: an HMAC-SHA256 over the
+rest, with the session key.  So:
 
 * it is checked without a database and cannot be forged or extended;
-* restarting the logbook logs everyone out (the key is gone), and each logbook process
-  of a scaled-out layout has its own sessions (log in on the one you use);
-* logging out revokes the cookie's nonce in this process until the cookie would expire.
+* the key comes from ``serve --session-key-file`` (``read_key``): every receiver given the
+  same file accepts the others' cookies, and a restart keeps everyone logged in.  Without
+  the file the key is drawn at random when the process starts: a restart logs everyone
+  out and each receiver has its own sessions;
+* logging out revokes the cookie's nonce in the receiver that got the logout, until the
+  cookie would expire (8 hours at most); the browser drops the cookie at once.  Other
+  receivers do not learn of it: to end every session everywhere, replace the key file and
+  restart the receivers.
 
 The cookie is ``HttpOnly`` (no script reads it), ``SameSite=Strict`` (no other site's
 page sends it), ``Path=/``, with ``Max-Age``, and ``Secure`` when the logbook serves TLS.
@@ -24,11 +29,28 @@ import time
 
 from urllib.parse import urlsplit
 
+from pilot_server import tokens
 from pilot_server.tokens import b64url, unb64url
 
 COOKIE = "pilots2_session"
 LIFETIME = 8 * 3600
 VERSION = "v1"
+KEY_PURPOSE = b"pilots2 web session key v1"
+
+
+def read_key(path):
+    """The session key of a hex secret file (mode 0600, at least 32 bytes, as ``pilotctl
+    token-secret`` makes it); ValueError with a one-line reason otherwise.
+
+    The key is derived from the file's secret for this one purpose, so a file that also
+    serves as a pilot-token secret does not make cookies and tokens interchangeable."""
+    try:
+        secret = tokens.read_secret(path)
+    except tokens.TokenError as exc:
+        raise ValueError("--session-key-file %s" % exc)
+    except OSError as exc:
+        raise ValueError("--session-key-file %s: %s" % (path, exc.strerror or exc))
+    return hmac.new(secret, KEY_PURPOSE, hashlib.sha256).digest()
 
 
 class Sessions(object):
