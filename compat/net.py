@@ -185,7 +185,9 @@ def _run_tool(args, data, what):
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, close_fds=True)
     except OSError as exc:
         raise FetchError("cannot run %s: %s" % (what, _describe(exc)))
-    out, err = proc.communicate(data)
+    if data is not None:
+        compat.feed_stdin(proc, data)  # not communicate(data): EPIPE on 2.6 if curl exits early
+    out, err = proc.communicate()
     if proc.returncode:
         lines = [line for line in compat.to_text(err).splitlines() if line.strip()]
         reason = lines[-1].strip() if lines else "exit code %d" % proc.returncode

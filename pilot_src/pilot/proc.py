@@ -151,7 +151,7 @@ class ProcessRunner(object):
         lines = queue.Queue()
         readers = [_start_reader(proc.stdout, "stdout", lines), _start_reader(proc.stderr, "stderr", lines)]
         if input_data is not None:
-            _start_writer(proc.stdin, input_data)
+            compat.feed_stdin(proc, input_data)
         tail = collections.deque(maxlen=TAIL_LINES)
         captured = []
         open_streams = 2
@@ -300,19 +300,3 @@ def _start_reader(pipe, name, lines):
     thread.daemon = True
     thread.start()
     return thread
-
-
-def _start_writer(pipe, data):
-    def write():
-        try:
-            pipe.write(compat.to_bytes(data))
-        except (IOError, OSError):
-            pass  # the child did not read it all
-        try:
-            pipe.close()
-        except (IOError, OSError):
-            pass
-
-    thread = threading.Thread(target=write, name="pilot-stdin-writer")
-    thread.daemon = True
-    thread.start()

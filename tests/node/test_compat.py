@@ -50,6 +50,34 @@ def test_shell_quote_round_trips_through_a_shell():
     assert compat.to_text(out) == value
 
 
+def test_shell_quote_of_text_with_non_ascii():
+    assert compat.shell_quote(u"caf\u00e9") == u"'caf\u00e9'"
+
+
+def test_shell_split_gives_native_words():
+    words = compat.shell_split(u"--flavour 'el 7' x=\u00e9")
+    assert words == [compat.to_native(w) for w in (u"--flavour", u"el 7", u"x=\u00e9")]
+    assert all(isinstance(word, str) and "\x00" not in word for word in words)  # 2.6's shlex and unicode
+    with pytest.raises(ValueError):
+        compat.shell_split("a 'b")
+
+
+def test_communicate_within_a_child_that_does_not_read_its_input():
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdout.write('early')"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            **compat.start_new_session_kwargs())
+    expired, out, err = compat.communicate_within(proc, 30, b"x" * (1024 * 1024))
+    assert (expired, out, proc.returncode) == (False, b"early", 0)
+
+
+def test_communicate_within_feeds_its_input():
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdout.write(sys.stdin.read()[::-1])"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            **compat.start_new_session_kwargs())
+    expired, out, err = compat.communicate_within(proc, 30, u"abc")
+    assert (expired, out) == (False, b"cba")
+
+
 def test_check_output():
     assert compat.check_output([sys.executable, "-c", "print('hi')"]).strip() == b"hi"
     with pytest.raises(subprocess.CalledProcessError) as info:
