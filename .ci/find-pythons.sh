@@ -4,7 +4,8 @@
 #
 # Usage: .ci/find-pythons.sh [--path]
 #   prints one line per env: "py27 /path/to/python2.7", or "py27 MISSING";
-#   with --path, prints instead a PATH prefix (bin dirs joined by ':') to run tox with.
+#   with --path, prints instead a PATH prefix (bin dirs joined by ':') to run tox with (2.6 is
+#   not on it: .ci/pytest26.sh finds it, or takes $PILOT_PYTHON26).
 # Looks in $(pyenv root)/versions/X.Y*/bin, then on PATH (pyenv shims that do not run
 # are ignored), then, for 2.7, in the prefix of .ci/provision-python27.sh and, for 2.6,
 # in the cache of .ci/provision-python26.sh (~/.cache/pilots2/python26-*/bin).
@@ -63,7 +64,8 @@ for version in 2.6 2.7 3.6 3.7 3.8 3.9 3.10 3.11 3.12 3.13; do
         works "$found" "$version" || found=
     fi
     if [ "${1:-}" = --path ]; then
-        [ -z "$found" ] || path=$path${path:+:}$(dirname "$found")
+        # not 2.6: its folder holds pydoc, 2to3 ... of 2.6; the py26 env gets it from this list
+        [ -z "$found" ] || [ "$version" = 2.6 ] || path=$path${path:+:}$(dirname "$found")
     else
         echo "$env ${found:-MISSING}"
     fi

@@ -77,6 +77,10 @@ class PilotParams(object):
 
     # DIRAC names kept for extensions -------------------------------------------------
     @property
+    def rootPath(self):
+        return self.pilotRootPath
+
+    @property
     def releaseVersion(self):
         return self.releaseVersions[0] if self.releaseVersions else ""
 

@@ -82,6 +82,29 @@ def test_the_names_are_dirac_s_and_only_these():
     assert [command.command_name() for command in CORE_COMMANDS] == DIRAC_COMMANDS
 
 
+# The attributes DIRAC's PilotParams sets, which extensions read as self.pp.<name>; these few are
+# DIRAC's own machinery (its option table and getopt result, its logger, its script's name).
+DIRAC_PILOT_PARAMS = [
+    "CVMFS_locations", "architectureScript", "batchSystemInfo", "ceName", "ceType", "certsLocation", "cmdOpts",
+    "commandExtensions", "commandOptions", "commands", "configServer", "configureScript", "debugFlag",
+    "executeCmd", "extensions", "flavour", "gateway", "genericOption", "gridCEType", "installEnv", "jobCPUReq",
+    "keepPythonPath", "local", "localConfigFile", "log", "loggerBufsize", "loggerTimerInterval", "loggerURL",
+    "maxCycles", "maxNumberOfProcessors", "minDiskSpace", "modules", "optList", "pilotCFGFile", "pilotJSON",
+    "pilotLogging", "pilotProcessors", "pilotReference", "pilotRootPath", "pilotScriptName", "pilotUUID",
+    "pipInstallOptions", "pollingTime", "preferredURLPatterns", "preinstalledEnv", "preinstalledEnvPrefix",
+    "queueName", "queueParameters", "releaseProject", "releaseVersion", "reqtags", "rootPath", "setup", "site",
+    "stopAfterFailedMatches", "stopOnApplicationFailure", "tags", "useServerCertificate", "userDN",
+    "userEnvVariables", "userGroup", "wnVO", "workingDir"]
+NOT_IN_PP = ["cmdOpts", "configureScript", "local", "log", "optList", "pilotScriptName"]
+
+
+def test_self_pp_has_dirac_s_attributes(workdir):
+    params, _ = helpers.resolve_params(["-N", "ce.example.org"], workdir)
+    missing = [name for name in DIRAC_PILOT_PARAMS if not hasattr(params, name)]
+    assert missing == NOT_IN_PP
+    assert params.rootPath == params.pilotRootPath == params.workingDir == workdir
+
+
 def test_star_import_gives_the_working_names():
     namespace = {}
     exec("from pilotCommands import *", namespace)
@@ -165,6 +188,45 @@ def test_retrieve_url_timeout(http_server, tmpdir, no_proxy):
     assert pilotTools.retrieveUrlTimeout(http_server.url("f.txt"), "", log, timeout=10) == "content"
     assert pilotTools.retrieveUrlTimeout(http_server.url("missing"), target, log, timeout=10) is False
     assert "URL retrieve: " in sink.text() and "404" in sink.text()
+
+
+class _CountingLogger(object):
+    """The pilot logger as logFinalizer sees it: flush(timeout) is counted."""
+
+    def __init__(self):
+        self.flushes = []
+        self.logger, self.sink = helpers.make_logger()
+
+    def source(self, name, phase=None):
+        return self.logger.source(name, phase)
+
+    def flush(self, timeout):
+        self.flushes.append(timeout)
+
+
+@pytest.mark.parametrize("ending", ["return", "exit", "raise"])
+def test_log_finalizer_flushes_however_execute_ends(ending, workdir):
+    from pilot.commands.base import Context
+
+    class Ends(pilotCommands.CommandBase):
+        @pilotCommands.logFinalizer
+        def execute(self):
+            """Ends as asked."""
+            if ending == "exit":
+                sys.exit(3)
+            if ending == "raise":
+                raise ValueError("broken")
+            return "done"
+
+    logger = _CountingLogger()
+    command = Ends.create(None, Context(logger, None, None, workdir, {}))
+    if ending == "return":
+        assert command.execute() == "done"
+    else:
+        with pytest.raises((SystemExit, ValueError)):
+            command.execute()
+    assert logger.flushes == [pilotCommands.FLUSH_SECONDS]
+    assert Ends.execute.__doc__ == "Ends as asked."
 
 
 # -- through the real pilot.pyz -------------------------------------------------------------------
