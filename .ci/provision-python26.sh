@@ -53,11 +53,11 @@ fi
 
 # The tools of the build; apt-get installs them on a Debian-like machine that lacks them.
 need=
-for tool in gcc make; do command -v "$tool" >/dev/null || need="$need $tool"; done
+command -v gcc >/dev/null || need="$need gcc libc6-dev"
+command -v make >/dev/null || need="$need make"
 [ -r /usr/include/zlib.h ] || need="$need zlib1g-dev"
 [ -r /usr/include/bzlib.h ] || need="$need libbz2-dev"
 if [ -n "$need" ]; then
-    packages=$(echo "$need" | sed 's/\bgcc\b/gcc libc6-dev/; s/\bmake\b/make/')
     if ! command -v apt-get >/dev/null; then
         fail "missing$need and no apt-get to install them"
     fi
@@ -66,15 +66,14 @@ if [ -n "$need" ]; then
         sudo -n true 2>/dev/null || fail "missing$need; installing them needs root (or sudo)"
         SUDO="sudo -n"
     fi
-    say "installing$packages with apt-get"
-    # shellcheck disable=SC2086
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=300 install -y -q \
-        --no-install-recommends $packages >/dev/null 2>&1 \
-        || { $SUDO apt-get -o DPkg::Lock::Timeout=300 update -q >/dev/null 2>&1 || true
-             # shellcheck disable=SC2086
-             DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=300 install -y -q \
-                 --no-install-recommends $packages >/dev/null 2>&1; } \
-        || fail "apt-get install$packages failed"
+    say "installing$need with apt-get"
+    install() {
+        # shellcheck disable=SC2086
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=300 install -y -q \
+            --no-install-recommends $need >/dev/null 2>&1
+    }
+    install || { $SUDO apt-get -o DPkg::Lock::Timeout=300 update -q >/dev/null 2>&1; install; } \
+        || fail "apt-get install$need failed"
 fi
 
 mkdir -p "$CACHE"
