@@ -56,12 +56,16 @@ def shell_split(text):
 
 
 def to_text(value, encoding="utf-8"):
-    """Bytes or text to text; undecodable bytes become U+FFFD, never an exception."""
+    """Bytes, text or any object (an exception) to text; undecodable bytes become U+FFFD,
+    never an exception."""
     if isinstance(value, six.binary_type):
         return value.decode(encoding, "replace")
     if isinstance(value, six.text_type):
         return value
-    return six.text_type(value)
+    try:
+        return six.text_type(value)
+    except UnicodeError:  # Python 2: unicode(exc) decodes a non-ASCII str message as ASCII
+        return str(value).decode(encoding, "replace")
 
 
 def to_bytes(value, encoding="utf-8"):

@@ -30,7 +30,16 @@ class FetchError(Exception):
 
     def __init__(self, reason, status=None):
         Exception.__init__(self, reason)
+        self.reason = compat.to_text(reason)
         self.status = status
+
+    # Python 2 formats an exception with str() or unicode(): both must work when the reason
+    # is not ASCII (wget's messages in a UTF-8 locale quote with U+2018).
+    def __str__(self):
+        return compat.to_native(self.reason)
+
+    def __unicode__(self):
+        return self.reason
 
 
 class NoTransport(FetchError):
@@ -259,8 +268,11 @@ def _request_wget(url, timeout, cafile, capath, certfile, keyfile, data, headers
     if certfile:
         args.append("--certificate=%s" % certfile)
         args.append("--private-key=%s" % (keyfile or certfile))
-    if headers:
-        raise FetchError("wget cannot send request headers without exposing them; install curl")
+    for key, value in (headers or {}).items():
+        # wget takes headers on its command line, which other users of the node can read
+        if key.lower() == "authorization":
+            raise FetchError("wget cannot send a credential without showing it on its command line; install curl")
+        args.append("--header=%s: %s" % (key, value))
     if data is not None:
         # wget has no "body from stdin"; the data is small (log batches), pass it inline.
         args.append("--post-data=%s" % compat.to_native(data))

@@ -24,6 +24,18 @@ def test_to_text():
     assert compat.to_text(b"\xe9", encoding="latin-1") == u"\u00e9"
 
 
+def test_to_text_of_an_exception_with_a_non_ascii_message():
+    assert compat.to_text(ValueError(u"caf\u00e9")) == u"caf\u00e9"
+    assert compat.to_text(ValueError(compat.to_native(u"caf\u00e9"))) == u"caf\u00e9"
+
+
+def test_fetch_error_with_a_non_ascii_reason():
+    error = net.FetchError(u"wget: ERROR: The certificate of \u2018localhost\u2019 is not trusted.")
+    assert compat.to_text(str(error)) == compat.to_text("%s" % error) == compat.to_text(error)
+    assert u"%s: %s" % (u"https://x/", error) == "https://x/: " + error.reason  # unicode() on Python 2
+    assert compat.to_text(error).endswith(u"of \u2018localhost\u2019 is not trusted.")
+
+
 def test_to_bytes_and_native():
     assert compat.to_bytes(u"caf\u00e9") == b"caf\xc3\xa9"
     assert compat.to_bytes(b"\xff") == b"\xff"
@@ -260,3 +272,18 @@ def test_wget_transport(http_server, https_server, certs, no_proxy):
     assert net.request(https_server.url("w.txt"), timeout=10, transport="wget", cafile=certs.ca_cert) == b"wget tls"
     with pytest.raises(net.FetchError):
         net.request(http_server.url("missing"), timeout=10, transport="wget")
+    with pytest.raises(net.FetchError) as info:
+        net.request(https_server.url("w.txt"), timeout=10, transport="wget")  # the test CA is not trusted
+    assert str(info.value).startswith("wget: ") and "certificate" in str(info.value), info.value
+
+
+@pytest.mark.skipif(not HAS_WGET, reason="wget is not installed on this machine")
+def test_wget_sends_plain_headers_but_never_a_credential(http_server, no_proxy):
+    http_server.put("h.txt", b"ok")
+    assert net.request(http_server.url("h.txt"), timeout=10, transport="wget",
+                       headers={"X-Pilot": "yes"}) == b"ok"
+    with pytest.raises(net.FetchError) as info:
+        net.request(http_server.url("h.txt"), timeout=10, transport="wget",
+                    headers={"Authorization": "Bearer SECRET"})
+    assert "install curl" in str(info.value) and "SECRET" not in str(info.value)
+    assert len(http_server.requests) == 1

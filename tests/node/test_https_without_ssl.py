@@ -2,7 +2,9 @@
 
 The real pilot.pyz runs under such a Python and fetches pilot.json from a real
 HTTPS server (the test CA's certificate): through curl, through wget, and with
-neither on PATH (a one-line error, exit code 11).  Under the py26 env the
+neither on PATH (a one-line error, exit code 11).  It sends its log to an HTTPS
+logbook through wget (curl: test_remote_pilot.py, run under 2.6 by the py26 env),
+and says why remote logging is off where it cannot be done.  Under the py26 env the
 pilot's Python is the env's own; run from a Python that has ssl, the tests
 use the machine's 2.6 (.ci/provision-python26.sh) when the matrix includes it.
 """
@@ -16,6 +18,7 @@ import pytest
 import helpers
 import samples
 from compat import net
+from logbook_double import LogbookDouble
 from pilot import exitcodes
 
 
@@ -81,3 +84,49 @@ def test_neither_curl_nor_wget_is_one_line(python_without_ssl, workdir, https_se
                                   "cannot verify HTTPS and neither curl nor wget is on PATH")
     assert https_server.requests == []
     assert "retrying" not in out  # no tool will appear between two attempts
+
+
+@pytest.fixture
+def open_logbook(certs):
+    """An HTTPS logbook that takes batches without a token."""
+    server = helpers.https(lambda context: LogbookDouble(context), certs)
+    yield server
+    server.close()
+
+
+def _log_to(python, workdir, logbook, certs, path, token=None):
+    env = {"PATH": path, "X509_CERT_DIR": certs.ca_dir}
+    if token:
+        env["PILOT_LOGBOOK_TOKEN_FILE"] = helpers.write_text(os.path.join(workdir, "token"), token)
+        os.chmod(env["PILOT_LOGBOOK_TOKEN_FILE"], 0o600)
+    return helpers.run_pilot(["-X", "GetPilotVersion", "-r", "v1", "-g", logbook.endpoint], workdir,
+                             env=helpers.clean_env(env), python=python, timeout=90)
+
+
+def test_the_log_goes_to_an_https_logbook_through_wget(python_without_ssl, workdir, open_logbook, certs,
+                                                       tmpdir):
+    rc, out, err = _log_to(python_without_ssl, workdir, open_logbook, certs, _tools_only(tmpdir, "wget"))
+    assert rc == 0, out + err
+    figures = helpers.load_result(workdir)["remote_logging"]
+    assert figures["sent"] == figures["messages"] > 0 and figures["unsent"] == 0, figures
+    stored = open_logbook.messages_of()
+    assert [m["seq"] for m in stored] == list(range(1, figures["messages"] + 1))
+    assert stored[-1]["kind"] == "result"
+
+
+def test_a_token_never_goes_through_wget(python_without_ssl, workdir, open_logbook, certs, tmpdir):
+    rc, out, err = _log_to(python_without_ssl, workdir, open_logbook, certs, _tools_only(tmpdir, "wget"),
+                           token="pt1.secret-token")
+    assert rc == 0, out + err
+    assert "remote logging is off: this Python cannot do HTTPS itself and the pilot token cannot go " \
+           "through wget (its command line is public on the node): install curl" in out
+    assert open_logbook.posts == [] and "secret-token" not in out + err
+
+
+def test_stomp_over_tls_needs_ssl(python_without_ssl, workdir):
+    rc, out, err = helpers.run_pilot(["-X", "GetPilotVersion", "-r", "v1", "-g",
+                                      "stomp+ssl://localhost:%d/queue/pilots2.logs" % helpers.free_port()],
+                                     workdir, python=python_without_ssl)
+    assert rc == 0, out + err
+    assert "remote logging is off: this Python (" in out and "STOMP over TLS is not possible" in out
+    assert "Pilot exit code 0 (OK)" in helpers.pilot_out(workdir)
