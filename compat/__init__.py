@@ -65,7 +65,7 @@ def to_text(value, encoding="utf-8"):
     try:
         return six.text_type(value)
     except UnicodeError:  # Python 2: unicode(exc) decodes a non-ASCII str message as ASCII
-        return str(value).decode(encoding, "replace")
+        return to_text(str(value), encoding)
 
 
 def to_bytes(value, encoding="utf-8"):
