@@ -4,7 +4,34 @@
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV="$REPO/.venv"
 
-step() { printf '\n==> %s\n' "$*"; }
+# Steps are timed: each one prints its duration when the next starts ("<== name: N s"),
+# and timing_summary (run at exit by ./run-tests) lists them all with the total.
+RUN_STARTED=$(date +%s)
+STEP_NAME=
+STEP_STARTED=
+STEP_TIMES=()
+
+step() {
+    step_end
+    STEP_NAME="$*"
+    STEP_STARTED=$(date +%s)
+    printf '\n==> %s\n' "$*"
+}
+
+step_end() {
+    [ -n "$STEP_NAME" ] || return 0
+    local took=$(( $(date +%s) - STEP_STARTED ))
+    printf '<== %s: %d s\n' "$STEP_NAME" "$took"
+    STEP_TIMES+=("$(printf '%6d s  %s' "$took" "$STEP_NAME")")
+    STEP_NAME=
+}
+
+timing_summary() {
+    step_end
+    printf '\n==> time of each step (load average now: %s)\n' "$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)"
+    printf '%s\n' ${STEP_TIMES[@]+"${STEP_TIMES[@]}"}
+    printf '%6d s  total\n' $(( $(date +%s) - RUN_STARTED ))
+}
 
 host_python() {
     for candidate in "${PILOT_HOST_PYTHON:-}" python3 python3.13 python3.12 python3.11 python3.10 python3.9; do

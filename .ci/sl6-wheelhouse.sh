@@ -1,7 +1,8 @@
 #!/bin/sh
-# Prepare the offline wheelhouse that Dockerfile.sl6 COPYs (reference sections 6, 7):
+# The offline wheelhouse of the test tools for Python 2.6: Dockerfile.sl6 COPYs it and
+# .ci/pytest26.sh installs it for the real 2.6 of the py26 env.
 # EL6 repositories are archived and pip on Python 2.6 has no SNI, so nothing is
-# fetched inside the SL6 container.
+# fetched by Python 2.6 itself.
 #
 # Usage: .ci/sl6-wheelhouse.sh DIR    (default .tox/sl6-wheelhouse); idempotent.
 # Needs python3 with pip, and a Python 2.7 (pyenv, PATH or $PYTHON27) to build the
@@ -12,11 +13,13 @@ WH=${1:-$HERE/../.tox/sl6-wheelhouse}
 mkdir -p "$WH"
 WH=$(cd "$WH" && pwd)
 
+# --ignore-requires-python: six 1.17.0 declares >=2.7, yet its six.py works on 2.6 (the pyz ships it)
 download() {
     python3 -m pip download -q --disable-pip-version-check --no-deps --only-binary=:all: \
-        --python-version 2.6 --implementation py --abi none --platform any -d "$WH" "$@"
+        --ignore-requires-python --python-version 2.6 --implementation py --abi none --platform any \
+        -d "$WH" "$@"
 }
-for req in pytest==3.2.5 py==1.4.34 argparse==1.4.0 setuptools==36.8.0 pip==9.0.3; do
+for req in pytest==3.2.5 py==1.4.34 argparse==1.4.0 setuptools==36.8.0 pip==9.0.3 six==1.17.0; do
     name=${req%%==*}; version=${req#*==}
     ls "$WH/$name-$version-"*.whl >/dev/null 2>&1 || download "$req"
 done

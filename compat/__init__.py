@@ -6,6 +6,7 @@ the differences from here.  Guarded imports carry ``# novm`` so that vermin
 """
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -18,10 +19,8 @@ PY2 = sys.version_info[0] == 2
 text_type = six.text_type
 string_types = six.string_types
 
-try:
-    from shlex import quote as shell_quote  # novm  (3.3+)
-except ImportError:  # Python 2
-    from pipes import quote as shell_quote  # noqa: F401
+# What a shell word may hold unquoted (shlex.quote's set, ASCII only on every version).
+_SHELL_UNSAFE = re.compile(r"[^A-Za-z0-9_@%+=:,./-]")
 
 try:
     import ssl
@@ -32,13 +31,41 @@ except ImportError:  # Python built without OpenSSL: downloads fall back to curl
 HAS_SSL_CONTEXT = ssl is not None and hasattr(ssl, "create_default_context")
 
 
+def shell_quote(value):
+    """One shell word for ``value``, as shlex.quote (3.3+) writes it, on every version.
+
+    Python 2's pipes.quote differs, and on 2.6 turns "" into nothing at all (the
+    argument vanishes from the command line).
+    """
+    if not value:
+        return "''"
+    if _SHELL_UNSAFE.search(value) is None:
+        return value
+    return "'" + value.replace("'", "'\"'\"'") + "'"
+
+
+def shell_split(text):
+    """shlex.split(text) as native strings.
+
+    Python 2.6's shlex garbles unicode input (NUL bytes inside the words, which
+    execve then refuses); on Python 2 it gets UTF-8 bytes.
+    """
+    import shlex
+
+    return shlex.split(to_native(text))
+
+
 def to_text(value, encoding="utf-8"):
-    """Bytes or text to text; undecodable bytes become U+FFFD, never an exception."""
+    """Bytes, text or any object (an exception) to text; undecodable bytes become U+FFFD,
+    never an exception."""
     if isinstance(value, six.binary_type):
         return value.decode(encoding, "replace")
     if isinstance(value, six.text_type):
         return value
-    return six.text_type(value)
+    try:
+        return six.text_type(value)
+    except UnicodeError:  # Python 2: unicode(exc) decodes a non-ASCII str message as ASCII
+        return to_text(str(value), encoding)
 
 
 def to_bytes(value, encoding="utf-8"):
@@ -165,13 +192,45 @@ def kill_group_after(proc, timeout):
 
 def communicate_within(proc, timeout, data=None):
     """proc.communicate(data), killing the process group of ``proc`` (started in a new
-    session) after ``timeout`` seconds; return (expired, stdout bytes, stderr bytes)."""
+    session) after ``timeout`` seconds; return (expired, stdout bytes, stderr bytes).
+
+    A child that exits without reading all of ``data`` is not an error (2.6's
+    communicate raised EPIPE then, and lost what it had read): a thread of its own
+    feeds stdin.
+    """
     timer, expired = kill_group_after(proc, timeout)
     try:
-        out, err = proc.communicate(data)
+        feeder = None
+        if data is not None and proc.stdin is not None:
+            feeder = feed_stdin(proc, data)
+        out, err = proc.communicate()
+        if feeder is not None:
+            feeder.join(timeout)
     finally:
         timer.cancel()
     return bool(expired), out, err
+
+
+def feed_stdin(proc, data):
+    """Write ``data`` to the child's stdin in a daemon thread, then close it; return the
+    thread.  The pipe is taken from ``proc`` (communicate() must not touch it); a child
+    that stops reading ends the writing quietly."""
+    pipe, proc.stdin = proc.stdin, None
+
+    def write():
+        try:
+            pipe.write(to_bytes(data))
+        except (IOError, OSError):
+            pass  # the child did not read it all
+        try:
+            pipe.close()
+        except (IOError, OSError):
+            pass
+
+    thread = threading.Thread(target=write, name="stdin-feeder")
+    thread.daemon = True
+    thread.start()
+    return thread
 
 
 def read_bytes(path):

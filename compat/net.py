@@ -13,6 +13,7 @@ import os
 import re
 import socket
 import subprocess
+import sys
 import tempfile
 
 from six.moves.urllib import error as urlerror
@@ -29,11 +30,33 @@ class FetchError(Exception):
 
     def __init__(self, reason, status=None):
         Exception.__init__(self, reason)
+        self.reason = compat.to_text(reason)
         self.status = status
 
+    # Python 2 formats an exception with str() or unicode(): both must work when the reason
+    # is not ASCII (wget's messages in a UTF-8 locale quote with U+2018).
+    def __str__(self):
+        return compat.to_native(self.reason)
 
-# curl --fail: "curl: (22) The requested URL returned error: 413" (newer curl adds the reason)
-_CURL_STATUS = re.compile(r"returned error: (\d{3})")
+    def __unicode__(self):
+        return self.reason
+
+
+class NoTransport(FetchError):
+    """Nothing on this node can make the request (no ssl module, no curl, no wget):
+    retrying will not help."""
+
+
+# curl --fail: "curl: (22) The requested URL returned error: 413" (newer curl adds the reason);
+# wget --no-verbose: "... ERROR 404: Not Found."
+_TOOL_STATUS = re.compile(r"returned error: (\d{3})|ERROR (\d{3}):")
+# The line that says what went wrong among the tools' advice (curl's about certificates
+# ends with "how to fix it, please visit the web page mentioned above.").
+_TOOL_ERROR = re.compile(r"^curl: \(\d+\)|ERROR|^failed: ")
+# wget's exit codes, for a failure it printed nothing about
+_WGET_EXIT = {1: "generic error", 2: "parse error", 3: "file I/O error", 4: "network failure",
+              5: "TLS certificate verification failure", 6: "authentication failure", 7: "protocol error",
+              8: "the server answered with an error"}
 
 
 def _which(name, path=None):
@@ -45,7 +68,7 @@ def _which(name, path=None):
 
 
 def choose_transport(url, transport="auto"):
-    """'python', 'curl' or 'wget' for this URL; raises FetchError if none can do it."""
+    """'python', 'curl' or 'wget' for this URL; raises NoTransport if none can do it."""
     if transport != "auto":
         return transport
     if not url.lower().startswith("https:") or compat.HAS_SSL_CONTEXT:
@@ -53,7 +76,8 @@ def choose_transport(url, transport="auto"):
     for tool in ("curl", "wget"):
         if _which(tool):
             return tool
-    raise FetchError("this Python cannot verify HTTPS and neither curl nor wget is installed")
+    raise NoTransport("this Python (%s, %s) cannot verify HTTPS and neither curl nor wget is on PATH"
+                      % (sys.version.split()[0], "no ssl module" if compat.ssl is None else "ssl too old"))
 
 
 def request(url, timeout=30, cafile=None, capath=None, certfile=None, keyfile=None,
@@ -185,12 +209,23 @@ def _run_tool(args, data, what):
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, close_fds=True)
     except OSError as exc:
         raise FetchError("cannot run %s: %s" % (what, _describe(exc)))
-    out, err = proc.communicate(data)
+    if data is not None:
+        compat.feed_stdin(proc, data)  # not communicate(data): EPIPE on 2.6 if curl exits early
+    out, err = proc.communicate()
     if proc.returncode:
-        lines = [line for line in compat.to_text(err).splitlines() if line.strip()]
-        reason = lines[-1].strip() if lines else "exit code %d" % proc.returncode
-        match = _CURL_STATUS.search(reason)
-        raise FetchError("%s: %s" % (what, reason), int(match.group(1)) if match else None)
+        lines = [line.strip() for line in compat.to_text(err).splitlines() if line.strip()]
+        errors = [line for line in lines if _TOOL_ERROR.search(line)]
+        if errors:
+            reason = errors[0]
+        elif lines:
+            reason = lines[-1]
+        else:
+            reason = "exit code %d" % proc.returncode
+            if what == "wget" and proc.returncode in _WGET_EXIT:
+                reason += " (%s)" % _WGET_EXIT[proc.returncode]
+        match = _TOOL_STATUS.search(reason)
+        status = match and (match.group(1) or match.group(2))
+        raise FetchError("%s: %s" % (what, reason), int(status) if status else None)
     return out
 
 
@@ -224,7 +259,7 @@ def _request_curl(url, timeout, cafile, capath, certfile, keyfile, data, headers
 
 
 def _request_wget(url, timeout, cafile, capath, certfile, keyfile, data, headers):
-    args = [_which("wget") or "wget", "--quiet", "--output-document=-", "--tries=1",
+    args = [_which("wget") or "wget", "--no-verbose", "--output-document=-", "--tries=1",
             "--timeout=%d" % int(timeout)]
     if cafile:
         args.append("--ca-certificate=%s" % cafile)
@@ -233,8 +268,11 @@ def _request_wget(url, timeout, cafile, capath, certfile, keyfile, data, headers
     if certfile:
         args.append("--certificate=%s" % certfile)
         args.append("--private-key=%s" % (keyfile or certfile))
-    if headers:
-        raise FetchError("wget cannot send request headers without exposing them; install curl")
+    for key, value in (headers or {}).items():
+        # wget takes headers on its command line, which other users of the node can read
+        if key.lower() == "authorization":
+            raise FetchError("wget cannot send a credential without showing it on its command line; install curl")
+        args.append("--header=%s: %s" % (key, value))
     if data is not None:
         # wget has no "body from stdin"; the data is small (log batches), pass it inline.
         args.append("--post-data=%s" % compat.to_native(data))

@@ -186,12 +186,18 @@ def read_file(path):
 def load(path, key_path=None, openssl_dates=None):
     """Read a proxy (certificates and key in one file) or a certificate (+ key file)."""
     data = read_file(path)
-    blocks = PEM_CERT.findall(data)
-    if not blocks:
-        raise CredentialError("%s holds no PEM certificate" % path)
     has_key = bool(PEM_KEY.search(data))
     if key_path:
         has_key = bool(PEM_KEY.search(read_file(key_path)))
+    return Credential(path, certificates_of(data, path, openssl_dates), has_key)
+
+
+def certificates_of(data, origin, openssl_dates=None):
+    """The Certificates of PEM bytes (``origin`` names them in errors).  A certificate the
+    DER reader cannot parse is read by ``openssl_dates(origin)`` when given (a file)."""
+    blocks = PEM_CERT.findall(data)
+    if not blocks:
+        raise CredentialError("%s holds no PEM certificate" % origin)
     certificates = []
     for block in blocks:
         try:
@@ -199,10 +205,10 @@ def load(path, key_path=None, openssl_dates=None):
             certificates.append(Certificate(der))
         except (CredentialError, ValueError, IndexError, TypeError) as exc:
             if openssl_dates is None:
-                raise CredentialError("%s: cannot read a certificate: %s" % (path, exc))
-            certificates.append(openssl_dates(path))
+                raise CredentialError("%s: cannot read a certificate: %s" % (origin, exc))
+            certificates.append(openssl_dates(origin))
             break
-    return Credential(path, certificates, has_key)
+    return certificates
 
 
 def proxy_vo(environ):

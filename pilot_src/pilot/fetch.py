@@ -52,7 +52,8 @@ class Downloader(object):
         """Return (url, bytes) of the first location that answers with the right content.
 
         Raises PilotError of type 'integrity' when locations answered but every
-        answer failed its checksum, else of type 'network'.
+        answer failed its checksum, of type 'node' when nothing on the node can
+        fetch HTTPS (no ssl module, no curl, no wget), else of type 'network'.
         """
         urls = [url for url in urls if url]
         if not urls:
@@ -66,6 +67,8 @@ class Downloader(object):
                     data = net.request(url, timeout=self.timeout, cafile=self.cafile, capath=self.capath,
                                        certfile=self.certfile, keyfile=self.keyfile,
                                        transport=self.transport)
+                except net.NoTransport as exc:  # no retry: the node lacks the tools
+                    raise PilotError("%s from %s: %s" % (what, url, exc), "node")
                 except net.FetchError as exc:
                     failures.append("%s: %s" % (url, exc))
                     self.log.warning("%s from %s failed (attempt %d/%d): %s"

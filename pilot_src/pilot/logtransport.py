@@ -214,6 +214,9 @@ class HttpsTransport(object):
                 self.how = net.choose_transport(url, how)
             except net.FetchError as exc:
                 raise TransportError(str(exc))
+            if self.how == "wget" and credentials.token:
+                raise TransportError("this Python cannot do HTTPS itself and the pilot token cannot go "
+                                     "through wget (its command line is public on the node): install curl")
         else:
             self.how = "python"
             if credentials.token:

@@ -105,30 +105,36 @@ def python_description():
                                sys.executable, ssl_text)
 
 
-def probe_directory(path, timeout):
-    """('visible', n) / ('empty', 0) / ('missing', 0) / ('timed out', 0) / ('unreadable: why', 0).
+def call_within(timeout, function):
+    """(True, function()) or (False, None) when it did not return within ``timeout`` seconds.
 
-    Lazy CVMFS mounts can hang: the listing runs in a daemon thread that is
-    abandoned after ``timeout`` seconds, and "timed out" is never confused
-    with "empty".
+    Lazy CVMFS mounts can hang: the call runs in a daemon thread that is abandoned
+    after ``timeout`` seconds.  ``function`` must not raise.
     """
-    outcome = {}
-
-    def look():
-        try:
-            if not os.path.isdir(path):
-                outcome["state"] = ("missing", 0)
-                return
-            entries = os.listdir(path)
-            outcome["state"] = ("visible", len(entries)) if entries else ("empty", 0)
-        except (IOError, OSError) as exc:
-            outcome["state"] = ("unreadable: %s" % (exc.strerror or exc), 0)
-
-    thread = threading.Thread(target=look, name="pilot-probe")
+    outcome = []
+    thread = threading.Thread(target=lambda: outcome.append(function()), name="pilot-probe")
     thread.daemon = True
     thread.start()
     thread.join(timeout)
-    return outcome.get("state", ("timed out", 0))
+    return (True, outcome[0]) if outcome else (False, None)
+
+
+def probe_directory(path, timeout):
+    """('visible', n) / ('empty', 0) / ('missing', 0) / ('timed out', 0) / ('unreadable: why', 0).
+
+    "timed out" (a hanging mount, see call_within) is never confused with "empty".
+    """
+    def look():
+        try:
+            if not os.path.isdir(path):
+                return ("missing", 0)
+            entries = os.listdir(path)
+            return ("visible", len(entries)) if entries else ("empty", 0)
+        except (IOError, OSError) as exc:
+            return ("unreadable: %s" % (exc.strerror or exc), 0)
+
+    done, state = call_within(timeout, look)
+    return state if done else ("timed out", 0)
 
 
 def check_writable(folder):

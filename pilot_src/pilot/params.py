@@ -23,12 +23,15 @@ PILOT_JSON = "pilot.json"
 ENVIRONMENT = "environment"
 COMMAND_LINE = "command line"
 
-LEGACY_VERSION = re.compile(r"^v(\d+)r(\d+)(?:p(\d+))?(?:-pre(\d+))?$")
+# DIRAC's release names, old (v10r2p3-pre4) and new (10.2.3a4, v9.0, 9.0.3): major, minor,
+# optional patch, optional pre-release number.
+RELEASE_VERSION = re.compile(r"^v?(\d+)[r.](\d+)(?:[p.](\d+))?(?:(?:-pre|a)?(\d+))?$")
 
 
 def pep440_version(version):
-    """DIRAC's legacy vXrY[pZ][-preN] as X.Y.Z[aN]; other versions unchanged."""
-    match = LEGACY_VERSION.match(version or "")
+    """A DIRAC release name as X.Y.Z[aN] (v10r2p3-pre4 -> 10.2.3a4, v9.0 -> 9.0.0), as DIRAC's
+    pilot writes it; anything else (DIRAC[pilot]==9.0.3, a branch) unchanged."""
+    match = RELEASE_VERSION.match(version or "")
     if not match:
         return version
     major, minor, patch, pre = match.groups()
@@ -73,6 +76,10 @@ class PilotParams(object):
         self.sources[dest] = (source, origin)
 
     # DIRAC names kept for extensions -------------------------------------------------
+    @property
+    def rootPath(self):
+        return self.pilotRootPath
+
     @property
     def releaseVersion(self):
         return self.releaseVersions[0] if self.releaseVersions else ""

@@ -25,6 +25,8 @@ POLL_SECONDS = 0.2
 # After the child exits, how long to wait for background processes that still
 # hold its output pipes open before stopping them.
 DRAIN_SECONDS = 5.0
+# After a signal, how long the stopped child's output readers get to see the end of its pipes.
+READERS_SECONDS = 5.0
 
 
 class ProcResult(object):
@@ -123,6 +125,10 @@ class ProcessRunner(object):
             log.warning("%s received: sending %s to %s (pid %d)" % (
                 _signal_name(killed.signum), _signal_name(forwarded), program, proc.pid))
             self._stop_group(proc, grace, forwarded)
+            # The pilot goes on to exit: the output readers (daemon threads) end first, or
+            # Python 2 empties their modules under them (a traceback on stderr).
+            for reader in getattr(proc, "readers", ()):
+                reader.join(READERS_SECONDS)
             raise
         finally:
             if proc.poll() is None:
@@ -149,9 +155,10 @@ class ProcessRunner(object):
     def _pump(self, proc, result, log, program, started, timeout, capture, input_data, grace, log_stdout,
               on_line):
         lines = queue.Queue()
-        readers = [_start_reader(proc.stdout, "stdout", lines), _start_reader(proc.stderr, "stderr", lines)]
+        readers = proc.readers = [_start_reader(proc.stdout, "stdout", lines),
+                                  _start_reader(proc.stderr, "stderr", lines)]
         if input_data is not None:
-            _start_writer(proc.stdin, input_data)
+            compat.feed_stdin(proc, input_data)
         tail = collections.deque(maxlen=TAIL_LINES)
         captured = []
         open_streams = 2
@@ -300,19 +307,3 @@ def _start_reader(pipe, name, lines):
     thread.daemon = True
     thread.start()
     return thread
-
-
-def _start_writer(pipe, data):
-    def write():
-        try:
-            pipe.write(compat.to_bytes(data))
-        except (IOError, OSError):
-            pass  # the child did not read it all
-        try:
-            pipe.close()
-        except (IOError, OSError):
-            pass
-
-    thread = threading.Thread(target=write, name="pilot-stdin-writer")
-    thread.daemon = True
-    thread.start()

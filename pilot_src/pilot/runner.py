@@ -73,8 +73,7 @@ def run_plan(plan, params, context, result, log):
         command = None
         status, failure_type, reason = "ok", None, None
         try:
-            command = command_class(params)
-            command.bind(context)
+            command = command_class.create(params, context)
             command.execute()
         except PilotKilled as killed:
             context.runner.stop_all()

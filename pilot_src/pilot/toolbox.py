@@ -154,7 +154,8 @@ def load_extension(prefix, search_dirs, archive, log, downloader=None):
         six.exec_(code, module.__dict__)
     except (Exception, SystemExit) as exc:  # an extension calling sys.exit() at import is a bad extension
         del sys.modules[module_name]
-        last = traceback.extract_tb(sys.exc_info()[2])[-1:]
+        frames = traceback.extract_tb(sys.exc_info()[2])
+        last = [frame for frame in frames if frame[0] == location][-1:] or frames[-1:]  # the extension's line
         line = getattr(exc, "lineno", None) or (last[0][1] if last else "?")
         log.debug(traceback.format_exc())
         raise ConfigError("extension %s (%s) failed to load: %s: %s (line %s)"

@@ -54,14 +54,13 @@ def http_server(tmpdir):
 
 @pytest.fixture(scope="session")
 def certs(tmpdir_factory):
-    if not helpers.has_ssl_context():
-        pytest.skip(helpers.NO_SSL_CONTEXT)
     return helpers.TestCerts(str(tmpdir_factory.mktemp("certs")))
 
 
 @pytest.fixture
 def https_server(tmpdir, certs):
-    server = helpers.FileServer(str(tmpdir.mkdir("wwws")), helpers.server_ssl_context(certs))
+    root = str(tmpdir.mkdir("wwws"))
+    server = helpers.https(lambda context: helpers.FileServer(root, context), certs)
     yield server
     server.close()
 

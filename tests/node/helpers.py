@@ -18,6 +18,7 @@ import time
 
 import six
 
+import tls_front
 from compat import communicate_within, kill_group_after
 from six.moves import BaseHTTPServer, socketserver
 
@@ -297,6 +298,7 @@ class _Handler(BaseHTTPServer.BaseHTTPRequestHandler):
         name = self.path.split("?", 1)[0].lstrip("/")
         path = os.path.join(self.server.root, *[part for part in name.split("/") if part not in ("", "..")])
         self.server.requests.append(self.path)
+        self.server.agents.append(self.headers.get("User-Agent"))
         if not os.path.isfile(path):
             self.send_error(404, "Not Found")
             return
@@ -331,16 +333,19 @@ class _Server(socketserver.ThreadingMixIn, BaseHTTPServer.HTTPServer):
 
 
 class FileServer(object):
-    """Serves the files of ``root`` on 127.0.0.1 (HTTPS when ssl_context is given)."""
+    """Serves the files of ``root`` on 127.0.0.1 (HTTPS when ssl_context is given;
+    ``https(FileServer, root, certs)`` serves HTTPS on every Python)."""
+
+    front = None  # the TLS front that serves it over HTTPS, if any (see https())
 
     def __init__(self, root, ssl_context=None):
         self.root = root
         self.server = _Server(("127.0.0.1", 0), _Handler)
         self.server.root = root
         self.server.requests = []
+        self.server.agents = []   # the User-Agent of each request
         self.server.ssl_context = ssl_context
         self.port = self.server.server_address[1]
-        self.scheme = "https" if ssl_context is not None else "http"
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.1})
         self.thread.daemon = True
         self.thread.start()
@@ -349,38 +354,55 @@ class FileServer(object):
     def requests(self):
         return self.server.requests
 
+    @property
+    def agents(self):
+        return self.server.agents
+
+    @property
+    def scheme(self):
+        return "https" if self.server.ssl_context is not None or self.front is not None else "http"
+
     def url(self, name=""):
         # HTTPS by name: Python 2.7's match_hostname does not match IP addresses.
         host = "localhost" if self.scheme == "https" else "127.0.0.1"
-        return "%s://%s:%d/%s" % (self.scheme, host, self.port, name)
+        port = self.front.port if self.front is not None else self.port
+        return "%s://%s:%d/%s" % (self.scheme, host, port, name)
 
     def put(self, name, data):
         return write_text(os.path.join(self.root, name), data)
 
     def close(self):
+        if self.front is not None:
+            self.front.close()
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(5)
 
 
-def has_ssl_context():
-    try:
-        import ssl
-    except ImportError:
-        return False
-    return hasattr(ssl, "SSLContext") and hasattr(ssl, "create_default_context")
-
+has_ssl_context = tls_front.can_serve_tls
 
 NO_SSL_CONTEXT = "this Python has no ssl.SSLContext (2.6 / early 2.7): it can neither serve nor verify HTTPS"
 
 
 def server_ssl_context(certs):
-    import ssl
+    """The server side of TLS in this process (tests that need it skip where it cannot be)."""
+    if not has_ssl_context():
+        import pytest
 
-    protocol = getattr(ssl, "PROTOCOL_TLS_SERVER", None) or getattr(ssl, "PROTOCOL_SSLv23")
-    context = ssl.SSLContext(protocol)  # novm (only called where has_ssl_context())
-    context.load_cert_chain(certs.server_cert, certs.server_key)
-    return context
+        pytest.skip(NO_SSL_CONTEXT)
+    return tls_front.server_context(certs.server_cert, certs.server_key)
+
+
+def https(make, certs):
+    """``make(ssl_context)`` (a server with .port and .front) served over HTTPS with the
+    certificate of ``certs``: TLS in this process where this Python can, else a TLS
+    front run by Python 3 before the plain server (Python 2.6 has no ssl module)."""
+    if has_ssl_context():
+        return make(server_ssl_context(certs))
+    server = make(None)
+    server.front = tls_front.tls_front(certs.server_cert, certs.server_key, ("127.0.0.1", server.port),
+                                       builder_python())
+    return server
 
 
 _OPENSSL_CONFIG = """
@@ -479,7 +501,7 @@ def resolve_params(argv, work_dir, environ=None, attempts=1, capath=None):
 
 # -- the interpreters of the machine -------------------------------------------------------------
 
-ALL_VERSIONS = ("2.7", "3.6", "3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13")
+ALL_VERSIONS = ("2.6", "2.7", "3.6", "3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13")
 # Under tox every interpreter runs the whole suite in its own env, so there the matrix
 # tests need only the env's own interpreter (tox.ini: PILOT_TEST_MATRIX=own).
 if os.environ.get("PILOT_TEST_MATRIX") == "own":
@@ -516,7 +538,8 @@ def _is_version(binary, version):
 
 def find_interpreter(version):
     """A working pythonX.Y: $(pyenv root)/versions, then PATH (not pyenv shims), then the 2.7
-    provisioned by .ci/provision-python27.sh; None if the machine has none."""
+    provisioned by .ci/provision-python27.sh or the 2.6 built by .ci/provision-python26.sh;
+    None if the machine has none."""
     if version in _FOUND:
         return _FOUND[version]
     candidates = []
@@ -534,6 +557,12 @@ def find_interpreter(version):
         prefix = os.environ.get("PY27_PREFIX") or os.path.join(os.path.expanduser("~"), ".local",
                                                                "pilot-interpreters", "py27")
         candidates.append(os.path.join(prefix, "usr", "bin", "python2.7"))
+    if version == "2.6":
+        cache = os.environ.get("PILOTS2_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "pilots2")
+        if os.path.isdir(cache):
+            builds = [os.path.join(cache, name) for name in os.listdir(cache) if name.startswith("python26-")]
+            builds.sort(key=os.path.getmtime, reverse=True)
+            candidates.extend(os.path.join(build, "bin", "python2.6") for build in builds)
     found = None
     for candidate in candidates:
         if _is_version(candidate, version):

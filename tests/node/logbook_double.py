@@ -13,8 +13,8 @@
   worktree): the cross-integration tests against it remain to be written.
 * ``DiracLoggingDouble``: DIRAC v9's TornadoPilotLogging as the pilot sees
   it (form-encoded sendMessage / finaliseLogs, client certificate required).
-* ``TlsProxy``: TLS in front of a plain TCP service (RabbitMQ's STOMP port),
-  for stomp+ssl:// tests without reconfiguring the broker.
+Both serve HTTPS on every Python with ``helpers.https`` (a TLS front where
+the test's Python has no ssl module).
 """
 
 import json
@@ -89,6 +89,7 @@ class _Server(socketserver.ThreadingMixIn, BaseHTTPServer.HTTPServer):
 
 class _Base(object):
     handler = _LogbookHandler
+    front = None  # the TLS front that serves it over HTTPS, if any (helpers.https)
 
     def __init__(self, ssl_context=None, port=0):
         self.ssl_context = ssl_context
@@ -114,7 +115,8 @@ class _Base(object):
         self.thread.start()
 
     def stop(self):
-        """Down: the port refuses connections until start()."""
+        """Down: the port refuses connections until start() (behind a TLS front: the
+        handshake works, then the connection closes)."""
         server, self.server = self.server, None
         if server is not None:
             server.shutdown()
@@ -122,9 +124,14 @@ class _Base(object):
             server.drop_connections()
             self.thread.join(5)
 
-    close = stop
+    def close(self):
+        self.stop()
+        if self.front is not None:
+            self.front.close()
 
     def url(self, path):
+        if self.front is not None:
+            return "https://localhost:%d%s" % (self.front.port, path)
         # HTTPS by name: Python 2.7's match_hostname does not match IP addresses.
         host = "localhost" if self.ssl_context is not None else "127.0.0.1"
         return "%s://%s:%d%s" % ("https" if self.ssl_context is not None else "http", host, self.port, path)
@@ -264,68 +271,6 @@ class DiracLoggingDouble(_Base):
     @property
     def endpoint(self):
         return self.url(self.PATH)
-
-
-class TlsProxy(object):
-    """Accepts TLS on 127.0.0.1:<port> and relays the bytes to ``target`` (host, port)."""
-
-    def __init__(self, ssl_context, target):
-        self.context = ssl_context
-        self.target = target
-        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(16)
-        self.port = self.listener.getsockname()[1]
-        self.stopped = False
-        thread = threading.Thread(target=self._accept)
-        thread.daemon = True
-        thread.start()
-
-    def _accept(self):
-        while not self.stopped:
-            try:
-                client, _ = self.listener.accept()
-            except (socket.error, OSError):
-                return
-            thread = threading.Thread(target=self._serve, args=(client,))
-            thread.daemon = True
-            thread.start()
-
-    def _serve(self, client):
-        try:
-            secure = self.context.wrap_socket(client, server_side=True)
-            upstream = socket.create_connection(self.target, 10)
-        except Exception:
-            client.close()
-            return
-        for source, sink in ((secure, upstream), (upstream, secure)):
-            thread = threading.Thread(target=_pump, args=(source, sink))
-            thread.daemon = True
-            thread.start()
-
-    def close(self):
-        self.stopped = True
-        try:
-            self.listener.close()
-        except (socket.error, OSError):
-            pass
-
-
-def _pump(source, sink):
-    try:
-        while True:
-            data = source.recv(65536)
-            if not data:
-                break
-            sink.sendall(data)
-    except Exception:
-        pass
-    for sock in (source, sink):
-        try:
-            sock.close()
-        except Exception:
-            pass
 
 
 def text_of(items):

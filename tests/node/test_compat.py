@@ -24,6 +24,18 @@ def test_to_text():
     assert compat.to_text(b"\xe9", encoding="latin-1") == u"\u00e9"
 
 
+def test_to_text_of_an_exception_with_a_non_ascii_message():
+    assert compat.to_text(ValueError(u"caf\u00e9")) == u"caf\u00e9"
+    assert compat.to_text(ValueError(compat.to_native(u"caf\u00e9"))) == u"caf\u00e9"
+
+
+def test_fetch_error_with_a_non_ascii_reason():
+    error = net.FetchError(u"wget: ERROR: The certificate of \u2018localhost\u2019 is not trusted.")
+    assert compat.to_text(str(error)) == compat.to_text("%s" % error) == compat.to_text(error)
+    assert u"%s: %s" % (u"https://x/", error) == "https://x/: " + error.reason  # unicode() on Python 2
+    assert compat.to_text(error).endswith(u"of \u2018localhost\u2019 is not trusted.")
+
+
 def test_to_bytes_and_native():
     assert compat.to_bytes(u"caf\u00e9") == b"caf\xc3\xa9"
     assert compat.to_bytes(b"\xff") == b"\xff"
@@ -48,6 +60,34 @@ def test_shell_quote_round_trips_through_a_shell():
     value = "a b'c\"d $HOME `x` \\ ;&|"
     out = compat.check_output(["sh", "-c", "printf %s " + compat.shell_quote(value)])
     assert compat.to_text(out) == value
+
+
+def test_shell_quote_of_text_with_non_ascii():
+    assert compat.shell_quote(u"caf\u00e9") == u"'caf\u00e9'"
+
+
+def test_shell_split_gives_native_words():
+    words = compat.shell_split(u"--flavour 'el 7' x=\u00e9")
+    assert words == [compat.to_native(w) for w in (u"--flavour", u"el 7", u"x=\u00e9")]
+    assert all(isinstance(word, str) and "\x00" not in word for word in words)  # 2.6's shlex and unicode
+    with pytest.raises(ValueError):
+        compat.shell_split("a 'b")
+
+
+def test_communicate_within_a_child_that_does_not_read_its_input():
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdout.write('early')"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            **compat.start_new_session_kwargs())
+    expired, out, err = compat.communicate_within(proc, 30, b"x" * (1024 * 1024))
+    assert (expired, out, proc.returncode) == (False, b"early", 0)
+
+
+def test_communicate_within_feeds_its_input():
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdout.write(sys.stdin.read()[::-1])"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            **compat.start_new_session_kwargs())
+    expired, out, err = compat.communicate_within(proc, 30, u"abc")
+    assert (expired, out) == (False, b"cba")
 
 
 def test_check_output():
@@ -232,3 +272,18 @@ def test_wget_transport(http_server, https_server, certs, no_proxy):
     assert net.request(https_server.url("w.txt"), timeout=10, transport="wget", cafile=certs.ca_cert) == b"wget tls"
     with pytest.raises(net.FetchError):
         net.request(http_server.url("missing"), timeout=10, transport="wget")
+    with pytest.raises(net.FetchError) as info:
+        net.request(https_server.url("w.txt"), timeout=10, transport="wget")  # the test CA is not trusted
+    assert str(info.value).startswith("wget: ") and "certificate" in str(info.value), info.value
+
+
+@pytest.mark.skipif(not HAS_WGET, reason="wget is not installed on this machine")
+def test_wget_sends_plain_headers_but_never_a_credential(http_server, no_proxy):
+    http_server.put("h.txt", b"ok")
+    assert net.request(http_server.url("h.txt"), timeout=10, transport="wget",
+                       headers={"X-Pilot": "yes"}) == b"ok"
+    with pytest.raises(net.FetchError) as info:
+        net.request(http_server.url("h.txt"), timeout=10, transport="wget",
+                    headers={"Authorization": "Bearer SECRET"})
+    assert "install curl" in str(info.value) and "SECRET" not in str(info.value)
+    assert len(http_server.requests) == 1

@@ -378,6 +378,13 @@ def test_configure_architecture_script_arguments(tmpdir, pyz, release, server, h
     assert run.cfg().get("/LocalSite/Architecture") == "Linux_x86_64_glibc-2.17"
 
 
+def test_configure_architecture_script_with_unbalanced_quotes(tmpdir, pyz, release, server, host_certs):
+    run = _architecture(tmpdir, pyz, release, server, host_certs, ["--architectureScript=dirac-platform 'el7"])
+    assert run.rc == 10, run.out
+    assert run.result["pilot"]["failed_command"] == "ConfigureArchitecture"
+    assert run.result["pilot"]["reason"] == "--architectureScript dirac-platform 'el7: No closing quotation"
+
+
 def test_configure_architecture_apptainer_form(tmpdir, pyz, release, server, host_certs):
     record = str(tmpdir.join("args.txt"))
     tools = {"dirac-apptainer-exec": 'printf "%%s\\n" "$@" > %s\necho Linux_x86_64_glibc-2.28\n' % record}

@@ -289,6 +289,13 @@ def test_pip_failing(run_pilot, workdir, release, server, host_certs):
     assert result["pilot"]["failure_type"] == "install"
 
 
+def test_pip_options_with_unbalanced_quotes(run_pilot, workdir, release, server, host_certs):
+    rc, out, err, result = _run(run_pilot, workdir, release, server, host_certs, "InstallDIRAC",
+                                ["--install-methods=venv", "--pipInstallOptions=--index-url 'x"])
+    assert rc == 10, out + err
+    assert result["pilot"]["reason"].endswith("venv: --pipInstallOptions --index-url 'x: No closing quotation")
+
+
 def test_every_way_failing_lists_each_reason(run_pilot, workdir, release, server, host_certs):
     rc, out, err, result = _run(run_pilot, workdir, release, server, host_certs, "InstallDIRAC",
                                 ["--install-methods=preinstalled,tarball", "-r", "9.9.9"])

@@ -229,9 +229,9 @@ def test_put_to_nobody_never_fails_the_pilot(run_pilot, workdir):
 @pytest.fixture
 def tls_put_server(certs):
     """An HTTPS server that requires a client certificate issued by the test CA."""
+    context = helpers.server_ssl_context(certs)
     import ssl
 
-    context = helpers.server_ssl_context(certs)
     context.verify_mode = ssl.CERT_REQUIRED
     context.load_verify_locations(certs.ca_cert)
     server = PutServer()

@@ -198,8 +198,12 @@ def test_reported_parameters(workdir):
     ("v10r2p3", "10.2.3"),
     ("v10r2", "10.2.0"),
     ("v7r0-pre12", "7.0.0a12"),
-    ("v9.0.3", "v9.0.3"),
+    ("v9.0.3", "9.0.3"),
     ("9.0.3", "9.0.3"),
+    ("9.0", "9.0.0"),
+    ("10.0.0a3", "10.0.0a3"),
+    ("DIRAC[pilot]==9.0.3", "DIRAC[pilot]==9.0.3"),
+    ("integration", "integration"),
     ("", ""),
 ])
 def test_pep440_version(version, expected):

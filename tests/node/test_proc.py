@@ -124,9 +124,11 @@ def test_non_utf8_output_does_not_crash():
     result = _runner().run([PY, "-c", script], log, program="p", capture=True)
     assert result.returncode == 0
     texts = _texts(sink)
-    assert u"p: caf\ufffd \ufffd\ufffd ok" in texts
+    # 2.6's UTF-8 decoder replaces a broken sequence with the byte after it (here the space)
+    line = u"caf\ufffd \ufffd\ufffd ok" if sys.version_info >= (2, 7) else u"caf\ufffd\ufffd ok"
+    assert u"p: " + line in texts
     assert u"p (stderr): \u00e9t\u00e9" in texts
-    assert result.last_line() == u"caf\ufffd \ufffd\ufffd ok"
+    assert result.last_line() == line
 
 
 def test_tail_keeps_the_last_lines():

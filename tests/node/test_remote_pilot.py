@@ -17,7 +17,8 @@ import uuid
 import pytest
 
 import helpers
-from logbook_double import DiracLoggingDouble, LogbookDouble, TlsProxy
+from logbook_double import DiracLoggingDouble, LogbookDouble
+from tls_front import TlsProxy
 from pilot import messages, remotelog
 
 STAMP = "a1b2c3d4e5f60718293a4b5c6d7e8f90"
@@ -68,7 +69,7 @@ def ext(tmpdir):
 
 @pytest.fixture
 def logbook(certs):
-    server = LogbookDouble(helpers.server_ssl_context(certs), tokens={TOKEN: STAMP})
+    server = helpers.https(lambda context: LogbookDouble(context, tokens={TOKEN: STAMP}), certs)
     yield server
     server.close()
 
@@ -221,7 +222,7 @@ def test_rejected_batch(run_pilot, workdir, ext, logbook, certs, token_file):
 
 
 def test_refused_token_stops_sending_and_keeps_the_log(run_pilot, workdir, ext, certs, tmpdir):
-    server = LogbookDouble(helpers.server_ssl_context(certs), tokens={"pt1.another": STAMP})
+    server = helpers.https(lambda context: LogbookDouble(context, tokens={"pt1.another": STAMP}), certs)
     try:
         path = helpers.write_text(str(tmpdir.join("token")), TOKEN)
         os.chmod(path, 0o600)
@@ -410,9 +411,9 @@ def test_stomp_durable_queue_run(run_pilot, workdir, ext, certs):
 # -- DIRAC's TornadoPilotLogging (Gen-2) -------------------------------------------------------
 
 def test_dirac_tornado_pilot_logging(run_pilot, workdir, ext, certs):
+    context = helpers.server_ssl_context(certs)
     import ssl
 
-    context = helpers.server_ssl_context(certs)
     context.verify_mode = ssl.CERT_REQUIRED
     context.load_verify_locations(cafile=certs.ca_cert)
     dirac = DiracLoggingDouble(context)

@@ -392,7 +392,8 @@ def test_token_file_must_be_private(workdir):
 
 @pytest.fixture
 def logbook(certs):
-    server = LogbookDouble(helpers.server_ssl_context(certs), tokens={"pt1.good": STAMP, "pt1.other": "e" * 32})
+    tokens = {"pt1.good": STAMP, "pt1.other": "e" * 32}
+    server = helpers.https(lambda context: LogbookDouble(context, tokens=tokens), certs)
     yield server
     server.close()
 

@@ -50,7 +50,8 @@ def signed_pyz(tmp_path_factory, keys):
 def find_interpreters():
     """[(env name, path)] of the interpreters present (.ci/find-pythons.sh)."""
     out = subprocess.run(["sh", os.path.join(REPO, ".ci", "find-pythons.sh")], stdout=subprocess.PIPE,
-                         stderr=subprocess.DEVNULL, env=dict(os.environ, PILOT_PROVISION_PY27="0"),
+                         stderr=subprocess.DEVNULL,
+                         env=dict(os.environ, PILOT_PROVISION_PY27="0", PILOT_PROVISION_PY26="0"),
                          check=False).stdout.decode()
     found = []
     for line in out.splitlines():

@@ -45,14 +45,24 @@ class Command(object):
     description = ""       # one line, shown by --list-commands
     failure_type = "command"
     phase = None           # DIRAC logging phase, e.g. "Installing"
+    context = None         # set by bind(); the runner binds before __init__ (see create())
+    log = None
 
     def __init__(self, pilotParams, context=None):
         self.pp = pilotParams
-        self.context = None
-        self.log = None
         self.details = {}  # recorded in pilot_result.json for this command
-        if context is not None:
+        # DIRAC's old CommandBase took a name as second argument: only a Context binds
+        if isinstance(context, Context):
             self.bind(context)
+
+    @classmethod
+    def create(cls, pilotParams, context):
+        """A bound instance, bound before its __init__ runs: a command written for DIRAC
+        logs from its __init__ (``self.log`` is set by DIRAC's CommandBase.__init__)."""
+        command = cls.__new__(cls)
+        command.bind(context)
+        command.__init__(pilotParams)
+        return command
 
     @classmethod
     def command_name(cls):
@@ -103,7 +113,9 @@ class Command(object):
 
     @property
     def releaseVersion(self):
-        return params_module.pep440_version(self.pp.releaseVersion)
+        """The version to install, PEP 440 style; "DIRAC[pilot]==9.0.3" gives 9.0.3, as in DIRAC."""
+        version = params_module.pep440_version(self.pp.releaseVersion)
+        return version.split("==", 1)[1] if "==" in version else version
 
     def exitWithError(self, errorCode):
         self.fail("%s exited with code %s" % (self.command_name(), errorCode), exit_code=errorCode)

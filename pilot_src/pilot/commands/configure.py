@@ -12,8 +12,8 @@ import json
 import os
 import platform
 import re
-import shlex
 
+import compat
 from pilot import batchsystem
 from pilot.cfg import CFG, CFGError
 from pilot.commands.base import Command
@@ -248,7 +248,10 @@ class ConfigureArchitecture(DiracCommand):
         self.write_cfg({"/LocalSite/Architecture": architecture, "/LocalSite/Platform": platform.machine()})
 
     def architecture(self):
-        script = shlex.split(self.pp.architectureScript or "dirac-platform")
+        try:
+            script = compat.shell_split(self.pp.architectureScript or "dirac-platform")
+        except ValueError as exc:  # unbalanced quotes
+            self.fail("--architectureScript %s: %s" % (self.pp.architectureScript, exc), "config")
         cfg_options = self.cert_options() + ["--cfg", self.pp.localConfigFile]
         if script[0] == "dirac-apptainer-exec":
             inner = " ".join(script[1:] + cfg_options + ["-ddd"])

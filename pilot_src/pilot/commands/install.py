@@ -20,7 +20,6 @@ os.environ is never changed.
 
 import os
 import platform
-import shlex
 import shutil
 import sys
 import tarfile
@@ -230,7 +229,10 @@ class InstallDIRAC(Command):
         python = _which("python3", env) or _which("python", env)
         if not python:
             raise PilotError("the release environment has no python", "install")
-        options = shlex.split(self.pp.pipInstallOptions) if self.pp.pipInstallOptions else []
+        try:
+            options = compat.shell_split(self.pp.pipInstallOptions or "")
+        except ValueError as exc:  # unbalanced quotes
+            raise PilotError("--pipInstallOptions %s: %s" % (self.pp.pipInstallOptions, exc), "config")
         version = self.releaseVersion
         requirements = [pip_requirement(self.pp.releaseProject, version)]
         if self.pp.modules:
