@@ -515,11 +515,20 @@ def client_exports(state):
             "X509_USER_PROXY": os.path.join(state["dir"], "client", "user.proxy")}
 
 
+def pilot_options(state, preinstalled=True):
+    """What a SiteDirector of this server would give a pilot (and the client of the venv)."""
+    options = ["-S", SETUP, "-r", state["version"], "-C", state["cs_url"], "-N", CE, "-Q", QUEUE, "-n", SITE,
+               "--wnVO", VO]
+    return options + (["--preinstalledEnv", os.path.join(state["venv"], "diracosrc")] if preinstalled else [])
+
+
 def env_script(state):
     lines = ["# the user client of the local DIRAC server in %s" % state["dir"],
              "export PATH=%s:\"$PATH\"" % quote(os.path.join(state["venv"], "bin"))]
     lines += ["export %s=%s" % (name, quote(value)) for name, value in sorted(client_exports(state).items())]
     lines.append("unset DIRACSYSCONFIG PYTHONPATH")
+    lines.append("# a pilot (with a proxy of group dirac_pilot in $X509_USER_PROXY): python3 dist/pilot.pyz %s"
+                 % " ".join(quote(option) for option in pilot_options(state)))
     return "\n".join(lines) + "\n"
 
 
@@ -632,12 +641,16 @@ def main(argv=None):
             parser.error("%s needs the server's directory" % options.action)
         state = load_state(options.dir)
         if options.action == "stop":
+            count = len(state["pids"])
             stop(state)
+            print("dirac-server: %d processes stopped, databases %s* dropped" % (count, state["db"]["prefix"]))
         elif options.action == "env":
             sys.stdout.write(env_script(state))
         else:
             for name, pid in sorted(state["pids"].items()):
                 print("%-40s pid %-7d %s" % (name, pid, "running" if alive(pid) else "ENDED"))
+            if not state["pids"]:
+                print("dirac-server: stopped")
         return 0
     except ServerError as exc:
         print("dirac-server: %s" % exc, file=sys.stderr)

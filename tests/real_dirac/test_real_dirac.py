@@ -35,7 +35,7 @@ FAILING_JOB = "#!/bin/sh\necho \"about to fail $1\"\nexit 3\n"
 # -- DIRAC's side --------------------------------------------------------------------------------
 
 def submit(dirac, folder, script, token):
-    """A job running ``script token`` with the tag ``token``; its id once it waits in a TaskQueue."""
+    """A job running ``script token`` with the tag ``token``: its id (``queued`` waits for it)."""
     os.makedirs(folder)
     with open(os.path.join(folder, "job.sh"), "w") as handle:
         handle.write(script)
@@ -48,14 +48,23 @@ def submit(dirac, folder, script, token):
     code, out = dirac.client(["dirac-wms-job-submit", "job.jdl"], cwd=folder)
     match = re.search(r"JobID = (\d+)", out)
     assert code == 0 and match, "dirac-wms-job-submit failed (exit %d): %s" % (code, out[-2000:])
-    job_id = match.group(1)
-    # the optimizers put it into a TaskQueue; a JobAgent asking earlier would not see it
-    deadline = time.time() + 90
-    while not dirac.sql("SELECT JobId FROM tq_Jobs WHERE JobId = %s;" % job_id, "TaskQueueDB"):
-        status = dirac.sql("SELECT Status, MinorStatus FROM Jobs WHERE JobID = %s;" % job_id, "JobDB")
-        assert time.time() < deadline, "job %s never reached a TaskQueue: %s" % (job_id, status)
+    return match.group(1)
+
+
+def queued(dirac, job_ids, seconds=120):
+    """Wait until the optimizers put the jobs into TaskQueues: a JobAgent asking earlier misses them."""
+    deadline = time.time() + seconds
+    while True:
+        found = set(row[0] for row in dirac.sql("SELECT JobId FROM tq_Jobs WHERE JobId IN (%s);"
+                                                 % ", ".join(job_ids), "TaskQueueDB"))
+        waiting = [job_id for job_id in job_ids if job_id not in found]
+        if not waiting:
+            return
+        if time.time() > deadline:
+            status = dirac.sql("SELECT JobID, Status, MinorStatus FROM Jobs WHERE JobID IN (%s);"
+                               % ", ".join(waiting), "JobDB")
+            raise AssertionError("jobs never reached a TaskQueue: %s" % status)
         time.sleep(0.5)
-    return job_id
 
 
 def job_status(dirac, job_id):
@@ -88,10 +97,10 @@ def new_token():
 
 
 def pilot_args(dirac, token, *extra):
-    """What a SiteDirector gives the pilot, plus the job's tag and remote logging."""
-    return ["-S", dirac_server.SETUP, "-r", dirac.state["version"], "-C", dirac.cs_url, "-N", dirac_server.CE,
-            "-Q", dirac_server.QUEUE, "-n", dirac_server.SITE, "-M", "1", "--wnVO", dirac_server.VO,
-            "-t", token, "--requiredTag", token, "--db12=quick", "--PollingTime=5"] + list(extra)
+    """What a SiteDirector gives the pilot, one JobAgent cycle, the job's tag, a quick DB12, ``extra``
+    (the DIRAC client: --preinstalledEnv, or the pip way)."""
+    return (dirac_server.pilot_options(dirac.state, preinstalled=False)
+            + ["-M", "1", "-t", token, "--requiredTag", token, "--db12=quick", "--PollingTime=5"] + list(extra))
 
 
 def pilot_env(dirac, proxy, **extra):
@@ -209,27 +218,33 @@ def wrapper_script(folder, signed_pyz, logbook, stamp, args):
 
 
 class Started(object):
-    """A job of its own and the pilot meant for it, started: ``finish()`` waits and gives its Run."""
+    """A job of its own and the pilot meant for it: ``start()`` once the job is queued, then
+    ``finish()`` waits and gives the pilot's Run."""
 
-    def __init__(self, folder, dirac, logbook, signed_pyz, python, job, extra, wrapped=False, timeout=600, **env):
-        self.token, self.stamp, self.timeout = new_token(), uuid.uuid4().hex, timeout
+    def __init__(self, folder, dirac, job):
+        self.folder, self.dirac = folder, dirac
+        self.token, self.stamp = new_token(), uuid.uuid4().hex
         self.job_folder = os.path.join(folder, "job")
         self.job_id = submit(dirac, self.job_folder, job, self.token)
-        args = pilot_args(dirac, self.token, "-g", logbook.url, *extra)
+        self.process = self.work = None
+
+    def start(self, logbook, signed_pyz, python, extra, wrapped=False, timeout=600, **env):
+        self.timeout = timeout
+        dirac, args = self.dirac, pilot_args(self.dirac, self.token, "-g", logbook.url, *extra)
         if wrapped:     # the wrapper makes its work directory in PILOT_WORK_BASE and gives the stamp
-            self.base = os.path.join(folder, "slot")
-            script = wrapper_script(folder, signed_pyz, logbook, self.stamp, args)
+            self.base = os.path.join(self.folder, "slot")
+            script = wrapper_script(self.folder, signed_pyz, logbook, self.stamp, args)
             self.process = Process(["/bin/sh", script], self.base, pilot_env(
                 dirac, dirac.pilot_proxy, PILOT_PYTHON=python, PILOT_WORK_BASE=self.base, **env))
         else:
-            self.work = os.path.join(folder, "pilot")
+            self.work = os.path.join(self.folder, "pilot")
             os.makedirs(self.work)
             self.process = Process([python, signed_pyz[0]] + args + ["--pilotUUID", self.stamp], self.work, pilot_env(
                 dirac, dirac.pilot_proxy, PILOT_LOGBOOK_TOKEN_FILE=logbook.token_file(self.stamp, self.work), **env))
 
     def finish(self):
         code, output = self.process.finish(self.timeout)
-        work = getattr(self, "work", None)
+        work = self.work
         if work is None:
             found = [os.path.join(self.base, name) for name in os.listdir(self.base) if name.startswith("pilot.")]
             assert len(found) == 1, output[-3000:]
@@ -259,17 +274,18 @@ def runs(tmp_path_factory, dirac, signed_pyz, logbook):
         "pip": (PIP_PYTHON, DONE_JOB, ["--install-methods=venv", "--pipInstallOptions=--no-deps -r %s" % pins],
                 {"timeout": 1800, "PIP_CACHE_DIR": pip_cache}),
     })
-    started = {}
+    cases = dict((case, plan) for case, plan in cases.items() if plan[0] in INTERPRETERS)
+    started = dict((case, Started(str(tmp_path_factory.mktemp(case.replace(" ", "-"))), dirac, cases[case][1]))
+                   for case in sorted(cases))
     try:
+        queued(dirac, [entry.job_id for entry in started.values()])
         for case, (env_name, job, extra, options) in sorted(cases.items()):
-            if env_name in INTERPRETERS:
-                folder = str(tmp_path_factory.mktemp(case.replace(" ", "-")))
-                started[case] = Started(folder, dirac, logbook, signed_pyz, INTERPRETERS[env_name], job, extra,
-                                        **options)
+            started[case].start(logbook, signed_pyz, INTERPRETERS[env_name], extra, **options)
         yield started
     finally:
         for entry in started.values():
-            entry.process.kill()
+            if entry.process is not None:
+                entry.process.kill()
 
 
 def assert_ran_a_job(case, runs, dirac, logbook):
