@@ -285,44 +285,15 @@ def cs_content(state, venv):
     return cfg
 
 
-def server_cfg(state):
-    return """DIRAC
-{
-  Setup = %(setup)s
-  VirtualOrganization = %(vo)s
-  Configuration
-  {
-    Name = %(name)s
-    Master = yes
-    Servers = %(cs)s
-  }
-  Security
-  {
-    UseServerCertificate = yes
-  }
-}
-LocalSite
-{
-  Site = %(site)s
-}
-""" % {"setup": SETUP, "vo": VO, "name": CS_NAME, "cs": state["cs_url"], "site": SITE}
+def local_cfg(state, server):
+    """The dirac.cfg of the server (the master CS, with its host certificate) or of the user's client."""
+    from diraccfg import CFG
 
-
-def client_cfg(state):
-    return """DIRAC
-{
-  Setup = %(setup)s
-  VirtualOrganization = %(vo)s
-  Configuration
-  {
-    Servers = %(cs)s
-  }
-  Security
-  {
-    UseServerCertificate = no
-  }
-}
-""" % {"setup": SETUP, "vo": VO, "cs": state["cs_url"]}
+    configuration = {"Servers": state["cs_url"]}
+    if server:
+        configuration.update({"Name": CS_NAME, "Master": "yes"})
+    return CFG().loadFromDict({"DIRAC": {"Setup": SETUP, "VirtualOrganization": VO, "Configuration": configuration,
+                                         "Security": {"UseServerCertificate": "yes" if server else "no"}}})
 
 
 # -- databases -----------------------------------------------------------------------------------
@@ -576,11 +547,12 @@ def start_once(directory, venv):
         etc = os.path.join(directory, "server", "etc")
         content = cs_content(state, venv)
         content.writeToFile(os.path.join(etc, CS_NAME + ".cfg"))
-        # The master reads its own service section before it loads the CS it serves.
-        local = content.getAsCFG("Systems/Configuration")
-        write(os.path.join(etc, "dirac.cfg"), server_cfg(state) + "Systems\n{\n  Configuration\n  {\n"
-              + local.serialize("    ") + "  }\n}\n")
-        write(os.path.join(directory, "client", "etc", "dirac.cfg"), client_cfg(state))
+        server = local_cfg(state, server=True)
+        # the master reads its own service section before it loads the CS it serves
+        server.createNewSection("Systems").createNewSection("Configuration",
+                                                            contents=content.getAsCFG("Systems/Configuration"))
+        server.writeToFile(os.path.join(etc, "dirac.cfg"))
+        local_cfg(state, server=False).writeToFile(os.path.join(directory, "client", "etc", "dirac.cfg"))
         write(os.path.join(directory, "env.sh"), env_script(state))
         save_state(state)
         timed("certificates, databases and configuration in %s" % directory, step)
