@@ -19,6 +19,7 @@ import datetime
 import json
 import os
 import re
+import signal
 import subprocess
 import time
 import uuid
@@ -34,21 +35,28 @@ FAILING_JOB = "#!/bin/sh\necho \"about to fail $1\"\nexit 3\n"
 
 # -- DIRAC's side --------------------------------------------------------------------------------
 
-def submit(dirac, folder, script, token):
-    """A job running ``script token`` with the tag ``token``: its id (``queued`` waits for it)."""
+def job_description(folder, script, token):
+    """A job running ``script token`` with the tag ``token``: its JDL file in ``folder``."""
     os.makedirs(folder)
-    with open(os.path.join(folder, "job.sh"), "w") as handle:
+    executable = os.path.join(folder, "job.sh")
+    with open(executable, "w") as handle:
         handle.write(script)
-    os.chmod(os.path.join(folder, "job.sh"), 0o755)
-    with open(os.path.join(folder, "job.jdl"), "w") as handle:
+    os.chmod(executable, 0o755)
+    jdl = os.path.join(folder, "job.jdl")
+    with open(jdl, "w") as handle:
         handle.write('JobName = "pilots2-%s";\nExecutable = "job.sh";\nArguments = "%s";\n'
-                     'InputSandbox = {"job.sh"};\nStdOutput = "std.out";\nStdError = "std.err";\n'
+                     'InputSandbox = {"%s"};\nStdOutput = "std.out";\nStdError = "std.err";\n'
                      'OutputSandbox = {"std.out", "std.err"};\nTags = {"%s"};\nCPUTime = 100;\n'
-                     % (token, token, token))
-    code, out = dirac.client(["dirac-wms-job-submit", "job.jdl"], cwd=folder)
-    match = re.search(r"JobID = (\d+)", out)
-    assert code == 0 and match, "dirac-wms-job-submit failed (exit %d): %s" % (code, out[-2000:])
-    return match.group(1)
+                     % (token, token, executable, token))
+    return jdl
+
+
+def submit(dirac, jdls):
+    """The job ids, in order, of one dirac-wms-job-submit of the JDL files (``queued`` waits for them)."""
+    code, out = dirac.client(["dirac-wms-job-submit"] + list(jdls))
+    ids = re.findall(r"^JobID = (\d+)$", out, re.M)
+    assert code == 0 and len(ids) == len(jdls), "dirac-wms-job-submit failed (exit %d): %s" % (code, out[-2000:])
+    return ids
 
 
 def queued(dirac, job_ids, seconds=120):
@@ -173,14 +181,16 @@ def assert_logbook_story(logbook, stamp, exit_code, db12=None, job_id=None, reas
 
 
 class Process(object):
-    """A pilot (or its wrapper) started in ``cwd`` (also its HOME), its output in a file."""
+    """A pilot (or its wrapper) started in ``cwd`` (also its HOME) and a session of its own, its
+    output in a file."""
 
     def __init__(self, argv, cwd, env):
         os.makedirs(cwd, exist_ok=True)
         self.out_path = cwd + ".out"
         with open(self.out_path, "w") as out:
             self.process = subprocess.Popen(argv, cwd=cwd, env=dict(env, HOME=cwd), stdout=out,
-                                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                            start_new_session=True)
 
     def finish(self, timeout):
         """(exit code, output) once it ended; no traceback in the output."""
@@ -190,14 +200,21 @@ class Process(object):
             self.kill()
         with open(self.out_path, errors="replace") as handle:
             output = handle.read()
-        assert self.process.returncode != -9, "the pilot did not end within %d s:\n%s" % (timeout, output[-5000:])
+        assert self.process.returncode not in (-9, -15, 143), "the pilot did not end within %d s:\n%s" % (
+            timeout, output[-5000:])
         assert "Traceback" not in output, output[-5000:]
         return self.process.returncode, output
 
     def kill(self):
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+        """SIGTERM (the pilot stops its JobAgent and payload, the wrapper passes it on), then SIGKILL."""
+        for signum, seconds in ((signal.SIGTERM, 90), (signal.SIGKILL, 10)):
+            if self.process.poll() is not None:
+                return
+            try:
+                os.killpg(self.process.pid, signum)
+                self.process.wait(seconds)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
 
 
 def run_pilot(python, pyz, work, args, env, timeout=600):
@@ -218,15 +235,15 @@ def wrapper_script(folder, signed_pyz, logbook, stamp, args):
 
 
 class Started(object):
-    """A job of its own and the pilot meant for it: ``start()`` once the job is queued, then
-    ``finish()`` waits and gives the pilot's Run."""
+    """A job of its own and the pilot meant for it: ``start()`` once the job is submitted and
+    queued, then ``finish()`` waits and gives the pilot's Run."""
 
     def __init__(self, folder, dirac, job):
         self.folder, self.dirac = folder, dirac
         self.token, self.stamp = new_token(), uuid.uuid4().hex
         self.job_folder = os.path.join(folder, "job")
-        self.job_id = submit(dirac, self.job_folder, job, self.token)
-        self.process = self.work = None
+        self.jdl = job_description(self.job_folder, job, self.token)
+        self.job_id = self.process = self.work = None
 
     def start(self, logbook, signed_pyz, python, extra, wrapped=False, timeout=600, **env):
         self.timeout = timeout
@@ -258,8 +275,26 @@ MATRIX = ["py26", "py27", "py36", "py313"]
 PIP_PYTHON = "py311"    # DIRAC 9.1 needs 3.11+; the pip way makes its venv with the pilot's own Python
 
 
+# the tests that take their pilot from ``runs``: the case each needs (the matrix's: its env_name)
+CASE_OF_TEST = {"test_a_pilot_through_the_batch_wrapper_runs_a_real_job": "wrapper",
+                "test_the_pip_way_installs_the_dirac_client_from_pypi_and_runs_a_real_job": "pip",
+                "test_a_job_that_fails": "failing job"}
+
+
+def selected_cases(items):
+    """The cases of the tests selected in this session (-k, a node id): only their pilots start."""
+    cases = set()
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and "env_name" in callspec.params and "runs" in item.fixturenames:
+            cases.add(callspec.params["env_name"])
+        elif getattr(item, "originalname", item.name) in CASE_OF_TEST:
+            cases.add(CASE_OF_TEST[item.originalname])
+    return cases
+
+
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory, dirac, signed_pyz, logbook):
+def runs(request, tmp_path_factory, dirac, signed_pyz, logbook):
     """One pilot per case below, each with its own job, all started at once: they mostly wait on
     DIRAC (the pip way on PyPI too), and one after the other they would cost the sum of their runs.
     A case whose Python is absent is left out (its test skips, saying so)."""
@@ -274,12 +309,16 @@ def runs(tmp_path_factory, dirac, signed_pyz, logbook):
         "pip": (PIP_PYTHON, DONE_JOB, ["--install-methods=venv", "--pipInstallOptions=--no-deps -r %s" % pins],
                 {"timeout": 1800, "PIP_CACHE_DIR": pip_cache}),
     })
-    cases = dict((case, plan) for case, plan in cases.items() if plan[0] in INTERPRETERS)
+    wanted = selected_cases(request.session.items)
+    order = sorted(case for case, plan in cases.items() if plan[0] in INTERPRETERS and case in wanted)
     started = dict((case, Started(str(tmp_path_factory.mktemp(case.replace(" ", "-"))), dirac, cases[case][1]))
-                   for case in sorted(cases))
+                   for case in order)
     try:
-        queued(dirac, [entry.job_id for entry in started.values()])
-        for case, (env_name, job, extra, options) in sorted(cases.items()):
+        for case, job_id in zip(order, submit(dirac, [started[case].jdl for case in order])):
+            started[case].job_id = job_id
+        queued(dirac, [started[case].job_id for case in order])
+        for case in order:
+            env_name, job, extra, options = cases[case]
             started[case].start(logbook, signed_pyz, INTERPRETERS[env_name], extra, **options)
         yield started
     finally:
