@@ -47,6 +47,13 @@ def interpreter(name):
     return INTERPRETERS[name]
 
 
+def report(config, text):
+    """A line in pytest's output, past its capture: the time of each step of the set-up."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line("real DIRAC: %s" % text)
+
+
 def run(args, what, **kwargs):
     proc = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
                           **kwargs)
@@ -55,7 +62,7 @@ def run(args, what, **kwargs):
 
 
 @pytest.fixture(scope="session")
-def dirac(tmp_path_factory):
+def dirac(request, tmp_path_factory):
     """The server, started once; the user's proxy uploaded and the pilot's proxy made."""
     started = time.time()
     try:
@@ -69,9 +76,12 @@ def dirac(tmp_path_factory):
     except dirac_server.ServerError as exc:
         server.stop()
         pytest.fail(str(exc), pytrace=False)
-    print("\nreal DIRAC server ready in %.1f s (%s)" % (time.time() - started, server.dir))
+    report(request.config, "server started, user and pilot proxies made in %.1f s (%s)"
+           % (time.time() - started, server.dir))
     yield server
+    started = time.time()
     server.stop()
+    report(request.config, "server stopped, its databases dropped in %.1f s" % (time.time() - started))
 
 
 @pytest.fixture(scope="session")

@@ -27,7 +27,7 @@ import uuid
 import pytest
 
 import dirac_server
-from conftest import INTERPRETERS, PILOTCTL, interpreter
+from conftest import INTERPRETERS, PILOTCTL, interpreter, report
 
 DONE_JOB = "#!/bin/sh\necho \"hello from a real DIRAC job $1\"\n"
 FAILING_JOB = "#!/bin/sh\necho \"about to fail $1\"\nexit 3\n"
@@ -314,9 +314,11 @@ def runs(request, tmp_path_factory, dirac, signed_pyz, logbook):
     started = dict((case, Started(str(tmp_path_factory.mktemp(case.replace(" ", "-"))), dirac, cases[case][1]))
                    for case in order)
     try:
+        begin = time.time()
         for case, job_id in zip(order, submit(dirac, [started[case].jdl for case in order])):
             started[case].job_id = job_id
         queued(dirac, [started[case].job_id for case in order])
+        report(request.config, "%d jobs submitted and queued in %.1f s" % (len(order), time.time() - begin))
         for case in order:
             env_name, job, extra, options = cases[case]
             started[case].start(logbook, signed_pyz, INTERPRETERS[env_name], extra, **options)
