@@ -50,8 +50,11 @@ def interpreter(name):
 def report(config, text):
     """A line in pytest's output, past its capture: the time of each step of the set-up."""
     reporter = config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line("real DIRAC: %s" % text)
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    if reporter is not None and capture is not None:
+        with capture.global_and_fixture_disabled():
+            reporter.ensure_newline()
+            reporter.write_line("real DIRAC: %s" % text)
 
 
 def run(args, what, **kwargs):

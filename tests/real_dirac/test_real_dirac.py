@@ -318,7 +318,7 @@ def runs(request, tmp_path_factory, dirac, signed_pyz, logbook):
         for case, job_id in zip(order, submit(dirac, [started[case].jdl for case in order])):
             started[case].job_id = job_id
         queued(dirac, [started[case].job_id for case in order])
-        report(request.config, "%d jobs submitted and queued in %.1f s" % (len(order), time.time() - begin))
+        report(request.config, "%d job(s) submitted and queued in %.1f s" % (len(order), time.time() - begin))
         for case in order:
             env_name, job, extra, options = cases[case]
             started[case].start(logbook, signed_pyz, INTERPRETERS[env_name], extra, **options)
