@@ -13,8 +13,8 @@ cached virtual environment), then:
 3. writes the server's dirac.cfg (it is the master CS) and the CS it serves: the registry (the
    user in groups dirac_user and dirac_pilot, the host), one site with one CE and queue, the
    sandbox storage element, and each service's section from the system's ConfigTemplate.cfg;
-4. starts one ``dirac-service`` process per service (the Configuration Server first, JobManager
-   before Matcher: both create TaskQueueDB's tables) and one ``dirac-executor`` for the job
+4. starts one ``dirac-service`` process per service (the Configuration Server, OptimizationMind and
+   JobManager first, one after the other: see SERVICES) and one ``dirac-executor`` for the job
    optimizers, each on a free port, each in its own session; marks the site and the sandbox SE
    Active in the Resource Status System;
 5. writes DIR/state.json (the PIDs, ports, databases) and DIR/env.sh (the client's environment).
@@ -53,9 +53,13 @@ HOST_DN = "/O=Pilots2 Test/CN=localhost"
 CA_DN = "/O=Pilots2 Test/CN=Pilots2 DIRAC Test CA"
 SANDBOX_SE = "ProductionSandboxSE"
 
-# (system, service) in start order; the CS comes first, JobManager before Matcher.
+# (system, service) in start order; the first STARTED_ALONE each wait for the one before: the CS;
+# OptimizationMind, which JobManager connects to when it starts (its messages about new jobs are
+# lost otherwise, until OptimizationMind's periodic rescan a minute later); JobManager before
+# Matcher (each creates TaskQueueDB's tables and they race).
 SERVICES = [
     ("Configuration", "Server"),
+    ("WorkloadManagement", "OptimizationMind"),
     ("WorkloadManagement", "JobManager"),
     ("Framework", "ProxyManager"),
     ("ResourceStatus", "ResourceStatus"),
@@ -63,9 +67,9 @@ SERVICES = [
     ("WorkloadManagement", "JobMonitoring"),
     ("WorkloadManagement", "SandboxStore"),
     ("WorkloadManagement", "PilotManager"),
-    ("WorkloadManagement", "OptimizationMind"),
     ("WorkloadManagement", "Matcher"),
 ]
+STARTED_ALONE = 3
 EXECUTORS = ["WorkloadManagement/JobPath", "WorkloadManagement/JobSanity", "WorkloadManagement/InputData",
              "WorkloadManagement/JobScheduling"]
 # system -> its databases (those with a schema file get it loaded; the others are made by DIRAC)
@@ -557,12 +561,12 @@ def start_once(directory, venv):
         save_state(state)
         timed("certificates, databases and configuration in %s" % directory, step)
         step = time.time()
-        for name in names[:2]:  # the CS, then JobManager (before Matcher)
+        for name in names[:STARTED_ALONE]:
             launch(state, name, ["dirac-service", name])
             wait_ports(state, [name])
-        for name in names[2:]:
+        for name in names[STARTED_ALONE:]:
             launch(state, name, ["dirac-service", name])
-        wait_ports(state, names[2:])
+        wait_ports(state, names[STARTED_ALONE:])
         mark_active(state)
         launch(state, "Executors", ["dirac-executor"] + EXECUTORS)
         wait_ports(state, names)  # again: a port another process held looked open at first
