@@ -87,8 +87,14 @@ if [ "${1:-}" = --resolve ]; then
     "$python" -m venv --copies "$work/venv"
     "$work/venv/bin/pip" download -q --no-deps "DIRAC==$DIRAC_VERSION" -d "$work" >&2
     # DIRAC's own requirements (no extra, no gfal2) plus the server extras the services import
-    unzip -p "$work"/dirac-*.whl "*.dist-info/METADATA" | sed -n 's/^Requires-Dist: //p' | grep -v 'extra ==' \
-        | grep -v -i '^gfal2' > "$work/requirements.in"
+    "$python" - "$work"/dirac-*.whl > "$work/requirements.in" <<'EOF'
+import sys, zipfile
+wheel = zipfile.ZipFile(sys.argv[1])
+metadata = [name for name in wheel.namelist() if name.endswith(".dist-info/METADATA")][0]
+for line in wheel.read(metadata).decode().splitlines():
+    if line.startswith("Requires-Dist: ") and "extra ==" not in line and not line[15:].lower().startswith("gfal2"):
+        print(line[15:])
+EOF
     printf '%s\n' mysqlclient 'tornado~=5.1.1' tornado-m2crypto opensearch-py CMRESHandler python-json-logger \
         pyyaml stomp.py >> "$work/requirements.in"
     "$work/venv/bin/pip" install -q -r "$work/requirements.in" >&2
