@@ -199,8 +199,8 @@ def make_pki(directory):
 # -- configuration -------------------------------------------------------------------------------
 
 def dirac_package(venv):
-    found = [os.path.join(venv, "lib", name, "site-packages", "DIRAC") for name in os.listdir(os.path.join(venv, "lib"))]
-    for path in found:
+    for name in os.listdir(os.path.join(venv, "lib")):
+        path = os.path.join(venv, "lib", name, "site-packages", "DIRAC")
         if os.path.isdir(path):
             return path
     raise ServerError("no DIRAC package in %s" % venv)
@@ -235,11 +235,10 @@ def cs_content(state, venv):
                 "CEType": "Local", "Architecture": "x86_64", "OS": "Debian",
                 "Queues": {QUEUE: {"maxCPUTime": "10000", "SI00": "2500", "MaxTotalJobs": "10",
                                    "MaxWaitingJobs": "10", "VO": VO}}}}}}},
-            "StorageElements": {SANDBOX_SE: {"BackendType": "DISET", "AccessProtocols": "dips",
-                                             "WriteProtocols": "dips", "DIP": {
-                                                 "Host": "localhost", "Port": str(ports["WorkloadManagement/SandboxStore"]),
-                                                 "Protocol": "dips", "Path": "/WorkloadManagement/SandboxStore",
-                                                 "Access": "remote"}}},
+            "StorageElements": {SANDBOX_SE: {
+                "BackendType": "DISET", "AccessProtocols": "dips", "WriteProtocols": "dips",
+                "DIP": {"Host": "localhost", "Port": str(ports["WorkloadManagement/SandboxStore"]), "Protocol": "dips",
+                        "Path": "/WorkloadManagement/SandboxStore", "Access": "remote"}}},
         },
         "Operations": {"Defaults": {"Pilot": {"Version": state["version"]}}},
         "Systems": {"Databases": {"User": db["user"], "Password": db["password"], "Host": "127.0.0.1",

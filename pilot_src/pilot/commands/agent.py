@@ -12,7 +12,8 @@ RECEIVED_JOB = re.compile(r"WorkloadManagement/JobAgent\s+\w+: Received\W+JobID=
 # Its line when it stops before MaxCycles (JobAgent._finish), and the failed payload before it:
 #   '... JobAgent INFO: JobAgent will stop with message "Error during a payload execution", execution complete.'
 #   '... JobAgent INFO: Payload execution failed with error code 1'
-AGENT_STOP = re.compile(r'WorkloadManagement/JobAgent\s+\w+: JobAgent will stop with message "(.*)", execution complete')
+AGENT_STOP = re.compile(r'WorkloadManagement/JobAgent\s+\w+: JobAgent will stop with message "(.*)", '
+                        r'execution complete')
 PAYLOAD_FAILED = re.compile(r"WorkloadManagement/JobAgent\s+\w+: Payload execution failed with error code (-?\d+)")
 # The stops that end a pilot normally; any other (a failed payload with StopOnApplicationFailure,
 # a matcher error such as a version mismatch) means the slot was given up because of a failure.
