@@ -169,11 +169,29 @@ def test_nothing_to_do_is_a_normal_end(run_pilot, workdir, release, tmpdir, host
     assert "no match found" in out
 
 
-def test_failed_payload_is_a_normal_end(run_pilot, workdir, release, tmpdir, host_certs):
+def test_failed_payload_that_stops_the_agent_fails_the_pilot(run_pilot, workdir, release, tmpdir, host_certs):
+    """StopOnApplicationFailure (the default): the JobAgent gives the slot up after a failed payload,
+    and says so; the pilot ends 17 with that message (a node whose every job fails is then visible)."""
     folder = str(tmpdir.join("srv"))
     empty_server(folder)
     add_job(folder, "/bin/sh", "-c", "echo failing; exit 3", job_id=5)
     rc, out, err, result = _run(run_pilot, workdir, _args(release, folder, host_certs))
+    assert rc == 17, out + err
+    details = command_entry(result, "LaunchAgent")["details"]
+    assert details["job_ids"] == ["5"]
+    assert details["exit_code"] == 0
+    assert details["stop"] == "Payload execution failed with error code 3"
+    assert result["pilot"]["reason"] == "the JobAgent stopped after job 5: Payload execution failed with error code 3"
+    assert done_records(folder)[0]["ExitCode"] == 3
+
+
+def test_failed_payload_without_stop_on_application_failure_is_a_normal_end(run_pilot, workdir, release, tmpdir,
+                                                                            host_certs):
+    folder = str(tmpdir.join("srv"))
+    empty_server(folder)
+    add_job(folder, "/bin/sh", "-c", "echo failing; exit 3", job_id=5)
+    rc, out, err, result = _run(run_pilot, workdir, _args(release, folder, host_certs,
+                                                          ["--StopOnApplicationFailure=False"]))
     assert rc == 0, out + err
     assert command_entry(result, "LaunchAgent")["details"]["job_ids"] == ["5"]
     assert done_records(folder)[0]["ExitCode"] == 3

@@ -291,6 +291,43 @@ def test_ce_capabilities_unknown_queue(tmpdir, pyz, release, server, host_certs)
     assert "Could not retrieve resource parameters" in run.result["pilot"]["reason"]
 
 
+def test_ce_capabilities_with_no_configuration_server_says_so(tmpdir, pyz, release, host_certs):
+    """The script fails on the CE's section it could not read; the reason names the CS instead."""
+    work = str(tmpdir.mkdir("work"))
+    gone = str(tmpdir.join("no-such-server"))
+    args = base_args(release, gone, host_certs, "InstallDIRAC,ConfigureBasics,RegisterPilot,CheckCECapabilities") + [
+        "--install-methods=preinstalled"]
+    run = _run(pyz, work, args)
+    assert run.rc == 16
+    reason = run.result["pilot"]["reason"]
+    assert reason == ("dirac-resource-get-parameters: no configuration server answered: Error while updating "
+                      "from file://%s: [Errno 2] No such file or directory" % gone)
+    assert "Failed: CheckCECapabilities: %s" % reason in run.log
+
+
+@pytest.mark.parametrize("line,reason,failure_type", [
+    # DIRAC 9.1's own lines (the refresher, LocalConfiguration)
+    ("Can't update from server Error while updating from dips://cs:9135/Configuration/Server: ('10.0.0.1', 9135) "
+     "[Errno 111] Connection refused", "no configuration server answered: Error while updating from "
+     "dips://cs:9135/Configuration/Server: ('10.0.0.1', 9135) [Errno 111] Connection refused", None),
+    ("Can't update from server Error while updating from dips://cs:9135/Configuration/Server: No proxy found",
+     "no configuration server answered: Error while updating from dips://cs:9135/Configuration/Server: "
+     "No proxy found", "credentials"),
+    ("2026-12-02 14:00:00 UTC Framework ERROR: Can't update from any server timeout",
+     "no configuration server answered: timeout", None),
+    ("Path /Resources/Sites/X does not exist", "dirac-x exited with code 1: Path /Resources/Sites/X does not exist",
+     None),
+])
+def test_dirac_failure_names_an_unreachable_configuration_server(line, reason, failure_type):
+    from pilot.commands.configure import dirac_failure
+    from pilot.proc import ProcResult
+
+    result = ProcResult(["/release/bin/dirac-x"])
+    result.returncode = 1
+    result.tail = [line] if line.startswith("Path") else ["Issue getting socket", line, "Could not retrieve it"]
+    assert dirac_failure(result) == (reason, failure_type)
+
+
 # -- RegisterPilot -------------------------------------------------------------------------------------
 
 def test_register_pilot(full):

@@ -70,6 +70,22 @@ def test_issue_command_line_runs_to_a_finished_job_agent(way, release, host_cert
     assert "X509_USER_PROXY" not in exports
 
 
+def test_venv_way_is_self_contained(release, host_certs, server, workdir, run_pilot, http_server):
+    """The venv's python is a copy (DIRAC starts job wrappers with realpath(sys.executable)) and
+    DIRAC's root is the venv (else DIRAC writes etc/ into the base Python's prefix)."""
+    args = base_args(release, server, host_certs) + install_options("venv", release, http_server)
+    rc, out, err = run_pilot(args, workdir, env=pilot_env(), timeout=300)
+    assert_agent_ran_a_job(rc, out, err, workdir, server)
+    venv = os.path.join(workdir, "diracenv")
+    python = os.path.join(venv, "bin", "python3")
+    assert os.path.isfile(python) and not os.path.islink(python)
+    assert os.path.realpath(python).startswith(os.path.realpath(venv) + os.sep)
+    exports = helpers.read_text(os.path.join(workdir, "environmentSourceDirac"))
+    roots = [line.split("=", 1)[1].strip("'") for line in exports.splitlines()
+             if line.startswith("export DIRAC_ROOT_PATH=")]
+    assert roots == [venv], exports
+
+
 def test_default_command_list(release, host_certs, server, workdir, run_pilot):
     args = base_args(release, server, host_certs)
     at = args.index("-X")

@@ -19,6 +19,20 @@ from pilot.cfg import CFG, CFGError
 from pilot.commands.base import Command
 
 ARCHITECTURE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+# DIRAC's line when no configuration server answered.  The script then fails on a key it could
+# not read ("Path /Resources/Sites/... does not exist"), which hides the cause.
+CS_UNREACHABLE = re.compile(r"Can't update from (?:any |controller )?server:?\s*(.+)$")
+
+
+def dirac_failure(result):
+    """(reason, failure type or None) of a failed release script; an unreachable CS first."""
+    for line in reversed(result.tail):
+        match = CS_UNREACHABLE.search(line)
+        if match:
+            cause = match.group(1).strip()
+            kind = "credentials" if "proxy" in cause.lower() else None
+            return "no configuration server answered: %s" % cause[:300], kind
+    return result.describe(), None
 
 
 class DiracCommand(Command):
@@ -44,7 +58,8 @@ class DiracCommand(Command):
         """Run a release script; a failure stops the pilot with the script's reason."""
         result = self.run(args, **kwargs)
         if not result.ok:
-            self.fail("%s: %s" % (what or args[0], result.describe()), exit_code=result.returncode)
+            reason, failure_type = dirac_failure(result)
+            self.fail("%s: %s" % (what or args[0], reason), failure_type, exit_code=result.returncode)
         return result
 
     def load_cfg(self):
@@ -143,7 +158,7 @@ class RegisterPilot(DiracCommand):
         if result.ok:
             self.log.info("pilot %s registered as Running" % self.pp.pilotReference)
         else:
-            self.log.warning("pilot not registered (going on): %s" % result.describe())
+            self.log.warning("pilot not registered (going on): %s" % dirac_failure(result)[0])
 
 
 class CheckCECapabilities(DiracCommand):

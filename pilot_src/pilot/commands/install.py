@@ -158,13 +158,18 @@ class InstallDIRAC(Command):
         target = self.path("diracenv")
         if os.path.exists(target):
             shutil.rmtree(target)
-        result = self.run([python, "-m", "venv", target], timeout=600)
+        # --copies: DIRAC starts each job's wrapper with realpath(sys.executable), which for a
+        # symlinked venv python is the base interpreter, without DIRAC.
+        result = self.run([python, "-m", "venv", "--copies", target], timeout=600)
         if not result.ok:
             raise PilotError("cannot make a virtual environment with %s: %s" % (python, result.describe()),
                              "install")
         rc_file = os.path.join(target, "diracosrc")
+        # DIRAC_ROOT_PATH: DIRAC's root (etc/, CAs) is the venv, as it is $DIRACOS with DIRACOS;
+        # otherwise DIRAC takes the base interpreter's prefix (e.g. /usr) and writes there.
         lines = ["export VIRTUAL_ENV=%s\n" % compat.shell_quote(target),
-                 'export PATH="$VIRTUAL_ENV/bin:$PATH"\n']
+                 'export PATH="$VIRTUAL_ENV/bin:$PATH"\n',
+                 "export DIRAC_ROOT_PATH=%s\n" % compat.shell_quote(target)]
         _write(rc_file, "".join(lines))
         self._append_user_variables(rc_file)
         env = self._capture(rc_file)

@@ -429,6 +429,14 @@ def dirac_resource_get_parameters(argv=None):
     if not where:
         s.log.error("Could not retrieve resource parameters", ": no file:// configuration server in the cfg")
         return _exit(1)
+    if not os.path.isdir(where):
+        # DIRAC's refresher when no configuration server answers; the script then fails on the
+        # CE's section, which it could not read
+        _warning_line("ConfigurationSystem", "Can't update from server Error while updating from file://%s: "
+                      "[Errno 2] No such file or directory" % where)
+        s.log.error("Could not retrieve resource parameters", ": Path /Resources/Sites/%s/CEs/%s does not exist or "
+                    "it's not a section" % (holder["site"], holder["ce"]))
+        return _exit(1)
     params, error = server.get_queue(where, holder["ce"], holder["queue"])
     if error:
         s.log.error("Could not retrieve resource parameters", ": " + error)
