@@ -133,7 +133,7 @@ class Logbook(object):
         return path
 
     def store(self):
-        from pilot_server.logbook.store import Store
+        from pilot_server.logbook.store.logstore import Store
 
         return Store.open(self.db, migrate=False)
 
