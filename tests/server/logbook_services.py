@@ -100,9 +100,32 @@ class ThrowawayRabbit(object):
         self.start()
 
     def start(self):
-        _run(["rabbitmq-server", "-detached"], env=self.env)
-        wait_until(lambda: _port_open(self.amqp_port) and _port_open(self.stomp_port), 90, 0.2,
-                   what="the throwaway RabbitMQ node")
+        # A detached node that dies early leaves nothing behind to wait for (seen under heavy load:
+        # no log directory at all), so one failed boot is retried once and both are described.
+        failures = []
+        for _attempt in range(2):
+            output = _run(["rabbitmq-server", "-detached"], env=self.env)
+            try:
+                wait_until(lambda: _port_open(self.amqp_port) and _port_open(self.stomp_port), 90, 0.2,
+                           what="the throwaway RabbitMQ node")
+                return
+            except AssertionError as error:
+                failures.append("%s (rabbitmq-server said %r; log: %s)" % (error, output[-300:], self._log_tail()))
+                subprocess.run(["rabbitmqctl", "-n", self.node, "stop"], env=self.env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, timeout=60)
+        raise AssertionError("; then ".join(failures))
+
+    def _log_tail(self):
+        folder = os.path.join(self.dir, "log")
+        try:
+            names = sorted(os.listdir(folder))
+        except OSError:
+            return "no log directory"
+        tails = []
+        for name in names:
+            with open(os.path.join(folder, name), errors="replace") as handle:
+                tails.append("%s: %s" % (name, handle.read()[-400:]))
+        return " | ".join(tails) or "empty log directory"
 
     def stop(self):
         _run(["rabbitmqctl", "-n", self.node, "stop"], env=self.env)
