@@ -1,4 +1,4 @@
-"""Pilot states and their transitions: the one definition (README "The logbook", "States").
+"""Pilot states and their transitions: the one definition (docs/logbook.md, "Pilot states").
 
 DIRAC's statuses plus ``Lost``::
 
