@@ -1,4 +1,5 @@
-"""The documentation's generated tables (options, exit codes, log messages), from their one definition.
+"""The documentation's generated tables (options, exit codes, log messages, logbook metrics), from their one
+definition.
 
 ``python3 -m pilot_server.docs`` (run in the checkout) rewrites the blocks between
 ``<!-- generated:NAME -->`` and ``<!-- /generated:NAME -->`` of the reference pages
@@ -12,7 +13,8 @@ import sys
 
 from pilot import exitcodes, messages, options
 
-PAGES = ["docs/reference/options.md", "docs/reference/exit-codes.md", "docs/reference/messages.md"]
+PAGES = ["docs/reference/options.md", "docs/reference/exit-codes.md", "docs/reference/messages.md",
+         "docs/reference/metrics.md"]
 
 
 def _cell(text):
@@ -102,7 +104,30 @@ def messages_reference():
     return "\n".join(rows)
 
 
-GENERATORS = {"options": options_table, "exit-codes": exit_codes_table, "messages": messages_reference}
+def metrics_table():
+    """The logbook's Prometheus metrics, from the registry that GET /metrics exposes."""
+    from prometheus_client.metrics import MetricWrapperBase
+
+    from pilot_server.logbook.receive import metrics
+
+    registry = metrics.Metrics()
+    rows = ["| Metric | Type | Meaning | Labels |", "|---|---|---|---|"]
+    for metric in vars(registry).values():
+        if not isinstance(metric, MetricWrapperBase):
+            continue
+        family = next(iter(metric.describe()))
+        name = family.name + ("_total" if family.type == "counter" else "")
+        labels = []
+        for label in getattr(metric, "_labelnames", ()):
+            values = sorted(set(sample.labels[label] for current in metric.collect()
+                                for sample in current.samples if label in sample.labels))
+            labels.append("`%s`%s" % (label, ": " + ", ".join(values) if values else ""))
+        rows.append("| `%s` | %s | %s | %s |" % (name, family.type, _cell(family.documentation), "; ".join(labels)))
+    return "\n".join(rows)
+
+
+GENERATORS = {"options": options_table, "exit-codes": exit_codes_table, "messages": messages_reference,
+              "metrics": metrics_table}
 
 
 def render(text):

@@ -48,6 +48,23 @@ def test_message_reference_has_the_schema_and_its_limits():
     assert "at most %d characters" % messages.MAX_TEXT in text
 
 
+def test_metrics_reference_names_what_get_metrics_exposes():
+    from pilot_server.logbook.receive import metrics
+    from prometheus_client.exposition import generate_latest
+
+    text = read("docs/reference/metrics.md")
+    exposed = generate_latest(metrics.Metrics().registry).decode("utf-8")
+    types = dict(re.findall(r"^# TYPE (\S+) (\S+)$", exposed, re.M))
+    assert types
+    for name, kind in types.items():
+        if name.endswith("_created"):  # prometheus_client's creation time of each counter and histogram
+            continue
+        shown = name + "_total" if kind == "counter" and not name.endswith("_total") else name
+        assert "| `%s` | %s |" % (shown, kind) in text, shown
+    for reason in metrics.REFUSALS:
+        assert reason in text
+
+
 def test_check_detects_a_stale_page_and_rewrites_it(tmp_path, capsys):
     stale = tmp_path / "page.md"
     stale.write_text("x\n<!-- generated:options -->\nold\n<!-- /generated:options -->\n"
