@@ -68,8 +68,6 @@ setup(
             "PyYAML>=6",      # tests: parse the VM wrapper's cloud-config
             # tests: cloud-init's own schema check (.ci/provision-cloud-init.sh unpacks cloud-init)
             "jsonschema", "jinja2", "configobj", "jsonpatch", "requests",
-            # the documentation site (mkdocs.yml; run-tests builds it with --strict)
-            "mkdocs==1.6.1", "mkdocs-material==9.8.2",
             "shiv==1.0.8",    # build/build_pilot.py --pilotctl (dist/pilotctl.pyz)
             # tests/server/test_webui_browser.py drives Debian's headless chromium through chromedriver
             # (.ci/provision-chromium.sh installs both)
