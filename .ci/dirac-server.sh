@@ -9,7 +9,7 @@
 #   .ci/dirac-server.sh stop DIR      stop its processes (by PID) and drop its databases
 #
 # It needs the machine's MariaDB on 127.0.0.1:3306 (root without password: .ci/services.sh).
-# What it does is described in tests/real_dirac/dirac_server.py and in README "A real DIRAC server".
+# What it does is described in tests/real_dirac/dirac_server.py and in docs/testing.md, "A real DIRAC server".
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 MODULE=$REPO/tests/real_dirac/dirac_server.py

@@ -3,7 +3,8 @@
 #
 # Usage: .ci/provision-python26.sh [SOURCE]
 #   SOURCE: a cpython-2.6*.tar.xz, or a folder holding one.  Default: $PILOT_PY26_SOURCE,
-#   else ../shared/anchors/cpython-2.6/ relative to the checkout.
+#   else the folder sources/ of the cache (~/.cache/pilots2/sources/), where the machine's
+#   set-up puts the tarball (no package registry has a 2.6).
 #   The interpreter goes to ~/.cache/pilots2/python26-<first 12 hex of the tarball's sha256>/
 #   (PILOTS2_CACHE overrides ~/.cache/pilots2); a tarball that changes gets a new folder.
 #   The last line printed (the only one on stdout) is the path of its bin/python2.6.
@@ -22,9 +23,8 @@ fail() { say "$*"; exit 1; }
 started=$(date +%s)
 took() { echo "$(( $(date +%s) - started )) s"; }
 
-HERE=$(cd "$(dirname "$0")" && pwd)
-REPO=$(dirname "$HERE")
-SOURCE=${1:-${PILOT_PY26_SOURCE:-$REPO/../shared/anchors/cpython-2.6}}
+CACHE=${PILOTS2_CACHE:-$HOME/.cache/pilots2}
+SOURCE=${1:-${PILOT_PY26_SOURCE:-$CACHE/sources}}
 if [ -d "$SOURCE" ]; then
     TARBALL=$(ls "$SOURCE"/cpython-2.6*.tar.xz 2>/dev/null | sort | tail -1 || true)
     [ -n "$TARBALL" ] || fail "no cpython-2.6*.tar.xz in $SOURCE (set PILOT_PY26_SOURCE to the tarball or its folder)"
@@ -33,7 +33,6 @@ else
 fi
 [ -r "$TARBALL" ] || fail "cannot read the CPython 2.6 source $TARBALL (set PILOT_PY26_SOURCE to the tarball or its folder)"
 
-CACHE=${PILOTS2_CACHE:-$HOME/.cache/pilots2}
 KEY=$(sha256sum "$TARBALL" | cut -c1-12)
 PREFIX=$CACHE/python26-$KEY
 PY=$PREFIX/bin/python2.6

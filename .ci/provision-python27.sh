@@ -1,5 +1,5 @@
 #!/bin/sh
-# Fallback provisioner for CPython 2.7.18 (reference section 5), for machines whose image
+# Fallback provisioner for CPython 2.7.18, for machines whose image
 # lacks the pyenv 2.7.18: Debian bullseye's packages, unpacked into PREFIX, no Docker,
 # no root install, the host's apt left untouched (all apt state lives in a temp dir).
 #

@@ -19,7 +19,7 @@ Usage (from the checkout, with the services of .ci/services.sh running)::
     .venv/bin/python bench/bench_logbook_pages.py [--sizes 20000,100000] [--db sqlite,postgresql]
         [--repeat 7] [--keep] [--workdir /tmp/pilots2-bench-pages]
 
-``--sizes 100000,1000000`` gives the figures of the README (1,000,000 pilots are about
+``--sizes 100000,1000000`` gives the figures of docs/benchmarks.md (1,000,000 pilots are about
 20,000,000 messages: some 4-5 GB per database and 10-20 minutes of generation each).
 ``--keep`` keeps the generated databases (SQLite files in --workdir, databases named
 pilots2_bench_pages_<size>) and reuses them when their pilot count matches.  Prints a

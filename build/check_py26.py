@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The extra Python 2.6 check: what vermin misses (reference section 4).
+"""The extra Python 2.6 check: what vermin misses.
 
 Usage::
 

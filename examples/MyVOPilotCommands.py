@@ -1,4 +1,4 @@
-"""A VO's own command, the README's example: ``python pilot.pyz -E MyVOPilot -X CheckWorkerNode,CheckScratch``.
+"""A VO's own command, docs/extensions.md's example: ``python pilot.pyz -E MyVOPilot -X CheckWorkerNode,CheckScratch``.
 
 Put this file beside pilot.pyz, in a directory given with --extensions-dir, or
 build it into the pyz with ``build/build_pilot.py --with-extension``.

@@ -1,6 +1,6 @@
 """Test double of DIRAC's generated pilot wrapper (DIRAC Utilities/PilotWrapper.py, v9).
 
-It honours the contract of reference dirac-compatibility.md section 8.1, and nothing more:
+It honours the contract of DIRAC's generated pilot wrapper, and nothing more:
 
     python dirac_wrapper_double.py LOCATION [LOCATION ...] -- <pilot options>
 

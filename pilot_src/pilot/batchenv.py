@@ -22,7 +22,7 @@ import re
 
 from pilot.nodeinfo import read_text
 
-# Variables that say "this is a batch job" (reference 8.3 and DIRAC's TimeLeft).
+# Variables that say "this is a batch job" (DIRAC's pilot and its TimeLeft).
 BATCH_MARKERS = [
     ("HTCondor", ("_CONDOR_JOB_AD", "_CONDOR_MACHINE_AD")),
     ("SLURM", ("SLURM_JOB_ID", "SLURM_JOBID")),

@@ -1,6 +1,6 @@
 """Where the pilot runs: its flavour, its pilot reference and the batch system.
 
-DIRAC's detection (reference 8.3): the variables are checked in this order
+DIRAC's detection: the variables are checked in this order
 and later matches override earlier ones; the default flavour is DIRAC and
 the default reference the pilot stamp.  Added here: BOINC (as DIRAC's older
 pilots did), VMDIRAC, and the Vacuum platform (Vac/Vcycle VMs, recognised by

@@ -282,7 +282,7 @@ class HttpsTransport(object):
 
 
 class DiracTransport(HttpsTransport):
-    """DIRAC v9's TornadoPilotLogging (reference section 10.2), so that Pilots 2.0 logs into an
+    """DIRAC v9's TornadoPilotLogging, so that Pilots 2.0 logs into an
     unmodified DIRAC server: each batch becomes ``sendMessage`` with the pilot's log lines, and
     the end of the pilot ``finaliseLogs`` with its exit code.  The credential is the proxy or the
     host certificate (DIRAC knows no pilot tokens).  An answer ``{"OK": false}`` rejects the batch.

@@ -4,7 +4,7 @@ Each entry says how the parameter is given on the command line (DIRAC's
 dirac-pilot.py short and long forms, with the same meanings), which
 environment variable may carry it, which pilot.json key feeds it, its
 default, its kind and its help text.  The command-line parser, ``--help``,
-``--explain``, pilot.json reading and the README table all come from here.
+``--explain``, pilot.json reading and docs/reference/options.md all come from here.
 
 Parsing follows DIRAC's ``getopt`` semantics: parsing stops at the first
 non-option word, long names are case-sensitive and may be abbreviated to a

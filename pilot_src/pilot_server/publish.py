@@ -1,7 +1,7 @@
 """``pilotctl publish DIR``: what a DIRAC pilot file server serves, so that DIRAC's own
 SiteDirector and its generated wrapper start Pilots 2.0 unchanged.
 
-DIRAC's wrapper (reference dirac-compatibility.md section 8.1) downloads, in this order,
+DIRAC's wrapper downloads, in this order,
 ``checksums.sha512``, ``pilot.json`` and ``pilot.tar`` from a location, checks every
 listed file's SHA-512, extracts the tar and runs ``python dirac-pilot.py <options>
 --pilotUUID <stamp>``.  Here ``pilot.tar`` holds the verified ``pilot.pyz`` and a small

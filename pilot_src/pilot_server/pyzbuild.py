@@ -13,7 +13,7 @@ Zip layout::
     six.py                            <- the pinned six==1.17.0 wheel
     <extension files>                 <- --with-extension FILE
 
-Reproducibility rules (reference: portability-and-packaging.md, section 8):
+Reproducibility rules:
 fixed timestamps (1980-01-01, or SOURCE_DATE_EPOCH), sorted members, no
 directory entries, create_system 3, external_attr 0o100644 << 16, no archive
 comment, nothing before or after the zip (no shebang: the wrapper chooses the

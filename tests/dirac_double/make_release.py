@@ -266,7 +266,7 @@ def make_installer(out, version, python):
     _write(path, INSTALLER % {"python": python, "version": version, "platform": system_platform(),
                               "name": name, "locate": RC_LOCATE}, 0o755)
     digest = _write_checksum(path)
-    # as /cvmfs/dirac.egi.eu/installSource/ (reference section 6, InstallDIRAC 4a)
+    # as /cvmfs/dirac.egi.eu/installSource/ (InstallDIRAC's CVMFS way)
     source = os.path.join(out, "cvmfs", "installSource")
     if not os.path.isdir(source):
         os.makedirs(source)

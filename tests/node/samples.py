@@ -1,7 +1,7 @@
 """pilot.json documents modelled on what DIRAC's PilotSyncAgent publishes.
 
-OLD_SCHEMA: keyed by Setups (reference section 5.2); NEW_SCHEMA: the
-Operations-shaped one (section 5.3).  Values are strings where DIRAC
+OLD_SCHEMA: keyed by Setups; NEW_SCHEMA: the
+Operations-shaped one.  Values are strings where DIRAC
 publishes strings ("True", "v9.0.3, v9.0.2").  Tests deep-copy them.
 """
 

@@ -1,5 +1,5 @@
 """pilot/batchsystem.py: flavour, pilot reference and batch information (docs/commands.md,
-"Where the pilot runs"; reference section 8.3)."""
+"Where the pilot runs")."""
 
 import os
 

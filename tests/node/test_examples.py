@@ -1,7 +1,7 @@
 """The community extensions of examples/ through the real pilot.pyz and the DIRAC release double:
 LHCb-style (release and CAs from CVMFS, fallback install), GridPP-style (install from git), -E from
-beside the pyz, from --extensions-dir and from a URL with its checksum, and the README's
-MyVOPilotCommands.py."""
+beside the pyz, from --extensions-dir and from a URL with its checksum, and MyVOPilotCommands.py,
+the example of docs/extensions.md."""
 
 import hashlib
 import os
@@ -272,9 +272,9 @@ def test_extension_url_with_a_bad_file_name(run_pilot, workdir, http_server):
     assert "<Prefix>Commands.py" in err
 
 
-# -- the README's example ---------------------------------------------------------------------------------
+# -- docs/extensions.md's example --------------------------------------------------------------------------
 
-needs_myvo = pytest.mark.skipif(not os.path.isfile(MYVO), reason="written by the README engineer")
+needs_myvo = pytest.mark.skipif(not os.path.isfile(MYVO), reason="examples/MyVOPilotCommands.py is missing")
 
 
 @needs_myvo

@@ -143,7 +143,7 @@ def test_repeated_options_keep_the_last(argv, dest, value):
 ])
 def test_repeated_dict_options_keep_the_last(argv, dest, value):
     # options.py: "repeated options keep the last value except the accumulating
-    # ones (-t, --requiredTag, -o)" (reference section 2)
+    # ones (-t, --requiredTag, -o)" (DIRAC's pilot)
     assert options.parse(argv).values[dest] == value
 
 

@@ -1,4 +1,4 @@
-"""Tests of build/check_py26.py, the extra Python 2.6 check (reference section 4)."""
+"""Tests of build/check_py26.py, the extra Python 2.6 check."""
 
 import importlib.util
 import os

@@ -1,4 +1,4 @@
-"""pilotctl, the README's generated tables, and setup.py keeping build/ clean."""
+"""pilotctl, and setup.py keeping build/ clean."""
 
 import hashlib
 import os
@@ -8,7 +8,7 @@ import zipfile
 
 import pytest
 
-from pilot_server import cli, docs
+from pilot_server import cli
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -16,32 +16,6 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 def sha256(path):
     with open(path, "rb") as handle:
         return hashlib.sha256(handle.read()).hexdigest()
-
-
-def test_readme_generated_tables_are_current():
-    assert docs.main(["--check", os.path.join(REPO, "README.md")]) == 0
-
-
-def test_readme_lists_every_option_and_exit_code():
-    from pilot import exitcodes, options
-
-    text = open(os.path.join(REPO, "README.md")).read()
-    for param in options.TABLE:
-        if param.long:
-            assert "`--%s" % param.long in text, param.long
-        if param.short:
-            assert "`-%s`" % param.short in text, param.short
-    for entry in exitcodes.TABLE:
-        assert "| %d | %s |" % (entry.code, entry.name) in text
-
-
-def test_docs_check_detects_a_stale_readme(tmp_path):
-    stale = tmp_path / "README.md"
-    stale.write_text("x\n<!-- generated:options -->\nold\n<!-- /generated:options -->\n"
-                     "<!-- generated:exit-codes -->\n<!-- /generated:exit-codes -->\n")
-    assert docs.main(["--check", str(stale)]) == 1
-    assert docs.main([str(stale)]) == 0
-    assert docs.main(["--check", str(stale)]) == 0
 
 
 def test_pilotctl_build_matches_build_script(tmp_path):

@@ -1,4 +1,4 @@
-"""The deployment examples of examples/ (README "Several receivers"): valid for their tools and for pilotctl.
+"""The deployment examples of examples/ (docs/logbook.md, "Production layout"): valid for their tools and for pilotctl.
 
 * the systemd units pass ``systemd-analyze verify`` (with this checkout's pilotctl and the
   example environment file in place of the installed paths);

@@ -1,5 +1,5 @@
 """The pilot.cfg that the pilot leaves parses with DIRAC's own ``diraccfg`` (PyPI) and holds the keys the
-JobAgent needs (reference section 7).
+JobAgent needs.
 
 Runs the built dist/pilot.pyz (built first when missing) with the host Python through the whole default
 command list against the DIRAC release double (preinstalled), then reads pilot.cfg with

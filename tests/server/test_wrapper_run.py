@@ -80,7 +80,7 @@ def test_pilot_exit_code_passes_through(verified, tools_dir, tmp_path, shell):
 
 
 def test_bz2_payload_runs_and_is_smaller(verified, tools_dir, tmp_path):
-    # The 64 KiB target is tracked by bench/bench_wrapper.py (see README, "Wrapper size"):
+    # The 64 KiB target is tracked by bench/bench_wrapper.py (docs/sitedirector.md, "Variants"):
     # the complete pilot no longer fits, so it is measured and reported, not asserted.
     made = wrapper.make_wrapper("batch", verified, PILOT_OPTIONS, encoding="bz2")
     plain = wrapper.make_wrapper("batch", verified, PILOT_OPTIONS)

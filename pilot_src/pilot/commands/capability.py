@@ -3,7 +3,7 @@
 DIRAC asks the release (dirac-wms-get-wn-parameters, dirac-wms-cpu-normalization,
 dirac-wms-get-queue-cpu-time, the platform script); here pilot.capabilities
 and pilot.db12 answer on every Python from 2.6, and the keys are written into
-pilot.cfg with DIRAC's names (reference section 7).
+pilot.cfg with DIRAC's names.
 """
 
 from pilot import capabilities, db12, params as params_module, platforminfo

@@ -25,7 +25,7 @@ CE_TYPES = ("InProcess", "Pool", "Singularity", "Sudo")
 DRAIN_FILE = "/var/lib/dirac_drain"
 MAX_OUTPUT = 1024 * 1024
 
-# The keys the double insists on (reference section 7), each given as alternatives.
+# The keys the double insists on, each given as alternatives.
 REQUIRED = [
     ("/DIRAC/Setup",),
     ("/DIRAC/Configuration/Servers",),

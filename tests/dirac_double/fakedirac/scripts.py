@@ -504,7 +504,7 @@ def dirac_wms_get_wn_parameters(argv=None):
 # dirac-wms-cpu-normalization
 # ---------------------------------------------------------------------------
 def _mini_db12(draws=100000):
-    """A scaled-down DB12 pass (reference section 11): 250 x fraction-of-iteration / CPU s."""
+    """A scaled-down DB12 pass: 250 x fraction-of-iteration / CPU s."""
     override = os.environ.get("FAKE_DIRAC_CPU_POWER")
     if override:
         return float(override)

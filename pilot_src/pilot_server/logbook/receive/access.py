@@ -1,6 +1,6 @@
 """Who may write to the logbook, and who may read it.
 
-The rules (README "The logbook", docs/logging-protocol.md):
+The rules (docs/logbook.md, "Who may write"; docs/logging-protocol.md):
 
 * A **pilot token** (``Authorization: Bearer pt1....`` over HTTPS, the
   ``pilot-token`` header over STOMP) is checked without a database look-up

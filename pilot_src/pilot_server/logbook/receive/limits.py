@@ -1,6 +1,6 @@
 """The limits of the front, and the log of what they refused (once per client and reason per minute).
 
-Every limit is a ``serve`` option (README "Limits"); the defaults suit pilots that
+Every limit is a ``serve`` option (docs/logbook.md, "The front"; docs/logbook-front.md); the defaults suit pilots that
 send a batch every ~30 s on a kept-alive connection:
 
 ==========================  =========  ==========================================================

@@ -1,6 +1,6 @@
-"""Pilot states and their transitions: the one definition (README "The logbook", "States").
+"""Pilot states and their transitions: the one definition (docs/logbook.md, "Pilot states").
 
-DIRAC's statuses (reference §9) plus ``Lost``::
+DIRAC's statuses plus ``Lost``::
 
     Submitted -> Waiting -> Running -> Done | Failed
     Submitted | Waiting | Running -> Aborted | Deleted

@@ -17,7 +17,7 @@ STATS_PARAMS = ("site", "ce", "queue", "vo", "version", "since", "until", "group
 PILOT_PARAMS = ("after", "levels")
 GROUPS = stats.GROUPS
 # The statistics page opens on the last day: over all time, with a million pilots, the
-# statistics take seconds (README "Benchmarks"); since=all asks for all of it.
+# statistics take seconds (docs/benchmarks.md); since=all asks for all of it.
 DEFAULT_STATS_SINCE = "24h"
 
 
