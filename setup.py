@@ -72,6 +72,7 @@ setup(
             # tests/server/test_webui_browser.py drives Debian's headless chromium through chromedriver
             # (.ci/provision-chromium.sh installs both)
             "selenium>=4.10",
+            "mkdocs==1.6.1", "mkdocs-material==9.8.2",  # the documentation site (mkdocs build --strict)
         ],
     },
     entry_points={"console_scripts": ["pilotctl = pilot_server.cli:main"]},

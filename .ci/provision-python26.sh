@@ -3,8 +3,8 @@
 #
 # Usage: .ci/provision-python26.sh [SOURCE]
 #   SOURCE: a cpython-2.6*.tar.xz, or a folder holding one.  Default: $PILOT_PY26_SOURCE,
-#   else the folder sources/ of the cache (~/.cache/pilots2/sources/), where the machine's
-#   set-up puts the tarball (no package registry has a 2.6).
+#   else the folder sources/ of the cache (~/.cache/pilots2/sources/), else the anchors folder of
+#   third-party sources kept beside the checkout on CI machines (no package registry has a 2.6).
 #   The interpreter goes to ~/.cache/pilots2/python26-<first 12 hex of the tarball's sha256>/
 #   (PILOTS2_CACHE overrides ~/.cache/pilots2); a tarball that changes gets a new folder.
 #   The last line printed (the only one on stdout) is the path of its bin/python2.6.
@@ -24,7 +24,16 @@ started=$(date +%s)
 took() { echo "$(( $(date +%s) - started )) s"; }
 
 CACHE=${PILOTS2_CACHE:-$HOME/.cache/pilots2}
-SOURCE=${1:-${PILOT_PY26_SOURCE:-$CACHE/sources}}
+# Where to look when no SOURCE is given: the cache's sources/ folder, then the folder of
+# third-party sources that this project's CI machines keep beside the checkout (anchors/).
+HERE=$(cd "$(dirname "$0")" && pwd)
+BESIDE=$(dirname "$(dirname "$HERE")")/shared/anchors/cpython-2.6
+if [ -z "${1:-}${PILOT_PY26_SOURCE:-}" ] && ! ls "$CACHE"/sources/cpython-2.6*.tar.xz >/dev/null 2>&1 \
+        && [ -d "$BESIDE" ]; then
+    SOURCE=$BESIDE
+else
+    SOURCE=${1:-${PILOT_PY26_SOURCE:-$CACHE/sources}}
+fi
 if [ -d "$SOURCE" ]; then
     TARBALL=$(ls "$SOURCE"/cpython-2.6*.tar.xz 2>/dev/null | sort | tail -1 || true)
     [ -n "$TARBALL" ] || fail "no cpython-2.6*.tar.xz in $SOURCE (set PILOT_PY26_SOURCE to the tarball or its folder)"

@@ -53,6 +53,8 @@ def test_python27_provisioner_unpacks_a_working_interpreter(tmp_path):
 def _python26_source():
     cache = os.environ.get("PILOTS2_CACHE") or os.path.expanduser("~/.cache/pilots2")
     source = os.environ.get("PILOT_PY26_SOURCE") or os.path.join(cache, "sources")
+    if not os.path.isdir(source) or not os.listdir(source):   # as .ci/provision-python26.sh looks
+        source = os.path.join(os.path.dirname(REPO), "shared", "anchors", "cpython-2.6")
     found = [os.path.join(source, n) for n in sorted(os.listdir(source))
              if n.startswith("cpython-2.6") and n.endswith(".tar.xz")] if os.path.isdir(source) else [source]
     if not os.path.isfile(found[-1] if found else ""):
