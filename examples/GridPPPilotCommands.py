@@ -6,10 +6,10 @@ new virtual environment, for sites that run unreleased code::
     -Z gitRepo=https://github.com/myvo/DIRAC.git,gitBranch=devel[,gitProject=DIRAC]
 
 It reuses the standard InstallDIRAC (virtual environment, pip, environment
-capture) and only changes what is installed.
+capture) through its hooks (pilot.extension) and only changes what is installed.
 """
 
-from pilotCommands import InstallDIRAC
+from pilot.extension import InstallDIRAC
 
 
 class GitInstallDIRAC(InstallDIRAC):
@@ -17,24 +17,18 @@ class GitInstallDIRAC(InstallDIRAC):
 
     description = "install the release from a git repository and branch (-Z gitRepo=URL,gitBranch=NAME)"
 
-    def _methods(self):
-        options = self.pp.commandOptions
-        if not options.get("gitRepo"):
+    def install_methods(self):
+        if not self.pp.commandOptions.get("gitRepo"):
             self.fail("GitInstallDIRAC needs -Z gitRepo=<URL>[,gitBranch=<branch>]", "config")
         self.details["tried"] = ["venv"]
         return ["venv"]
 
-    def _pip_install(self, env):
+    def pip_requirements(self):
         options = self.pp.commandOptions
         repository = options["gitRepo"]
         branch = options.get("gitBranch", "master")
         project = options.get("gitProject", "%sDIRAC" % self.pp.releaseProject)
         self.log.info("installing %s from %s, branch %s" % (project, repository, branch))
-        # The core installer turns url:::Project:::branch into "Project[pilot] @ git+url@branch".
-        saved = self.pp.modules
-        self.pp.modules = ["%s:::%s:::%s" % (repository, project, branch)]
-        try:
-            InstallDIRAC._pip_install(self, env)
-        finally:
-            self.pp.modules = saved
         self.details["git"] = {"repository": repository, "branch": branch, "project": project}
+        url = repository if repository.startswith("git+") else "git+" + repository
+        return ["%s[pilot] @ %s@%s" % (project, url, branch)]

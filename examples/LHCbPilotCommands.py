@@ -9,13 +9,15 @@
 
 The CVMFS area is /cvmfs/lhcb.cern.ch unless ``-Z lhcbCVMFS=/other/path``.
 Classes named like the standard commands replace them (DIRAC's rule: the
-first extension that defines a command name wins).
+first extension that defines a command name wins).  Everything comes from
+pilot.extension, the pilot's interface for extensions.
 """
 
 import os
 
-from pilotCommands import ConfigureBasics as CoreConfigureBasics
-from pilotCommands import InstallDIRAC as CoreInstallDIRAC
+from pilot.extension import ConfigureBasics as CoreConfigureBasics
+from pilot.extension import InstallDIRAC as CoreInstallDIRAC
+from pilot.extension import Skip, system_dir
 
 DEFAULT_AREA = "/cvmfs/lhcb.cern.ch"
 GRID_SECURITY = (("X509_CERT_DIR", "certificates"), ("X509_VOMS_DIR", "vomsdir"), ("X509_VOMSES", "vomses"))
@@ -30,16 +32,14 @@ class InstallDIRAC(CoreInstallDIRAC):
 
     description = "LHCb: set the release up from /cvmfs/lhcb.cern.ch/lhcbdirac, else install it normally"
 
-    def _methods(self):
-        methods = CoreInstallDIRAC._methods(self)
-        # CVMFS first; the standard ways stay as the fallback.
+    def install_methods(self):
+        methods = CoreInstallDIRAC.install_methods(self)
+        # CVMFS first (the install_lhcbcvmfs way below); the standard ways stay as the fallback.
         methods = ["lhcbcvmfs"] + [method for method in methods if method != "preinstalled"]
         self.details["tried"] = methods
         return methods
 
-    def _install_lhcbcvmfs(self):
-        from pilot.commands.install import Skip, system_dir
-
+    def install_lhcbcvmfs(self):
         version = self.pp.releaseVersion or "pro"
         rc_file = os.path.join(lhcb_area(self.pp), "lhcbdirac", version, system_dir(), "diracosrc")
         if not os.path.isfile(rc_file):
@@ -48,7 +48,7 @@ class InstallDIRAC(CoreInstallDIRAC):
                           % (version, rc_file))
             raise Skip("LHCbDIRAC %s is not on CVMFS yet (%s): installing it instead" % (version, rc_file))
         self.pp.preinstalled = True
-        return rc_file, self._capture(rc_file)
+        return rc_file, self.capture_environment(rc_file)
 
 
 class ConfigureBasics(CoreConfigureBasics):

@@ -4,7 +4,7 @@ Put this file beside pilot.pyz, in a directory given with --extensions-dir, or
 build it into the pyz with ``build/build_pilot.py --with-extension``.
 """
 
-from pilot.commands.base import Command
+from pilot.extension import Command
 
 
 class CheckScratch(Command):

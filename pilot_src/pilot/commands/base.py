@@ -8,12 +8,29 @@ records it in pilot_result.json and decides the exit code from the type.
 VO extensions written for DIRAC's pilot keep working: ``CommandBase`` (the
 same class) accepts ``(pilotParams)``, has ``pp``, ``log``, ``debugFlag``,
 ``releaseVersion``, ``exitWithError`` and ``executeAndGetOutput``.
+
+VOs import all this from pilot.extension.  A method a VO may override is a
+public *hook*; where extensions used to override a private method, that name
+stays as an alias (``legacy_alias``), and an extension that still overrides
+it is obeyed (``_hook``).
 """
 
 import os
 
 from pilot import params as params_module
 from pilot.errors import CommandFailed
+
+
+def legacy_alias(public):
+    """The old private name of the hook ``public``, for extensions that call or override it."""
+
+    def alias(self, *args, **kwargs):
+        return getattr(self, public)(*args, **kwargs)
+
+    alias.__name__ = "_" + public
+    alias.__doc__ = "Old name of %s(), kept for extensions written before it." % public
+    alias.legacy_alias = True
+    return alias
 
 
 class Context(object):
@@ -81,6 +98,14 @@ class Command(object):
         raise NotImplementedError("%s has no execute()" % self.command_name())
 
     # -- helpers ----------------------------------------------------------------------
+    def _hook(self, name):
+        """The bound method to call for the hook ``name``: an extension's override of the old
+        private name ``_name`` when its class has one, else ``name`` (AttributeError if neither)."""
+        legacy = getattr(self, "_" + name, None)
+        if legacy is not None and not getattr(legacy, "legacy_alias", False):
+            return legacy
+        return getattr(self, name)
+
     def fail(self, reason, failure_type=None, **details):
         """Stop the pilot here with a one-line reason."""
         self.details.update(details)

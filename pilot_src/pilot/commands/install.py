@@ -16,6 +16,14 @@ tarball       download a release tarball (``--release-tarball-url``, checksum
 else.  The release's environment (what its diracosrc sets, plus
 ``--userEnvVariables``) is given to every later command; the pilot's own
 os.environ is never changed.
+
+Hooks for a VO's subclass (see docs/extensions.md): ``install_methods()``
+(the ways to try, in order), ``install_<way>()`` (one way: returns the
+diracosrc and its environment, or raises Skip), ``pip_requirements()`` and
+``pip_install(env)`` (what goes into the release's Python), and
+``capture_environment(rc_file)``.  Their old private names (``_methods``,
+``_install_<way>``, ``_pip_install``, ``_capture``) still work, called or
+overridden.
 """
 
 import os
@@ -26,7 +34,7 @@ import tarfile
 
 import compat
 from pilot import environment, nodeinfo
-from pilot.commands.base import Command
+from pilot.commands.base import Command, legacy_alias
 from pilot.errors import PilotError
 
 METHODS = ("preinstalled", "diracos", "venv", "tarball")
@@ -35,7 +43,8 @@ INSTALL_TIMEOUT = 3600
 
 
 class Skip(Exception):
-    """This way does not apply here (e.g. the release is not on CVMFS)."""
+    """Raised by an install way that does not apply here (e.g. the release is not on CVMFS):
+    InstallDIRAC logs the reason and tries the next way."""
 
 
 def pip_requirement(project, version, extras="pilot"):
@@ -60,6 +69,7 @@ def module_requirements(project, modules):
 
 
 def system_dir():
+    """The platform folder of a release on CVMFS, e.g. Linux-x86_64."""
     return "%s-%s" % (platform.system(), platform.machine())
 
 
@@ -71,13 +81,14 @@ class InstallDIRAC(Command):
     phase = "Installing"
 
     def execute(self):
-        methods = self._methods()
+        methods = self._hook("install_methods")()
         failures = []
         last_type = None
         for method in methods:
             self.log.info("trying to install with: %s" % method)
+            way = self._way(method)
             try:
-                rc_file, env = getattr(self, "_install_" + method)()
+                rc_file, env = way()
             except Skip as skip:
                 self.log.info("%s: %s" % (method, skip))
                 failures.append("%s: %s" % (method, skip))
@@ -92,7 +103,16 @@ class InstallDIRAC(Command):
         self.fail("DIRAC %s not installed: %s" % (self.pp.releaseVersion or "(no version)", "; ".join(failures)),
                   last_type or "install")
 
-    def _methods(self):
+    def _way(self, method):
+        try:
+            return self._hook("install_" + method)
+        except AttributeError:
+            self.fail("install method %s: %s has no install_%s()" % (method, self.command_name(), method), "config")
+
+    # -- hooks ------------------------------------------------------------------------------
+    def install_methods(self):
+        """The ways to try, in order: --install-methods, filtered by -o cvmfsOnly and
+        -o diracInstallOnly.  A subclass adds its own way (an ``install_<way>`` method) here."""
         methods = list(self.pp.installMethods)
         unknown = [method for method in methods if method not in METHODS]
         if unknown:
@@ -112,8 +132,50 @@ class InstallDIRAC(Command):
         self.details["tried"] = methods
         return methods
 
+    _methods = legacy_alias("install_methods")
+
+    def capture_environment(self, rc_file):
+        """The environment a child gets once ``rc_file`` (a diracosrc) is sourced in bash,
+        plus DIRAC_RC_PATH and --userEnvVariables; a failure to source it is an install failure."""
+        base = self.context.base_environment(self.pp)
+        env, problem = environment.capture_rc(rc_file, base, self.context.runner, self.log)
+        if env is None:
+            raise PilotError("sourcing %s failed: %s" % (rc_file, problem), "install")
+        env["DIRAC_RC_PATH"] = rc_file
+        for name, value in self.pp.userEnvVariables.items():
+            env[name] = value
+        return env
+
+    _capture = legacy_alias("capture_environment")
+
+    def pip_requirements(self):
+        """What pip installs into the release's Python (diracos and venv ways), in order:
+        ``<Project>DIRAC[pilot]==<version>``, or the --modules."""
+        if self.pp.modules:
+            return module_requirements(self.pp.releaseProject, self.pp.modules)
+        return [pip_requirement(self.pp.releaseProject, self.releaseVersion)]
+
+    def pip_install(self, env):
+        """pip install each of pip_requirements() with --pipInstallOptions, using the python of
+        ``env`` (the release's environment)."""
+        python = _which("python3", env) or _which("python", env)
+        if not python:
+            raise PilotError("the release environment has no python", "install")
+        try:
+            options = compat.shell_split(self.pp.pipInstallOptions or "")
+        except ValueError as exc:  # unbalanced quotes
+            raise PilotError("--pipInstallOptions %s: %s" % (self.pp.pipInstallOptions, exc), "config")
+        for requirement in self.pip_requirements():
+            self.log.info("pip install %s" % requirement)
+            result = self.run([python, "-m", "pip", "install"] + options + [requirement], env=env,
+                              timeout=INSTALL_TIMEOUT, program="pip")
+            if not result.ok:
+                raise PilotError("pip install %s failed: %s" % (requirement, result.describe()), "install")
+
+    _pip_install = legacy_alias("pip_install")
+
     # -- the ways ---------------------------------------------------------------------------
-    def _install_preinstalled(self):
+    def install_preinstalled(self):
         version = self.pp.releaseVersion or "pro"
         if self.pp.preinstalledEnv:
             candidates = [self.pp.preinstalledEnv]
@@ -127,13 +189,15 @@ class InstallDIRAC(Command):
             folder = os.path.dirname(rc_file)
             state, _ = nodeinfo.probe_directory(folder, environment.PROBE_SECONDS)
             if state == "visible" and os.path.isfile(rc_file):
-                env = self._capture(rc_file)
+                env = self._hook("capture_environment")(rc_file)
                 self.pp.preinstalled = True
                 return rc_file, env
             self.log.debug("%s: %s" % (folder, state))
         raise Skip("release %s not found (looked for %s)" % (version, ", ".join(candidates)))
 
-    def _install_diracos(self):
+    _install_preinstalled = legacy_alias("install_preinstalled")
+
+    def install_diracos(self):
         urls = [url.replace("{machine}", platform.machine()) for url in self.pp.installerURLs]
         installer = self.path("DIRACOS-installer.sh")
         self.context.downloader.save(urls, installer, self._checksum(self.pp.installerSHA256), "DIRACOS installer")
@@ -149,11 +213,13 @@ class InstallDIRAC(Command):
         if not os.path.isfile(rc_file):
             raise PilotError("the DIRACOS installer left no %s" % rc_file, "install")
         self._append_user_variables(rc_file)
-        env = self._capture(rc_file)
-        self._pip_install(env)
-        return rc_file, self._capture(rc_file)
+        env = self._hook("capture_environment")(rc_file)
+        self._hook("pip_install")(env)
+        return rc_file, self._hook("capture_environment")(rc_file)
 
-    def _install_venv(self):
+    _install_diracos = legacy_alias("install_diracos")
+
+    def install_venv(self):
         python = self._python3()
         target = self.path("diracenv")
         if os.path.exists(target):
@@ -172,11 +238,13 @@ class InstallDIRAC(Command):
                  "export DIRAC_ROOT_PATH=%s\n" % compat.shell_quote(target)]
         _write(rc_file, "".join(lines))
         self._append_user_variables(rc_file)
-        env = self._capture(rc_file)
-        self._pip_install(env)
+        env = self._hook("capture_environment")(rc_file)
+        self._hook("pip_install")(env)
         return rc_file, env
 
-    def _install_tarball(self):
+    _install_venv = legacy_alias("install_venv")
+
+    def install_tarball(self):
         if not self.pp.releaseTarballURLs:
             raise Skip("no --release-tarball-url given")
         archive = self.path("dirac-release.tar.gz")
@@ -191,7 +259,9 @@ class InstallDIRAC(Command):
         if not os.path.isfile(rc_file):
             raise PilotError("the release tarball has no diracosrc at its top", "install")
         self._append_user_variables(rc_file)
-        return rc_file, self._capture(rc_file)
+        return rc_file, self._hook("capture_environment")(rc_file)
+
+    _install_tarball = legacy_alias("install_tarball")
 
     # -- helpers ----------------------------------------------------------------------------
     def _checksum(self, value):
@@ -209,16 +279,6 @@ class InstallDIRAC(Command):
                 return candidate
         raise PilotError("no python3 on this node for a virtual environment", "install")
 
-    def _capture(self, rc_file):
-        base = self.context.base_environment(self.pp)
-        env, problem = environment.capture_rc(rc_file, base, self.context.runner, self.log)
-        if env is None:
-            raise PilotError("sourcing %s failed: %s" % (rc_file, problem), "install")
-        env["DIRAC_RC_PATH"] = rc_file
-        for name, value in self.pp.userEnvVariables.items():
-            env[name] = value
-        return env
-
     def _append_user_variables(self, rc_file):
         if not self.pp.userEnvVariables:
             return
@@ -229,25 +289,6 @@ class InstallDIRAC(Command):
             handle.write("".join(lines))
         finally:
             handle.close()
-
-    def _pip_install(self, env):
-        python = _which("python3", env) or _which("python", env)
-        if not python:
-            raise PilotError("the release environment has no python", "install")
-        try:
-            options = compat.shell_split(self.pp.pipInstallOptions or "")
-        except ValueError as exc:  # unbalanced quotes
-            raise PilotError("--pipInstallOptions %s: %s" % (self.pp.pipInstallOptions, exc), "config")
-        version = self.releaseVersion
-        requirements = [pip_requirement(self.pp.releaseProject, version)]
-        if self.pp.modules:
-            requirements = module_requirements(self.pp.releaseProject, self.pp.modules)
-        for requirement in requirements:
-            self.log.info("pip install %s" % requirement)
-            result = self.run([python, "-m", "pip", "install"] + options + [requirement], env=env,
-                              timeout=INSTALL_TIMEOUT, program="pip")
-            if not result.ok:
-                raise PilotError("pip install %s failed: %s" % (requirement, result.describe()), "install")
 
     def _finish(self, method, rc_file, env):
         self.pp.installEnv = env
