@@ -98,10 +98,11 @@ class Command(object):
         raise NotImplementedError("%s has no execute()" % self.command_name())
 
     # -- helpers ----------------------------------------------------------------------
-    def _hook(self, name):
-        """The bound method to call for the hook ``name``: an extension's override of the old
-        private name ``_name`` when its class has one, else ``name`` (AttributeError if neither)."""
-        legacy = getattr(self, "_" + name, None)
+    def _hook(self, name, old_name=None):
+        """The bound method to call for the hook ``name``: an extension's override of its old
+        private name (``old_name``, default ``_<name>``) when its class has one, else ``name``
+        (AttributeError if neither)."""
+        legacy = getattr(self, old_name or "_" + name, None)
         if legacy is not None and not getattr(legacy, "legacy_alias", False):
             return legacy
         return getattr(self, name)

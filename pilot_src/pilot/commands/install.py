@@ -81,7 +81,7 @@ class InstallDIRAC(Command):
     phase = "Installing"
 
     def execute(self):
-        methods = self._hook("install_methods")()
+        methods = self._hook("install_methods", "_methods")()
         failures = []
         last_type = None
         for method in methods:
@@ -189,7 +189,7 @@ class InstallDIRAC(Command):
             folder = os.path.dirname(rc_file)
             state, _ = nodeinfo.probe_directory(folder, environment.PROBE_SECONDS)
             if state == "visible" and os.path.isfile(rc_file):
-                env = self._hook("capture_environment")(rc_file)
+                env = self._hook("capture_environment", "_capture")(rc_file)
                 self.pp.preinstalled = True
                 return rc_file, env
             self.log.debug("%s: %s" % (folder, state))
@@ -213,9 +213,9 @@ class InstallDIRAC(Command):
         if not os.path.isfile(rc_file):
             raise PilotError("the DIRACOS installer left no %s" % rc_file, "install")
         self._append_user_variables(rc_file)
-        env = self._hook("capture_environment")(rc_file)
+        env = self._hook("capture_environment", "_capture")(rc_file)
         self._hook("pip_install")(env)
-        return rc_file, self._hook("capture_environment")(rc_file)
+        return rc_file, self._hook("capture_environment", "_capture")(rc_file)
 
     _install_diracos = legacy_alias("install_diracos")
 
@@ -238,7 +238,7 @@ class InstallDIRAC(Command):
                  "export DIRAC_ROOT_PATH=%s\n" % compat.shell_quote(target)]
         _write(rc_file, "".join(lines))
         self._append_user_variables(rc_file)
-        env = self._hook("capture_environment")(rc_file)
+        env = self._hook("capture_environment", "_capture")(rc_file)
         self._hook("pip_install")(env)
         return rc_file, env
 
@@ -259,7 +259,7 @@ class InstallDIRAC(Command):
         if not os.path.isfile(rc_file):
             raise PilotError("the release tarball has no diracosrc at its top", "install")
         self._append_user_variables(rc_file)
-        return rc_file, self._hook("capture_environment")(rc_file)
+        return rc_file, self._hook("capture_environment", "_capture")(rc_file)
 
     _install_tarball = legacy_alias("install_tarball")
 
