@@ -1,10 +1,11 @@
 """The community extensions of examples/ through the real pilot.pyz and the DIRAC release double:
 LHCb-style (release and CAs from CVMFS, fallback install), GridPP-style (install from git), -E from
 beside the pyz, from --extensions-dir and from a URL with its checksum, and MyVOPilotCommands.py,
-the example of docs/extensions.md."""
+the example of docs/extensions.md.  The examples use only the pilot's public interface, pilot.extension."""
 
 import hashlib
 import os
+import re
 import shutil
 import sys
 
@@ -32,6 +33,15 @@ def _run(run_pilot, workdir, args, env=None, timeout=180, pyz_file=None):
 
 def _sha256(path):
     return hashlib.sha256(helpers.read_bytes(path)).hexdigest()
+
+
+@pytest.mark.parametrize("path", [LHCB, GRIDPP, MYVO])
+def test_examples_use_only_the_public_interface(path):
+    text = helpers.read_text(path)
+    imported = re.findall(r"^\s*(?:from|import) (\S+)", text, re.M)
+    from_the_pilot = [name for name in imported if name.split(".")[0] in ("pilot", "pilotCommands", "pilotTools")]
+    assert sorted(set(from_the_pilot)) == ["pilot.extension"], imported
+    assert re.findall(r"\._[a-z]\w*", text) == []   # no private method or attribute of the pilot's
 
 
 # -- LHCb-style ---------------------------------------------------------------------------------------
