@@ -9,12 +9,11 @@ it has filled a page.
 """
 
 import collections
-import json
 import time
 
 from sqlalchemy import and_, or_, select
 
-from pilot_server.logbook.store import schema, states
+from pilot_server.logbook.store import readable, schema, states
 
 STATES = states.STATES
 KNOWN_STATES = STATES
@@ -59,13 +58,7 @@ def list_pilots(store, filters, cursor=None, limit=50):
 
 
 def _decode(row):
-    item = dict(row)
-    if item.get("data"):
-        try:
-            item["data"] = json.loads(item["data"])
-        except ValueError:
-            item["data"] = None
-    return item
+    return readable.message(row)  # whatever the row holds (NaN, odd types, bad JSON): a page never fails
 
 
 def log_page(store, stamp, after=0, limit=2000, levels=None):
@@ -98,10 +91,6 @@ def structured(store, stamp):
     return store.read(work)
 
 
-def _number(value):
-    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
 def timeline(events, pilot=None):
     """Commands as bars: [{name, start, end, status, duration, reason, failure_type}], the
     result message's data (or None), and commands of the plan that never ran (names).
@@ -112,6 +101,8 @@ def timeline(events, pilot=None):
     """
     commands, open_commands, result = [], {}, None
     for item in events:
+        if item["time"] is None:  # not a time (an old row): nowhere on a timeline
+            continue
         if item["kind"] == "result":
             result = item
             continue
@@ -123,18 +114,19 @@ def timeline(events, pilot=None):
             open_commands[name] = entry
             continue
         data = item.get("data") if isinstance(item.get("data"), dict) else {}
-        duration = _number(data.get("duration"))
+        duration = readable.duration(data.get("duration"))
         entry = open_commands.pop(name, None)
         if entry is None:
-            entry = {"name": name, "start": item["time"] - (duration or 0.0)}
+            entry = {"name": name, "start": max(item["time"] - (duration or 0.0), 0.0)}
             commands.append(entry)
         entry.update({"end": item["time"], "status": status or "ended", "duration": duration,
-                      "reason": data.get("reason"), "failure_type": data.get("failure_type")})
+                      "reason": readable.text(data.get("reason")),
+                      "failure_type": readable.text(data.get("failure_type"))})
         if entry["duration"] is None:
             entry["duration"] = entry["end"] - entry["start"]
     last = None
     if pilot is not None:
-        last = pilot.get("last_message_time") or pilot.get("last_seen")
+        last = readable.when(pilot.get("last_message_time")) or readable.when(pilot.get("last_seen"))
     if result is not None:
         last = max(last or 0, result["time"])
     for entry in commands:
