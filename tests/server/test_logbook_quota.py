@@ -162,3 +162,30 @@ def test_the_quota_options_from_the_command_line_and_the_config_file(tmp_path):
     with pytest.raises(config.ConfigError) as refused:
         config.apply(args.parser, args, args.config)
     assert "max-bytes-per-pilot: '-1' is not an integer" in str(refused.value)
+
+
+class Properties(object):
+    def __init__(self, headers):
+        self.headers = headers
+
+
+def test_the_consumer_applies_the_quota_and_the_rejected_budget(sqlite_store):
+    """The consumer's commit (what it does between receiving deliveries and acknowledging them),
+    without a broker: a batch over the quota is recorded as a 413 rejection; a credential's refusals
+    past its budget are not kept."""
+    from pilot_server.logbook.receive.access import Access
+    from pilot_server.logbook.receive.consumer import Consumer
+
+    sqlite_store.max_messages = 3
+    consumer = Consumer(sqlite_store, Access([SECRET]), "amqp://guest:guest@127.0.0.1:5672/",
+                        rejected_budget=RejectedBudget(2))
+    stamp = new_stamp()
+    headers = Properties({"pilot-token": token(stamp)})
+    bad = body(stamp, [9]).replace(b'"level":"INFO"', b'"level":"LOUD"')
+    outcomes, rejections = consumer.commit([(1, headers, body(stamp, [1, 2])), (2, headers, body(stamp, [3, 4])),
+                                            (3, headers, bad), (4, headers, bad)])
+    assert [(outcome.stored, outcome.refused is not None) for outcome in outcomes] == [(2, False), (0, True)]
+    reasons = sorted(row["reason"][:40] for row in rejected_rows(sqlite_store, stamp))
+    assert reasons == ["400 message 0: field 'level' must be one", "400 message 0: field 'level' must be one"]
+    assert len(rejections) == 2 and consumer.totals["rejected"] == 1  # the 413 was past the budget of 2
+    assert sqlite_store.pilot(stamp)["message_count"] == 2

@@ -230,15 +230,7 @@ class Consumer(object):
         backoff = Backoff(limit=self.backoff_limit)
         while True:
             try:
-                batches, rejections = self._classify(pending)
-                outcomes = self._store(batches, rejections)
-                over = [Rejection(self.origin, "413 %s" % outcome.refused, wire.encode(wire.batch(
-                    batch.stamp, batch.messages)), batch.stamp)
-                    for batch, outcome in zip(batches, outcomes) if outcome is not None and outcome.refused]
-                if over:  # over the pilot's quota: acknowledged, not stored, recorded like any refusal
-                    kept = self._kept(over)
-                    self.store.store_batches([], kept)
-                    rejections.extend(kept)
+                outcomes, rejections = self.commit(pending)
                 break
             except Unavailable as exc:
                 delay = backoff.next()
@@ -260,6 +252,20 @@ class Consumer(object):
         for rejection in rejections:
             log.info("rejected a message for %s: %s", rejection.stamp or "?", rejection.reason)
         return True
+
+    def commit(self, pending):
+        """Check and store ``pending`` deliveries [(tag, properties, body)]: (outcomes, rejections kept).
+        Raises Unavailable (nothing committed)."""
+        batches, rejections = self._classify(pending)
+        outcomes = self._store(batches, rejections)
+        over = [Rejection(self.origin, "413 %s" % outcome.refused, wire.encode(wire.batch(batch.stamp, batch.messages)),
+                          batch.stamp)
+                for batch, outcome in zip(batches, outcomes) if outcome is not None and outcome.refused]
+        if over:  # over the pilot's quota: acknowledged, not stored, recorded like any refusal
+            kept = self._kept(over)
+            self.store.store_batches([], kept)
+            rejections.extend(kept)
+        return outcomes, rejections
 
     def _store(self, batches, rejections):
         try:
