@@ -142,8 +142,8 @@ def message_problem(item, stamp=None):
             return "missing field '%s'" % field
     if stamp is not None and item["stamp"] != stamp:
         return "field 'stamp' %s differs from the batch's" % _shown(item["stamp"])
-    problem = (stamp_problem(item["stamp"]) or whole_problem("seq", item["seq"], 1, MAX_SEQ)
-               or time_problem("time", item["time"]))
+    problem = ((stamp_problem(item["stamp"]) if stamp is None else None)  # the batch's was checked
+               or whole_problem("seq", item["seq"], 1, MAX_SEQ) or time_problem("time", item["time"]))
     if problem:
         return problem
     if item["kind"] not in KINDS:
@@ -172,7 +172,7 @@ def data_problem(data, kind=None):
         return "field 'data' must be an object or null"
     # the fields the logbook reads first (their own rules name them best), then every value, then the size
     problem = (_command_problem(data, "data") if kind == "command" else _result_problem(data) if kind == "result"
-               else None) or _value_problem(data, "data", 1)
+               else None) or (_value_problem(data, "data", 1) if not _plain(data, 1) else None)
     if problem:
         return problem
     try:
@@ -182,6 +182,38 @@ def data_problem(data, kind=None):
     if size > MAX_DATA_BYTES:
         return "field 'data' is %d bytes, over the limit of %d" % (size, MAX_DATA_BYTES)
     return None
+
+
+_SCALARS = (type(None), bool, float) + six.integer_types + compat.string_types
+
+
+def _plain(value, depth):
+    """True when every value is fine (the fast check; ``_value_problem`` then says what is not)."""
+    kind = type(value)
+    if kind is dict:
+        if depth > MAX_DATA_DEPTH:
+            return False
+        for key in value:
+            if not isinstance(key, compat.string_types) or not _plain(value[key], depth + 1):
+                return False
+        return True
+    if kind is list:
+        if depth > MAX_DATA_DEPTH:
+            return False
+        for inner in value:
+            if not _plain(inner, depth + 1):
+                return False
+        return True
+    if kind is float:
+        return value - value == 0.0  # NaN and the infinities give NaN
+    if kind is int:
+        return INT64[0] <= value <= INT64[1]
+    if kind in _SIMPLE:
+        return True
+    return _value_problem(value, "", depth) is None  # subclasses, Python 2's long and unicode
+
+
+_SIMPLE = (type(None), bool, str)
 
 
 def _value_problem(value, path, depth):
