@@ -49,12 +49,13 @@ def list_pilots(store, filters, cursor=None, limit=50):
         query = query.where(and_(pilots.c.last_seen <= seen,
                                  or_(pilots.c.last_seen < seen, pilots.c.stamp < stamp)))
     query = query.order_by(pilots.c.last_seen.desc(), pilots.c.stamp.desc()).limit(limit + 1)
-    rows = [store.shown(row, now) for row in store.read(lambda c: c.execute(query).mappings().all())]
+    raw = store.read(lambda c: c.execute(query).mappings().all())
     next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = (rows[-1]["last_seen"], rows[-1]["stamp"])
-    return Page(rows, next_cursor)
+    if len(raw) > limit:
+        raw = raw[:limit]
+        # the stored value (readable shows an odd one as None): the next page starts after it
+        next_cursor = (raw[-1]["last_seen"], raw[-1]["stamp"])
+    return Page([store.shown(row, now) for row in raw], next_cursor)
 
 
 def _decode(row):

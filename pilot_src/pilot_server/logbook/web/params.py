@@ -1,6 +1,5 @@
 """The web pages' query parameters: each page's filters, checked, or BadRequest (400, one line)."""
 
-import math
 import re
 from urllib.parse import parse_qs
 
@@ -103,7 +102,7 @@ def list_filters(query):
             seen = float(seen)
         except ValueError:
             seen = None
-        if not sep or seen is None or not math.isfinite(seen) or not STAMP_PATTERN.match(last):
+        if not sep or seen is None or seen != seen or not STAMP_PATTERN.match(last):
             raise BadRequest("bad cursor (use the page's own links)")
         cursor = (seen, last)
     limit = DEFAULT_PAGE
