@@ -88,8 +88,8 @@ def bad_pilot(store):
                                                                      message_row(stamp, seq, **fields))]
     assert len(kept) >= 8, kept
     last = len(BAD_MESSAGES) + 1
-    result = {"pilot": {"exit_code": 1, "reason": "ended"}, "commands": [{"name": "X", "start": 1e300,
-                                                                            "duration": 1e308}]}
+    result = {"pilot": {"exit_code": 1, "reason": "ended"},
+              "commands": [{"name": "X", "start": 1e300, "duration": 1e308}]}
     assert put(store, schema.messages, message_row(stamp, last, kind="result", status="failed",
                                                    data=json.dumps(result)))
     put(store, schema.pilot_states, {"stamp": stamp, "state": "Running", "time": 1e300, "source": "pilot"})

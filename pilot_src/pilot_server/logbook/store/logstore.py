@@ -41,6 +41,8 @@ from pilot_server.logbook.store.database import (Unavailable, describe, family, 
                                            make_engine)
 
 Batch = collections.namedtuple("Batch", "stamp messages")
+
+
 class Outcome(collections.namedtuple("Outcome", "stored duplicates last_seq")):
     """What became of a batch; ``refused``: why it was not stored (the pilot's quota), else None."""
 
@@ -67,6 +69,7 @@ class NotFound(LookupError):
 
 class NotStored(RuntimeError):
     """The database kept fewer rows than it was given (the transaction is rolled back)."""
+
 
 CONFLICT_RETRIES = 5
 INSERT_COLUMNS = ("stamp", "seq", "time", "received", "kind", "level", "source", "phase", "status", "stream",
