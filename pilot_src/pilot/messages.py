@@ -17,10 +17,19 @@ A batch (one HTTPS POST body, or one STOMP frame body)::
   failure_type, reason), ``heartbeat`` (``data``: load, memory, disk, agent
   alive), ``stdin`` (what the wrapper piped to the pilot at start), ``result``
   (the last message: ``data`` has the pilot's result and usage).
+* Every field has a type and a range (``message_problem``): whole numbers fit 64 bits,
+  numbers are finite, ``time`` is 0 ... 253402300799 (9999-12-31T23:59:59Z), ``data``
+  nests at most 32 levels, and the fields of ``data`` that the logbook reads (durations,
+  exit code, reasons) have their own types.  The pilot checks its messages with it; the
+  logbook refuses a batch with a problem (HTTP 400 naming the message and the field).
 * Everything here runs on Python 2.6 ... 3.13 (the pilot) and 3.9+ (the logbook).
 """
 
 import json
+import math
+import re
+
+import six
 
 import compat
 
@@ -32,9 +41,24 @@ COMMAND_STATUSES = ("started", "ok", "failed", "killed")
 
 MAX_TEXT = 64 * 1024            # characters of one message's text
 MAX_NAME = 64                   # characters of source / phase / status
+MAX_STAMP = 128                 # characters of a stamp
+MAX_INFO = 128                  # characters of a registration's ce, queue, site, vo
 MAX_BATCH_MESSAGES = 5000
 MAX_BATCH_BYTES = 8 * 1024 * 1024
 MAX_DATA_BYTES = 64 * 1024      # JSON size of one message's data
+MAX_DATA_DEPTH = 32             # objects and lists nested in a message's data (data itself: 1)
+MAX_SEQ = 2 ** 63 - 1           # a database's BIGINT
+MAX_TIME = 253402300799         # 9999-12-31T23:59:59Z: the last second every date library can show
+MAX_DURATION = MAX_TIME         # seconds
+INT64 = (-2 ** 63, 2 ** 63 - 1)  # any whole number in data
+INT32 = (-2 ** 31, 2 ** 31 - 1)  # an exit code
+REGISTRATION_FIELDS = ("stamp", "ce", "queue", "site", "vo", "submitted")
+
+# Stamps the logbook stores: what pilots use (32 hex, UUIDs) and DIRAC-like references,
+# never whitespace or characters that a database may compare loosely.
+STAMP_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@+-]{0,127}$")
+STAMP_RULE = "1 to %d letters, digits and . _ : @ + - (starting with a letter or digit)" % MAX_STAMP
+TIME_RULE = "a finite number from 0 to %d (UTC epoch seconds)" % MAX_TIME
 
 
 class MessageError(ValueError):
@@ -65,6 +89,8 @@ def decode_batch(body, max_bytes=MAX_BATCH_BYTES):
         document = json.loads(compat.to_text(body))
     except ValueError as exc:
         raise MessageError("malformed JSON: %s" % exc)
+    except RuntimeError:  # RecursionError: nested deeper than the parser goes
+        raise MessageError("malformed JSON: nested too deep")
     return validate_batch(document)
 
 
@@ -74,8 +100,9 @@ def validate_batch(document):
     if document.get("schema") != SCHEMA:
         raise MessageError("schema must be %s, not %r" % (SCHEMA, document.get("schema")))
     stamp = document.get("stamp")
-    if not _text(stamp) or len(stamp) > 128:
-        raise MessageError("missing or bad field: stamp")
+    problem = stamp_problem(stamp)
+    if problem:
+        raise MessageError(problem)
     items = document.get("messages")
     if not isinstance(items, list) or not items:
         raise MessageError("missing or empty field: messages")
@@ -83,51 +110,255 @@ def validate_batch(document):
         raise MessageError("%d messages in one batch, the limit is %d" % (len(items), MAX_BATCH_MESSAGES))
     checked = []
     for index, item in enumerate(items):
-        try:
-            checked.append(validate_message(item, stamp))
-        except MessageError as exc:
-            raise MessageError("message %d: %s" % (index, exc))
+        problem = message_problem(item, stamp)
+        if problem:
+            raise MessageError("message %d: %s" % (index, problem))
+        checked.append(_normalised(item))
     return stamp, checked
 
 
 def validate_message(item, stamp=None):
-    """Check one message (all fields, their types and sizes); return it normalised."""
+    """Check one message (all fields, their types and ranges); return it normalised."""
+    problem = message_problem(item, stamp)
+    if problem:
+        raise MessageError(problem)
+    return _normalised(item)
+
+
+def _normalised(item):
+    return dict((key, item.get(key)) for key in ("stamp", "seq", "time", "kind", "level", "source", "phase",
+                                                  "status", "stream", "text", "data"))
+
+
+# -- the rules: each returns None, or the first problem as one line naming the field -----------------
+
+def message_problem(item, stamp=None):
+    """The first problem of one message (None: it may be stored), e.g.
+    "field 'time' must be a finite number from 0 to 253402300799 (UTC epoch seconds), not nan"."""
     if not isinstance(item, dict):
-        raise MessageError("not an object")
+        return "a message must be a JSON object"
     for field in ("stamp", "seq", "time", "kind", "level", "source", "text"):
         if field not in item:
-            raise MessageError("missing field: %s" % field)
+            return "missing field '%s'" % field
     if stamp is not None and item["stamp"] != stamp:
-        raise MessageError("stamp %r differs from the batch's" % (item["stamp"],))
-    seq = item["seq"]
-    if isinstance(seq, bool) or not isinstance(seq, int) or seq < 1:
-        raise MessageError("seq must be a whole number >= 1")
-    when = item["time"]
-    if isinstance(when, bool) or not isinstance(when, (int, float)) or when <= 0:
-        raise MessageError("time must be a positive number (UTC epoch seconds)")
+        return "field 'stamp' %s differs from the batch's" % _shown(item["stamp"])
+    problem = ((stamp_problem(item["stamp"]) if stamp is None else None)  # the batch's was checked
+               or whole_problem("seq", item["seq"], 1, MAX_SEQ) or time_problem("time", item["time"]))
+    if problem:
+        return problem
     if item["kind"] not in KINDS:
-        raise MessageError("kind must be one of %s" % ", ".join(KINDS))
+        return "field 'kind' must be one of %s, not %s" % (", ".join(KINDS), _shown(item["kind"]))
     if item["level"] not in LEVELS:
-        raise MessageError("level must be one of %s" % ", ".join(LEVELS))
+        return "field 'level' must be one of %s, not %s" % (", ".join(LEVELS), _shown(item["level"]))
     for field in ("source", "phase", "status"):
         value = item.get(field)
         if value is None and field != "source":
             continue
         if not _text(value) or len(value) > MAX_NAME:
-            raise MessageError("%s must be a string of 1 to %d characters" % (field, MAX_NAME))
+            return "field '%s' must be a string of 1 to %d characters%s" % (
+                field, MAX_NAME, "" if field == "source" else " or null")
     if item.get("stream") not in (None,) + STREAMS:
-        raise MessageError("stream must be stdout, stderr or null")
+        return "field 'stream' must be stdout, stderr or null"
     if not isinstance(item["text"], compat.string_types) or len(item["text"]) > MAX_TEXT:
-        raise MessageError("text must be a string of at most %d characters" % MAX_TEXT)
-    data = item.get("data")
-    if data is not None:
-        if not isinstance(data, dict):
-            raise MessageError("data must be an object or null")
-        if len(encode(data)) > MAX_DATA_BYTES:
-            raise MessageError("data is over %d bytes" % MAX_DATA_BYTES)
-    result = dict((key, item.get(key)) for key in ("stamp", "seq", "time", "kind", "level", "source",
-                                                    "phase", "status", "stream", "text", "data"))
-    return result
+        return "field 'text' must be a string of at most %d characters" % MAX_TEXT
+    return data_problem(item.get("data"), item["kind"])
+
+
+def data_problem(data, kind=None):
+    """The first problem of a message's ``data`` (``kind``: the message's, for the fields the logbook reads)."""
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        return "field 'data' must be an object or null"
+    # the fields the logbook reads first (their own rules name them best), then every value, then the size
+    problem = (_command_problem(data, "data") if kind == "command" else _result_problem(data) if kind == "result"
+               else None) or (_value_problem(data, "data", 1) if not _plain(data, 1) else None)
+    if problem:
+        return problem
+    try:
+        size = len(encode(data))
+    except (TypeError, ValueError):
+        return "field 'data' holds a value JSON cannot hold"
+    if size > MAX_DATA_BYTES:
+        return "field 'data' is %d bytes, over the limit of %d" % (size, MAX_DATA_BYTES)
+    return None
+
+
+_SCALARS = (type(None), bool, float) + six.integer_types + compat.string_types
+
+
+def _plain(value, depth):
+    """True when every value is fine (the fast check; ``_value_problem`` then says what is not)."""
+    kind = type(value)
+    if kind is dict:
+        if depth > MAX_DATA_DEPTH:
+            return False
+        for key in value:
+            if not isinstance(key, compat.string_types) or not _plain(value[key], depth + 1):
+                return False
+        return True
+    if kind is list:
+        if depth > MAX_DATA_DEPTH:
+            return False
+        for inner in value:
+            if not _plain(inner, depth + 1):
+                return False
+        return True
+    if kind is float:
+        return value - value == 0.0  # NaN and the infinities give NaN
+    if kind is int:
+        return INT64[0] <= value <= INT64[1]
+    if kind in _SIMPLE:
+        return True
+    return _value_problem(value, "", depth) is None  # subclasses, Python 2's long and unicode
+
+
+_SIMPLE = (type(None), bool, str)
+
+
+def _value_problem(value, path, depth):
+    """Any JSON value: finite numbers, whole numbers within 64 bits, nesting within MAX_DATA_DEPTH."""
+    if value is None or isinstance(value, (bool,) + compat.string_types):
+        return None
+    if isinstance(value, six.integer_types):
+        return whole_problem(path, value, INT64[0], INT64[1])
+    if isinstance(value, float):
+        return None if _finite(value) else "field '%s' must be a finite number, not %s" % (path, _shown(value))
+    if isinstance(value, (dict, list)):
+        if depth > MAX_DATA_DEPTH:
+            return "field '%s' is nested deeper than %d levels" % (path.split(".")[0].split("[")[0],
+                                                                   MAX_DATA_DEPTH)
+        if isinstance(value, dict):
+            inner = []
+            for key in value:
+                if not isinstance(key, compat.string_types):
+                    return "field '%s' has a key that is not a string" % path
+                inner.append(("%s.%s" % (path, key[:40]), value[key]))
+        else:
+            inner = [("%s[%d]" % (path, index), item) for index, item in enumerate(value)]
+        for where, item in inner:
+            problem = _value_problem(item, where, depth + 1)
+            if problem:
+                return problem
+        return None
+    return "field '%s' holds a value JSON cannot hold (%s)" % (path, type(value).__name__)
+
+
+def _command_problem(data, path):
+    """The fields of a command's end the logbook reads: duration, failure_type, reason."""
+    return (number_problem("%s.duration" % path, data.get("duration"), 0, MAX_DURATION, null=True)
+            or text_problem("%s.failure_type" % path, data.get("failure_type"))
+            or text_problem("%s.reason" % path, data.get("reason")))
+
+
+def _result_problem(data):
+    """The fields of a result the logbook reads: the pilot's exit code, failed command, reason;
+    each command's start, duration, failure type and reason; the DB12 score."""
+    pilot, path = (data["pilot"], "data.pilot") if isinstance(data.get("pilot"), dict) else (data, "data")
+    code = pilot.get("exit_code", data.get("exit_code"))
+    problem = (whole_problem("%s.exit_code" % path, code, INT32[0], INT32[1], null=True)
+               or text_problem("%s.failed_command" % path, pilot.get("failed_command"))
+               or text_problem("%s.failure_type" % path, pilot.get("failure_type"))
+               or text_problem("%s.reason" % path, pilot.get("reason")))
+    if problem:
+        return problem
+    commands = data.get("commands")
+    if commands is not None and not isinstance(commands, list):
+        return "field 'data.commands' must be a list or null"
+    for index, entry in enumerate(commands or ()):
+        where = "data.commands[%d]" % index
+        if not isinstance(entry, dict):
+            return "field '%s' must be an object" % where
+        start = entry.get("start")
+        problem = (text_problem("%s.name" % where, entry.get("name"))
+                   or (None if start is None or isinstance(start, compat.string_types)
+                       else time_problem("%s.start" % where, start))
+                   or _command_problem(entry, where))
+        if problem:
+            return problem
+    db12 = data.get("db12")
+    if isinstance(db12, dict):
+        return number_problem("data.db12.score", db12.get("score"), 0, 1e6, null=True)
+    return number_problem("data.db12", db12, 0, 1e6, null=True)
+
+
+def stamp_problem(stamp, field="stamp"):
+    if not isinstance(stamp, compat.string_types) or not STAMP_PATTERN.match(stamp):
+        return "field '%s' must be %s, not %s" % (field, STAMP_RULE, _shown(stamp))
+    return None
+
+
+def time_problem(field, value, null=False):
+    """A time: a finite number from 0 to MAX_TIME (UTC epoch seconds)."""
+    if value is None and null:
+        return None
+    if _number(value) and _finite(value) and 0 <= value <= MAX_TIME:
+        return None
+    return "field '%s' must be %s%s, not %s" % (field, TIME_RULE, " or null" if null else "", _shown(value))
+
+
+def number_problem(field, value, low, high, null=False):
+    if value is None and null:
+        return None
+    if _number(value) and _finite(value) and low <= value <= high:
+        return None
+    return "field '%s' must be a finite number from %s to %s%s, not %s" % (
+        field, low, high, " or null" if null else "", _shown(value))
+
+
+def whole_problem(field, value, low, high, null=False):
+    if value is None and null:
+        return None
+    if isinstance(value, six.integer_types) and not isinstance(value, bool) and low <= value <= high:
+        return None
+    return "field '%s' must be a whole number from %d to %d%s, not %s" % (
+        field, low, high, " or null" if null else "", _shown(value))
+
+
+def text_problem(field, value, limit=None):
+    """A string (of at most ``limit`` characters) or null."""
+    if value is None or (isinstance(value, compat.string_types) and (limit is None or len(value) <= limit)):
+        return None
+    return "field '%s' must be a string%s or null, not %s" % (
+        field, "" if limit is None else " of at most %d characters" % limit, _shown(value))
+
+
+def registration_problem(document):
+    """The first problem of a submitter's registration ``{stamp, ce, queue, site, vo, submitted}``."""
+    if not isinstance(document, dict):
+        return "a registration must be a JSON object"
+    unknown = sorted(set(document) - set(REGISTRATION_FIELDS))
+    if unknown:
+        return "unknown field '%s' (known: %s)" % (unknown[0][:60], ", ".join(REGISTRATION_FIELDS))
+    problem = stamp_problem(document.get("stamp"))
+    if problem:
+        return problem
+    for field in ("ce", "queue", "site", "vo"):
+        value = document.get(field)
+        if value is not None and (not _text(value) or len(value) > MAX_INFO):
+            return "field '%s' must be a string of 1 to %d characters or null" % (field, MAX_INFO)
+    return time_problem("submitted", document.get("submitted"), null=True)
+
+
+def _number(value):
+    return isinstance(value, six.integer_types + (float,)) and not isinstance(value, bool)
+
+
+def _finite(value):
+    if isinstance(value, float):
+        return not (math.isinf(value) or math.isnan(value))  # math.isfinite is 3.2+
+    return True
+
+
+def _shown(value):
+    """A value in an error message: short, one line."""
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError):
+        text = repr(value)
+    if isinstance(value, float) and not _finite(value):
+        text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _text(value):

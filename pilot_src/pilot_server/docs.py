@@ -82,15 +82,16 @@ def messages_reference():
         "| Batch field | Value |",
         "|---|---|",
         "| `schema` | `%s` |" % messages.SCHEMA,
-        "| `stamp` | the pilot's stamp, a string of 1 to 128 characters |",
+        "| `stamp` | the pilot's stamp: %s |" % messages.STAMP_RULE,
         "| `messages` | 1 to %d messages, all with the batch's stamp; at most %d MiB in all |"
         % (messages.MAX_BATCH_MESSAGES, messages.MAX_BATCH_BYTES // (1024 * 1024)),
         "",
         "| Message field | Required | Value |",
         "|---|---|---|",
         "| `stamp` | yes | the batch's stamp |",
-        "| `seq` | yes | a whole number >= 1: 1, 2, 3 ... per pilot; `(stamp, seq)` is the message's identity |",
-        "| `time` | yes | a positive number: UTC seconds since the epoch, to the microsecond |",
+        "| `seq` | yes | a whole number from 1 to %d: 1, 2, 3 ... per pilot; `(stamp, seq)` is the message's "
+        "identity |" % messages.MAX_SEQ,
+        "| `time` | yes | %s, to the microsecond |" % messages.TIME_RULE,
         "| `kind` | yes | one of %s |" % _values(messages.KINDS),
         "| `level` | yes | one of %s |" % _values(messages.LEVELS),
         "| `source` | yes | %s (the command, or `Pilot`) |" % name,
@@ -99,7 +100,10 @@ def messages_reference():
         % (name, _values(messages.COMMAND_STATUSES)),
         "| `stream` | no | null or one of %s (a child's output) |" % _values(messages.STREAMS),
         "| `text` | yes | a string of at most %d characters |" % messages.MAX_TEXT,
-        "| `data` | no | null or a JSON object of at most %d bytes |" % messages.MAX_DATA_BYTES,
+        "| `data` | no | null or a JSON object of at most %d bytes, nested at most %d levels; its numbers "
+        "finite, its whole numbers within 64 bits; the fields the logbook reads have their own rules "
+        "([Types and ranges](../logging-protocol.md#types-and-ranges)) |"
+        % (messages.MAX_DATA_BYTES, messages.MAX_DATA_DEPTH),
     ]
     return "\n".join(rows)
 

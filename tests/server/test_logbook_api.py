@@ -65,7 +65,7 @@ def test_states_over_http_with_the_submitter_library(server):
     ({"state": "Zombie"}, 400, "unknown state 'Zombie'"),
     ({"state": "Lost"}, 400, "Lost is decided by the logbook"),
     ({}, 400, "missing or bad field: state"),
-    ({"state": "Running", "time": -1}, 400, "time must be a positive number"),
+    ({"state": "Running", "time": -1}, 400, "field 'time' must be a finite number from 0"),
     ({"state": "Running", "colour": "red"}, 400, "unknown field: colour"),
 ])
 def test_bad_state_reports_get_400(server, document, status, error):

@@ -58,10 +58,10 @@ def _bad_bodies(stamp):
         (b"[]", "a batch must be a JSON object"),
         (json.dumps(dict(good, schema="pilots2/log/0")).encode(), "schema must be"),
         (json.dumps(dict(good, messages=[])).encode(), "missing or empty field: messages"),
-        (json.dumps(missing_seq).encode(), "message 1: missing field: seq"),
+        (json.dumps(missing_seq).encode(), "message 1: missing field 'seq'"),
         (json.dumps(other_stamp).encode(), "differs from the batch"),
-        (json.dumps(long_text).encode(), "message 1: text must be a string of at most"),
-        (json.dumps(bad_level).encode(), "message 0: level must be one of"),
+        (json.dumps(long_text).encode(), "message 1: field 'text' must be a string of at most"),
+        (json.dumps(bad_level).encode(), "message 0: field 'level' must be one of"),
     ]
 
 

@@ -28,12 +28,14 @@ def register(commands):
     parser.add_argument("--token-grace", type=int, default=cliopts.TOKEN_GRACE, metavar="SECONDS",
                         help="accept a pilot token up to SECONDS after its expiry (default 3 days): a message "
                              "may wait in the queue while consumers or the database are down")
+    cliopts.add_quota_options(parser)
     cliopts.add_log_level(parser)
     parser.set_defaults(handler=consume_command)
 
 
 def consume_command(args):
     from pilot_server.logbook.receive.consumer import Consumer
+    from pilot_server.logbook.receive.quota import RejectedBudget
     from pilot_server.logbook.store.database import DatabaseError, Unavailable
     from pilot_server.logbook.store.logstore import Store
 
@@ -50,12 +52,13 @@ def consume_command(args):
     cliopts.setup_logging(args.log_level)
     url = cliopts.db_url(args)
     try:
-        store = Store.open(url, log=log.info)
+        store = Store.open(url, log=log.info, **cliopts.quota_caps(args))
     except (DatabaseError, Unavailable) as exc:
         return fail(PROG, "database %s: %s" % (cliopts.safe(url), exc))
     try:
         consumer = Consumer(store, access, cliopts.broker_url(args), args.queue, args.require_registration,
-                            flush_deliveries=args.flush)
+                            flush_deliveries=args.flush,
+                            rejected_budget=RejectedBudget(args.max_rejected_per_hour))
     except ValueError as exc:
         store.close()
         return fail(PROG, "bad broker URL: %s" % exc, USAGE)

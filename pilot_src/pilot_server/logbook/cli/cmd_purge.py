@@ -11,7 +11,8 @@ def register(commands):
         "purge", help="remove the pilots past their VO's retention (--dry-run to count them)",
         description="Remove every pilot last seen longer ago than its VO's retention (--retention VO=DAYS, "
                     "--retention-default DAYS, 30 by default), with its messages, command rows and state "
-                    "history, in transactions of 500 pilots.  Exit 0, 1 database problem, 2 usage."))
+                    "history, in transactions of 500 pilots; and the rejected table's refused batches older "
+                    "than --retention-rejected DAYS (7 by default).  Exit 0, 1 database problem, 2 usage."))
     cliopts.add_db_option(parser)
     cliopts.add_retention_options(parser)
     parser.add_argument("--dry-run", action="store_true", help="count what would be removed; change nothing")
@@ -31,14 +32,16 @@ def purge_command(args):
         store = Store.open(cliopts.reader_url(args), migrate=False, pool_size=1)
         try:
             purged = retention.purge(store, rules, dry_run=args.dry_run)
+            rejected = retention.purge_rejected(store, rules, dry_run=args.dry_run)
         finally:
             store.close()
     except (DatabaseError, Unavailable) as exc:
         return fail(PROG, exc)
     if args.dry_run:
-        say("would remove %d pilot(s) and %d message(s) (retention: %s)" % (purged.pilots, purged.messages,
-                                                                           rules.describe()))
+        say("would remove %d pilot(s), %d message(s) and %d rejected batch(es) (retention: %s)"
+            % (purged.pilots, purged.messages, rejected, rules.describe()))
     else:
-        say("removed %d pilot(s), %d message(s), %d command row(s), %d state(s) (retention: %s)"
-            % (purged.pilots, purged.messages, purged.commands, purged.states, rules.describe()))
+        say("removed %d pilot(s), %d message(s), %d command row(s), %d state(s), %d rejected batch(es) "
+            "(retention: %s)" % (purged.pilots, purged.messages, purged.commands, purged.states, rejected,
+                                 rules.describe()))
     return OK

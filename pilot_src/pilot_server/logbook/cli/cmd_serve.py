@@ -52,6 +52,7 @@ def register(commands):
                         help="also consume the pilots' queue in this process (amqp://USER:PASS@HOST:5672/)")
     broker.add_argument("--queue", default="pilots2.logs", help="queue name (default pilots2.logs)")
     add_limit_options(parser)
+    cliopts.add_quota_options(parser)
     operate = parser.add_argument_group("operation")
     operate.add_argument("--config", metavar="FILE",
                          help="read these options from a TOML file (key = the long option without --, e.g. "
@@ -168,13 +169,14 @@ def serve_command(args):
         return fail(PROG, "cannot listen on %s: %s" % (args.listen, exc.strerror or exc))
     url = cliopts.db_url(args)
     try:
-        store = Store.open(url, log=log.info, lost_after=args.lost_after, pool_size=args.threads)
+        store = Store.open(url, log=log.info, lost_after=args.lost_after, pool_size=args.threads,
+                           **cliopts.quota_caps(args))
     except (DatabaseError, Unavailable) as exc:
         sock.close()
         return fail(PROG, "database %s: %s" % (cliopts.safe(url), exc))
     app = Service(store, access, args.require_registration, metrics_tokens=metrics_tokens,
                   max_body_bytes=limits.max_body_bytes, pages=pages, web_sessions=sessions,
-                  writers=max(1, args.threads // 2))
+                  writers=max(1, args.threads // 2), max_rejected_per_hour=args.max_rejected_per_hour)
     front = frontmodule.Front(app, sock, context, limits, threads=args.threads)
     if sessions is None and args.admin_token_file:
         log.warning("web logins are signed with a random key of this process: a restart or another receiver "
@@ -188,7 +190,7 @@ def serve_command(args):
 
         queued = Access(access.secrets, expiry_grace=cliopts.TOKEN_GRACE)  # tokens only, as `consume`
         consumer = Consumer(store, queued, cliopts.broker_url(args), args.queue, args.require_registration,
-                            metrics=app.metrics)
+                            metrics=app.metrics, rejected_budget=app.rejected_budget)
         thread = threading.Thread(target=consumer.run, name="logbook-consumer", daemon=True)
         thread.start()
     maintenance = None
@@ -198,11 +200,12 @@ def serve_command(args):
         maintenance = Maintenance(store, retention, args.maintenance_interval)
         maintenance.start()
     log.info("logbook serving %s (database %s%s%s; Lost after %g s; retention %s; up to %d connections, "
-             "%d per address; idle %g s)", front.url, cliopts.safe(url),
+             "%d per address; idle %g s; per pilot at most %s messages, %s bytes)", front.url, cliopts.safe(url),
              ", client certificates from %s" % (args.ca_dir or args.ca_file) if context and
              (args.ca_dir or args.ca_file) else "",
              ", registration required" if args.require_registration else "", args.lost_after,
-             retention.describe(), limits.max_connections, limits.max_per_address, limits.idle_timeout)
+             retention.describe(), limits.max_connections, limits.max_per_address, limits.idle_timeout,
+             args.max_messages_per_pilot or "any", args.max_bytes_per_pilot or "any")
     sys.stderr.flush()
     loop = frontmodule.new_loop()
     try:

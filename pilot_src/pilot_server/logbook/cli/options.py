@@ -167,20 +167,23 @@ def read_token(path):
 
 
 def add_retention_options(parser):
-    from pilot_server.logbook.store.retention import DEFAULT_DAYS
+    from pilot_server.logbook.store.retention import DEFAULT_DAYS, DEFAULT_REJECTED_DAYS
 
     group = parser
     group.add_argument("--retention", action="append", default=[], metavar="VO=DAYS",
                        help="keep the pilots of VO for DAYS after they were last seen; repeatable")
     group.add_argument("--retention-default", metavar="DAYS",
                        help="for every other VO and pilots without one (default %d)" % DEFAULT_DAYS)
+    group.add_argument("--retention-rejected", metavar="DAYS",
+                       help="keep the refused batches of the rejected table for DAYS (default %d)"
+                       % DEFAULT_REJECTED_DAYS)
 
 
 def build_retention(args):
     """A Retention from the options; ValueError (one line) for a bad value."""
     from pilot_server.logbook.store.retention import Retention
 
-    return Retention.from_options(args.retention_default, args.retention)
+    return Retention.from_options(args.retention_default, args.retention, args.retention_rejected)
 
 
 def setup_logging(level):
@@ -195,3 +198,28 @@ def setup_logging(level):
 def add_log_level(parser):
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"),
                         help="what the service writes to stderr (default info; never tokens or passwords)")
+
+
+def add_quota_options(parser):
+    """--max-messages-per-pilot, --max-bytes-per-pilot, --max-rejected-per-hour (receive/quota.py)."""
+    from pilot_server.logbook.receive import quota
+
+    group = parser.add_argument_group("what one pilot may cost (413 beyond its quota)")
+    group.add_argument("--max-messages-per-pilot", type=count(0, 2 ** 62), default=quota.DEFAULT_MAX_MESSAGES,
+                       metavar="N", help="messages one pilot may have stored; a batch that would pass it is "
+                                         "refused, 413 (default %d; 0: no cap)" % quota.DEFAULT_MAX_MESSAGES)
+    group.add_argument("--max-bytes-per-pilot", type=count(0, 2 ** 62), default=quota.DEFAULT_MAX_BYTES,
+                       metavar="BYTES", help="bytes of text and data one pilot may have stored; a batch that "
+                                             "would pass it is refused, 413 (default %d = 256 MiB; 0: no cap)"
+                       % quota.DEFAULT_MAX_BYTES)
+    group.add_argument("--max-rejected-per-hour", type=count(0, 10 ** 9),
+                       default=quota.DEFAULT_MAX_REJECTED_PER_HOUR, metavar="N",
+                       help="refused batches of one credential kept in the rejected table per hour; the "
+                            "others are only counted (default %d)" % quota.DEFAULT_MAX_REJECTED_PER_HOUR)
+
+
+def quota_caps(args):
+    """The store's keyword arguments of the quota options (0: no cap)."""
+    from pilot_server.logbook.receive import quota
+
+    return {"max_messages": quota.cap(args.max_messages_per_pilot), "max_bytes": quota.cap(args.max_bytes_per_pilot)}

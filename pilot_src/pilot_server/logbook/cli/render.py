@@ -1,25 +1,26 @@
 """How the reading CLI shows messages and pilots: the pilot's own pilot.out lines, tables, JSON."""
 
-import datetime
 import json
 
 from pilot.logger import utc_timestamp
+from pilot_server.logbook.store import readable
 
 
 def message_line(item):
-    """One stored message as the pilot wrote it in pilot.out (result and heartbeat marked)."""
+    """One stored message (as ``store.readable`` made it) as the pilot wrote it in pilot.out
+    (result and heartbeat marked); a time that is not one shows as "-"."""
     text = item["text"]
     if item["kind"] == "heartbeat" and not text:
         text = "heartbeat %s" % json.dumps(item.get("data") or {}, sort_keys=True)
     if item.get("stream") == "stderr":
         text = "[stderr] " + text
-    return "%s %-7s [%s] %s" % (utc_timestamp(item["time"]), item["level"], item["source"], text)
+    when = readable.when(item["time"])
+    return "%s %-7s [%s] %s" % (utc_timestamp(when) if when is not None else readable.utc(item["time"]),
+                                item["level"], item["source"], text)
 
 
 def iso(when):
-    if when is None:
-        return "-"
-    return datetime.datetime.fromtimestamp(when, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return readable.utc(when)
 
 
 PILOT_COLUMNS = (("STAMP", "stamp", 32), ("STATUS", "status", 9), ("SITE", "site", 22), ("CE", "ce", 26),
@@ -41,9 +42,11 @@ def pilots_table(rows):
 
 
 def gaps(seqs):
-    """Missing ranges in a sorted list of seqs starting at 1: ["3-5", "9"]."""
+    """Missing ranges in a sorted list of seqs starting at 1: ["3-5", "9"] (what is not a seq: skipped)."""
     missing, expected = [], 1
     for seq in seqs:
+        if not isinstance(seq, int):
+            continue
         if seq > expected:
             missing.append(str(expected) if seq - 1 == expected else "%d-%d" % (expected, seq - 1))
         expected = seq + 1

@@ -38,13 +38,20 @@ class LocalSubmitter(object):
         self.store = store
 
     def register(self, stamp, ce=None, queue=None, site=None, vo=None, submitted=None):
-        from pilot_server.logbook.receive.intake import STAMP_PATTERN
+        from pilot import messages as wire
 
-        if not isinstance(stamp, str) or not STAMP_PATTERN.match(stamp):
-            raise SubmitterError(400, "bad pilot stamp %r" % str(stamp)[:60])
+        problem = wire.registration_problem({"stamp": stamp, "ce": ce, "queue": queue, "site": site, "vo": vo,
+                                             "submitted": submitted})
+        if problem:
+            raise SubmitterError(400, problem)
         return self.store.register(stamp, ce=ce, queue=queue, site=site, vo=vo, submitted=submitted)
 
     def report_state(self, stamp, state, time=None):
+        from pilot import messages as wire
+
+        problem = wire.time_problem("time", time, null=True)
+        if problem:
+            raise SubmitterError(400, problem)
         try:
             report = self.store.report_state(stamp, state, time)
         except states.BadState as exc:

@@ -24,6 +24,7 @@ import logging
 import re
 from urllib.parse import parse_qs, unquote
 
+from pilot import messages as wire
 from pilot_server.logbook.receive import access as access_rules
 from pilot_server.logbook.store import export, states, stats, timespec
 from pilot_server.logbook.receive import intake
@@ -78,11 +79,14 @@ def _when(values, name):
         raise Refused(400, "%s: %s" % (name, exc))
 
 
+DIGITS = re.compile(r"[0-9]{1,20}\Z")  # ASCII digits only (str.isdigit also takes '²'), never 30 of them
+
+
 def _integer(values, name, default, low, high):
     text = values.get(name)
     if text is None:
         return default
-    if not text.isdigit() or not low <= int(text) <= high:
+    if not DIGITS.match(text) or not low <= int(text) <= high:
         raise Refused(400, "%s must be an integer from %d to %d" % (name, low, high))
     return int(text)
 
@@ -146,7 +150,7 @@ def _route(store, path, query):
         raise Refused(405, "report a state with POST")
     if part == "messages":
         values = query_parameters(query, ("after", "limit"))
-        items = store.messages(stamp, after=_integer(values, "after", 0, 0, 2 ** 62),
+        items = store.messages(stamp, after=_integer(values, "after", 0, 0, wire.MAX_SEQ),
                                limit=_integer(values, "limit", MESSAGES_LIMIT, 1, MESSAGES_LIMIT))
         if not items and store.pilot(stamp) is None:
             raise Refused(404, "unknown pilot stamp %s" % stamp)
@@ -203,7 +207,7 @@ def state_fields(body):
     except states.BadState as exc:
         raise Refused(400, exc)
     when = document.get("time")
-    if when is not None and (isinstance(when, bool) or not isinstance(when, (int, float)) or when <= 0
-                             or when != when or when == float("inf")):
-        raise Refused(400, "time must be a positive number (UTC epoch seconds)")
+    problem = wire.time_problem("time", when, null=True)
+    if problem:
+        raise Refused(400, problem)
     return state, when

@@ -43,7 +43,7 @@ import pika
 from pika.exceptions import AMQPError
 
 from pilot import messages as wire
-from pilot_server.logbook.receive import intake
+from pilot_server.logbook.receive import intake, quota
 from pilot_server.logbook.store.database import Unavailable
 from pilot_server.logbook.receive.intake import Refused
 from pilot_server.logbook.store.logstore import Batch, Rejection
@@ -76,8 +76,10 @@ class Backoff(object):
 
 class Consumer(object):
     def __init__(self, store, access, broker_url, queue=DEFAULT_QUEUE, require_registration=False,
-                 flush_deliveries=100, max_wait=0.05, prefetch=None, backoff_limit=30.0, metrics=None):
+                 flush_deliveries=100, max_wait=0.05, prefetch=None, backoff_limit=30.0, metrics=None,
+                 rejected_budget=None):
         self.store = store
+        self.rejected_budget = rejected_budget or quota.RejectedBudget()  # rows kept in `rejected` per hour
         self.access = access
         self.broker_url = broker_url
         self.queue = queue
@@ -207,15 +209,28 @@ class Consumer(object):
             except Refused as refused:
                 rejections.append(Rejection(self.origin, "%d %s" % (refused.status, refused), body,
                                             intake.peek_stamp(body)))
-        return batches, rejections
+        return batches, self._kept(rejections)
+
+    def _kept(self, rejections):
+        """The rejections the ``rejected`` table keeps (``quota.RejectedBudget``, per stamp and hour);
+        the others are counted and logged only."""
+        kept, dropped = [], []
+        for item in rejections:
+            (kept if self.rejected_budget.allow("amqp %s" % (item.stamp or "?")) else dropped).append(item)
+        self.totals["rejected"] += len(dropped)
+        if self.metrics is not None:
+            self.metrics.rejected.labels("yes").inc(len(kept))
+            self.metrics.rejected.labels("no").inc(len(dropped))
+        for rejection in dropped:
+            log.info("rejected a message for %s (not kept): %s", rejection.stamp or "?", rejection.reason)
+        return kept
 
     def _flush(self, pending):
         """Commit then acknowledge ``pending``; False if stopped before the database came back."""
         backoff = Backoff(limit=self.backoff_limit)
         while True:
             try:
-                batches, rejections = self._classify(pending)
-                outcomes = self._store(batches, rejections)
+                outcomes, rejections = self.commit(pending)
                 break
             except Unavailable as exc:
                 delay = backoff.next()
@@ -229,14 +244,28 @@ class Consumer(object):
         self.channel.basic_ack(delivery_tag=pending[-1][0], multiple=True)
         self.totals["deliveries"] += len(pending)
         self.totals["commits"] += 1
-        self.totals["stored"] += sum(outcome.stored for outcome in outcomes)
-        self.totals["duplicates"] += sum(outcome.duplicates for outcome in outcomes)
+        self.totals["stored"] += sum(outcome.stored for outcome in outcomes if outcome is not None)
+        self.totals["duplicates"] += sum(outcome.duplicates for outcome in outcomes if outcome is not None)
         self.totals["rejected"] += len(rejections)
         if self.metrics is not None:
             self.metrics.consumed.inc(len(pending))
         for rejection in rejections:
             log.info("rejected a message for %s: %s", rejection.stamp or "?", rejection.reason)
         return True
+
+    def commit(self, pending):
+        """Check and store ``pending`` deliveries [(tag, properties, body)]: (outcomes, rejections kept).
+        Raises Unavailable (nothing committed)."""
+        batches, rejections = self._classify(pending)
+        outcomes = self._store(batches, rejections)
+        over = [Rejection(self.origin, "413 %s" % outcome.refused, wire.encode(wire.batch(batch.stamp, batch.messages)),
+                          batch.stamp)
+                for batch, outcome in zip(batches, outcomes) if outcome is not None and outcome.refused]
+        if over:  # over the pilot's quota: acknowledged, not stored, recorded like any refusal
+            kept = self._kept(over)
+            self.store.store_batches([], kept)
+            rejections.extend(kept)
+        return outcomes, rejections
 
     def _store(self, batches, rejections):
         try:
@@ -254,10 +283,12 @@ class Consumer(object):
                 except Unavailable:
                     raise
                 except Exception as exc:
+                    outcomes.append(None)  # in step with ``batches``
                     failed.append(Rejection(self.origin, "500 the database refused it: %s"
                                             % " ".join(str(exc).split())[:300],
                                             wire.encode(wire.batch(batch.stamp, batch.messages)),
                                             batch.stamp))
+            failed = self._kept(failed[len(rejections):]) + failed[:len(rejections)]
             if failed:
                 self.store.store_batches([], failed)
             del rejections[:]

@@ -129,7 +129,13 @@ class Response(object):
 
     @classmethod
     def json(cls, status, document, headers=(), close=False):
-        body = json.dumps(document, separators=(",", ":")).encode("utf-8")
+        try:
+            body = json.dumps(document, separators=(",", ":"), allow_nan=False)
+        except ValueError:  # NaN or an infinity from an odd row: strict JSON all the same (null)
+            from pilot_server.logbook.store import readable
+
+            body = json.dumps(readable.jsonable(document, depth=-10 ** 6), separators=(",", ":"))
+        body = body.encode("utf-8")
         return cls(status, body, JSON, [("Cache-Control", "no-store")] + list(headers), close)
 
     @classmethod

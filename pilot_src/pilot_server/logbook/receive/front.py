@@ -382,10 +382,12 @@ class Connection(asyncio.Protocol):
         self.headers = []
         request = Request(method, self.url.decode("latin-1"), headers, peer=self.peer, app=front.app)
         self.request = request
-        length = headers.get("Content-Length")
-        length = int(length.strip()) if length is not None else None  # the parser checked its digits
+        lengths = headers.get_all("Content-Length")
+        length = int(lengths[0].strip()) if len(lengths) == 1 else None  # the parser checked its digits
         refused = None
-        if headers.get("Transfer-Encoding") is not None:
+        if len(lengths) > 1:  # the parser refuses them already (400); never pick one of two lengths
+            refused, early = Refused(400, "give one Content-Length header, not %d" % len(lengths)), True
+        elif headers.get("Transfer-Encoding") is not None:
             refused, early = Refused(400, "send the body with a Content-Length, not a Transfer-Encoding"), True
         elif length is None and method == "POST":
             refused, early = Refused(400, "a Content-Length header is required"), False

@@ -15,6 +15,9 @@ credential (``routes.metrics``); anybody else gets 401/403.
 ``pilots2_logbook_batches_total``              counter  batches stored (POST /api/v1/logs, 200)
 ``pilots2_logbook_messages_total``             counter  messages stored (duplicates not counted)
 ``pilots2_logbook_duplicates_total``           counter  messages that were already stored
+``pilots2_logbook_rejected_total``             counter  refused batches of authenticated senders, by
+                                                        ``kept``: yes (in the rejected table), no
+                                                        (past --max-rejected-per-hour: only counted)
 ``pilots2_logbook_database_seconds``           histo.   time of each database call, by ``operation``
 ``pilots2_logbook_group_batches``              histo.   batches stored in one transaction (group commit)
 ``pilots2_logbook_consumer_queue_messages``    gauge    messages waiting in the broker queue (the
@@ -54,6 +57,11 @@ class Metrics(object):
         self.messages = Counter(PREFIX + "messages", "Messages stored (not duplicates)", registry=registry)
         self.duplicates = Counter(PREFIX + "duplicates", "Messages received again, already stored",
                                   registry=registry)
+        self.rejected = Counter(PREFIX + "rejected", "Refused batches of authenticated senders, by whether "
+                                "the rejected table kept them (--max-rejected-per-hour)", ["kept"],
+                                registry=registry)
+        for kept in ("yes", "no"):
+            self.rejected.labels(kept)
         self.database = Histogram(PREFIX + "database_seconds", "Time of the database calls", ["operation"],
                                   buckets=DB_BUCKETS, registry=registry)
         self.groups = Histogram(PREFIX + "group_batches", "Batches stored in one transaction (group commit)",

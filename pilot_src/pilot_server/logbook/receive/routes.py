@@ -7,10 +7,13 @@ checks, so that a request that will be refused is never buffered), then ``respon
 worker thread with the whole body (the database is only ever used there).
 
 A write request is checked in this order, and the first failure answers:
-credential (401) -> size (413) -> body (400/413) -> scope (403) ->
-registration (404) -> store (200, or 503 when the database is unavailable).
-Every error body is ``{"error": "<one line>"}``.  Refusals of an
-authenticated sender are also recorded in the ``rejected`` table.
+credential (401) -> size (413) -> body (400/413; a bad field: 400 naming the message
+and the field) -> scope (403) -> registration (404) -> the pilot's quota (413) ->
+store (200, or 503 when the database is unavailable).  A 200's ``stored`` counts the
+rows the database added, ``duplicates`` those it already held: nothing else.
+Every error body is ``{"error": "<one line>"}``.  Refusals of an authenticated
+sender are also recorded in the ``rejected`` table, at most ``--max-rejected-per-hour``
+per credential and hour (``quota``).
 """
 
 import hmac
@@ -20,7 +23,7 @@ import threading
 from pilot import __version__
 from pilot import messages as wire
 from pilot_server.logbook.receive import access as access_rules
-from pilot_server.logbook.receive import api, intake
+from pilot_server.logbook.receive import api, intake, quota
 from pilot_server.logbook.receive.exchange import Response, unavailable
 from pilot_server.logbook.receive.intake import Refused
 from pilot_server.logbook.receive.metrics import CONTENT_TYPE as METRICS_TYPE
@@ -42,7 +45,8 @@ class Service(object):
     """What the handlers share: the store, the access rules, the options of the API, the web sessions."""
 
     def __init__(self, store, access, require_registration=False, metrics=None, metrics_tokens=(),
-                 web_sessions=None, max_body_bytes=wire.MAX_BATCH_BYTES, pages=None, writers=4):
+                 web_sessions=None, max_body_bytes=wire.MAX_BATCH_BYTES, pages=None, writers=4,
+                 max_rejected_per_hour=quota.DEFAULT_MAX_REJECTED_PER_HOUR):
         from pilot_server.logbook.receive.groupcommit import GroupCommit
         from pilot_server.logbook.receive.metrics import Metrics
 
@@ -55,6 +59,7 @@ class Service(object):
         self.pages = pages  # the web pages (web/pages.py: handle_get, handle_post); None: no pages
         self.max_body_bytes = min(max_body_bytes, wire.MAX_BATCH_BYTES)
         self.registered_cache = set()
+        self.rejected_budget = quota.RejectedBudget(max_rejected_per_hour)
         self.cache_lock = threading.Lock()
         self.writer = GroupCommit(store, self.metrics, writers)  # batches of many requests, one transaction
 
@@ -158,6 +163,8 @@ def post_logs(request):
         if app.require_registration and not app.is_registered(stamp):
             raise Refused(404, "unknown pilot stamp %s: this logbook requires pilots to be registered" % stamp)
         outcome = app.writer.store_batch(stamp, items)
+        if outcome.refused:
+            raise Refused(413, outcome.refused)
     except Refused as refused:
         record(app, request, refused, body, stamp)
         return Response.error(refused.status, refused)
@@ -174,11 +181,17 @@ def post_logs(request):
 
 
 def record(app, request, refused, body, stamp):
-    """Keep an authenticated sender's refused batch in the rejected table (best effort)."""
+    """Keep an authenticated sender's refused batch in the rejected table (best effort), within
+    the credential's budget of the hour (``quota.RejectedBudget``); beyond it, only count it."""
     identity = request.identity
     if identity is None or refused.status == 401:
         return
-    origin = "https %s %s" % (request.client, access_rules.describe(identity))
+    who = access_rules.describe(identity)
+    kept = app.rejected_budget.allow(who)
+    app.metrics.rejected.labels("yes" if kept else "no").inc()
+    if not kept:
+        return
+    origin = "https %s %s" % (request.client, who)
     try:
         app.timed("record_rejected", app.store.store_batches, [], [Rejection(
             origin, "%d %s" % (refused.status, refused), body or b"",
@@ -203,27 +216,9 @@ def post_pilots(request):
     return Response.json(201 if created else 200, {"stamp": fields["stamp"], "created": created})
 
 
-REGISTRATION_FIELDS = ("stamp", "ce", "queue", "site", "vo", "submitted")
-
-
 def registration_fields(body):
     """{stamp, ce, queue, site, vo, submitted} from a registration body, or Refused(400)."""
-    document = intake.json_object(body, "a registration", REGISTRATION_FIELDS)
-    stamp = document.get("stamp")
-    if not isinstance(stamp, str) or not intake.STAMP_PATTERN.match(stamp):
-        raise Refused(400, "missing or bad field: stamp")
-    fields = {"stamp": stamp}
-    for name in ("ce", "queue", "site", "vo"):
-        value = document.get(name)
-        if value is not None and (not isinstance(value, str) or not value or len(value) > 128):
-            raise Refused(400, "%s must be a string of 1 to 128 characters" % name)
-        fields[name] = value
-    submitted = document.get("submitted")
-    if submitted is not None and (isinstance(submitted, bool) or not isinstance(submitted, (int, float))
-                                  or submitted <= 0):
-        raise Refused(400, "submitted must be a positive number (UTC epoch seconds)")
-    fields["submitted"] = submitted
-    return fields
+    return intake.registration(body)
 
 
 def metrics(request):

@@ -13,8 +13,16 @@ Writing (``store_batches``) is one transaction for any number of batches:
    each state transition is kept in ``pilot_states`` and each command the
    batch tells about in ``commands`` (``states`` has the rules).
 
-Under the row lock the messages already stored are known exactly, so the
-reply (stored, duplicates, last_seq) is exact.  Deadlocks and serialisation
+Under the row lock the messages already stored are known exactly, and the
+insert's own count of the rows it added is checked against the new ones (a row the
+database drops silently -- SQLite's INSERT OR IGNORE also ignores a NOT NULL
+failure -- fails the batch with ``NotStored``, never acknowledged), so the reply
+(stored, duplicates, last_seq) is exact.
+
+A pilot may hold at most ``max_messages`` messages and ``max_bytes`` bytes of text and
+data (``receive/quota.py`` has the defaults): a batch whose new messages would pass either
+is not stored and its Outcome says why (``refused``; HTTP 413).  Messages already stored
+(re-sent) are acknowledged whatever the quota.  Deadlocks and serialisation
 failures are retried; a database that cannot be reached raises
 ``Unavailable`` (HTTP 503, or no acknowledgement for the broker) and nothing
 of the transaction stays.
@@ -28,18 +36,40 @@ import time
 from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.dialects import mysql, postgresql
 
-from pilot_server.logbook.store import migrations, pilotinfo, schema, states
+from pilot_server.logbook.store import migrations, pilotinfo, readable, schema, states
 from pilot_server.logbook.store.database import (Unavailable, describe, family, is_conflict, is_unavailable,
                                            make_engine)
 
 Batch = collections.namedtuple("Batch", "stamp messages")
-Outcome = collections.namedtuple("Outcome", "stored duplicates last_seq")
+
+
+class Outcome(collections.namedtuple("Outcome", "stored duplicates last_seq")):
+    """What became of a batch; ``refused``: why it was not stored (the pilot's quota), else None."""
+
+    __slots__ = ()
+    refused = None
+
+
+class Refusal(Outcome):
+    """A batch not stored: over its pilot's quota (HTTP 413); ``refused`` is the one-line reason."""
+
+    def __new__(cls, duplicates, last_seq, refused):
+        self = Outcome.__new__(cls, 0, duplicates, last_seq)
+        self.refused = refused
+        return self
+
+
 Rejection = collections.namedtuple("Rejection", "origin reason body stamp")
 Report = collections.namedtuple("Report", "stamp previous state changed")
 
 
 class NotFound(LookupError):
     """No such pilot (HTTP 404); str() is one line."""
+
+
+class NotStored(RuntimeError):
+    """The database kept fewer rows than it was given (the transaction is rolled back)."""
+
 
 CONFLICT_RETRIES = 5
 INSERT_COLUMNS = ("stamp", "seq", "time", "received", "kind", "level", "source", "phase", "status", "stream",
@@ -66,15 +96,18 @@ def encode_data(data):
 
 
 class Store(object):
-    """``lost_after``: seconds after which a silent Running pilot reads as Lost (0: never)."""
+    """``lost_after``: seconds after which a silent Running pilot reads as Lost (0: never);
+    ``max_messages``, ``max_bytes``: a pilot's quota (None: none)."""
 
-    def __init__(self, engine, lost_after=states.DEFAULT_LOST_AFTER):
+    def __init__(self, engine, lost_after=states.DEFAULT_LOST_AFTER, max_messages=None, max_bytes=None):
         self.engine = engine
         self.kind = family(engine)
         self.lost_after = lost_after
+        self.max_messages, self.max_bytes = max_messages, max_bytes
 
     @classmethod
-    def open(cls, url=None, migrate=True, log=None, pool_size=8, lost_after=states.DEFAULT_LOST_AFTER):
+    def open(cls, url=None, migrate=True, log=None, pool_size=8, lost_after=states.DEFAULT_LOST_AFTER,
+             max_messages=None, max_bytes=None):
         """Open the database at ``url``; make or upgrade its schema unless ``migrate`` is false."""
         engine = make_engine(url, pool_size=pool_size)
         try:
@@ -87,7 +120,7 @@ class Store(object):
             if is_unavailable(exc):
                 raise Unavailable(describe(exc))
             raise
-        return cls(engine, lost_after)
+        return cls(engine, lost_after, max_messages, max_bytes)
 
     def close(self):
         self.engine.dispose()
@@ -167,7 +200,8 @@ class Store(object):
         return dict(connection.execute(locked).mappings().one())
 
     def _insert_messages(self, connection, rows):
-        """The bulk insert, on the driver's fast path within the SQLAlchemy transaction.
+        """The bulk insert, on the driver's fast path within the SQLAlchemy transaction; the
+        number of rows the database added.
 
         SQLAlchemy's generic executemany costs 3-5 times more per row here (and with
         psycopg2 it sends one INSERT per row), which is most of the ingestion time.
@@ -177,16 +211,17 @@ class Store(object):
             from psycopg2.extras import execute_values
 
             cursor = connection.connection.cursor()
-            try:
-                execute_values(cursor, "INSERT INTO messages (%s) VALUES %%s ON CONFLICT DO NOTHING" % columns,
-                               rows, page_size=1000)
+            try:  # RETURNING: the count of every page (the cursor's rowcount is the last page's)
+                return len(execute_values(
+                    cursor, "INSERT INTO messages (%s) VALUES %%s ON CONFLICT DO NOTHING RETURNING 1" % columns,
+                    rows, page_size=1000, fetch=True))
             finally:
                 cursor.close()
-            return
         marker = "?" if self.kind == "sqlite" else "%s"
         verb = "INSERT OR IGNORE" if self.kind == "sqlite" else "INSERT IGNORE"
-        connection.exec_driver_sql("%s INTO messages (%s) VALUES (%s)"
-                                   % (verb, columns, ", ".join([marker] * len(INSERT_COLUMNS))), rows)
+        result = connection.exec_driver_sql("%s INTO messages (%s) VALUES (%s)"
+                                            % (verb, columns, ", ".join([marker] * len(INSERT_COLUMNS))), rows)
+        return result.rowcount
 
     def _existing(self, connection, stamp, seqs):
         messages = schema.messages
@@ -206,14 +241,25 @@ class Store(object):
                 continue
             seen.add(item["seq"])
             new.append(item)
+        size = 0
         if new:
-            self._insert_messages(connection, [
-                (batch.stamp, item["seq"], item["time"], now, item["kind"], item["level"],
-                 clean_text(item["source"]), clean_text(item.get("phase")), clean_text(item.get("status")),
-                 item.get("stream"), clean_text(item["text"]), encode_data(item.get("data")))
-                for item in new])
+            rows = [(batch.stamp, item["seq"], item["time"], now, item["kind"], item["level"],
+                     clean_text(item["source"]), clean_text(item.get("phase")), clean_text(item.get("status")),
+                     item.get("stream"), clean_text(item["text"]), encode_data(item.get("data")))
+                    for item in new]
+            size = sum(len(row[10].encode("utf-8")) + (len(row[11].encode("utf-8")) if row[11] else 0)
+                       for row in rows)
+            refused = self._over_quota(pilot, len(new), size)
+            if refused:
+                return Refusal(len(batch.messages) - len(new), pilot["last_seq"], refused)
+            added = self._insert_messages(connection, rows)
+            if added != len(new):
+                raise NotStored("the database kept %d of the %d new messages of pilot %s"
+                                % (added, len(new), batch.stamp))
         facts = pilotinfo.summarise(new) if new else None
         changes, transitions = self._pilot_changes(pilot, new, facts, now)
+        if size:
+            changes["message_bytes"] = (pilot.get("message_bytes") or 0) + size
         connection.execute(update(schema.pilots).where(schema.pilots.c.stamp == batch.stamp).values(**changes))
         pilot.update(changes)
         pilot["created"] = False
@@ -221,6 +267,17 @@ class Store(object):
         if facts and facts["commands"]:
             self._merge_commands(connection, batch.stamp, facts["commands"])
         return Outcome(len(new), len(batch.messages) - len(new), pilot["last_seq"])
+
+    def _over_quota(self, pilot, count, size):
+        """Why ``count`` new messages of ``size`` bytes pass the pilot's quota, or None."""
+        held, held_bytes = pilot["message_count"] or 0, pilot.get("message_bytes") or 0
+        if self.max_messages is not None and held + count > self.max_messages:
+            return ("pilot %s holds %d messages; %d more would pass its quota of %d messages"
+                    % (pilot["stamp"], held, count, self.max_messages))
+        if self.max_bytes is not None and held_bytes + size > self.max_bytes:
+            return ("pilot %s holds %d bytes of messages; %d more would pass its quota of %d bytes"
+                    % (pilot["stamp"], held_bytes, size, self.max_bytes))
+        return None
 
     def _pilot_changes(self, pilot, new, facts, now):
         changes = {"last_seen": now}
@@ -384,8 +441,8 @@ class Store(object):
     read = _read  # for the sibling modules (stats, export)
 
     def shown(self, row, now=None):
-        """A pilot row as read: its state with Lost applied (see ``states.effective``)."""
-        row = dict(row)
+        """A pilot row as read (``readable``): its state with Lost applied (see ``states.effective``)."""
+        row = readable.row(row)
         row["status"] = states.effective(row["status"], row["last_seen"], time.time() if now is None else now,
                                          self.lost_after)
         return row
@@ -400,29 +457,23 @@ class Store(object):
         table = schema.pilot_states
         query = (select(table.c.state, table.c.time, table.c.source).where(table.c.stamp == stamp)
                  .order_by(table.c.id))
-        return [dict(row) for row in self._read(lambda c: c.execute(query).mappings().all())]
+        return [readable.row(row) for row in self._read(lambda c: c.execute(query).mappings().all())]
 
     def commands(self, stamp):
         """The pilot's command rows, by start time: [{name, status, start, duration, failure_type, reason}]."""
         table = schema.commands
         query = (select(table.c.name, table.c.status, table.c.start, table.c.duration, table.c.failure_type,
                         table.c.reason).where(table.c.stamp == stamp).order_by(table.c.start, table.c.name))
-        return [dict(row) for row in self._read(lambda c: c.execute(query).mappings().all())]
+        return [readable.row(row) for row in self._read(lambda c: c.execute(query).mappings().all())]
 
     def messages(self, stamp, after=0, limit=None):
-        """A pilot's messages with seq > after, in seq order (data decoded)."""
+        """A pilot's messages with seq > after, in seq order (``readable``: data decoded)."""
         messages = schema.messages
         query = (select(messages).where(and_(messages.c.stamp == stamp, messages.c.seq > after))
                  .order_by(messages.c.seq))
         if limit:
             query = query.limit(limit)
-        rows = self._read(lambda c: c.execute(query).mappings().all())
-        result = []
-        for row in rows:
-            item = dict(row)
-            item["data"] = json.loads(item["data"]) if item["data"] else None
-            result.append(item)
-        return result
+        return [readable.message(row) for row in self._read(lambda c: c.execute(query).mappings().all())]
 
     def pilots(self, site=None, ce=None, status=None, vo=None, since=None, until=None, limit=100, queue=None,
                version=None):
@@ -455,7 +506,7 @@ class Store(object):
     def rejected(self, limit=100):
         rejected = schema.rejected
         query = select(rejected).order_by(rejected.c.id.desc()).limit(limit)
-        return [dict(row) for row in self._read(lambda c: c.execute(query).mappings().all())]
+        return [readable.row(row) for row in self._read(lambda c: c.execute(query).mappings().all())]
 
     def counts(self):
         """(pilots, messages, rejected) rows: for tests and the benchmark."""

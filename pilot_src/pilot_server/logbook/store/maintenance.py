@@ -1,4 +1,5 @@
-"""The service's periodic work: Running pilots gone silent become Lost; retention purges.
+"""The service's periodic work: Running pilots gone silent become Lost; retention purges
+(pilots, and the rejected batches past ``--retention-rejected``).
 
 ``serve`` runs one ``Maintenance`` thread (several receivers may each run one: every step
 is a bounded, idempotent transaction).  Each round marks at most ``LOST_ROUNDS`` x 1,000
@@ -27,9 +28,11 @@ class Maintenance(object):
         self.interval = interval
         self.stopping = threading.Event()
         self.thread = None
+        self.rejected_purged = 0
 
     def run_once(self, now=None):
-        """One round; returns (pilots marked Lost, retention.Purged)."""
+        """One round; returns (pilots marked Lost, retention.Purged); ``self.rejected_purged``: the
+        rejected rows it removed."""
         lost = 0
         for _ in range(LOST_ROUNDS):
             marked = self.store.mark_lost(now, limit=LOST_BATCH)
@@ -37,9 +40,11 @@ class Maintenance(object):
             if marked < LOST_BATCH:
                 break
         purged = retention_rules.purge(self.store, self.retention, now, max_batches=PURGE_BATCHES)
-        if lost or purged.pilots:
-            log.info("maintenance: %d pilot(s) Lost; purged %d pilot(s), %d message(s)", lost, purged.pilots,
-                     purged.messages)
+        self.rejected_purged = retention_rules.purge_rejected(self.store, self.retention, now,
+                                                              max_batches=PURGE_BATCHES)
+        if lost or purged.pilots or self.rejected_purged:
+            log.info("maintenance: %d pilot(s) Lost; purged %d pilot(s), %d message(s), %d rejected batch(es)",
+                     lost, purged.pilots, purged.messages, self.rejected_purged)
         return lost, purged
 
     def _loop(self):

@@ -128,6 +128,12 @@ def _step4_statistics_indexes(connection):
           commands.c.duration).create(connection)
 
 
+def _step5_message_bytes(connection):
+    """The bytes of each pilot's messages (text and data), counted from this step on: the per-pilot quota."""
+    bigint = BigInteger().compile(dialect=connection.dialect)
+    connection.execute(text("ALTER TABLE pilots ADD COLUMN message_bytes %s DEFAULT 0 NOT NULL" % bigint))
+
+
 STEPS = [
     (1, "pilots, messages, rejected", _step1_tables),
     (2, "pilot registration; list indexes on site, ce, status, vo and last_seen",
@@ -135,6 +141,7 @@ STEPS = [
     (3, "pilot_states, commands; state source, running time and DB12 of pilots; queue and version indexes",
      _step3_states_commands),
     (4, "covering indexes for the statistics of a time window", _step4_statistics_indexes),
+    (5, "bytes of each pilot's messages (per-pilot quota)", _step5_message_bytes),
 ]
 LATEST = STEPS[-1][0]
 

@@ -145,7 +145,7 @@ def _command_end(row, data, end_time):
     duration = _number(data.get("duration"))
     if duration is not None and duration >= 0:
         row["duration"] = duration
-        if end_time is not None and "start" not in row:
+        if end_time is not None and "start" not in row and end_time >= duration:
             row["start"] = end_time - duration
     for key, limit in (("failure_type", schema.NAME_LENGTH), ("reason", schema.REASON_LENGTH)):
         value = _cut(data.get(key), limit)

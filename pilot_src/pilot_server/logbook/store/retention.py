@@ -5,8 +5,10 @@ removes, in transactions of at most ``batch`` pilots, each pilot whose
 ``last_seen`` is older than its VO's retention (the default for a VO not
 listed and for pilots without a VO) with its messages, command rows and
 state history.  ``dry_run`` counts instead (messages from the pilots'
-``message_count``).  The service runs it periodically (``serve``), an
-administrator by hand (``pilotctl logbook purge``).
+``message_count``).  ``purge_rejected(store, retention)`` removes the
+``rejected`` rows older than ``rejected_days`` (default 7), in transactions of
+at most ``REJECTED_BATCH`` rows.  The service runs both periodically
+(``serve``), an administrator by hand (``pilotctl logbook purge``).
 """
 
 import collections
@@ -18,20 +20,24 @@ from sqlalchemy import and_, delete, func, or_, select
 from pilot_server.logbook.store import schema
 
 DEFAULT_DAYS = 30
+DEFAULT_REJECTED_DAYS = 7
 BATCH = 500
+REJECTED_BATCH = 5000
 DAY = 86400.0
 
 Purged = collections.namedtuple("Purged", "pilots messages commands states")
 
 
 class Retention(object):
-    def __init__(self, default_days=DEFAULT_DAYS, per_vo=None):
+    def __init__(self, default_days=DEFAULT_DAYS, per_vo=None, rejected_days=DEFAULT_REJECTED_DAYS):
         self.default_days = check_days(default_days, "--retention-default")
         self.per_vo = dict((vo, check_days(days, "--retention %s" % vo)) for vo, days in (per_vo or {}).items())
+        self.rejected_days = check_days(rejected_days, "--retention-rejected")
 
     @classmethod
-    def from_options(cls, default_days, items):
-        """From --retention-default DAYS and repeated --retention VO=DAYS; ValueError (one line)."""
+    def from_options(cls, default_days, items, rejected_days=None):
+        """From --retention-default DAYS, repeated --retention VO=DAYS and --retention-rejected DAYS;
+        ValueError (one line)."""
         per_vo = {}
         for item in items or ():
             vo, sep, days = item.partition("=")
@@ -42,11 +48,13 @@ class Retention(object):
                 raise ValueError("--retention %s is given twice" % vo)
             per_vo[vo] = parse_days(days, "--retention %s" % vo)
         default = DEFAULT_DAYS if default_days is None else parse_days(default_days, "--retention-default")
-        return cls(default, per_vo)
+        rejected = DEFAULT_REJECTED_DAYS if rejected_days is None else parse_days(rejected_days,
+                                                                                  "--retention-rejected")
+        return cls(default, per_vo, rejected)
 
     def describe(self):
         parts = ["%s %g d" % (vo, days) for vo, days in sorted(self.per_vo.items())]
-        return ", ".join(parts + ["others %g d" % self.default_days])
+        return ", ".join(parts + ["others %g d" % self.default_days, "rejected batches %g d" % self.rejected_days])
 
 
 def parse_days(text, what):
@@ -109,3 +117,28 @@ def _purge_batch(connection, expired, batch):
         counts.append(connection.execute(delete(table).where(table.c.stamp.in_(stamps))).rowcount)
     connection.execute(delete(pilots).where(pilots.c.stamp.in_(stamps)))
     return (len(stamps),) + tuple(counts)
+
+
+def purge_rejected(store, retention, now=None, batch=REJECTED_BATCH, dry_run=False, max_batches=None):
+    """Remove (or count) the ``rejected`` rows older than ``retention.rejected_days``; how many."""
+    now = time.time() if now is None else now
+    rejected = schema.rejected
+    old = rejected.c.time < now - retention.rejected_days * DAY
+    if dry_run:
+        return int(store.read(lambda c: c.execute(select(func.count()).select_from(rejected).where(old)).scalar()))
+    total, done = 0, 0
+
+    def work(connection):
+        # ids first: MySQL refuses a LIMIT in a subquery of its own DELETE
+        ids = connection.execute(select(rejected.c.id).where(old).order_by(rejected.c.id).limit(batch)).scalars().all()
+        if ids:
+            connection.execute(delete(rejected).where(rejected.c.id.in_(ids)))
+        return len(ids)
+
+    while max_batches is None or done < max_batches:
+        count = store.write(work)
+        done += 1
+        total += count
+        if count < batch:
+            break
+    return total

@@ -10,6 +10,7 @@ the list page and the statistics with a million pilots (filter, newest first).
 Issue 7 adds ``pilot_states`` (each state transition: time and source),
 ``commands`` (one row per command a pilot ran, so that statistics never scan
 messages) and the pilot's state source, first running time and DB12 score.
+Migration 5 adds ``message_bytes`` (the per-pilot quota, ``receive/quota.py``).
 """
 
 from sqlalchemy import (BigInteger, Boolean, Column, Double, Index, Integer, MetaData, String, Table, Text,
@@ -70,6 +71,8 @@ pilots = Table(
     Column("status_source", String(16)),
     Column("running_time", Double),
     Column("db12", Double),
+    # added by migration 5: what the pilot's messages hold (text and data, UTF-8 bytes), for its quota
+    Column("message_bytes", BigInteger, nullable=False, server_default="0"),
 )
 
 pilot_states = Table(

@@ -14,6 +14,10 @@ histogram, submission-to-running count) are aggregated exactly in SQL over
 indexed pilot rows and the ``commands`` rows of the matching pilots.  Medians
 and percentiles come from a bounded sample: the ``SAMPLE`` most recently seen
 matching pilots (by the (filter, last_seen) indexes).
+
+A figure outside its range (a duration, time or DB12 score that is NaN, infinite or
+1e300: old rows, or rows put there by hand) is left out of the figures; the counts
+still count its pilot and command.
 """
 
 import math
@@ -24,6 +28,7 @@ from sqlalchemy import and_, case, cast, func, Integer, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import Join
 
+from pilot import messages as wire
 from pilot_server.logbook.store import schema, states
 from pilot_server.logbook.store.pilotinfo import COMMAND_END as FINISHED
 
@@ -34,6 +39,21 @@ TOP_REASONS = 5
 REASON_ROWS = 5000       # (command, reason) pairs read at most, most frequent first
 HISTOGRAM_BINS = 10
 FAILED = ("failed", "killed")
+
+
+def _valid_duration(column):
+    return column.between(0, wire.MAX_DURATION)
+
+
+def _valid_time(column):
+    return column.between(0, wire.MAX_TIME)
+
+
+def _valid_db12(column):
+    return column.between(0, DB12_RANGE)
+
+
+DB12_RANGE = 1e6  # pilotinfo.db12_from keeps scores in [0, 1e6)
 
 
 class StatsError(ValueError):
@@ -128,7 +148,8 @@ def _commands(connection, where, recent):
     failed = case((commands.c.status.in_(FAILED), 1), else_=0)
     rows = {}
     for name, count, failures, longest in connection.execute(
-            select(commands.c.name, func.count(), func.sum(failed), func.max(commands.c.duration))
+            select(commands.c.name, func.count(), func.sum(failed),
+                   func.max(case((_valid_duration(commands.c.duration), commands.c.duration), else_=None)))
             .select_from(joined).where(finished).group_by(commands.c.name)):
         failures = int(failures or 0)
         rows[name] = {"name": name, "count": count, "failed": failures,
@@ -147,7 +168,7 @@ def _commands(connection, where, recent):
     for name, duration in connection.execute(
             select(commands.c.name, commands.c.duration).select_from(
                 PilotsFirst(recent, commands, recent.c.stamp == commands.c.stamp))
-            .where(and_(commands.c.status.in_(FINISHED), commands.c.duration.isnot(None)))):
+            .where(and_(commands.c.status.in_(FINISHED), _valid_duration(commands.c.duration)))):
         durations.setdefault(name, []).append(duration)
     for name, values in durations.items():
         if name in rows:
@@ -159,7 +180,7 @@ def _commands(connection, where, recent):
 
 def _submit_to_running(connection, where):
     pilots = schema.pilots
-    both = and_(pilots.c.submitted_time.isnot(None), pilots.c.running_time.isnot(None), *where)
+    both = and_(_valid_time(pilots.c.submitted_time), _valid_time(pilots.c.running_time), *where)
     wait = pilots.c.running_time - pilots.c.submitted_time
     count, longest = connection.execute(select(func.count(), func.max(wait)).where(both)).one()
     values = connection.execute(select(wait).where(both).order_by(pilots.c.last_seen.desc())
@@ -171,7 +192,7 @@ def _submit_to_running(connection, where):
 
 def _db12(connection, where, kind):
     pilots = schema.pilots
-    scored = and_(pilots.c.db12.isnot(None), *where)
+    scored = and_(_valid_db12(pilots.c.db12), *where)
     count, low, high = connection.execute(select(func.count(), func.min(pilots.c.db12),
                                                  func.max(pilots.c.db12)).where(scored)).one()
     result = {"count": count, "median": None, "min": low, "max": high, "histogram": []}

@@ -9,12 +9,11 @@ it has filled a page.
 """
 
 import collections
-import json
 import time
 
 from sqlalchemy import and_, or_, select
 
-from pilot_server.logbook.store import schema, states
+from pilot_server.logbook.store import readable, schema, states
 
 STATES = states.STATES
 KNOWN_STATES = STATES
@@ -50,22 +49,17 @@ def list_pilots(store, filters, cursor=None, limit=50):
         query = query.where(and_(pilots.c.last_seen <= seen,
                                  or_(pilots.c.last_seen < seen, pilots.c.stamp < stamp)))
     query = query.order_by(pilots.c.last_seen.desc(), pilots.c.stamp.desc()).limit(limit + 1)
-    rows = [store.shown(row, now) for row in store.read(lambda c: c.execute(query).mappings().all())]
+    raw = store.read(lambda c: c.execute(query).mappings().all())
     next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = (rows[-1]["last_seen"], rows[-1]["stamp"])
-    return Page(rows, next_cursor)
+    if len(raw) > limit:
+        raw = raw[:limit]
+        # the stored value (readable shows an odd one as None): the next page starts after it
+        next_cursor = (raw[-1]["last_seen"], raw[-1]["stamp"])
+    return Page([store.shown(row, now) for row in raw], next_cursor)
 
 
 def _decode(row):
-    item = dict(row)
-    if item.get("data"):
-        try:
-            item["data"] = json.loads(item["data"])
-        except ValueError:
-            item["data"] = None
-    return item
+    return readable.message(row)  # whatever the row holds (NaN, odd types, bad JSON): a page never fails
 
 
 def log_page(store, stamp, after=0, limit=2000, levels=None):
@@ -98,10 +92,6 @@ def structured(store, stamp):
     return store.read(work)
 
 
-def _number(value):
-    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
 def timeline(events, pilot=None):
     """Commands as bars: [{name, start, end, status, duration, reason, failure_type}], the
     result message's data (or None), and commands of the plan that never ran (names).
@@ -112,6 +102,8 @@ def timeline(events, pilot=None):
     """
     commands, open_commands, result = [], {}, None
     for item in events:
+        if item["time"] is None:  # not a time (an old row): nowhere on a timeline
+            continue
         if item["kind"] == "result":
             result = item
             continue
@@ -123,18 +115,19 @@ def timeline(events, pilot=None):
             open_commands[name] = entry
             continue
         data = item.get("data") if isinstance(item.get("data"), dict) else {}
-        duration = _number(data.get("duration"))
+        duration = readable.duration(data.get("duration"))
         entry = open_commands.pop(name, None)
         if entry is None:
-            entry = {"name": name, "start": item["time"] - (duration or 0.0)}
+            entry = {"name": name, "start": max(item["time"] - (duration or 0.0), 0.0)}
             commands.append(entry)
         entry.update({"end": item["time"], "status": status or "ended", "duration": duration,
-                      "reason": data.get("reason"), "failure_type": data.get("failure_type")})
+                      "reason": readable.text(data.get("reason")),
+                      "failure_type": readable.text(data.get("failure_type"))})
         if entry["duration"] is None:
             entry["duration"] = entry["end"] - entry["start"]
     last = None
     if pilot is not None:
-        last = pilot.get("last_message_time") or pilot.get("last_seen")
+        last = readable.when(pilot.get("last_message_time")) or readable.when(pilot.get("last_seen"))
     if result is not None:
         last = max(last or 0, result["time"])
     for entry in commands:

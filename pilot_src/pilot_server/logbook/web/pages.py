@@ -288,8 +288,9 @@ def pilot_page(request, who, stamp):
         ("last heartbeat", _utc_or_none(pilot.get("heartbeat_time"))),
         ("messages", pilot.get("message_count")), ("exit code", pilot.get("exit_code")),
         ("failed command", pilot.get("failed_command")), ("reason", pilot.get("reason"))]
-    start = min([item["time"] for item in messages[:1]] + [entry["start"] for entry in commands]) \
-        if (messages[:1] and after == 0) or commands else None
+    starts = [item["time"] for item in messages[:1] if item["time"] is not None and after == 0] + \
+        [entry["start"] for entry in commands]
+    start = min(starts) if starts else None
     outcome = None
     if result:
         outcome = {"pilot": sorted((result.get("pilot") if isinstance(result.get("pilot"), dict) else {}).items()),

@@ -1,5 +1,6 @@
 """The web pages' query parameters: each page's filters, checked, or BadRequest (400, one line)."""
 
+import re
 from urllib.parse import parse_qs
 
 from pilot import messages as wire
@@ -19,6 +20,7 @@ GROUPS = stats.GROUPS
 # The statistics page opens on the last day: over all time, with a million pilots, the
 # statistics take seconds (docs/benchmarks.md); since=all asks for all of it.
 DEFAULT_STATS_SINCE = "24h"
+DIGITS = re.compile(r"[0-9]{1,20}\Z")  # ASCII digits only (str.isdigit also takes '²'), never 30 of them
 
 
 class BadRequest(Exception):
@@ -106,7 +108,7 @@ def list_filters(query):
     limit = DEFAULT_PAGE
     if "limit" in params:
         text = params["limit"]
-        if not text.isdigit() or not 1 <= int(text) <= max(PAGE_SIZES):
+        if not DIGITS.match(text) or not 1 <= int(text) <= max(PAGE_SIZES):
             raise BadRequest("limit must be a number from 1 to %d" % max(PAGE_SIZES))
         limit = int(text)
     return filters, cursor, limit, params
@@ -122,8 +124,8 @@ def pilot_options(query):
     params = parse(query, PILOT_PARAMS)
     after = 0
     if "after" in params:
-        if not params["after"].isdigit():
-            raise BadRequest("after must be a message sequence number")
+        if not DIGITS.match(params["after"]) or int(params["after"]) > wire.MAX_SEQ:
+            raise BadRequest("after must be a message sequence number (0 to %d)" % wire.MAX_SEQ)
         after = int(params["after"])
     levels = None
     if "levels" in params:

@@ -8,23 +8,26 @@ The templates hold the markup; the pages and charts decide what data goes in.
 
 import datetime
 import json
+import math
 import os
 
 import jinja2
 from markupsafe import Markup
 
+from pilot_server.logbook.store import readable
+
 TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
 
 
 def utc(when, fmt="%Y-%m-%d %H:%M:%S"):
-    """Epoch seconds as UTC text ("-" for None)."""
-    if when is None:
-        return "-"
-    return datetime.datetime.fromtimestamp(when, datetime.timezone.utc).strftime(fmt)
+    """Epoch seconds as UTC text ("-" for None; what is not a time says so, never fails)."""
+    return readable.utc(when, fmt)
 
 
 def clock(when):
     """Epoch seconds as UTC with milliseconds (the log's time column)."""
+    if readable.when(when) is None:
+        return readable.utc(when)
     moment = datetime.datetime.fromtimestamp(when, datetime.timezone.utc)
     return moment.strftime("%Y-%m-%d %H:%M:%S.") + "%03d" % (moment.microsecond // 1000)
 
@@ -42,11 +45,14 @@ def number(value):
     """A figure for people: at most two decimals, "-" for nothing."""
     if value is None:
         return "-"
-    return "%g" % round(value, 2) if isinstance(value, float) else str(value)
+    if isinstance(value, float):
+        return "%g" % round(value, 2) if math.isfinite(value) else "-"
+    return str(value)
 
 
 def seconds(value):
     """A duration for people: 0.42 s, 12.5 s, 3 min 20 s, 2 h 05 min."""
+    value = readable.finite(value)
     if value is None:
         return "-"
     value = float(value)
