@@ -100,40 +100,53 @@ class ThrowawayRabbit(object):
         self.start()
 
     def start(self):
-        # A detached node that dies early leaves nothing behind to wait for (seen under heavy load:
-        # no log directory at all), so one failed boot is retried once and both are described.
+        # The node runs as a child in the foreground (not -detached), its console output in a file:
+        # a boot that dies early (seen under heavy load, before it wrote any log) then says why.
+        # One failed boot is retried once and both are described.
         failures = []
-        for _attempt in range(2):
-            output = _run(["rabbitmq-server", "-detached"], env=self.env)
+        for attempt in range(2):
+            console = os.path.join(self.dir, "console-%d.txt" % attempt)
+            with open(console, "wb") as handle:
+                self.process = subprocess.Popen(["rabbitmq-server"], env=self.env, stdout=handle,
+                                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                                start_new_session=True)
             try:
-                wait_until(lambda: _port_open(self.amqp_port) and _port_open(self.stomp_port), 90, 0.2,
+                wait_until(lambda: self.process.poll() is not None
+                           or (_port_open(self.amqp_port) and _port_open(self.stomp_port)), 120, 0.2,
                            what="the throwaway RabbitMQ node")
-                return
-            except AssertionError as error:
-                failures.append("%s (rabbitmq-server said %r; log: %s)" % (error, output[-300:], self._log_tail()))
-                subprocess.run(["rabbitmqctl", "-n", self.node, "stop"], env=self.env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, timeout=60)
+                if self.process.poll() is None:
+                    return
+                error = "the node exited with %s" % self.process.returncode
+            except AssertionError as timeout:
+                error = str(timeout)
+            failures.append("%s (console: %s; log: %s)" % (error, self._tail(console), self._log_tail()))
+            self._halt()
         raise AssertionError("; then ".join(failures))
 
-    def _log_tail(self):
-        folder = os.path.join(self.dir, "log")
+    @staticmethod
+    def _tail(path):
         try:
-            names = sorted(os.listdir(folder))
+            with open(path, errors="replace") as handle:
+                return handle.read()[-600:] or "empty"
         except OSError:
-            return "no log directory"
-        tails = []
-        for name in names:
-            with open(os.path.join(folder, name), errors="replace") as handle:
-                tails.append("%s: %s" % (name, handle.read()[-400:]))
-        return " | ".join(tails) or "empty log directory"
+            return "none"
+
+    def _halt(self):
+        subprocess.run(["rabbitmqctl", "-n", self.node, "stop"], env=self.env, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=60)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, 9)
+            self.process.wait(timeout=30)
 
     def stop(self):
         _run(["rabbitmqctl", "-n", self.node, "stop"], env=self.env)
         wait_until(lambda: not _port_open(self.amqp_port), 30, what="the throwaway node to stop")
+        self.process.wait(timeout=60)
 
     def remove(self):
-        subprocess.run(["rabbitmqctl", "-n", self.node, "stop"], env=self.env, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL, timeout=60)
+        self._halt()
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
