@@ -9,6 +9,7 @@ import importlib
 import sys
 
 from pilot import __version__
+from pilot_server import extras
 
 USAGE = 2
 
@@ -25,6 +26,8 @@ PASSTHROUGH = {"build": _build}
 # Modules whose register(commands) adds their subcommands (handler in set_defaults).
 SUBCOMMAND_MODULES = ["pilot_server.cmd_keys", "pilot_server.cmd_tokens", "pilot_server.wrapper", "pilot_server.publish",
                       "pilot_server.cmd_submit", "pilot_server.logbook.cli"]
+# Subcommands that need an extra (pyproject.toml): without it they only say which one to install.
+EXTRA_COMMANDS = {"pilot_server.logbook.cli": ("logbook", "logbook")}
 
 
 def parser():
@@ -36,8 +39,25 @@ def parser():
     commands = top.add_subparsers(dest="command", metavar="COMMAND")
     commands.add_parser("build", help="build dist/pilot.pyz reproducibly (see: pilotctl build --help)")
     for name in SUBCOMMAND_MODULES:
-        importlib.import_module(name).register(commands)
+        command, extra = EXTRA_COMMANDS.get(name, (None, None))
+        lacking = extras.missing_module(extra)
+        if lacking:
+            _register_missing(commands, command, extras.hint("pilotctl %s" % command, lacking))
+        else:
+            importlib.import_module(name).register(commands)
     return top
+
+
+def _register_missing(commands, command, hint):
+    """A subcommand whose extra is not installed: it takes any arguments and prints the hint."""
+    sub = commands.add_parser(command, help="(not installed) %s" % hint, add_help=False)
+    sub.add_argument("ignored", nargs=argparse.REMAINDER)
+    sub.set_defaults(handler=lambda args: _missing(hint))
+
+
+def _missing(hint):
+    sys.stderr.write("pilotctl: error: %s\n" % hint)
+    return USAGE
 
 
 def main(argv=None):
@@ -50,6 +70,11 @@ def main(argv=None):
         return USAGE
     try:
         return args.handler(args)
+    except ImportError as exc:  # e.g. the driver of a database whose extra is not installed
+        hint = extras.hint("pilotctl %s" % args.command, getattr(exc, "name", None))
+        if hint is None:
+            raise
+        return _missing(hint)
     except KeyboardInterrupt:
         sys.stderr.write("pilotctl: interrupted\n")
         return 130
