@@ -58,7 +58,6 @@ def run_once(script, python, tmp):
     start = time.time()
     proc = subprocess.run(["/bin/sh", script], cwd=job, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     total = time.time() - start
-    text = proc.stdout.decode("utf-8", "replace")
     # the wrapper keeps the pilot's log beside its work directory as pilot-<stamp>.out
     logs = [name for name in os.listdir(job) if name.startswith("pilot-") and name.endswith(".out")]
     first = first_command_time(os.path.join(job, logs[0])) if logs and proc.returncode == 0 else None
