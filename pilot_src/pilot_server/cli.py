@@ -38,21 +38,24 @@ def parser():
     top.add_argument("--version", action="version", version="pilotctl (Pilots 2.0) %s" % __version__)
     commands = top.add_subparsers(dest="command", metavar="COMMAND")
     commands.add_parser("build", help="build dist/pilot.pyz reproducibly (see: pilotctl build --help)")
+    unavailable = _unavailable()
     for name in SUBCOMMAND_MODULES:
-        command, extra = EXTRA_COMMANDS.get(name, (None, None))
-        lacking = extras.missing_module(extra)
-        if lacking:
-            _register_missing(commands, command, extras.hint("pilotctl %s" % command, lacking))
+        command = EXTRA_COMMANDS.get(name, (None,))[0]
+        if command in unavailable:
+            commands.add_parser(command, help="(not installed) %s" % unavailable[command])
         else:
             importlib.import_module(name).register(commands)
     return top
 
 
-def _register_missing(commands, command, hint):
-    """A subcommand whose extra is not installed: it takes any arguments and prints the hint."""
-    sub = commands.add_parser(command, help="(not installed) %s" % hint, add_help=False)
-    sub.add_argument("ignored", nargs=argparse.REMAINDER)
-    sub.set_defaults(handler=lambda args: _missing(hint))
+def _unavailable():
+    """{subcommand: one-line hint} of the subcommands whose extra is not installed."""
+    found = {}
+    for command, extra in EXTRA_COMMANDS.values():
+        lacking = extras.missing_module(extra)
+        if lacking:
+            found[command] = extras.hint("pilotctl %s" % command, lacking)
+    return found
 
 
 def _missing(hint):
@@ -64,6 +67,9 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv and argv[0] in PASSTHROUGH:
         return PASSTHROUGH[argv[0]](argv[1:])
+    unavailable = _unavailable()
+    if argv and argv[0] in unavailable:  # whatever follows, even --help
+        return _missing(unavailable[argv[0]])
     args = parser().parse_args(argv)
     if not getattr(args, "handler", None):
         parser().print_help(sys.stderr)
