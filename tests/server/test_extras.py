@@ -64,13 +64,18 @@ def test_base_install_builds_signs_verifies_and_writes_wrappers(base_venv, tmp_p
     assert os.path.getsize(os.path.join(home, "job.sh")) > os.path.getsize(pyz)  # the pyz is inside
 
 
-@pytest.mark.parametrize("args", [["logbook"], ["logbook", "serve", "--port", "8443"], ["logbook", "--help"]])
+SUBMIT = ["submit", "--count", "1", "--logbook", "https://127.0.0.1:9", "--admin-token-file", "a", "--token-secret",
+          "s", "--trust", "t", "--workdir", "w"]
+
+
+@pytest.mark.parametrize("args", [["logbook"], ["logbook", "serve", "--port", "8443"], ["logbook", "--help"], SUBMIT])
 def test_logbook_without_its_extra_names_the_extra(base_venv, tmp_path, args):
     done = run(base_venv, os.path.join(base_venv, "pilotctl"), *args, home=str(tmp_path))
     assert done.returncode == 2
     assert done.stdout == ""
     lines = done.stderr.splitlines()
     assert len(lines) == 1 and "pip install 'pilots2[logbook]'" in lines[0], done.stderr
+    assert lines[0].startswith("pilotctl: error: pilotctl %s needs the 'logbook' extra" % args[0])
 
 
 def test_help_lists_the_logbook_as_not_installed(base_venv, tmp_path):
