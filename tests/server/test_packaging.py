@@ -3,6 +3,7 @@
 import ast
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -10,6 +11,7 @@ import pytest
 
 from pilot_server import extras
 from support.paths import PILOT_SRC, REPO, REQUIREMENTS
+from support.ports import free_port
 
 tomllib = pytest.importorskip("tomllib")
 
@@ -150,3 +152,31 @@ def test_env_sh_installs_from_the_lock_and_restamps_on_changes():
     assert '--require-hashes -r "$REPO/requirements/dev.txt"' in text
     assert '--no-deps --no-build-isolation -e "$REPO"' in text
     assert '"$REPO/pyproject.toml" "$REPO/requirements/dev.txt"' in text  # the stamp
+
+
+def _provision27(apt_etc, prefix):
+    if not (shutil.which("apt-get") and shutil.which("dpkg")
+            and os.path.isfile("/usr/share/keyrings/debian-archive-keyring.gpg")):
+        pytest.skip("the 2.7 provisioner is for Debian-like hosts (apt-get, dpkg, the archive keyring)")
+    env = {k: v for k, v in os.environ.items() if k != "DEBIAN_ARCHIVE"}
+    env["PILOT_APT_ETC"] = str(apt_etc)
+    return subprocess.run([os.path.join(REPO, ".ci", "provision-python27.sh"), str(prefix)], env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=300)
+
+
+def test_python27_provisioner_reads_the_archive_from_the_apt_sources(tmp_path):
+    (tmp_path / "apt" / "sources.list.d").mkdir(parents=True)
+    mirror = "http://127.0.0.1:%d" % free_port()  # nobody answers: only where it goes is checked
+    (tmp_path / "apt" / "sources.list.d" / "debian.sources").write_text(
+        "Types: deb\nURIs: %s/debian\nSuites: bookworm\nComponents: main\n" % mirror)
+    proc = _provision27(tmp_path / "apt", tmp_path / "py27")
+    assert proc.returncode != 0
+    assert "provision-python27: fetching bullseye packages from %s\n" % mirror in proc.stderr
+
+
+def test_python27_provisioner_without_apt_sources_says_so(tmp_path):
+    (tmp_path / "apt" / "sources.list.d").mkdir(parents=True)
+    proc = _provision27(tmp_path / "apt", tmp_path / "py27")
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr.splitlines() == ["provision-python27: no Debian archive (an URI ending in /debian) in the "
+                                        "apt sources: set DEBIAN_ARCHIVE=http://MIRROR"]
