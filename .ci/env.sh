@@ -1,6 +1,8 @@
 # Sourced by ./run-tests and ./run-demo: a virtual environment with the server
-# side (pip install -e .[dev]) and the test tools, made or refreshed when
-# setup.py changes.  Nothing is installed outside the checkout.
+# side and the test tools, installed from the hashed lock requirements/dev.txt
+# (pip --require-hashes), then the checkout itself (pip install --no-deps -e .);
+# made or refreshed when pyproject.toml or the lock changes (docs/packaging.md).
+# Nothing is installed outside the checkout.
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV="$REPO/.venv"
 
@@ -48,7 +50,7 @@ host_python() {
 
 ensure_venv() {
     local stamp="$VENV/.pilots2-setup" wanted
-    wanted=$(cat "$REPO/setup.py" | sha256sum | cut -d' ' -f1)
+    wanted=$(cat "$REPO/pyproject.toml" "$REPO/requirements/dev.txt" | sha256sum | cut -d' ' -f1)
     if [ -x "$VENV/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$wanted" ]; then
         return 0
     fi
@@ -56,7 +58,8 @@ ensure_venv() {
     local python
     python=$(host_python) || return 1
     [ -x "$VENV/bin/python" ] || "$python" -m venv "$VENV"
-    "$VENV/bin/python" -m pip install --quiet --upgrade pip
-    "$VENV/bin/python" -m pip install --quiet -e "$REPO[dev]"
+    "$VENV/bin/python" -m pip install --quiet --require-hashes -r "$REPO/requirements/dev.txt"
+    # setuptools comes from the lock (the build group): no unpinned build environment
+    "$VENV/bin/python" -m pip install --quiet --no-deps --no-build-isolation -e "$REPO"
     echo "$wanted" > "$stamp"
 }

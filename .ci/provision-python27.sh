@@ -7,14 +7,17 @@
 #   PREFIX defaults to $PREFIX, else ~/.local/pilot-interpreters/py27.
 #   The last line printed (the only one on stdout) is the python2.7 path.
 #   Idempotent: does nothing when PREFIX/usr/bin/python2.7 already works.
-#   DEBIAN_ARCHIVE (e.g. http://deb.debian.org) overrides the mirror read from
-#   /etc/apt/sources.list.d/ or /etc/apt/sources.list.
+#   The Debian archive is the one this machine's apt already uses (the first .../debian
+#   URI of /etc/apt/sources.list.d/*.sources, /etc/apt/sources.list or *.list); no host is
+#   written here.  DEBIAN_ARCHIVE=http://MIRROR (the part before /debian) overrides it;
+#   PILOT_APT_ETC (default /etc/apt) is where the sources are read from.
 set -eu
 
 PREFIX=${1:-${PREFIX:-$HOME/.local/pilot-interpreters/py27}}
 PY=$PREFIX/usr/bin/python2.7
 CHECK='import ssl, hashlib, bz2, zlib, json; print(ssl.OPENSSL_VERSION)'
 KR=/usr/share/keyrings/debian-archive-keyring.gpg
+APT_ETC=${PILOT_APT_ETC:-/etc/apt}
 say() { echo "provision-python27: $*" >&2; }
 
 if [ -x "$PY" ] && "$PY" -c "$CHECK" >/dev/null 2>&1; then
@@ -29,14 +32,17 @@ done
 [ -r "$KR" ] || { say "needs $KR (apt-get install debian-archive-keyring)"; exit 1; }
 
 if [ -z "${DEBIAN_ARCHIVE:-}" ]; then
-    DEBIAN_ARCHIVE=$(sed -n 's#^URIs: *\([^ ]*\)/debian/*$#\1#p' /etc/apt/sources.list.d/*.sources \
+    DEBIAN_ARCHIVE=$(sed -n 's#^URIs: *\([^ ]*\)/debian/*$#\1#p' "$APT_ETC"/sources.list.d/*.sources \
                      2>/dev/null | head -1)
 fi
 if [ -z "${DEBIAN_ARCHIVE:-}" ]; then
     DEBIAN_ARCHIVE=$(sed -n 's#^deb \(\[[^]]*\] \)\{0,1\}\([^ ]*\)/debian/* .*#\2#p' \
-                     /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null | head -1)
+                     "$APT_ETC"/sources.list "$APT_ETC"/sources.list.d/*.list 2>/dev/null | head -1)
 fi
-: "${DEBIAN_ARCHIVE:=http://deb.debian.org}"
+if [ -z "${DEBIAN_ARCHIVE:-}" ]; then
+    say "no Debian archive (an URI ending in /debian) in the apt sources: set DEBIAN_ARCHIVE=http://MIRROR"
+    exit 1
+fi
 
 A=$(mktemp -d)
 trap 'rm -rf "$A"' EXIT INT TERM

@@ -20,20 +20,10 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 MAKER = os.path.join(REPO, "tests", "dirac_double", "make_release.py")
+sys.path.insert(0, os.path.join(REPO, "tests"))
 
-
-def interpreters():
-    found = subprocess.run([os.path.join(REPO, ".ci", "find-pythons.sh")], capture_output=True, text=True).stdout
-    for line in found.splitlines():
-        env, path = line.split()
-        if path != "MISSING":
-            yield env, path
-
-
-def certificates(folder):
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
-                    "/CN=bench.local", "-keyout", os.path.join(folder, "hostkey.pem"),
-                    "-out", os.path.join(folder, "hostcert.pem")], check=True, capture_output=True)
+from support.certificates import self_signed  # noqa: E402
+from support.interpreters import find_interpreters  # noqa: E402
 
 
 def one_run(python, pyz, release, certs, scratch):
@@ -69,10 +59,10 @@ def main():
     with open(manifest) as handle:
         release = json.load(handle)
     certs = tempfile.mkdtemp(dir=scratch)
-    certificates(certs)
+    self_signed(certs, "bench.local")
     print("Whole default command list, preinstalled release, --db12=quick; median of %d runs (seconds)" % args.runs)
     print("%-6s %8s %10s %8s %12s %10s" % ("python", "wall", "children", "DB12", "pilot's own", "own share"))
-    for env, python in interpreters():
+    for env, python in find_interpreters():
         runs, problem = [], None
         for _ in range(args.runs):
             figures, problem = one_run(python, args.pyz, release, certs, scratch)

@@ -23,18 +23,13 @@ import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(REPO, "pilot_src"))
+sys.path[:0] = [os.path.join(REPO, "pilot_src"), os.path.join(REPO, "tests")]
 
 from pilot_server import pyzbuild, signing, tokens, wrapper  # noqa: E402
+from support.interpreters import find_interpreters  # noqa: E402
 
 OPTIONS = ["-X", "GetPilotVersion,CheckWorkerNode", "-r", "v9.0.0", "-D", "10"]
 FIRST = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?Z +\w+ +\[\w+\] === ")
-
-
-def interpreters():
-    out = subprocess.run(["sh", os.path.join(REPO, ".ci", "find-pythons.sh")], stdout=subprocess.PIPE,
-                         env=dict(os.environ, PILOT_PROVISION_PY27="0")).stdout.decode()
-    return [line.split() for line in out.splitlines() if len(line.split()) == 2 and "MISSING" not in line]
 
 
 def first_command_time(pilot_out):
@@ -58,7 +53,6 @@ def run_once(script, python, tmp):
     start = time.time()
     proc = subprocess.run(["/bin/sh", script], cwd=job, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     total = time.time() - start
-    text = proc.stdout.decode("utf-8", "replace")
     # the wrapper keeps the pilot's log beside its work directory as pilot-<stamp>.out
     logs = [name for name in os.listdir(job) if name.startswith("pilot-") and name.endswith(".out")]
     first = first_command_time(os.path.join(job, logs[0])) if logs and proc.returncode == 0 else None
@@ -100,7 +94,7 @@ def main():
         scripts[label] = path
     print("\nWrapper start -> pilot's first command (median of %d runs; total wrapper run in brackets):" % args.runs)
     print("  %-8s %s" % ("python", "  ".join("%-30s" % label for label in scripts)))
-    for env_name, python in interpreters():
+    for env_name, python in find_interpreters():
         cells = []
         for label, script in scripts.items():
             firsts, totals, codes = [], [], set()

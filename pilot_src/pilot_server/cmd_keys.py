@@ -6,7 +6,7 @@ Exit codes: 0 done / accepted, 1 failed / rejected (the reason on one line), 2 u
 
 import os
 
-from pilot_server.cliutil import FAILED, OK, fail, one_line_errors, say
+from pilot_server.cliutil import OK, fail, one_line_errors, say
 
 
 def register(commands):

@@ -25,6 +25,7 @@ import argparse
 import hashlib
 import os
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -32,13 +33,10 @@ import zipfile
 
 SIX_WHEEL_NAME = "six-1.17.0-py2.py3-none-any.whl"
 SIX_WHEEL_SHA256 = "4721f391ed90541fddacab5acf947aa0d3dc7d27b2e1e8eda2be8970586c3274"
-SIX_WHEEL_URL = (
-    "https://files.pythonhosted.org/packages/b7/ce/"
-    "149a00dd41f10bc29e5921b496af8b574d8413afcd5e30dfa0ed46c2cc5e/" + SIX_WHEEL_NAME
-)
+SIX_REQUIREMENT = "six==1.17.0"
 # Searched after --six-wheel / PILOT_SIX_WHEEL and <checkout>/build/wheels.
 SYSTEM_WHEEL_DIRS = ("/opt/wheels",)
-DOWNLOAD_TIMEOUT = 60  # seconds
+DOWNLOAD_TIMEOUT = 300  # seconds, for pip download
 MAX_WHEEL_BYTES = 1 << 20  # the wheel is 11 kB; refuse to buffer anything absurd
 
 PYZROOT = "_pyzroot"
@@ -261,38 +259,46 @@ def find_six_wheel(six_wheel=None, source_root=None, log=_no_log, download=True)
     return _download_wheel(os.path.join(cache_dir(), SIX_WHEEL_NAME), log)
 
 
-def _fetch(url):
-    # The default context verifies the certificate and the host name.
-    import ssl
-    import urllib.request
+def _pip_download(directory):
+    # pip honours the machine's configured index (pip.conf, PIP_INDEX_URL, find-links) and
+    # verifies TLS; this module names no package host.
+    import subprocess
 
-    response = urllib.request.urlopen(
-        url, timeout=DOWNLOAD_TIMEOUT, context=ssl.create_default_context()
-    )
+    command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary", ":all:",
+               "--disable-pip-version-check", "--dest", directory, SIX_REQUIREMENT]
     try:
-        return response.read(MAX_WHEEL_BYTES + 1)
-    finally:
-        response.close()
+        proc = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=DOWNLOAD_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        return "pip download took longer than %d s" % DOWNLOAD_TIMEOUT
+    if proc.returncode:
+        lines = proc.stdout.decode("utf-8", "replace").strip().splitlines()
+        errors = [line for line in lines if "error" in line.lower()] or lines or ["exit %d" % proc.returncode]
+        return errors[-1]
+    return None
 
 
 def _download_wheel(target, log):
+    work = tempfile.mkdtemp(prefix="six-wheel-")
     try:
-        data = _fetch(SIX_WHEEL_URL)
-    except ImportError:
-        raise BuildError("this Python has no ssl module: pass --six-wheel or PILOT_SIX_WHEEL")
-    except Exception as exc:  # URLError, socket timeout, SSL and HTTP protocol errors
-        reason = getattr(exc, "reason", None) or exc
-        raise BuildError(
-            "cannot download the six wheel from %s: %s (pass --six-wheel or PILOT_SIX_WHEEL)"
-            % (SIX_WHEEL_URL, _one_line(reason))
-        )
+        problem = _pip_download(work)
+        path = os.path.join(work, SIX_WHEEL_NAME)
+        if problem is None and not os.path.isfile(path):
+            problem = "pip gave no %s" % SIX_WHEEL_NAME
+        if problem is not None:
+            raise BuildError("cannot download %s with %s -m pip: %s (pass --six-wheel or PILOT_SIX_WHEEL)"
+                             % (SIX_REQUIREMENT, sys.executable, _one_line(problem)))
+        if os.path.getsize(path) > MAX_WHEEL_BYTES:
+            raise BuildError("downloaded six wheel is %d bytes: not %s" % (os.path.getsize(path), SIX_REQUIREMENT))
+        data = _read(path)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     digest = _sha256(data)
-    if len(data) > MAX_WHEEL_BYTES or digest != SIX_WHEEL_SHA256:
+    if digest != SIX_WHEEL_SHA256:
         raise BuildError(
             "downloaded six wheel has sha256 %s, expected %s" % (digest, SIX_WHEEL_SHA256)
         )
     _write_atomically(target, lambda fh: fh.write(data))
-    log("downloaded %s into %s" % (SIX_WHEEL_URL, target))
+    log("downloaded %s with pip into %s" % (SIX_REQUIREMENT, target))
     return target
 
 

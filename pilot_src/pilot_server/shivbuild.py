@@ -1,15 +1,16 @@
 """``dist/pilotctl.pyz``: pilotctl as one file, built with shiv (``build_pilot.py --pilotctl``).
 
-Standard library only here; pip and shiv run as child processes of this Python (which
-must have both: ``pip install -e .[dev]`` gives shiv).  Steps, all in a temporary
-directory:
+Standard library only here; pip, setuptools and shiv run as child processes of this Python
+(which must have them: the dev lock gives all three).  Steps, all in a temporary directory:
 
-1. ``pip wheel`` the checkout (SOURCE_DATE_EPOCH fixed) and its dependencies into a
-   wheelhouse (``--wheelhouse DIR`` / ``$PILOTCTL_WHEELHOUSE`` for offline builds, else
-   PyPI with a cache in ~/.cache/pilots2/wheelhouse);
-2. ``pip install --target stage --no-index --find-links WHEELHOUSE --no-compile pilots2==V``:
-   installed *by name* from the wheelhouse, so no ``direct_url.json`` records a local path,
-   and no ``.pyc`` carries a build time;
+1. ``pip wheel --require-hashes -r requirements/pilotctl.txt`` (the hashed lock; from the
+   configured index with a cache in ~/.cache/pilots2/wheelhouse, or ``--wheelhouse DIR`` /
+   ``$PILOTCTL_WHEELHOUSE`` for offline builds), and the checkout's own wheel
+   (SOURCE_DATE_EPOCH fixed, built by this Python's setuptools: no unpinned build environment);
+2. ``pip install --target stage --no-index --find-links WHEELHOUSE --no-compile --no-deps
+   --require-hashes`` the lock plus ``pilots2==V`` with the hash of the wheel just built:
+   installed *by name*, so no ``direct_url.json`` records a local path, and no ``.pyc``
+   carries a build time;
 3. drop ``stage/bin`` (console scripts whose ``#!`` names the build machine's Python);
 4. ``shiv --site-packages stage --reproducible --compressed -e pilot_server.cli:main``.
 
@@ -30,6 +31,7 @@ import tempfile
 SOURCE_DATE_EPOCH = "315532800"  # 1980-01-01, as the pilot's zip
 SHEBANG = "/usr/bin/env python3"
 ENTRY_POINT = "pilot_server.cli:main"
+LOCK = "pilotctl.txt"  # requirements/pilotctl.txt: the base dependencies and every extra, hashed
 TIMEOUT = 1800
 
 
@@ -57,13 +59,16 @@ def build_pilotctl(output, source_root, wheelhouse=None, log=lambda message: Non
 
     Raises ShivBuildError (one line) on failure."""
     root = os.path.abspath(source_root or "")
-    if not os.path.isfile(os.path.join(root, "setup.py")):
-        raise ShivBuildError("--pilotctl builds from a checkout (setup.py not found in %s)" % root)
-    for module in ("pip", "shiv"):
+    lock = os.path.join(root, "requirements", LOCK)
+    if not os.path.isfile(os.path.join(root, "pyproject.toml")):
+        raise ShivBuildError("--pilotctl builds from a checkout (pyproject.toml not found in %s)" % root)
+    if not os.path.isfile(lock):
+        raise ShivBuildError("--pilotctl installs from the lock %s: not found" % lock)
+    for module in ("pip", "setuptools", "shiv"):
         if subprocess.run([sys.executable, "-c", "import %s" % module], stdout=subprocess.DEVNULL,
                           stderr=subprocess.DEVNULL).returncode:
-            raise ShivBuildError("--pilotctl needs %s in %s: pip install shiv==1.0.8 (in the dev extras: "
-                             "pip install -e .[dev])" % (module, sys.executable))
+            raise ShivBuildError("--pilotctl needs %s in %s: install requirements/dev.txt (.ci/env.sh does)"
+                                 % (module, sys.executable))
     wheelhouse = wheelhouse or os.environ.get("PILOTCTL_WHEELHOUSE")
     env = dict(os.environ, SOURCE_DATE_EPOCH=SOURCE_DATE_EPOCH, PYTHONHASHSEED="0",
                PIP_DISABLE_PIP_VERSION_CHECK="1")
@@ -86,18 +91,25 @@ def build_pilotctl(output, source_root, wheelhouse=None, log=lambda message: Non
             shutil.copytree(root, tree, ignore=shutil.ignore_patterns(
                 ".git", ".venv", ".tox", "dist", "__pycache__", "*.pyc", ".setuptools-build", "*.egg-info",
                 "demo", "tests"))
-            # (build isolation fetches setuptools and wheel: from the wheelhouse when offline)
-            _run(pip + ["wheel", "--quiet", "--no-deps", "-w", house] + (source if wheelhouse else []) + [tree],
-                 env, log)
-            _run(pip + ["wheel", "--quiet", "-w", house] + source + ["--find-links", house,
-                                                                      "pilots2==%s" % _version(root)], env, log)
+            _run(pip + ["wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", house, tree], env, log)
+            own = glob.glob(os.path.join(house, "pilots2-*.whl"))
+            if len(own) != 1:
+                raise ShivBuildError("expected one pilots2 wheel, pip wheel made %s" % own)
+            _run(pip + ["wheel", "--quiet", "--no-deps", "--require-hashes", "-w", house] + source
+                 + ["-r", lock], env, log)
             if not wheelhouse:
                 for wheel in glob.glob(os.path.join(house, "*.whl")):
                     if not os.path.basename(wheel).startswith("pilots2-"):
                         shutil.copy(wheel, cache)
+            # the lock plus the project, pinned by the hash of the wheel just built
+            with open(own[0], "rb") as handle:
+                own_hash = hashlib.sha256(handle.read()).hexdigest()
+            requirements = os.path.join(work, "install.txt")
+            with open(lock) as handle, open(requirements, "w") as out:
+                out.write(handle.read() + "\npilots2==%s --hash=sha256:%s\n" % (_version(root), own_hash))
             stage = os.path.join(work, "stage")
             _run(pip + ["install", "--quiet", "--target", stage, "--no-index", "--find-links", house,
-                        "--no-compile", "pilots2==%s" % _version(root)], env, log)
+                        "--no-compile", "--no-deps", "--require-hashes", "-r", requirements], env, log)
             shutil.rmtree(os.path.join(stage, "bin"), ignore_errors=True)
             leaked = glob.glob(os.path.join(stage, "*.dist-info", "direct_url.json"))
             if leaked:

@@ -19,7 +19,7 @@ import zipfile
 
 import pytest
 
-from conftest import VERSION, isolated_env
+from dirac_double.conftest import VERSION, isolated_env
 import make_release
 from fakedirac.cfg import CFG
 

@@ -6,7 +6,6 @@ Python 2.6-compatible syntax: these tests run under every interpreter.
 import os
 import re
 import threading
-import time
 
 import pytest
 from six.moves import BaseHTTPServer

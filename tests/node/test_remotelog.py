@@ -8,7 +8,6 @@ through wall-clock time.
 
 import json
 import os
-import stat
 import threading
 import time
 

@@ -1,15 +1,17 @@
 """Shared fixtures of the server tests: signing keys, a signed pyz, interpreters, a PATH sandbox."""
 
 import os
-import subprocess
 import sys
 
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PILOT_SRC = os.path.join(REPO, "pilot_src")
-if PILOT_SRC not in sys.path:
-    sys.path.insert(0, PILOT_SRC)
+for _path in (PILOT_SRC, os.path.join(REPO, "tests")):  # the code under test; tests/support
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
+
+from support.interpreters import find_interpreters  # noqa: E402
 
 
 class Keys(object):
@@ -45,20 +47,6 @@ def signed_pyz(tmp_path_factory, keys):
     signing.sign_artifact(path, signing.load_private_key(keys.private["a"]), version=result.version,
                           members=result.members)
     return path
-
-
-def find_interpreters():
-    """[(env name, path)] of the interpreters present (.ci/find-pythons.sh)."""
-    out = subprocess.run(["sh", os.path.join(REPO, ".ci", "find-pythons.sh")], stdout=subprocess.PIPE,
-                         stderr=subprocess.DEVNULL,
-                         env=dict(os.environ, PILOT_PROVISION_PY27="0", PILOT_PROVISION_PY26="0"),
-                         check=False).stdout.decode()
-    found = []
-    for line in out.splitlines():
-        parts = line.split()
-        if len(parts) == 2 and parts[1] != "MISSING":
-            found.append((parts[0], parts[1]))
-    return found
 
 
 INTERPRETERS = find_interpreters()

@@ -11,7 +11,6 @@ import datetime
 import http.client
 import json
 import os
-import socket
 import ssl
 import subprocess
 import time
@@ -20,6 +19,8 @@ import uuid
 import pytest
 
 from pilot import messages as wire
+from support.ports import free_port  # noqa: F401  (used by the test modules through this one)
+from support.waiting import wait_until  # noqa: F401
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 MYSQL_ADMIN = "mysql+pymysql://root@127.0.0.1:3306/"
@@ -50,24 +51,6 @@ def token(stamp, secret=SECRET, **kwargs):
     from pilot_server import tokens
 
     return tokens.make_token(secret, stamp, **kwargs)
-
-
-def free_port():
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    return port
-
-
-def wait_until(predicate, timeout=30.0, interval=0.05, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("timed out after %.0f s waiting for %s" % (timeout, what))
 
 
 # -- databases -------------------------------------------------------------------------------

@@ -8,12 +8,10 @@ is used only when no local copy exists.
 
 import glob
 import hashlib
-import http.server
 import os
 import shutil
 import subprocess
 import sys
-import threading
 import time
 import zipfile
 
@@ -25,6 +23,7 @@ if PILOT_SRC not in sys.path:
     sys.path.insert(0, PILOT_SRC)
 
 from pilot_server import pyzbuild  # noqa: E402
+from support.ports import free_port  # noqa: E402
 
 LAUNCHER = os.path.join(REPO, "build", "build_pilot.py")
 EPOCH_1980 = (1980, 1, 1, 0, 0, 0)
@@ -417,27 +416,15 @@ def test_failed_write_keeps_old_output(fake_root, six_wheel, tmp_path, monkeypat
 # ------------------------------------------------------- finding the wheel
 
 
-class _Server(object):
-    """A one-file HTTP server on 127.0.0.1 serving the given bytes."""
-
-    def __init__(self, body):
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = http.server.HTTPServer(("127.0.0.1", 0), Handler)
-        self.url = "http://127.0.0.1:%d/%s" % (self.httpd.server_port, pyzbuild.SIX_WHEEL_NAME)
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+@pytest.fixture
+def package_index(tmp_path, monkeypatch):
+    """pip's configuration for the download: only a local find-links folder (filled by the test)."""
+    folder = tmp_path / "index"
+    folder.mkdir()
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(folder))
+    return folder
 
 
 @pytest.fixture
@@ -450,40 +437,41 @@ def isolated_wheel_search(tmp_path, monkeypatch):
     return os.path.join(str(tmp_path / "cache"), "pilots2", pyzbuild.SIX_WHEEL_NAME)
 
 
-def test_download_verified_and_cached(isolated_wheel_search, six_wheel, monkeypatch):
-    with open(six_wheel, "rb") as fh:
-        server = _Server(fh.read())
-    try:
-        monkeypatch.setattr(pyzbuild, "SIX_WHEEL_URL", server.url)
-        assert pyzbuild.find_six_wheel() == isolated_wheel_search
-    finally:
-        server.close()
+def test_download_through_pip_verified_and_cached(isolated_wheel_search, six_wheel, package_index):
+    shutil.copy(six_wheel, str(package_index))
+    assert pyzbuild.find_six_wheel() == isolated_wheel_search
     assert sha256_file(isolated_wheel_search) == pyzbuild.SIX_WHEEL_SHA256
-    assert pyzbuild.find_six_wheel() == isolated_wheel_search  # from the cache, no server
+    os.unlink(str(package_index / pyzbuild.SIX_WHEEL_NAME))
+    assert pyzbuild.find_six_wheel() == isolated_wheel_search  # from the cache, no index
 
 
-def test_download_with_wrong_hash_is_not_cached(isolated_wheel_search, monkeypatch, fake_root, tmp_path, capsys):
-    server = _Server(b"not the wheel")
-    try:
-        monkeypatch.setattr(pyzbuild, "SIX_WHEEL_URL", server.url)
-        rc = pyzbuild.main(["--source-root", fake_root, "--output", str(tmp_path / "p.pyz"), "--quiet"])
-    finally:
-        server.close()
+def test_download_with_wrong_hash_is_not_cached(isolated_wheel_search, six_wheel, package_index, fake_root,
+                                                tmp_path, capsys):
+    # a well-formed six 1.17.0 wheel that is not the pinned one (pip accepts it; the sha256 does not)
+    source = zipfile.ZipFile(six_wheel)
+    other = zipfile.ZipFile(str(package_index / pyzbuild.SIX_WHEEL_NAME), "w")
+    for info in source.infolist():
+        other.writestr(info, source.read(info.filename))
+    other.comment = b"not the pinned wheel"
+    other.close()
+    source.close()
+    rc = pyzbuild.main(["--source-root", fake_root, "--output", str(tmp_path / "p.pyz"), "--quiet"])
     err = capsys.readouterr().err
     assert rc == 1 and len(err.strip().splitlines()) == 1 and "expected" in err
     assert not os.path.exists(isolated_wheel_search)
 
 
-def test_unreachable_download_is_one_line_error(isolated_wheel_search, monkeypatch, fake_root, tmp_path, capsys):
-    server = _Server(b"")
-    url = server.url
-    server.close()  # nothing listens on that port any more
-    monkeypatch.setattr(pyzbuild, "SIX_WHEEL_URL", url)
+def test_unreachable_index_is_one_line_error(isolated_wheel_search, monkeypatch, fake_root, tmp_path, capsys):
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    monkeypatch.delenv("PIP_FIND_LINKS", raising=False)
+    monkeypatch.delenv("PIP_EXTRA_INDEX_URL", raising=False)
+    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:%d/simple" % free_port())  # nothing listens
+    monkeypatch.setenv("PIP_RETRIES", "0")
     rc = pyzbuild.main(["--source-root", fake_root, "--output", str(tmp_path / "p.pyz"), "--quiet"])
     err = capsys.readouterr().err
     assert rc == 1
     assert len(err.strip().splitlines()) == 1
-    assert "cannot download the six wheel" in err and "Traceback" not in err
+    assert "cannot download six==1.17.0" in err and "Traceback" not in err
 
 
 def test_bad_cached_wheel_is_an_error(isolated_wheel_search):

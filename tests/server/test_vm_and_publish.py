@@ -7,7 +7,6 @@ import hashlib
 import json
 import os
 import pwd
-import shutil
 import subprocess
 import sys
 import tarfile
