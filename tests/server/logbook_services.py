@@ -131,6 +131,18 @@ class ThrowawayRabbit(object):
         except OSError:
             return "none"
 
+    def _log_tail(self):
+        folder = os.path.join(self.dir, "log")
+        try:
+            names = sorted(os.listdir(folder))
+        except OSError:
+            return "no log directory"
+        tails = []
+        for name in names:
+            with open(os.path.join(folder, name), errors="replace") as handle:
+                tails.append("%s: %s" % (name, handle.read()[-400:]))
+        return " | ".join(tails) or "empty log directory"
+
     def _halt(self):
         subprocess.run(["rabbitmqctl", "-n", self.node, "stop"], env=self.env, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL, timeout=60)
