@@ -214,10 +214,13 @@ def _finish(params):
     if not os.path.isabs(params.certsLocation):
         source, origin = params.sources["certsLocation"]
         params.set("certsLocation", os.path.join(params.workingDir, params.certsLocation), source, origin)
+    # -z on the command line wins over RemoteLoggerCEsWhiteList: DIRAC reads the command line after pilot.json.
+    forced = params.pilotLogging and params.sources["pilotLogging"][0] == COMMAND_LINE
     if params.loggerURL and not params.pilotLogging and params.sources["loggerURL"][0] == COMMAND_LINE:
         # -g URL turns remote logging on; a RemoteLoggerURL in pilot.json alone does not (DIRAC).
         params.set("pilotLogging", True, COMMAND_LINE, params.sources["loggerURL"][1])
-    if params.pilotLogging and params.loggerCEsWhiteList and params.ceName not in params.loggerCEsWhiteList:
+    if (params.pilotLogging and not forced and params.loggerCEsWhiteList
+            and params.ceName not in params.loggerCEsWhiteList):
         params.warnings.append("remote logging is off: CE %s is not in RemoteLoggerCEsWhiteList"
                                % (params.ceName or "(none)"))
         params.set("pilotLogging", False, PILOT_JSON, "RemoteLoggerCEsWhiteList")

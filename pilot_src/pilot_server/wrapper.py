@@ -347,6 +347,8 @@ def make_wrapper(variant, verified, pilot_options_argv=(), stamp=None, token_sec
     if not USER_PATTERN.match(vm_user or ""):
         raise WrapperError("VM user %r must be a lowercase user name ([a-z_][a-z0-9_-]*)" % vm_user)
     payload, node_sha256 = encode_payload(verified.data, "pyz")
+    if "WholeNode" not in pilot_options.parse(argv).values.get("tags", []):
+        argv = argv + ["-t", "WholeNode"]  # the VM is the pilot's: its processors are not 1 (DIRAC's default)
     run_script = node_script("vm", stamp, argv, file_source(VM_PYZ), node_sha256, _artifact_note(verified),
                              source_note="the file %s written by cloud-init" % VM_PYZ, **common)
     boot = _fill(_template("vm-boot.sh"), {

@@ -49,6 +49,17 @@ def test_vm_user_data_is_a_cloud_config(verified):
         wrapper.make_wrapper("vm", verified, vm_user="Root; rm -rf /")
 
 
+def test_vm_pilot_takes_the_whole_machine(verified):
+    """The VM is the pilot's: -t WholeNode (else DIRAC's default is 1 processor), added once."""
+    _, config = user_data(verified)
+    files = dict((entry["path"], entry) for entry in config["write_files"])
+    assert "'-t' 'WholeNode'" in files[wrapper.VM_RUN_SCRIPT]["content"]
+    made = wrapper.make_wrapper("vm", verified, PILOT_OPTIONS + ["--tag=WholeNode"])
+    assert "'-t' 'WholeNode'" not in made.text and "'--tag=WholeNode'" in made.text
+    batch = wrapper.make_wrapper("batch", verified, PILOT_OPTIONS)
+    assert "WholeNode" not in batch.text
+
+
 def test_vm_user_data_passes_cloud_inits_schema_check(verified, tmp_path):
     if not os.path.isfile(os.path.join(CLOUD_INIT_SITE, "cloudinit", "config", "schema.py")):
         pytest.skip("cloud-init not unpacked (.ci/provision-cloud-init.sh); the YAML parse test still ran")
