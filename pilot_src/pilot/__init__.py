@@ -1,7 +1,7 @@
 """Pilots 2.0: the worker-node side.
 
 Everything under this package runs on CPython 2.6 ... 3.13 with the standard
-library, the bundled ``six`` and ``compat`` only.  Nothing here may import
+library and ``compat`` only (no six: see compat).  Nothing here may import
 ``pilot_server``.
 """
 

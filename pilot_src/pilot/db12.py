@@ -48,7 +48,7 @@ import sys
 import time
 import warnings
 
-from six.moves import range as _range
+from compat import xrange as _range
 
 from pilot.errors import PilotError
 

@@ -3,45 +3,52 @@
 Standard library only, runs on any Python 3.6+ (``build/build_pilot.py`` calls it
 from a bare checkout, ``pilotctl build`` from an installed package).  The same
 sources give the same sha256 whichever Python 3.6 ... 3.13 runs it, as long as
-the zlib library is the same (deflate output depends on it).
+the zlib and bz2 libraries are the same.
 
 Zip layout::
 
-    __main__.py, pilotTools.py, ...   <- pilot_src/pilot/_pyzroot/*
-    pilot/...                         <- pilot_src/pilot/** (without _pyzroot/)
-    compat/...                        <- compat/**
-    six.py                            <- the pinned six==1.17.0 wheel
-    <extension files>                 <- --with-extension FILE
+    __main__.py, pyzimport.py   <- pilot_src/pilot/_pyzroot/ (the launcher and the importer)
+    pilot.bz2                   <- one bz2 stream: every module, stripped (stored, not deflated)
+    pilot.idx                   <- one line per module: name path offset length kind (P package, M module)
+    <data files>                <- non-Python files of pilot/ and compat/, as they are
+    <extension files>           <- --with-extension FILE, as they are
+
+The modules in pilot.bz2: pilot/** and compat/** under their paths, the other
+files of _pyzroot/ (pilotTools.py, pilotCommands.py) at the top, and six.py
+with --with-six (the pilot does not need it; some VO extensions do).  Stripped
+means comments and docstrings become blank lines: line numbers stay those of
+the checkout, so a traceback on the node names the real file and line.
 
 Reproducibility rules:
 fixed timestamps (1980-01-01, or SOURCE_DATE_EPOCH), sorted members, no
 directory entries, create_system 3, external_attr 0o100644 << 16, no archive
 comment, nothing before or after the zip (no shebang: the wrapper chooses the
 interpreter), ASCII names, no .pyc, deflate at zlib's default level (3.6's
-zipfile cannot set another one).  File contents are copied byte for byte.
+zipfile cannot set another one), bz2 at level 9.
 """
 
 import argparse
+import bz2
 import hashlib
+import io
 import os
 import re
 import sys
 import tempfile
 import time
+import tokenize
 import zipfile
 
 SIX_WHEEL_NAME = "six-1.17.0-py2.py3-none-any.whl"
 SIX_WHEEL_SHA256 = "4721f391ed90541fddacab5acf947aa0d3dc7d27b2e1e8eda2be8970586c3274"
-SIX_WHEEL_URL = (
-    "https://files.pythonhosted.org/packages/b7/ce/"
-    "149a00dd41f10bc29e5921b496af8b574d8413afcd5e30dfa0ed46c2cc5e/" + SIX_WHEEL_NAME
-)
-# Searched after --six-wheel / PILOT_SIX_WHEEL and <checkout>/build/wheels.
+# Searched after --six-wheel / PILOT_SIX_WHEEL and <checkout>/build/wheels (--with-six only).
 SYSTEM_WHEEL_DIRS = ("/opt/wheels",)
-DOWNLOAD_TIMEOUT = 60  # seconds
-MAX_WHEEL_BYTES = 1 << 20  # the wheel is 11 kB; refuse to buffer anything absurd
+DOWNLOAD_TIMEOUT = 120  # seconds for pip download
 
 PYZROOT = "_pyzroot"
+ROOT_PLAIN = ("__main__.py", "pyzimport.py")  # run by zipimport before the blob's importer exists
+BLOB = "pilot.bz2"
+INDEX = "pilot.idx"
 DOS_EPOCH = 315532800  # 1980-01-01 00:00:00 UTC, the earliest zip date
 DOS_END = 4354819198  # 2107-12-31 23:59:58 UTC, the latest one
 CREATE_SYSTEM_UNIX = 3
@@ -179,26 +186,117 @@ def _read(path):
         return fh.read()
 
 
-def collect_members(pilot_dir, compat_dir, six_py, extensions=()):
-    """Sorted [(name, bytes)] of the pyz; clashing names are an error."""
+def strip_source(text, origin="<source>"):
+    """``text`` without comments and docstrings, each replaced by blank lines (line numbers kept).
+
+    An indented docstring becomes ``0`` (a body must not end up empty); trailing spaces go.
+    Raises BuildError if the result would not be the same program (it must compile
+    where the original compiles).
+    """
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
+    except (tokenize.TokenError, IndentationError, SyntaxError) as exc:
+        raise BuildError("cannot tokenize %s: %s" % (origin, _one_line(exc)))
+    cuts = []  # (start, end, replacement), in order
+    previous = tokenize.NEWLINE
+    for index, token in enumerate(tokens):
+        kind = token[0]
+        if kind == tokenize.COMMENT:
+            cuts.append((token[2], token[3], ""))
+        elif (kind == tokenize.STRING and previous in (tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT)
+              and tokens[index + 1][0] in (tokenize.NEWLINE, tokenize.ENDMARKER)):
+            # At module level nothing (a __future__ import may follow); in a body, 0 (it must not be empty).
+            cuts.append((token[2], token[3], "0" if token[2][1] else ""))
+        if kind not in (tokenize.NL, tokenize.COMMENT):
+            previous = kind
+    lines = text.splitlines(True)
+    for (start_row, start_col), (end_row, end_col), replacement in reversed(cuts):
+        head = lines[start_row - 1][:start_col] + replacement
+        tail = lines[end_row - 1][end_col:]
+        if start_row == end_row:
+            lines[start_row - 1] = head + tail
+        else:
+            lines[start_row - 1:end_row] = [head + "\n"] + ["\n"] * (end_row - start_row - 1) + [tail]
+    stripped = "".join(line.rstrip() + "\n" for line in "".join(lines).splitlines())
+    if stripped.count("\n") != len(text.splitlines()):
+        raise BuildError("internal error: stripping %s changed its line count" % origin)
+    return stripped
+
+
+def _module_name(member):
+    """pilot/commands/__init__.py -> ("pilot.commands", True); pilotTools.py -> ("pilotTools", False)."""
+    parts = member[:-len(".py")].split("/")
+    if parts[-1] == "__init__":
+        return ".".join(parts[:-1]), True
+    return ".".join(parts), False
+
+
+def collect_members(pilot_dir, compat_dir, six_py=None, extensions=()):
+    """Sorted [(name, bytes)] of the pyz; clashing names are an error.
+
+    Python files of pilot/, compat/ and _pyzroot/ (but the launcher and the
+    importer) go into pilot.bz2 and pilot.idx; everything else stays a member.
+    """
     sources = (
         _walk(pilot_dir, ["pilot"], skip_top=(PYZROOT,))
         + _walk(os.path.join(pilot_dir, PYZROOT), [])
         + _walk(compat_dir, ["compat"])
     )
-    for ext in extensions:
-        if not os.path.isfile(ext):
-            raise BuildError("extension %s: no such file" % ext)
-        sources.append((os.path.basename(ext), ext))
-    origins = {"six.py": "the six wheel"}
-    members = {"six.py": six_py}
+    origins, members, modules = {}, {}, {}
+    if six_py is not None:
+        origins["six.py"], modules["six.py"] = "the six wheel", six_py
     for name, path in sources:
         _check_name(name, path)
         if name in origins:
             raise BuildError("%s and %s both become %s in the pyz" % (origins[name], path, name))
         origins[name] = path
-        members[name] = _read(path)
+        if name.endswith(".py") and name not in ROOT_PLAIN:
+            modules[name] = _read(path)
+        else:
+            members[name] = _read(path)
+    for ext in extensions:
+        if not os.path.isfile(ext):
+            raise BuildError("extension %s: no such file" % ext)
+        name = os.path.basename(ext)
+        _check_name(name, ext)
+        if name in origins or name in (BLOB, INDEX):
+            raise BuildError("%s and %s both become %s in the pyz" % (origins.get(name, "the pyz"), ext, name))
+        origins[name] = ext
+        members[name] = _read(ext)
+    blob, index = pack_modules(modules, origins)
+    members[BLOB], members[INDEX] = blob, index
     return sorted(members.items())
+
+
+def pack_modules(modules, origins=None):
+    """(bz2 blob, index bytes) of {member path: source bytes}, in sorted order."""
+    chunks, lines, offset = [], [], 0
+    for member in sorted(modules):
+        origin = (origins or {}).get(member, member)
+        try:
+            text = modules[member].decode("utf-8")
+        except UnicodeDecodeError:
+            raise BuildError("%s is not UTF-8" % origin)
+        data = strip_source(text, origin).encode("utf-8")
+        name, package = _module_name(member)
+        if not name or " " in member:
+            raise BuildError("%s cannot be a module of the pyz" % origin)
+        lines.append("%s %s %d %d %s\n" % (name, member, offset, len(data), "P" if package else "M"))
+        chunks.append(data)
+        offset += len(data)
+    return bz2.compress(b"".join(chunks), 9), "".join(lines).encode("ascii")
+
+
+def read_modules(pyz_path):
+    """{member path: stripped source bytes} of a built pyz (tests, benches, pilotctl)."""
+    with zipfile.ZipFile(pyz_path) as zf:
+        blob, index = zf.read(BLOB), zf.read(INDEX).decode("ascii")
+    text = bz2.decompress(blob)
+    found = {}
+    for line in index.splitlines():
+        _, member, offset, length, _ = line.split(" ")
+        found[member] = text[int(offset):int(offset) + int(length)]
+    return found
 
 
 def _pilot_version(pilot_dir):
@@ -243,7 +341,7 @@ def _wheel_dirs(source_root):
 
 
 def find_six_wheel(six_wheel=None, source_root=None, log=_no_log, download=True):
-    """Path of the verified six wheel; downloads it into the cache if needed."""
+    """Path of the verified six wheel; ``pip download`` puts it into the cache if needed."""
     explicit = six_wheel or os.environ.get("PILOT_SIX_WHEEL")
     if explicit:
         path = explicit
@@ -258,42 +356,26 @@ def find_six_wheel(six_wheel=None, source_root=None, log=_no_log, download=True)
             return _verify_wheel(path)
     if not download:
         raise BuildError("six wheel %s not found (use --six-wheel)" % SIX_WHEEL_NAME)
-    return _download_wheel(os.path.join(cache_dir(), SIX_WHEEL_NAME), log)
+    return _pip_download(cache_dir(), log)
 
 
-def _fetch(url):
-    # The default context verifies the certificate and the host name.
-    import ssl
-    import urllib.request
+def _pip_download(target_dir, log):
+    """six==1.17.0 through pip and the machine's configured package index."""
+    import subprocess
 
-    response = urllib.request.urlopen(
-        url, timeout=DOWNLOAD_TIMEOUT, context=ssl.create_default_context()
-    )
+    os.makedirs(target_dir, exist_ok=True)
+    command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
+               "--dest", target_dir, "six==1.17.0"]
     try:
-        return response.read(MAX_WHEEL_BYTES + 1)
-    finally:
-        response.close()
-
-
-def _download_wheel(target, log):
-    try:
-        data = _fetch(SIX_WHEEL_URL)
-    except ImportError:
-        raise BuildError("this Python has no ssl module: pass --six-wheel or PILOT_SIX_WHEEL")
-    except Exception as exc:  # URLError, socket timeout, SSL and HTTP protocol errors
-        reason = getattr(exc, "reason", None) or exc
-        raise BuildError(
-            "cannot download the six wheel from %s: %s (pass --six-wheel or PILOT_SIX_WHEEL)"
-            % (SIX_WHEEL_URL, _one_line(reason))
-        )
-    digest = _sha256(data)
-    if len(data) > MAX_WHEEL_BYTES or digest != SIX_WHEEL_SHA256:
-        raise BuildError(
-            "downloaded six wheel has sha256 %s, expected %s" % (digest, SIX_WHEEL_SHA256)
-        )
-    _write_atomically(target, lambda fh: fh.write(data))
-    log("downloaded %s into %s" % (SIX_WHEEL_URL, target))
-    return target
+        done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=DOWNLOAD_TIMEOUT)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise BuildError("cannot run pip to get the six wheel: %s (pass --six-wheel)" % _one_line(exc))
+    path = os.path.join(target_dir, SIX_WHEEL_NAME)
+    if done.returncode or not os.path.isfile(path):
+        tail = done.stdout.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no wheel"]
+        raise BuildError("pip download six==1.17.0 failed: %s (pass --six-wheel)" % _one_line(tail[0]))
+    log("pip downloaded %s into %s" % (SIX_WHEEL_NAME, target_dir))
+    return _verify_wheel(path)
 
 
 def read_six(wheel):
@@ -322,7 +404,7 @@ def zip_date_time():
 
 def _zipinfo(name, date_time):
     info = zipfile.ZipInfo(name, date_time)
-    info.compress_type = zipfile.ZIP_DEFLATED
+    info.compress_type = zipfile.ZIP_STORED if name == BLOB else zipfile.ZIP_DEFLATED
     info.create_system = CREATE_SYSTEM_UNIX
     info.external_attr = MEMBER_ATTR
     return info
@@ -370,14 +452,19 @@ def _member_table(members):
     return [{"name": n, "size": len(d), "sha256": _sha256(d)} for n, d in members]
 
 
-def build_pyz(output, source_root=None, six_wheel=None, extensions=(), log=_no_log):
-    """Build pilot.pyz at output (atomically) and return a BuildResult."""
+def build_pyz(output, source_root=None, six_wheel=None, extensions=(), log=_no_log, with_six=False):
+    """Build pilot.pyz at output (atomically) and return a BuildResult.
+
+    ``with_six`` (or a ``six_wheel`` given) adds six.py for extensions that need it."""
     output = os.path.abspath(output)
     if os.path.isdir(output):
         raise BuildError("output %s is a directory" % output)
     pilot_dir, compat_dir = locate_sources(source_root)
-    wheel = find_six_wheel(six_wheel, source_root, log)
-    members = collect_members(pilot_dir, compat_dir, read_six(wheel), extensions)
+    wheel, six_py = None, None
+    if with_six or six_wheel:
+        wheel = find_six_wheel(six_wheel, source_root, log)
+        six_py = read_six(wheel)
+    members = collect_members(pilot_dir, compat_dir, six_py, extensions)
     date_time = zip_date_time()
 
     def write(fh):
@@ -387,7 +474,8 @@ def build_pyz(output, source_root=None, six_wheel=None, extensions=(), log=_no_l
     _write_atomically(output, write)
     data = _read(output)
     # Said after the fact, so that a failed build prints its one error line only.
-    log("built from %s and %s with %s: %d members" % (pilot_dir, compat_dir, wheel, len(members)))
+    log("built from %s and %s%s: %d members" % (pilot_dir, compat_dir, " with %s" % wheel if wheel else "",
+                                                len(members)))
     return BuildResult(
         path=output,
         size=len(data),
@@ -426,9 +514,14 @@ def _parser(prog):
         help="where to write the pyz (default: <checkout>/dist/pilot.pyz, else ./dist/pilot.pyz)",
     )
     parser.add_argument(
+        "--with-six", action="store_true",
+        help="also put six.py into the pyz (the pilot does not need it; VO extensions written for "
+        "DIRAC's pilot may)",
+    )
+    parser.add_argument(
         "--six-wheel", metavar="PATH",
-        help="the %s wheel (file or directory); default: $PILOT_SIX_WHEEL, build/wheels/, "
-        "%s, the cache, else downloaded" % (SIX_WHEEL_NAME, ", ".join(SYSTEM_WHEEL_DIRS)),
+        help="the %s wheel (file or directory; implies --with-six); default: $PILOT_SIX_WHEEL, build/wheels/, "
+        "%s, the cache, else pip download" % (SIX_WHEEL_NAME, ", ".join(SYSTEM_WHEEL_DIRS)),
     )
     parser.add_argument(
         "--with-extension", metavar="FILE", action="append", default=[],
@@ -471,6 +564,7 @@ def main(argv=None, prog="build_pilot"):
             six_wheel=args.six_wheel,
             extensions=args.with_extension,
             log=log,
+            with_six=args.with_six,
         )
         _write_line(sys.stdout, "%s  size=%d  sha256=%s" % (result.path, result.size, result.sha256))
         if args.sign_key:

@@ -9,6 +9,10 @@ import sys
 if sys.path and sys.path[0] and not os.path.isabs(sys.path[0]):
     sys.path[0] = os.path.abspath(sys.path[0])
 
-from pilot import cli  # noqa: E402  (must follow the sys.path fix above)
+import pyzimport  # noqa: E402  (the importer of pilot.bz2, see pyzimport.py)
+
+pyzimport.install(sys.path[0], globals().get("__loader__"))
+
+from pilot import cli  # noqa: E402
 
 sys.exit(cli.main(sys.argv[1:], archive=os.path.abspath(sys.argv[0])))
