@@ -7,7 +7,7 @@ the zlib and bz2 libraries are the same.
 
 Zip layout::
 
-    __main__.py, pyzimport.py   <- pilot_src/pilot/_pyzroot/ (the launcher and the importer)
+    __main__.py, pyzimport.py   <- pilot_src/pilot/_pyzroot/ (the launcher and the importer), stripped
     pilot.bz2                   <- one bz2 stream: every module, stripped (stored, not deflated)
     pilot.idx                   <- one line per module: name path offset length kind (P package, M module)
     <data files>                <- non-Python files of pilot/ and compat/, as they are
@@ -252,6 +252,8 @@ def collect_members(pilot_dir, compat_dir, six_py=None, extensions=()):
         origins[name] = path
         if name.endswith(".py") and name not in ROOT_PLAIN:
             modules[name] = _read(path)
+        elif name in ROOT_PLAIN:  # zipimport runs them: stripped the same way, line numbers kept
+            members[name] = strip_source(_read(path).decode("utf-8"), path).encode("utf-8")
         else:
             members[name] = _read(path)
     for ext in extensions:

@@ -127,7 +127,7 @@ def test_vm_boot_script_returns_at_once_and_the_pilot_runs_in_the_background(ver
     assert proc.returncode == 0 and b"starts in the background" in proc.stdout
     log = root / wrapper.VM_BOOT_LOG.lstrip("/")
     deadline = time.time() + 120
-    while time.time() < deadline and "exited with code" not in (log.read_text() if log.exists() else ""):
+    while time.time() < deadline and "wrapper exited with code" not in (log.read_text() if log.exists() else ""):
         time.sleep(0.2)
     assert "the pilot wrapper exited with code 0" in log.read_text()
 
