@@ -21,6 +21,7 @@ import sys
 INDEX = "pilot.idx"
 BLOB = "pilot.bz2"
 CACHE_ENV = "PILOT_PYC_CACHE"
+_CODE = type(compile("", "<empty>", "exec"))
 
 
 class BlobImporter(object):
@@ -161,7 +162,8 @@ class _Cache(object):
         try:
             if not _private(path, handle.fileno()):
                 return None
-            return marshal.load(handle)
+            code = marshal.load(handle)
+            return code if isinstance(code, _CODE) else None
         except (EOFError, ValueError, TypeError, IOError, OSError):
             return None
         finally:
