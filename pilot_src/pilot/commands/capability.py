@@ -7,7 +7,7 @@ pilot.cfg with DIRAC's names.
 """
 
 import compat
-from pilot import capabilities, db12, params as params_module, platforminfo
+from pilot import capabilities, params as params_module, platforminfo
 from pilot.commands.configure import DiracCommand
 
 
@@ -64,6 +64,8 @@ class ConfigureCPURequirements(DiracCommand):
     def execute(self):
         pp = self.pp
         caps = node_capabilities(self)
+        from pilot import db12  # only this command measures the CPU power
+
         measurement = db12.measure(pp.db12Mode, max(1, int(pp.pilotProcessors or 1)), self.log,
                                    cache_dir=pp.db12CacheDir or None, environ=self.context.environ)
         cfg = self.load_cfg()
