@@ -251,3 +251,14 @@ def test_pyz_dry_run_is_explain(run_pilot, workdir):
     assert "1. CheckWorkerNode" in out and "2. GetPilotVersion" in out
     assert helpers.explain_table(out)["releaseVersions"] == ("v1", "command line -r")
     assert os.listdir(workdir) == []
+
+
+def test_generated_stamps_are_uuid4_hex():
+    import uuid
+
+    from pilot.params import new_stamp
+
+    stamps = set(new_stamp() for _ in range(50))
+    assert len(stamps) == 50
+    for stamp in stamps:
+        assert len(stamp) == 32 and uuid.UUID(stamp).version == 4 and uuid.UUID(stamp).hex == stamp
