@@ -19,7 +19,7 @@ OURS = ("pilot", "compat", "pyzimport", "pilotTools", "pilotCommands", "six")
 # modules loaded: ours, and the standard library ones this test watches.
 HARNESS = """
 import atexit, sys
-WATCHED = ("subprocess", "threading", "ssl", "socket", "json", "bz2", "zipfile", "random", "uuid")
+WATCHED = ("subprocess", "threading", "ssl", "socket", "json", "zipfile", "random", "uuid")
 BEFORE = set(sys.modules)
 def report():
     loaded = [name for name in sys.modules if sys.modules[name] is not None]
