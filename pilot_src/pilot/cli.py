@@ -13,7 +13,7 @@ import os
 import sys
 
 import compat
-from pilot import __version__, exitcodes, options
+from pilot import __version__, exitcodes, options, version_line
 from pilot.errors import UsageError
 
 # Everything else is imported where it is needed: --version and --help load only the modules
@@ -60,7 +60,7 @@ def _main(argv, archive, environ, work_dir, stdout, stderr):
         _line(stdout, help_text())
         return exitcodes.OK
     if "version" in parsed.actions:
-        _line(stdout, "Pilots 2.0 pilot %s (Python %s)" % (__version__, sys.version.split()[0]))
+        _line(stdout, version_line())
         return exitcodes.OK
     if "benchmark" in parsed.actions:
         from pilot.benchmark_action import run_benchmark

@@ -8,6 +8,7 @@ the zlib and bz2 libraries are the same.
 Zip layout::
 
     __main__.py, pyzimport.py   <- pilot_src/pilot/_pyzroot/ (the launcher and the importer), stripped
+    pilot/__init__.py           <- stripped too: a lone --version needs nothing else
     pilot.bz2                   <- one bz2 stream: every module, stripped (stored, not deflated)
     pilot.idx                   <- one line per module: name path offset length kind (P package, M module)
     <data files>                <- non-Python files of pilot/ and compat/, as they are
@@ -46,7 +47,9 @@ SYSTEM_WHEEL_DIRS = ("/opt/wheels",)
 DOWNLOAD_TIMEOUT = 120  # seconds for pip download
 
 PYZROOT = "_pyzroot"
-ROOT_PLAIN = ("__main__.py", "pyzimport.py")  # run by zipimport before the blob's importer exists
+# Run by zipimport before the blob's importer exists: the launcher, the importer, and the pilot
+# package's __init__ (what a lone --version needs, see _pyzroot/__main__.py).
+ROOT_PLAIN = ("__main__.py", "pyzimport.py", "pilot/__init__.py")
 BLOB = "pilot.bz2"
 INDEX = "pilot.idx"
 DOS_EPOCH = 315532800  # 1980-01-01 00:00:00 UTC, the earliest zip date

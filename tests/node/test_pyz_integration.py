@@ -90,12 +90,12 @@ def test_pyz_layout(pyz):
         assert archive.testzip() is None
     finally:
         archive.close()
-    assert sorted(names) == ["__main__.py", "pilot.bz2", "pilot.idx", "pyzimport.py"]
+    assert sorted(names) == ["__main__.py", "pilot.bz2", "pilot.idx", "pilot/__init__.py", "pyzimport.py"]
     index = [line.split(" ") for line in archive_member(pyz, "pilot.idx").decode("ascii").splitlines()]
     modules = dict((fields[0], fields[1]) for fields in index)
     for name, path in (("pilotCommands", "pilotCommands.py"), ("pilotTools", "pilotTools.py"),
                        ("compat", "compat/__init__.py"), ("compat.net", "compat/net.py"),
-                       ("pilot", "pilot/__init__.py"), ("pilot.cli", "pilot/cli.py"),
+                       ("pilot.cli", "pilot/cli.py"),
                        ("pilot.commands.base", "pilot/commands/base.py")):
         assert modules[name] == path, name
     assert "six" not in modules  # compat does without it (pilotctl build --with-six adds it)

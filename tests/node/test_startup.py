@@ -11,7 +11,8 @@ import sys
 
 import helpers
 
-# The pilot's own modules a plain `--version` may load, no more (pilot.options parses the command line).
+# The pilot's own modules `--version` among other options may load, no more (pilot.options parses
+# the command line); a lone `--version` is answered by __main__.py from the pilot package alone.
 VERSION_MODULES = ["compat", "pilot", "pilot.cli", "pilot.errors", "pilot.exitcodes", "pilot.options", "pyzimport"]
 OURS = ("pilot", "compat", "pyzimport", "pilotTools", "pilotCommands", "six")
 
@@ -41,11 +42,19 @@ def loaded(pyz, args, cwd, env=None):
     return rc, out, found["OURS"].split(), found["STDLIB"].split()
 
 
-def test_version_loads_seven_modules_of_ours(pyz, workdir):
+def test_lone_version_loads_the_pilot_package_only(pyz, workdir):
     rc, out, ours, stdlib = loaded(pyz, ["--version"], workdir)
+    assert rc == 0 and out.startswith("Pilots 2.0 pilot ")
+    assert ours == ["pilot"]
+    assert stdlib == []
+
+
+def test_version_among_options_loads_seven_modules_of_ours(pyz, workdir):
+    rc, out, ours, stdlib = loaded(pyz, ["-d", "--version"], workdir)
     assert rc == 0 and out.startswith("Pilots 2.0 pilot ")
     assert ours == VERSION_MODULES
     assert stdlib == []  # no subprocess, threading, ssl, socket, json ...
+    assert loaded(pyz, ["--version"], workdir)[1] == out  # the same line either way
 
 
 def test_help_loads_no_command(pyz, workdir):
@@ -70,25 +79,26 @@ def test_bytecode_cache_is_used_only_when_private(pyz, tmpdir):
     work = str(tmpdir.mkdir("work"))
     cache = str(tmpdir.join("pyc"))
     env = helpers.clean_env({"PILOT_PYC_CACHE": cache})
-    rc, out, err = helpers.run_pilot(["--version"], work, env=env, pyz=pyz)
+    rc, out, err = helpers.run_pilot(["-d", "--version"], work, env=env, pyz=pyz)
     assert rc == 0, err
     assert stat.S_IMODE(os.stat(cache).st_mode) == 0o700
     (digest,) = os.listdir(cache)
     assert digest == hashlib.sha256(helpers.read_bytes(pyz)).hexdigest()  # keyed by the pyz: another pilot never reads these
     (tag,) = os.listdir(os.path.join(cache, digest))
     entries = sorted(os.listdir(os.path.join(cache, digest, tag)))
-    assert entries == sorted(name for name in VERSION_MODULES if name != "pyzimport")
-    rc, again, _ = helpers.run_pilot(["--version"], work, env=env, pyz=pyz)
+    assert entries == sorted(name for name in VERSION_MODULES if name not in ("pyzimport", "pilot"))
+    rc, again, _ = helpers.run_pilot(["-d", "--version"], work, env=env, pyz=pyz)
     assert rc == 0 and again == out
 
     # A cache others may write to is not used (and nothing is written into it).
     shared = str(tmpdir.mkdir("shared"))
     os.chmod(shared, 0o777)
-    rc, _, err = helpers.run_pilot(["--version"], work, env=helpers.clean_env({"PILOT_PYC_CACHE": shared}), pyz=pyz)
+    rc, _, err = helpers.run_pilot(["-d", "--version"], work, env=helpers.clean_env({"PILOT_PYC_CACHE": shared}),
+                                   pyz=pyz)
     assert rc == 0, err
     assert os.listdir(shared) == []
     # A relative path is refused the same way.
-    rc, _, _ = helpers.run_pilot(["--version"], work, env=helpers.clean_env({"PILOT_PYC_CACHE": "pyc"}), pyz=pyz)
+    rc, _, _ = helpers.run_pilot(["-d", "--version"], work, env=helpers.clean_env({"PILOT_PYC_CACHE": "pyc"}), pyz=pyz)
     assert rc == 0 and not os.path.exists(os.path.join(work, "pyc"))
 
 
@@ -96,9 +106,9 @@ def test_a_damaged_cache_entry_is_compiled_again(pyz, tmpdir):
     work = str(tmpdir.mkdir("work"))
     cache = str(tmpdir.join("pyc"))
     env = helpers.clean_env({"PILOT_PYC_CACHE": cache})
-    assert helpers.run_pilot(["--version"], work, env=env, pyz=pyz)[0] == 0
+    assert helpers.run_pilot(["-d", "--version"], work, env=env, pyz=pyz)[0] == 0
     digest = os.listdir(cache)[0]
     folder = os.path.join(cache, digest, os.listdir(os.path.join(cache, digest))[0])
     helpers.write_bytes(os.path.join(folder, "pilot.cli"), b"not marshal data")
-    rc, out, err = helpers.run_pilot(["--version"], work, env=env, pyz=pyz)
+    rc, out, err = helpers.run_pilot(["-d", "--version"], work, env=env, pyz=pyz)
     assert rc == 0 and out.startswith("Pilots 2.0 pilot "), err

@@ -87,9 +87,10 @@ JUNK_FILES = [
     "compat/__pycache__/net.cpython-36.pyc",
     "compat/.gitignore",
 ]
-FAKE_MEMBERS = ["__main__.py", "pilot.bz2", "pilot.idx", "pilot/data/schema.json", "pyzimport.py"]
-FAKE_MODULES = ["compat/__init__.py", "compat/net.py", "pilot/__init__.py", "pilot/commands/__init__.py",
-                "pilot/commands/basic.py", "pilotTools.py"]
+FAKE_MEMBERS = ["__main__.py", "pilot.bz2", "pilot.idx", "pilot/__init__.py", "pilot/data/schema.json",
+                "pyzimport.py"]
+FAKE_MODULES = ["compat/__init__.py", "compat/net.py", "pilot/commands/__init__.py", "pilot/commands/basic.py",
+                "pilotTools.py"]
 
 
 # ----------------------------------------------------------------- helpers
@@ -228,7 +229,7 @@ def test_fake_tree_layout(fake_root, tmp_path):
         index = [line.split(" ") for line in zf.read("pilot.idx").decode("ascii").splitlines()]
         assert [(f[0], f[1], f[4]) for f in index][:3] == [
             ("compat", "compat/__init__.py", "P"), ("compat.net", "compat/net.py", "M"),
-            ("pilot", "pilot/__init__.py", "P")]
+            ("pilot.commands", "pilot/commands/__init__.py", "P")]
         table = {m["name"]: m for m in result.members}
         for name in zf.namelist():
             data = zf.read(name)
@@ -274,14 +275,14 @@ def test_zip_fields(fake_root, tmp_path):
 def test_real_tree_layout(real_root, tmp_path):
     result = build(real_root, tmp_path / "pilot.pyz", None)
     names = [m["name"] for m in result.members]
-    assert names == ["__main__.py", "pilot.bz2", "pilot.idx", "pyzimport.py"]
+    assert names == ["__main__.py", "pilot.bz2", "pilot.idx", "pilot/__init__.py", "pyzimport.py"]
     modules = pyzbuild.read_modules(result.path)
     pyzroot = os.path.join(real_root, "pilot_src", "pilot", "_pyzroot")
     for name in os.listdir(pyzroot):
         if name.endswith(".py") and name not in pyzbuild.ROOT_PLAIN:
             assert name in modules  # _pyzroot modules sit at the top ...
     assert not [n for n in modules if n.startswith("pilot/_pyzroot")]  # ... and only there
-    for needed in ("pilot/__init__.py", "pilot/cli.py", "compat/__init__.py"):
+    for needed in ("pilot/cli.py", "compat/__init__.py"):
         assert needed in modules
     assert "six.py" not in modules
     for name, source in modules.items():
