@@ -13,7 +13,8 @@
   ours/DIRAC's (run i against run i).  Ours runs twice per round: as is, and with
   $PILOT_PYC_CACHE (compiled modules kept between runs; filled by one run first).
 * **Start-up.**  ``python pilot.pyz --version`` against the bare interpreter
-  (``python -c pass``), without and with $PILOT_PYC_CACHE (filled by a first run); and
+  (``python -c pass``), and ``-d --version`` (through the option parser) without and with
+  $PILOT_PYC_CACHE (filled by a first run); and
   ``python pilot.pyz --explain <the options>`` against what DIRAC's pilot does before its
   first command: import pilotTools and pilotCommands and make PilotParams() from the same
   pilot.json and options.  Alternating, medians of paired ratios.
@@ -165,13 +166,13 @@ def startup(bed, version, python, pyz, runs, with_dirac):
     cache = tempfile.mkdtemp(dir=bed.scratch)
     os.chmod(cache, 0o700)
     cached = environment({"PILOT_PYC_CACHE": cache})
-    timed([python, pyz, "--version"], work, cached)  # fills the cache
+    timed([python, pyz, "-d", "--version"], work, cached)  # fills the cache
     bare = lambda: timed([python, "-c", "pass"], work, env)  # noqa: E731
     ours, base, ratio = paired(lambda: timed([python, pyz, "--version"], work, env), bare, runs)
     print("  %-5s --version %s, bare %s: %.2fx bare" % (version, fmt_ms(ours), fmt_ms(base), ratio))
-    ours, base, ratio = paired(lambda: timed([python, pyz, "--version"], work, cached), bare, runs)
-    print("  %-5s --version with PILOT_PYC_CACHE %s, bare %s: %.2fx bare" % (version, fmt_ms(ours), fmt_ms(base),
-                                                                           ratio))
+    for label, run_env in (("", env), (" with PILOT_PYC_CACHE", cached)):  # through the option parser
+        ours, base, ratio = paired(lambda: timed([python, pyz, "-d", "--version"], work, run_env), bare, runs)
+        print("  %-5s -d --version%s %s, bare %s: %.2fx bare" % (version, label, fmt_ms(ours), fmt_ms(base), ratio))
     explain = [python, pyz, "--explain"] + bed.options()
     if with_dirac:
         code = ("import sys; sys.path.insert(0, '.'); sys.argv = ['dirac-pilot.py'] + %r; "
