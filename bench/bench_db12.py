@@ -3,15 +3,19 @@
 
     .venv/bin/python bench/bench_db12.py [--runs N] [--copies N] [--skip-db12]
 
-Prints figures; asserts nothing.  On this machine and interpreter:
+Prints figures; asserts nothing.  On this machine and interpreter, N rounds
+(default 3); each round runs, one after the other so all see the same load:
 
-* the full benchmark, N runs each of ``pilot.db12`` and of
-  ``db12.multiple_dirac_benchmark`` (the call dirac-wms-cpu-normalization
-  makes), interleaved so both see the same load; raw scores (no Python-3
+* the full benchmark of ``pilot.db12`` and of ``db12.multiple_dirac_benchmark``
+  (the call dirac-wms-cpu-normalization makes); raw scores (no Python-3
   correction on either side), medians and their ratio;
-* the quick estimate, N runs, its median and its error against the median
-  of the full runs of pilot.db12;
-* the time of a cached lookup (``measure('cached')`` served by the cache).
+* the quick estimate (median of 7 samples of 0.1 s of CPU after a 0.3 s
+  warm-up) and, for comparison, one sample of 0.7 s (the estimator quick mode
+  used before);
+
+then the spread of each (min-max, and (max - min) / median) side by side, the
+quick estimate's error against the full benchmark, and the time of a cached
+lookup (``measure('cached')`` served by the cache).
 
 Needs the ``db12`` package (setup.py's dev extra) unless --skip-db12.
 A full run costs about 12 s of CPU per copy (warm-up and measured pass).
@@ -37,9 +41,18 @@ def theirs(copies):
     return dirac_db12.multiple_dirac_benchmark(copies=copies, correction=False)["raw"]
 
 
+def one_sample():
+    """The quick estimator used before: one sample of 0.7 s of CPU after the warm-up."""
+    return db12.quick_copy(samples=1, sample_cpu=0.7)
+
+
+def spread(values):
+    return 100.0 * (max(values) - min(values)) / statistics.median(values)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--copies", type=int, default=1)
     parser.add_argument("--skip-db12", action="store_true", help="do not run DIRAC's db12 package")
     args = parser.parse_args()
@@ -49,32 +62,35 @@ def main():
     factor, note = db12.correction()
     print("Python-3 correction here: %s" % (factor if factor else "none (%s)" % note))
 
-    ours, dirac = [], []
+    ours, dirac, quick, single, quick_wall = [], [], [], [], []
     for run in range(args.runs):
         started = time.time()
         ours.append(min(db12.run("full", args.copies)["raw"]))
-        line = "  full run %d: pilot.db12 %.2f" % (run + 1, ours[-1])
+        line = "  round %d: full pilot.db12 %.2f" % (run + 1, ours[-1])
         if not args.skip_db12:
             dirac.append(min(theirs(args.copies)))
-            line += ", db12 package %.2f, ratio %.3f" % (dirac[-1], ours[-1] / dirac[-1])
-        print(line + "  (%.0f s)" % (time.time() - started))
+            line += ", db12 package %.2f (ratio %.3f)" % (dirac[-1], ours[-1] / dirac[-1])
+        began = time.time()
+        quick.append(min(db12.run("quick", args.copies)["raw"]))
+        quick_wall.append(time.time() - began)
+        single.append(min(db12.run_copies(args.copies, one_sample)[0], key=lambda r: r["norm"])["norm"])
+        print(line + ", quick %.2f, one 0.7 s sample %.2f  (%.0f s)"
+              % (quick[-1], single[-1], time.time() - started))
     full = statistics.median(ours)
     print("full benchmark, median of %d: pilot.db12 %.2f DB12" % (args.runs, full))
     if dirac:
         print("full benchmark, median of %d: db12 package %.2f DB12" % (args.runs, statistics.median(dirac)))
         print("ratio pilot.db12 / db12 package (medians): %.3f (%+.1f %%)"
               % (full / statistics.median(dirac), 100.0 * (full / statistics.median(dirac) - 1)))
-
-    quick, quick_wall = [], []
-    for _ in range(args.runs):
-        started = time.time()
-        quick.append(min(db12.run("quick", args.copies)["raw"]))
-        quick_wall.append(time.time() - started)
-    print("quick estimate, median of %d: %.2f DB12 (runs %s), %.2f s wall each"
-          % (args.runs, statistics.median(quick), ", ".join("%.2f" % q for q in quick),
-             statistics.median(quick_wall)))
-    print("quick error against full (medians): %+.1f %%; worst single run %+.1f %%"
-          % (100.0 * (statistics.median(quick) / full - 1),
+    print("spread over %d rounds (min-max; (max-min)/median):" % args.runs)
+    rows = [("full pilot.db12", ours), ("full db12 package", dirac),
+            ("quick (median of 7 x 0.1 s)", quick), ("one 0.7 s sample", single)]
+    for label, values in rows:
+        if values:
+            print("  %-28s %6.2f - %6.2f  %5.1f %%" % (label, min(values), max(values), spread(values)))
+    print("quick estimate: median %.2f DB12, %.2f s wall each; error against full (medians) %+.1f %%, "
+          "worst single run %+.1f %%"
+          % (statistics.median(quick), statistics.median(quick_wall), 100.0 * (statistics.median(quick) / full - 1),
              max((100.0 * (q / full - 1) for q in quick), key=abs)))
 
     folder = tempfile.mkdtemp(prefix="bench-db12-")

@@ -7,28 +7,59 @@ the differences from here.  Guarded imports carry ``# novm`` so that vermin
 
 import os
 import re
-import signal
-import subprocess
 import sys
-import threading
 
-import six
+# subprocess, threading, signal and ssl are imported by the functions that use them:
+# --version and --help need none of them.
 
 PY2 = sys.version_info[0] == 2
 
-text_type = six.text_type
-string_types = six.string_types
+if PY2:
+    text_type = unicode  # noqa: F821  (Python 2 only)
+    binary_type = str
+    string_types = (str, unicode)  # noqa: F821
+    xrange = xrange  # noqa: F821
+else:
+    text_type = str
+    binary_type = bytes
+    string_types = (str,)
+    xrange = range
 
 # What a shell word may hold unquoted (shlex.quote's set, ASCII only on every version).
 _SHELL_UNSAFE = re.compile(r"[^A-Za-z0-9_@%+=:,./-]")
 
-try:
-    import ssl
-except ImportError:  # Python built without OpenSSL: downloads fall back to curl/wget
-    ssl = None
+_SSL = []
 
-# Python 2.7.9+ and 3.4+ can verify certificates and host names with an SSLContext.
-HAS_SSL_CONTEXT = ssl is not None and hasattr(ssl, "create_default_context")
+
+def ssl_module():
+    """The ssl module, or None on a Python built without OpenSSL (downloads then use curl/wget)."""
+    if not _SSL:
+        try:
+            import ssl
+        except ImportError:
+            ssl = None
+        _SSL.append(ssl)
+    return _SSL[0]
+
+
+def has_ssl_context():
+    """Python 2.7.9+ and 3.4+ can verify certificates and host names with an SSLContext."""
+    ssl = ssl_module()
+    return ssl is not None and hasattr(ssl, "create_default_context")
+
+
+def exec_code(code, namespace):
+    """exec of a code object in a dict (the statement on 2, the function on 3: this form is both)."""
+    exec(code, namespace)
+
+
+def import_queue():
+    """The queue module (Queue on Python 2)."""
+    try:
+        import queue  # novm
+    except ImportError:
+        import Queue as queue  # novm
+    return queue
 
 
 def shell_quote(value):
@@ -58,19 +89,19 @@ def shell_split(text):
 def to_text(value, encoding="utf-8"):
     """Bytes, text or any object (an exception) to text; undecodable bytes become U+FFFD,
     never an exception."""
-    if isinstance(value, six.binary_type):
+    if isinstance(value, binary_type):
         return value.decode(encoding, "replace")
-    if isinstance(value, six.text_type):
+    if isinstance(value, text_type):
         return value
     try:
-        return six.text_type(value)
+        return text_type(value)
     except UnicodeError:  # Python 2: unicode(exc) decodes a non-ASCII str message as ASCII
         return to_text(str(value), encoding)
 
 
 def to_bytes(value, encoding="utf-8"):
     """Text to bytes; never raises: undecodable argv bytes (surrogates) go back as they came."""
-    if isinstance(value, six.binary_type):
+    if isinstance(value, binary_type):
         return value
     text = to_text(value)
     try:
@@ -107,6 +138,8 @@ def write_text(stream, text):
 
 def check_output(args, **kwargs):
     """subprocess.check_output (2.7+), for 2.6 as well.  ``args`` is a list."""
+    import subprocess
+
     kwargs["stdout"] = subprocess.PIPE
     proc = subprocess.Popen(args, **kwargs)
     out, _ = proc.communicate()
@@ -158,6 +191,8 @@ def run_with_timeout(args, timeout, env=None):
     """
     if isinstance(args, string_types):
         raise TypeError("run_with_timeout takes an argument list, not a shell string")
+    import subprocess
+
     devnull = open(os.devnull, "rb")
     try:
         proc = subprocess.Popen([to_native(arg) for arg in args], stdin=devnull, stdout=subprocess.PIPE,
@@ -175,6 +210,9 @@ def kill_group_after(proc, timeout):
     Return (timer, expired): cancel the timer once done; ``expired`` is a list,
     non-empty when the timer fired.
     """
+    import signal
+    import threading
+
     expired = []
 
     def stop():
@@ -215,6 +253,8 @@ def feed_stdin(proc, data):
     """Write ``data`` to the child's stdin in a daemon thread, then close it; return the
     thread.  The pipe is taken from ``proc`` (communicate() must not touch it); a child
     that stops reading ends the writing quietly."""
+    import threading
+
     pipe, proc.stdin = proc.stdin, None
 
     def write():

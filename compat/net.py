@@ -16,8 +16,11 @@ import subprocess
 import sys
 import tempfile
 
-from six.moves.urllib import error as urlerror
-from six.moves.urllib import request as urlrequest
+try:
+    from urllib import error as urlerror, request as urlrequest  # novm
+except ImportError:  # Python 2: both in urllib2
+    import urllib2 as urlerror  # novm
+    urlrequest = urlerror
 
 import compat
 
@@ -71,13 +74,13 @@ def choose_transport(url, transport="auto"):
     """'python', 'curl' or 'wget' for this URL; raises NoTransport if none can do it."""
     if transport != "auto":
         return transport
-    if not url.lower().startswith("https:") or compat.HAS_SSL_CONTEXT:
+    if not url.lower().startswith("https:") or compat.has_ssl_context():
         return "python"
     for tool in ("curl", "wget"):
         if _which(tool):
             return tool
     raise NoTransport("this Python (%s, %s) cannot verify HTTPS and neither curl nor wget is on PATH"
-                      % (sys.version.split()[0], "no ssl module" if compat.ssl is None else "ssl too old"))
+                      % (sys.version.split()[0], "no ssl module" if compat.ssl_module() is None else "ssl too old"))
 
 
 def request(url, timeout=30, cafile=None, capath=None, certfile=None, keyfile=None,
@@ -114,8 +117,9 @@ def verifying_context(cafile=None, capath=None):
     download server must not be trusted by a pilot on Python 3.12 and refused by one on 3.13, or
     by the pilot's Python but not by its curl fallback; so that flag is cleared.
     """
-    context = compat.ssl.create_default_context()
-    strict = getattr(compat.ssl, "VERIFY_X509_STRICT", 0)
+    module = compat.ssl_module()
+    context = module.create_default_context()
+    strict = getattr(module, "VERIFY_X509_STRICT", 0)
     if strict and context.verify_flags & strict:
         context.verify_flags &= ~strict
     if cafile or capath:
@@ -155,7 +159,7 @@ def _request_python(url, timeout, cafile, capath, certfile, keyfile, data, heade
             raise FetchError("cannot set up TLS: %s" % _describe(exc))
         except Exception as exc:  # ssl.SSLError is an OSError only on 3.3+
             raise FetchError("cannot set up TLS: %s" % _describe(exc))
-        handlers.append(urlrequest.HTTPSHandler(context=context))
+        handlers.append(urlrequest.HTTPSHandler(context=context))  # novm (only with an SSLContext)
     opener = urlrequest.build_opener(*handlers)
     req = urlrequest.Request(url, data=data)
     if method:

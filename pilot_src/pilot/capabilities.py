@@ -88,11 +88,14 @@ def node_cpus(root="/"):
     return compat.cpu_count() if root == "/" else 1
 
 
-def processors(environ, root="/", requested=None, features=None):
+def processors(environ, root="/", requested=None, features=None, queue_value=None, whole_node=False):
     """How many processors this pilot may use: {"count", "source", "limit", "limit_source", "seen"}.
 
-    ``requested`` is -P when given.  ``seen`` lists every answer found
-    (source -> count), for the log.
+    As DIRAC: ``requested`` (-P when given), then MJF, the batch system, the
+    queue's NumberOfProcessors (``queue_value``, from pilot.json or the CS),
+    else 1.  The whole machine (its CPU count, affinity or cgroup quota) only
+    when the resource says so (``whole_node``: a WholeNode tag, the VM wrapper's
+    -t WholeNode).  ``seen`` lists every answer found (source -> count), for the log.
     """
     features = features or mjf.Features(environ)
     seen = {}
@@ -120,6 +123,8 @@ def processors(environ, root="/", requested=None, features=None):
     machine_total = features.number("machine", "total_cpu")
     if machine_total:
         explicit.append((machine_total, features.describe("machine", "total_cpu")))
+    if queue_value and queue_value > 0:
+        explicit.append((queue_value, "queue NumberOfProcessors"))
     for count, source in explicit:
         seen[source] = count
 
@@ -131,14 +136,14 @@ def processors(environ, root="/", requested=None, features=None):
         else:
             result.update(count=count, source=source)
         return result
-    if limit < total:
-        result.update(count=limit, source=limit_source)
+    if whole_node:
+        result.update(count=limit, source="WholeNode: %s" % limit_source)
         return result
     name, variable = batchenv.batch_system(environ)
     if name:
         result.update(count=1, source="DIRAC's default: batch job ($%s) with no CPU count" % variable)
-        return result
-    result.update(count=total, source="CPU count (no batch system: the machine is the pilot's)")
+    else:
+        result.update(count=1, source="DIRAC's default (no batch system, no WholeNode tag)")
     return result
 
 
@@ -389,7 +394,8 @@ def tags_for(processor_count, node_total, gpu_count):
 
 
 def detect(environ=None, root="/", work_dir=None, requested_processors=None,
-           cvmfs_container_dirs=CVMFS_CONTAINER_DIRS, timeout=PROBE_TIMEOUT):
+           cvmfs_container_dirs=CVMFS_CONTAINER_DIRS, timeout=PROBE_TIMEOUT, queue_processors=None,
+           whole_node=False):
     """Everything the node offers this pilot, as a plain dict.
 
     ``environ``: the pilot's environment (a mapping, default os.environ);
@@ -397,7 +403,9 @@ def detect(environ=None, root="/", work_dir=None, requested_processors=None,
     ``work_dir``: where disk space counts (default: the current directory);
     ``requested_processors``: -P if it was given (params.sources says so; the
     default of params.pilotProcessors, 1 or $JOBFEATURES/allocated_cpu, is
-    not a request: MJF is read here anyway).
+    not a request: MJF is read here anyway); ``queue_processors``: the queue's
+    NumberOfProcessors; ``whole_node``: the resource gives this pilot the
+    whole machine (see processors()).
 
     Keys: ``processors`` {count, source, limit, limit_source, seen, total},
     ``memory`` {mb, source, total_mb}, ``gpus`` {count, source, models},
@@ -409,7 +417,7 @@ def detect(environ=None, root="/", work_dir=None, requested_processors=None,
     """
     environ = os.environ if environ is None else environ
     features = mjf.Features(environ)
-    cpus = processors(environ, root, requested_processors, features)
+    cpus = processors(environ, root, requested_processors, features, queue_processors, whole_node)
     found_gpus = gpus(environ, timeout)
     release = nodeinfo.os_release((_under(root, "etc/os-release"), _under(root, "usr/lib/os-release")))
     batch_name, _ = batchenv.batch_system(environ)

@@ -11,22 +11,13 @@
 
 import os
 import sys
-import textwrap
-import time
-import traceback
 
 import compat
-from pilot import __version__, credentials, exitcodes, options
-from pilot.commands.base import Context
-from pilot.errors import PilotError, PilotKilled, UsageError
-from pilot.fetch import Downloader, default_ca_dir
-from pilot.heartbeat import Heartbeat, usage
-from pilot.logger import FileSink, MemorySink, PilotLogger, StreamSink
-from pilot.params import resolve
-from pilot.proc import ProcessRunner
-from pilot.result import FILE_NAME, PilotResult
-from pilot.runner import SignalGuard, run_plan, stderr_line, summary_lines
-from pilot.toolbox import Toolbox
+from pilot import __version__, exitcodes, options, version_line
+from pilot.errors import UsageError
+
+# Everything else is imported where it is needed: --version and --help load only the modules
+# above (tests/node/test_startup.py pins the set), --explain no command module it does not plan.
 
 LOG_FILE = "pilot.out"
 INFO_ACTIONS = ("listCommands", "explain", "dryRun")
@@ -69,7 +60,7 @@ def _main(argv, archive, environ, work_dir, stdout, stderr):
         _line(stdout, help_text())
         return exitcodes.OK
     if "version" in parsed.actions:
-        _line(stdout, "Pilots 2.0 pilot %s (Python %s)" % (__version__, sys.version.split()[0]))
+        _line(stdout, version_line())
         return exitcodes.OK
     if "benchmark" in parsed.actions:
         from pilot.benchmark_action import run_benchmark
@@ -87,6 +78,8 @@ def _line(stream, text):
 
 
 def _downloader(log, environ):
+    from pilot.fetch import Downloader, default_ca_dir
+
     return Downloader(log, capath=default_ca_dir(environ))
 
 
@@ -98,9 +91,12 @@ def _prepare(parsed, environ, work_dir, archive, logger, with_plan=True, result=
     (remote logging) is called with them then too, so such failures reach
     the logbook.
     """
+    from pilot.params import resolve
+    from pilot.toolbox import Toolbox
+
     log = logger.source("Pilot", "setup")
     downloader = _downloader(log, environ)
-    params = resolve(parsed, environ, work_dir, log, downloader, proxy_vo=credentials.proxy_vo)
+    params = resolve(parsed, environ, work_dir, log, downloader, proxy_vo=_proxy_vo)
     params.archive = archive
     if result is not None:
         result.set_parameters(params)
@@ -119,9 +115,18 @@ def _prepare(parsed, environ, work_dir, archive, logger, with_plan=True, result=
     return params, toolbox, plan
 
 
+def _proxy_vo(environ):
+    from pilot import credentials  # and its RSA code: only when the VO must come from the proxy
+
+    return credentials.proxy_vo(environ)
+
+
 # -- information actions -------------------------------------------------------------
 
 def _inform(parsed, environ, work_dir, archive, stdout, stderr):
+    from pilot.errors import PilotError
+    from pilot.logger import PilotLogger, StreamSink
+
     logger = PilotLogger(debug=bool(parsed.values.get("debugLevel")))
     logger.add_sink(StreamSink(stderr))  # progress and warnings; the answer goes to stdout
     try:
@@ -191,6 +196,8 @@ def explain_text(params, plan, toolbox):
 
 
 def help_text():
+    import textwrap
+
     wrap = textwrap.TextWrapper(width=79, initial_indent=" " * 6, subsequent_indent=" " * 6)
     lines = [
         "usage: python pilot.pyz [options]",
@@ -226,6 +233,8 @@ def help_text():
         lines.append("  %3d  %-12s %s" % (entry.code, entry.name, entry.meaning))
     lines.append("  128+N %-11s stopped by signal N (%s)" % ("KILLED", ", ".join(exitcodes.HANDLED_SIGNALS)))
     lines.append("")
+    from pilot.result import FILE_NAME
+
     lines.append("Files in the work directory: %s (the log), %s (what happened)." % (LOG_FILE, FILE_NAME))
     return "\n".join(lines)
 
@@ -233,6 +242,17 @@ def help_text():
 # -- a real run ------------------------------------------------------------------------
 
 def _run(parsed, environ, work_dir, archive, stdout, stderr):
+    import time
+    import traceback
+
+    from pilot.commands.base import Context
+    from pilot.errors import PilotError, PilotKilled
+    from pilot.heartbeat import Heartbeat, usage
+    from pilot.logger import FileSink, MemorySink, PilotLogger, StreamSink
+    from pilot.proc import ProcessRunner
+    from pilot.result import FILE_NAME, PilotResult
+    from pilot.runner import SignalGuard, run_plan, stderr_line, summary_lines
+
     started = time.time()
     guard = SignalGuard()
     guard.install()
@@ -336,6 +356,8 @@ def _identity(params):
 def _finish_remote(remote, logger, result, started):
     """The result message, then the final flush (at most remotelog.FINAL_SECONDS, even when a
     signal arrives meanwhile), then the figures into pilot_result.json.  Never raises."""
+    from pilot.errors import PilotKilled
+    from pilot.heartbeat import usage
     from pilot.remotelog import FINAL_SECONDS, SPOOL_FILE
 
     log = logger.source("Pilot")

@@ -33,10 +33,14 @@ with ``os._exit``: it takes no lock and imports nothing, so forking while the
 pilot has daemon threads is safe, and the DeprecationWarning that 3.12+ emits
 for it is silenced.
 
-**Quick mode** runs the same draws for about one CPU second per copy (0.3 s
-warm-up, then chunks until 0.7 s of CPU are measured) and scales the count of
-draws to the DB12 unit; ``bench/bench_db12.py`` prints its error against the
-full benchmark.  **The node cache** is in ``pilot.db12cache``.
+**Quick mode** runs the same draws for about one CPU second per copy: 0.3 s
+of warm-up, then 7 samples of 0.1 s of CPU each (getrusage: microseconds, where
+os.times() counts 10 ms ticks), each scaled to the DB12 unit; the estimate is
+their **median**.  One long sample takes in every burst of another process on
+the same core; the median of short ones ignores the few samples a burst hits,
+which makes the quick estimate as steady from run to run as the full benchmark
+(``bench/bench_db12.py`` prints both spreads).  **The node cache** is in
+``pilot.db12cache``.
 """
 
 import json
@@ -48,7 +52,7 @@ import sys
 import time
 import warnings
 
-from six.moves import range as _range
+from compat import xrange as _range
 
 from pilot.errors import PilotError
 
@@ -60,8 +64,10 @@ MODES = ("full", "quick", "cached", "off")
 PY3_FACTORS = {"3.9": {"Intel": 0.86, "AMD": 0.71}}
 
 QUICK_WARMUP_CPU = 0.3       # seconds of CPU; a fresh process is slower for a few tenths
-QUICK_MEASURE_CPU = 0.7
-QUICK_CHUNK = 50000          # draws between two clock readings
+QUICK_SAMPLES = 7            # short samples; the estimate is their median
+QUICK_SAMPLE_CPU = 0.1       # seconds of CPU per sample
+QUICK_MEASURE_CPU = 0.7       # QUICK_SAMPLES x QUICK_SAMPLE_CPU
+QUICK_CHUNK = 5000           # draws between two clock readings (about 4 ms)
 QUICK_WALL_LIMIT = 5.0       # a starved copy stops measuring after this long
 # Ratio full/quick found by bench/bench_db12.py; the two run the same draws, so 1.0.
 QUICK_CALIBRATION = 1.0
@@ -117,25 +123,45 @@ def full_copy(iterations=1, draws=DRAWS_PER_ITERATION):
     return {"norm": norm, "cpu": cpu, "wall": end[4] - start[4]}
 
 
-def quick_copy(warmup=QUICK_WARMUP_CPU, measure=QUICK_MEASURE_CPU, chunk=QUICK_CHUNK,
+def _cpu_now():
+    """CPU seconds of this process (user + system) with microsecond resolution."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def quick_copy(warmup=QUICK_WARMUP_CPU, samples=QUICK_SAMPLES, sample_cpu=QUICK_SAMPLE_CPU, chunk=QUICK_CHUNK,
                wall_limit=QUICK_WALL_LIMIT):
-    """The quick estimate of one copy: about ``warmup + measure`` CPU seconds."""
-    begin = os.times()
-    while _cpu(os.times()) - _cpu(begin) < warmup and os.times()[4] - begin[4] < wall_limit:
+    """The quick estimate of one copy: the median of ``samples`` short samples after a warm-up.
+
+    Returns {"norm", "cpu", "wall", "samples"} (median score, measured CPU and
+    wall seconds, every sample's score) or None if no sample measured CPU time.
+    """
+    begin_wall, begin = time.time(), _cpu_now()
+    while _cpu_now() - begin < warmup and time.time() - begin_wall < wall_limit:
         draw(chunk)
-    start = os.times()
-    done = 0
-    while True:
-        draw(chunk)
-        done += chunk
-        now = os.times()
-        if _cpu(now) - _cpu(start) >= measure or now[4] - start[4] >= wall_limit:
+    scores, cpu_total = [], 0.0
+    start_wall = time.time()
+    for _ in _range(samples):
+        start, done = _cpu_now(), 0
+        while True:
+            draw(chunk)
+            done += chunk
+            cpu = _cpu_now() - start
+            if cpu >= sample_cpu or time.time() - start_wall >= wall_limit:
+                break
+        if cpu > 0:
+            scores.append(QUICK_CALIBRATION * CALIBRATION * (float(done) / DRAWS_PER_ITERATION) / cpu)
+            cpu_total += cpu
+        if time.time() - start_wall >= wall_limit:
             break
-    cpu = _cpu(now) - _cpu(start)
-    if cpu <= 0:
+    if not scores:
         return None
-    norm = QUICK_CALIBRATION * CALIBRATION * (float(done) / DRAWS_PER_ITERATION) / cpu
-    return {"norm": norm, "cpu": cpu, "wall": now[4] - start[4]}
+    ordered = sorted(scores)
+    middle = len(ordered) // 2
+    norm = ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2.0
+    return {"norm": norm, "cpu": cpu_total, "wall": time.time() - start_wall, "samples": scores}
 
 
 # -- copies in parallel ------------------------------------------------------------

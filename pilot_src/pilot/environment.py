@@ -70,7 +70,9 @@ def base_environment(environ, params, security=None):
 
 # A fixed script: the rc file and the interpreter come in as "$1" and "$2",
 # never interpolated into the script text.
-_CAPTURE = ('source "$1" >/dev/null 2>&1 || exit $?; exec "$2" -c '
+# -E: a PYTHONHOME or PYTHONPATH the release sets (for its own Python) cannot break this one;
+# os.environ still has them.  (Not -S: a virtualenv's Python 2 finds its standard library through site.)
+_CAPTURE = ('source "$1" >/dev/null 2>&1 || exit $?; exec "$2" -E -c '
             '"import json, os, sys; sys.stdout.write(json.dumps(dict(os.environ)))"')
 
 

@@ -7,8 +7,6 @@ administrator can tell from the batch exit code alone who failed and why.
 A pilot stopped by signal N exits 128+N, as a shell would report it.
 """
 
-import signal
-
 
 class ExitCode(object):
     def __init__(self, code, name, failure_type, meaning):
@@ -62,6 +60,8 @@ def for_signal(signum):
 
 
 def signal_name(signum):
+    import signal  # only when a signal is named: 3.x's signal module imports enum
+
     for name in dir(signal):
         if name.startswith("SIG") and not name.startswith("SIG_") and getattr(signal, name) == signum:
             return name

@@ -29,10 +29,14 @@ Hooks, the methods of the standard commands meant to be overridden:
 """
 
 from pilot import exitcodes
-from pilot.commands import (CheckCECapabilities, CheckWNCapabilities, CheckWorkerNode, ConfigureArchitecture,
-                            ConfigureArchitectureWithoutCLI, ConfigureBasics, ConfigureCPURequirements,
-                            ConfigureSite, GetPilotVersion, InstallDIRAC, LaunchAgent, NagiosProbes,
-                            RegisterPilot)
+from pilot.commands.agent import LaunchAgent
+from pilot.commands.capability import CheckWNCapabilities, ConfigureArchitectureWithoutCLI, ConfigureCPURequirements
+from pilot.commands.checknode import CheckWorkerNode
+from pilot.commands.configure import (CheckCECapabilities, ConfigureArchitecture, ConfigureBasics, ConfigureSite,
+                                      RegisterPilot)
+from pilot.commands.install import InstallDIRAC
+from pilot.commands.nagios import NagiosProbes
+from pilot.commands.version import GetPilotVersion
 from pilot.commands.base import Command, CommandBase, Context
 from pilot.commands.install import Skip, system_dir
 from pilot.errors import CommandFailed, ConfigError, PilotError

@@ -128,14 +128,18 @@ class KeptConnection(object):
         self.used = False
 
     def _open(self):
-        from six.moves import http_client
+        try:
+            import http.client as http_client  # novm
+        except ImportError:  # Python 2
+            import httplib as http_client  # novm
 
         if not self.secure:
             return http_client.HTTPConnection(self.host, self.port, timeout=self.timeout)
         creds = self.credentials
         context = net._ssl_context(creds.cafile, creds.capath, creds.certfile if self.certificate else None,
                                    creds.keyfile if self.certificate else None)
-        return http_client.HTTPSConnection(self.host, self.port, timeout=self.timeout, context=context)
+        return http_client.HTTPSConnection(self.host, self.port, timeout=self.timeout,  # novm
+                                           context=context)
 
     def post(self, body, headers):
         """(status, response body); raises SendError for the network."""
@@ -179,7 +183,10 @@ class KeptConnection(object):
 def _proxied(url):
     """Whether an http(s)_proxy variable applies to this URL (then urllib does the request)."""
     try:
-        from six.moves.urllib.request import getproxies, proxy_bypass
+        try:
+            from urllib.request import getproxies, proxy_bypass  # novm
+        except ImportError:  # Python 2
+            from urllib import getproxies, proxy_bypass  # novm
 
         scheme, _, host, _, _ = split_url(url)
         return bool(getproxies().get(scheme)) and not proxy_bypass(host)
@@ -225,7 +232,7 @@ class HttpsTransport(object):
         self.use_certificate = self.secure and not credentials.token and bool(credentials.certfile)
         self.duplicates = 0
         self.kept = None
-        if self.how == "python" and (compat.HAS_SSL_CONTEXT or not self.secure) and not _proxied(url):
+        if self.how == "python" and (compat.has_ssl_context() or not self.secure) and not _proxied(url):
             self.kept = KeptConnection(url, credentials, self.use_certificate, timeout)
 
     def headers(self):
@@ -308,7 +315,10 @@ class DiracTransport(HttpsTransport):
         self.vo = vo or "unknown"
 
     def _call(self, method, payload):
-        from six.moves.urllib.parse import urlencode
+        try:
+            from urllib.parse import urlencode  # novm
+        except ImportError:  # Python 2
+            from urllib import urlencode  # novm
 
         fields = [("method", method), ("args", json.dumps([json.dumps(payload), self.stamp, self.vo]))]
         if self.credentials.host_certificate:
@@ -358,7 +368,7 @@ class StompTransport(object):
             raise TransportError("no destination in %s (e.g. /queue/pilots2.logs)" % display_url(url))
         context = None
         if self.secure:
-            if not compat.HAS_SSL_CONTEXT:
+            if not compat.has_ssl_context():
                 raise TransportError("this Python (%s) cannot verify TLS certificates: STOMP over TLS is "
                                      "not possible" % sys.version.split()[0])
             context = net.verifying_context(credentials.cafile, credentials.capath)

@@ -99,8 +99,8 @@ def host_names():
 
 def python_description():
     ssl_text = "no ssl module"
-    if compat.ssl is not None:
-        ssl_text = getattr(compat.ssl, "OPENSSL_VERSION", "ssl")
+    if compat.ssl_module() is not None:
+        ssl_text = getattr(compat.ssl_module(), "OPENSSL_VERSION", "ssl")
     return "%s %s (%s; %s)" % (platform.python_implementation(), sys.version.split()[0],
                                sys.executable, ssl_text)
 

@@ -305,6 +305,18 @@ TABLE = [
 ]
 del P
 
+# DIRAC's 48 long options (dirac-pilot.py): a unique prefix of one of them among these names means it,
+# whatever Pilots 2.0 options share the prefix (--logger is --loggerURL there, so it is here).
+DIRAC_LONGS = (
+    "requiredTag", "gridCEType", "cert", "debug", "extraPackages", "loggerURL", "help", "keepPP", "project",
+    "name", "option", "maxNumberOfProcessors", "modules", "userEnvVariables", "pipInstallOptions", "release",
+    "section", "tag", "url", "execute", "CEType", "pilotLogging", "configurationServer", "disk",
+    "commandExtensions", "pilotCFGFile", "Group", "certLocation", "MaxCycles", "PollingTime",
+    "StopOnApplicationFailure", "StopAfterFailedMatches", "Name", "OwnerDN", "wnVO", "pilotProcessors", "Queue",
+    "reference", "setup", "CPUTime", "gateway", "commands", "commandOptions", "pilotUUID", "preinstalledEnv",
+    "preinstalledEnvPrefix", "architectureScript", "CVMFS_locations",
+)
+
 BY_DEST = dict((p.dest, p) for p in TABLE)
 _BY_FORM = {}
 for _p in TABLE:
@@ -389,6 +401,9 @@ def optional_values(argv):
             break
         if word.startswith("--"):
             name = word[2:].split("=", 1)[0]
+            full = dirac_long(name)
+            if full != name:
+                word, name = "--" + full + word[2 + len(name):], full
             param = _long_param(name)
             if param is not None and param.kind == "action" and param.choices and "=" not in word:
                 if index < len(argv) and not argv[index].startswith("-"):
@@ -410,6 +425,14 @@ def optional_values(argv):
                     index += 1
                 break
     return result
+
+
+def dirac_long(name):
+    """The DIRAC long option that ``name`` is a unique prefix of (among DIRAC's), else ``name``."""
+    if not name or "--" + name in _BY_FORM:
+        return name
+    matches = [long for long in DIRAC_LONGS if long.startswith(name)]
+    return matches[0] if len(matches) == 1 else name
 
 
 def _long_param(name):

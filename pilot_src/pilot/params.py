@@ -12,7 +12,6 @@ probes no CVMFS and never exits.
 
 import os
 import re
-import uuid
 
 import compat
 from pilot import options, pilotjson
@@ -208,16 +207,32 @@ def _read_pilot_json(params, cli, env_values, work_dir, log, downloader, early, 
                              early("queueName"), early("gridCEType"))
 
 
+def new_stamp():
+    """A random stamp, as uuid.uuid4().hex writes it.
+
+    Not through the uuid module: on Python 2 importing it runs ``ldconfig -p`` (ctypes
+    looks for libuuid), tens of milliseconds for every pilot, --explain included."""
+    import binascii
+
+    number = int(binascii.hexlify(os.urandom(16)), 16)
+    number = (number & ~(0xF000 << 64)) | (0x4000 << 64)  # version 4
+    number = (number & ~(0xC000 << 48)) | (0x8000 << 48)  # RFC 4122 variant
+    return "%032x" % number
+
+
 def _finish(params):
     if not params.pilotUUID:
-        params.set("pilotUUID", uuid.uuid4().hex, DEFAULT, "generated")
+        params.set("pilotUUID", new_stamp(), DEFAULT, "generated")
     if not os.path.isabs(params.certsLocation):
         source, origin = params.sources["certsLocation"]
         params.set("certsLocation", os.path.join(params.workingDir, params.certsLocation), source, origin)
+    # -z on the command line wins over RemoteLoggerCEsWhiteList: DIRAC reads the command line after pilot.json.
+    forced = params.pilotLogging and params.sources["pilotLogging"][0] == COMMAND_LINE
     if params.loggerURL and not params.pilotLogging and params.sources["loggerURL"][0] == COMMAND_LINE:
         # -g URL turns remote logging on; a RemoteLoggerURL in pilot.json alone does not (DIRAC).
         params.set("pilotLogging", True, COMMAND_LINE, params.sources["loggerURL"][1])
-    if params.pilotLogging and params.loggerCEsWhiteList and params.ceName not in params.loggerCEsWhiteList:
+    if (params.pilotLogging and not forced and params.loggerCEsWhiteList
+            and params.ceName not in params.loggerCEsWhiteList):
         params.warnings.append("remote logging is off: CE %s is not in RemoteLoggerCEsWhiteList"
                                % (params.ceName or "(none)"))
         params.set("pilotLogging", False, PILOT_JSON, "RemoteLoggerCEsWhiteList")

@@ -15,7 +15,6 @@ import signal
 import threading
 import time
 
-from six.moves import queue
 
 import compat
 from pilot.errors import PilotKilled
@@ -154,6 +153,7 @@ class ProcessRunner(object):
 
     def _pump(self, proc, result, log, program, started, timeout, capture, input_data, grace, log_stdout,
               on_line):
+        queue = compat.import_queue()
         lines = queue.Queue()
         readers = proc.readers = [_start_reader(proc.stdout, "stdout", lines),
                                   _start_reader(proc.stderr, "stderr", lines)]

@@ -19,16 +19,15 @@ Command status: "ok", "failed", "killed", "not run".  Pilot status:
 "running", "done", "failed", "killed".
 """
 
-import json
 import os
-import socket
 import sys
 import time
 
 import compat
 from pilot import __version__, exitcodes
-from pilot.fetch import write_atomic
-from pilot.logger import utc_timestamp
+
+# json, socket, pilot.fetch and pilot.logger are imported when a result is made or written:
+# --help reads FILE_NAME only.
 
 SCHEMA = "pilots2/result/1"
 FILE_NAME = "pilot_result.json"
@@ -36,12 +35,14 @@ FILE_NAME = "pilot_result.json"
 
 class PilotResult(object):
     def __init__(self, path, started=None):
+        import socket
+
         self.path = path
         self.start_time = started or time.time()
         self.pilot = {
             "version": __version__, "stamp": None, "status": "running", "exit_code": None,
             "exit_name": None, "failed_command": None, "failure_type": None, "reason": None,
-            "signal": None, "start": utc_timestamp(self.start_time), "end": None, "duration": None,
+            "signal": None, "start": _utc_timestamp(self.start_time), "end": None, "duration": None,
             "python": sys.version.split()[0], "hostname": socket.gethostname(),
             "work_dir": os.path.dirname(os.path.abspath(path)),
         }
@@ -69,7 +70,7 @@ class PilotResult(object):
     def started(self, index, when):
         entry = self.commands[index]
         entry["status"] = "running"
-        entry["start"] = utc_timestamp(when)
+        entry["start"] = _utc_timestamp(when)
 
     def finished(self, index, status, duration, failure_type=None, reason=None, details=None):
         entry = self.commands[index]
@@ -89,7 +90,7 @@ class PilotResult(object):
             "status": status, "exit_code": exit_code, "exit_name": exitcodes.describe(exit_code),
             "failed_command": failed_command, "failure_type": failure_type, "reason": reason,
             "signal": exitcodes.signal_name(signum) if signum else None,
-            "end": utc_timestamp(ended), "duration": round(ended - self.start_time, 3),
+            "end": _utc_timestamp(ended), "duration": round(ended - self.start_time, 3),
             "subprocess_seconds": round(subprocess_seconds or 0.0, 3),
         })
 
@@ -127,10 +128,26 @@ class PilotResult(object):
         return None
 
     def write(self):
-        """Write the file; a failure is returned (not raised): the pilot goes on."""
+        """Write the file; a failure is returned (not raised): the pilot goes on.
+
+        Compact while the pilot runs (it is rewritten after every command), indented
+        once it has finished, for the people who read it."""
+        import json
+
+        from pilot.fetch import write_atomic
+
         try:
-            text = json.dumps(self.as_dict(), indent=2, sort_keys=True, default=compat.to_text)
+            if self.pilot["status"] == "running":
+                text = json.dumps(self.as_dict(), sort_keys=True, separators=(",", ":"), default=compat.to_text)
+            else:
+                text = json.dumps(self.as_dict(), indent=2, sort_keys=True, default=compat.to_text)
             write_atomic(self.path, compat.to_bytes(text + "\n"))
             return None
         except (IOError, OSError, TypeError, ValueError) as exc:
             return str(exc)
+
+
+def _utc_timestamp(when):
+    from pilot.logger import utc_timestamp
+
+    return utc_timestamp(when)

@@ -21,7 +21,7 @@ from pilot import exitcodes
 from pilot import options as options_module
 from pilot import params as params_module
 from pilot.cli import LOG_FILE
-from pilot.commands import CORE_COMMANDS
+from pilot.commands import core_commands
 from pilot.commands.base import Command, Context
 from pilot.errors import PilotError
 from pilot.fetch import Downloader
@@ -159,4 +159,4 @@ def _run(commands, argv, environ, work_dir, debug):
 
 
 def _origin(command):
-    return "core" if command in CORE_COMMANDS else command.__module__
+    return "core" if command in core_commands() else command.__module__

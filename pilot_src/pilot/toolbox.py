@@ -18,7 +18,6 @@ import traceback
 import types
 import zipfile
 
-import six
 
 import compat
 from pilot.commands.base import Command
@@ -26,10 +25,17 @@ from pilot.errors import ConfigError
 
 
 class Entry(object):
-    def __init__(self, cls, origin, overrides=None):
-        self.cls = cls
+    def __init__(self, cls, origin, overrides=None, load=None):
+        self._cls = cls
+        self._load = load             # for a core command: imports its module when first asked
         self.origin = origin          # "core" or the extension's module name
         self.overrides = overrides    # origin of the command it replaced, if any
+
+    @property
+    def cls(self):
+        if self._cls is None:
+            self._cls = self._load()
+        return self._cls
 
 
 class LoadedExtension(object):
@@ -48,11 +54,11 @@ class Toolbox(object):
 
     @classmethod
     def core(cls):
-        from pilot.commands import CORE_COMMANDS
+        from pilot.commands import CORE_NAMES, core_command
 
         toolbox = cls()
-        for command in CORE_COMMANDS:
-            toolbox.register(command, "core")
+        for name in CORE_NAMES:
+            toolbox.entries[name] = Entry(None, "core", load=lambda name=name: core_command(name))
         return toolbox
 
     def register(self, command, origin):
@@ -151,7 +157,7 @@ def load_extension(prefix, search_dirs, archive, log, downloader=None):
     sys.modules[module_name] = module  # extensions may import each other by name
     try:
         code = compile(source, location, "exec")
-        six.exec_(code, module.__dict__)
+        compat.exec_code(code, module.__dict__)
     except (Exception, SystemExit) as exc:  # an extension calling sys.exit() at import is a bad extension
         del sys.modules[module_name]
         frames = traceback.extract_tb(sys.exc_info()[2])

@@ -3,43 +3,55 @@
 Standard library only, runs on any Python 3.6+ (``build/build_pilot.py`` calls it
 from a bare checkout, ``pilotctl build`` from an installed package).  The same
 sources give the same sha256 whichever Python 3.6 ... 3.13 runs it, as long as
-the zlib library is the same (deflate output depends on it).
+the zlib and bz2 libraries are the same.
 
 Zip layout::
 
-    __main__.py, pilotTools.py, ...   <- pilot_src/pilot/_pyzroot/*
-    pilot/...                         <- pilot_src/pilot/** (without _pyzroot/)
-    compat/...                        <- compat/**
-    six.py                            <- the pinned six==1.17.0 wheel
-    <extension files>                 <- --with-extension FILE
+    __main__.py, pyzimport.py   <- pilot_src/pilot/_pyzroot/ (the launcher and the importer), stripped
+    pilot/__init__.py           <- stripped too: a lone --version needs nothing else
+    pilot.bz2                   <- one bz2 stream: every module, stripped (stored, not deflated)
+    pilot.idx                   <- one line per module: name path offset length kind (P package, M module)
+    <data files>                <- non-Python files of pilot/ and compat/, as they are
+    <extension files>           <- --with-extension FILE, as they are
+
+The modules in pilot.bz2: pilot/** and compat/** under their paths, the other
+files of _pyzroot/ (pilotTools.py, pilotCommands.py) at the top, and six.py
+with --with-six (the pilot does not need it; some VO extensions do).  Stripped
+means comments and docstrings become blank lines: line numbers stay those of
+the checkout, so a traceback on the node names the real file and line.
 
 Reproducibility rules:
 fixed timestamps (1980-01-01, or SOURCE_DATE_EPOCH), sorted members, no
 directory entries, create_system 3, external_attr 0o100644 << 16, no archive
 comment, nothing before or after the zip (no shebang: the wrapper chooses the
 interpreter), ASCII names, no .pyc, deflate at zlib's default level (3.6's
-zipfile cannot set another one).  File contents are copied byte for byte.
+zipfile cannot set another one), bz2 at level 9.
 """
 
 import argparse
+import bz2
 import hashlib
+import io
 import os
 import re
-import shutil
 import sys
 import tempfile
 import time
+import tokenize
 import zipfile
 
 SIX_WHEEL_NAME = "six-1.17.0-py2.py3-none-any.whl"
 SIX_WHEEL_SHA256 = "4721f391ed90541fddacab5acf947aa0d3dc7d27b2e1e8eda2be8970586c3274"
-SIX_REQUIREMENT = "six==1.17.0"
-# Searched after --six-wheel / PILOT_SIX_WHEEL and <checkout>/build/wheels.
+# Searched after --six-wheel / PILOT_SIX_WHEEL and <checkout>/build/wheels (--with-six only).
 SYSTEM_WHEEL_DIRS = ("/opt/wheels",)
-DOWNLOAD_TIMEOUT = 300  # seconds, for pip download
-MAX_WHEEL_BYTES = 1 << 20  # the wheel is 11 kB; refuse to buffer anything absurd
+DOWNLOAD_TIMEOUT = 120  # seconds for pip download
 
 PYZROOT = "_pyzroot"
+# Run by zipimport before the blob's importer exists: the launcher, the importer, and the pilot
+# package's __init__ (what a lone --version needs, see _pyzroot/__main__.py).
+ROOT_PLAIN = ("__main__.py", "pyzimport.py", "pilot/__init__.py")
+BLOB = "pilot.bz2"
+INDEX = "pilot.idx"
 DOS_EPOCH = 315532800  # 1980-01-01 00:00:00 UTC, the earliest zip date
 DOS_END = 4354819198  # 2107-12-31 23:59:58 UTC, the latest one
 CREATE_SYSTEM_UNIX = 3
@@ -177,26 +189,119 @@ def _read(path):
         return fh.read()
 
 
-def collect_members(pilot_dir, compat_dir, six_py, extensions=()):
-    """Sorted [(name, bytes)] of the pyz; clashing names are an error."""
+def strip_source(text, origin="<source>"):
+    """``text`` without comments and docstrings, each replaced by blank lines (line numbers kept).
+
+    An indented docstring becomes ``0`` (a body must not end up empty); trailing spaces go.
+    Raises BuildError if the result would not be the same program (it must compile
+    where the original compiles).
+    """
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
+    except (tokenize.TokenError, IndentationError, SyntaxError) as exc:
+        raise BuildError("cannot tokenize %s: %s" % (origin, _one_line(exc)))
+    cuts = []  # (start, end, replacement), in order
+    previous = tokenize.NEWLINE
+    for index, token in enumerate(tokens):
+        kind = token[0]
+        if kind == tokenize.COMMENT:
+            cuts.append((token[2], token[3], ""))
+        elif (kind == tokenize.STRING and previous in (tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT)
+              and tokens[index + 1][0] in (tokenize.NEWLINE, tokenize.ENDMARKER)):
+            # At module level nothing (a __future__ import may follow); in a body, 0 (it must not be empty).
+            cuts.append((token[2], token[3], "0" if token[2][1] else ""))
+        if kind not in (tokenize.NL, tokenize.COMMENT):
+            previous = kind
+    lines = text.splitlines(True)
+    for (start_row, start_col), (end_row, end_col), replacement in reversed(cuts):
+        head = lines[start_row - 1][:start_col] + replacement
+        tail = lines[end_row - 1][end_col:]
+        if start_row == end_row:
+            lines[start_row - 1] = head + tail
+        else:
+            lines[start_row - 1:end_row] = [head + "\n"] + ["\n"] * (end_row - start_row - 1) + [tail]
+    stripped = "".join(line.rstrip() + "\n" for line in "".join(lines).splitlines())
+    if stripped.count("\n") != len(text.splitlines()):
+        raise BuildError("internal error: stripping %s changed its line count" % origin)
+    return stripped
+
+
+def _module_name(member):
+    """pilot/commands/__init__.py -> ("pilot.commands", True); pilotTools.py -> ("pilotTools", False)."""
+    parts = member[:-len(".py")].split("/")
+    if parts[-1] == "__init__":
+        return ".".join(parts[:-1]), True
+    return ".".join(parts), False
+
+
+def collect_members(pilot_dir, compat_dir, six_py=None, extensions=()):
+    """Sorted [(name, bytes)] of the pyz; clashing names are an error.
+
+    Python files of pilot/, compat/ and _pyzroot/ (but the launcher and the
+    importer) go into pilot.bz2 and pilot.idx; everything else stays a member.
+    """
     sources = (
         _walk(pilot_dir, ["pilot"], skip_top=(PYZROOT,))
         + _walk(os.path.join(pilot_dir, PYZROOT), [])
         + _walk(compat_dir, ["compat"])
     )
-    for ext in extensions:
-        if not os.path.isfile(ext):
-            raise BuildError("extension %s: no such file" % ext)
-        sources.append((os.path.basename(ext), ext))
-    origins = {"six.py": "the six wheel"}
-    members = {"six.py": six_py}
+    origins, members, modules = {}, {}, {}
+    if six_py is not None:
+        origins["six.py"], modules["six.py"] = "the six wheel", six_py
     for name, path in sources:
         _check_name(name, path)
         if name in origins:
             raise BuildError("%s and %s both become %s in the pyz" % (origins[name], path, name))
         origins[name] = path
-        members[name] = _read(path)
+        if name.endswith(".py") and name not in ROOT_PLAIN:
+            modules[name] = _read(path)
+        elif name in ROOT_PLAIN:  # zipimport runs them: stripped the same way, line numbers kept
+            members[name] = strip_source(_read(path).decode("utf-8"), path).encode("utf-8")
+        else:
+            members[name] = _read(path)
+    for ext in extensions:
+        if not os.path.isfile(ext):
+            raise BuildError("extension %s: no such file" % ext)
+        name = os.path.basename(ext)
+        _check_name(name, ext)
+        if name in origins or name in (BLOB, INDEX):
+            raise BuildError("%s and %s both become %s in the pyz" % (origins.get(name, "the pyz"), ext, name))
+        origins[name] = ext
+        members[name] = _read(ext)
+    blob, index = pack_modules(modules, origins)
+    members[BLOB], members[INDEX] = blob, index
     return sorted(members.items())
+
+
+def pack_modules(modules, origins=None):
+    """(bz2 blob, index bytes) of {member path: source bytes}, in sorted order."""
+    chunks, lines, offset = [], [], 0
+    for member in sorted(modules):
+        origin = (origins or {}).get(member, member)
+        try:
+            text = modules[member].decode("utf-8")
+        except UnicodeDecodeError:
+            raise BuildError("%s is not UTF-8" % origin)
+        data = strip_source(text, origin).encode("utf-8")
+        name, package = _module_name(member)
+        if not name or " " in member:
+            raise BuildError("%s cannot be a module of the pyz" % origin)
+        lines.append("%s %s %d %d %s\n" % (name, member, offset, len(data), "P" if package else "M"))
+        chunks.append(data)
+        offset += len(data)
+    return bz2.compress(b"".join(chunks), 9), "".join(lines).encode("ascii")
+
+
+def read_modules(pyz_path):
+    """{member path: stripped source bytes} of a built pyz (tests, benches, pilotctl)."""
+    with zipfile.ZipFile(pyz_path) as zf:
+        blob, index = zf.read(BLOB), zf.read(INDEX).decode("ascii")
+    text = bz2.decompress(blob)
+    found = {}
+    for line in index.splitlines():
+        _, member, offset, length, _ = line.split(" ")
+        found[member] = text[int(offset):int(offset) + int(length)]
+    return found
 
 
 def _pilot_version(pilot_dir):
@@ -241,7 +346,7 @@ def _wheel_dirs(source_root):
 
 
 def find_six_wheel(six_wheel=None, source_root=None, log=_no_log, download=True):
-    """Path of the verified six wheel; downloads it into the cache if needed."""
+    """Path of the verified six wheel; ``pip download`` puts it into the cache if needed."""
     explicit = six_wheel or os.environ.get("PILOT_SIX_WHEEL")
     if explicit:
         path = explicit
@@ -256,50 +361,26 @@ def find_six_wheel(six_wheel=None, source_root=None, log=_no_log, download=True)
             return _verify_wheel(path)
     if not download:
         raise BuildError("six wheel %s not found (use --six-wheel)" % SIX_WHEEL_NAME)
-    return _download_wheel(os.path.join(cache_dir(), SIX_WHEEL_NAME), log)
+    return _pip_download(cache_dir(), log)
 
 
-def _pip_download(directory):
-    # pip honours the machine's configured index (pip.conf, PIP_INDEX_URL, find-links) and
-    # verifies TLS; this module names no package host.
+def _pip_download(target_dir, log):
+    """six==1.17.0 through pip and the machine's configured package index."""
     import subprocess
 
-    command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary", ":all:",
-               "--disable-pip-version-check", "--dest", directory, SIX_REQUIREMENT]
+    os.makedirs(target_dir, exist_ok=True)
+    command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
+               "--dest", target_dir, "six==1.17.0"]
     try:
-        proc = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=DOWNLOAD_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        return "pip download took longer than %d s" % DOWNLOAD_TIMEOUT
-    if proc.returncode:
-        lines = proc.stdout.decode("utf-8", "replace").strip().splitlines()
-        errors = [line for line in lines if "error" in line.lower()] or lines or ["exit %d" % proc.returncode]
-        return errors[-1]
-    return None
-
-
-def _download_wheel(target, log):
-    work = tempfile.mkdtemp(prefix="six-wheel-")
-    try:
-        problem = _pip_download(work)
-        path = os.path.join(work, SIX_WHEEL_NAME)
-        if problem is None and not os.path.isfile(path):
-            problem = "pip gave no %s" % SIX_WHEEL_NAME
-        if problem is not None:
-            raise BuildError("cannot download %s with %s -m pip: %s (pass --six-wheel or PILOT_SIX_WHEEL)"
-                             % (SIX_REQUIREMENT, sys.executable, _one_line(problem)))
-        if os.path.getsize(path) > MAX_WHEEL_BYTES:
-            raise BuildError("downloaded six wheel is %d bytes: not %s" % (os.path.getsize(path), SIX_REQUIREMENT))
-        data = _read(path)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    digest = _sha256(data)
-    if digest != SIX_WHEEL_SHA256:
-        raise BuildError(
-            "downloaded six wheel has sha256 %s, expected %s" % (digest, SIX_WHEEL_SHA256)
-        )
-    _write_atomically(target, lambda fh: fh.write(data))
-    log("downloaded %s with pip into %s" % (SIX_REQUIREMENT, target))
-    return target
+        done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=DOWNLOAD_TIMEOUT)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise BuildError("cannot run pip to get the six wheel: %s (pass --six-wheel)" % _one_line(exc))
+    path = os.path.join(target_dir, SIX_WHEEL_NAME)
+    if done.returncode or not os.path.isfile(path):
+        tail = done.stdout.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no wheel"]
+        raise BuildError("pip download six==1.17.0 failed: %s (pass --six-wheel)" % _one_line(tail[0]))
+    log("pip downloaded %s into %s" % (SIX_WHEEL_NAME, target_dir))
+    return _verify_wheel(path)
 
 
 def read_six(wheel):
@@ -328,7 +409,7 @@ def zip_date_time():
 
 def _zipinfo(name, date_time):
     info = zipfile.ZipInfo(name, date_time)
-    info.compress_type = zipfile.ZIP_DEFLATED
+    info.compress_type = zipfile.ZIP_STORED if name == BLOB else zipfile.ZIP_DEFLATED
     info.create_system = CREATE_SYSTEM_UNIX
     info.external_attr = MEMBER_ATTR
     return info
@@ -376,14 +457,19 @@ def _member_table(members):
     return [{"name": n, "size": len(d), "sha256": _sha256(d)} for n, d in members]
 
 
-def build_pyz(output, source_root=None, six_wheel=None, extensions=(), log=_no_log):
-    """Build pilot.pyz at output (atomically) and return a BuildResult."""
+def build_pyz(output, source_root=None, six_wheel=None, extensions=(), log=_no_log, with_six=False):
+    """Build pilot.pyz at output (atomically) and return a BuildResult.
+
+    ``with_six`` (or a ``six_wheel`` given) adds six.py for extensions that need it."""
     output = os.path.abspath(output)
     if os.path.isdir(output):
         raise BuildError("output %s is a directory" % output)
     pilot_dir, compat_dir = locate_sources(source_root)
-    wheel = find_six_wheel(six_wheel, source_root, log)
-    members = collect_members(pilot_dir, compat_dir, read_six(wheel), extensions)
+    wheel, six_py = None, None
+    if with_six or six_wheel:
+        wheel = find_six_wheel(six_wheel, source_root, log)
+        six_py = read_six(wheel)
+    members = collect_members(pilot_dir, compat_dir, six_py, extensions)
     date_time = zip_date_time()
 
     def write(fh):
@@ -393,7 +479,8 @@ def build_pyz(output, source_root=None, six_wheel=None, extensions=(), log=_no_l
     _write_atomically(output, write)
     data = _read(output)
     # Said after the fact, so that a failed build prints its one error line only.
-    log("built from %s and %s with %s: %d members" % (pilot_dir, compat_dir, wheel, len(members)))
+    log("built from %s and %s%s: %d members" % (pilot_dir, compat_dir, " with %s" % wheel if wheel else "",
+                                                len(members)))
     return BuildResult(
         path=output,
         size=len(data),
@@ -432,9 +519,14 @@ def _parser(prog):
         help="where to write the pyz (default: <checkout>/dist/pilot.pyz, else ./dist/pilot.pyz)",
     )
     parser.add_argument(
+        "--with-six", action="store_true",
+        help="also put six.py into the pyz (the pilot does not need it; VO extensions written for "
+        "DIRAC's pilot may)",
+    )
+    parser.add_argument(
         "--six-wheel", metavar="PATH",
-        help="the %s wheel (file or directory); default: $PILOT_SIX_WHEEL, build/wheels/, "
-        "%s, the cache, else downloaded" % (SIX_WHEEL_NAME, ", ".join(SYSTEM_WHEEL_DIRS)),
+        help="the %s wheel (file or directory; implies --with-six); default: $PILOT_SIX_WHEEL, build/wheels/, "
+        "%s, the cache, else pip download" % (SIX_WHEEL_NAME, ", ".join(SYSTEM_WHEEL_DIRS)),
     )
     parser.add_argument(
         "--with-extension", metavar="FILE", action="append", default=[],
@@ -477,6 +569,7 @@ def main(argv=None, prog="build_pilot"):
             six_wheel=args.six_wheel,
             extensions=args.with_extension,
             log=log,
+            with_six=args.with_six,
         )
         _write_line(sys.stdout, "%s  size=%d  sha256=%s" % (result.path, result.size, result.sha256))
         if args.sign_key:

@@ -5,7 +5,8 @@ The library call is ``make_wrapper(variant, verified, ...)``: ``verified`` must 
 trust store first, and refuses an unsigned or mismatching one).  Variants:
 
 * ``batch``: a /bin/sh script (the job's executable on HTCondor-CE, ARC, SSH/local
-  batch) with the pyz embedded, base64-encoded, and its sha256.
+  batch) with the signed pyz embedded (base85 by default, base64 with ``--payload pyz``)
+  and its sha256.  The pyz's modules are one bz2 stream already: nothing is compressed twice.
 * ``vm``: cloud-init user data (#cloud-config) that creates a user, writes the pyz,
   the wrapper and a boot script, and starts the pilot at first boot as that user.
 * ``fetch``: a small script that downloads the pyz from a list of URLs and checks it
@@ -16,15 +17,12 @@ Every embedded value is validated and single-quoted; the node-side script is in
 """
 
 import base64
-import bz2
 import hashlib
-import io
 import os
 import pkgutil
 import re
 import time
 import uuid
-import zipfile
 
 from pilot import __version__
 from pilot import options as pilot_options
@@ -33,7 +31,7 @@ from pilot_server import tokens
 from pilot_server.cliutil import OK, fail, one_line_errors, say
 
 VARIANTS = ("batch", "vm", "fetch")
-ENCODINGS = ("pyz", "bz2")
+ENCODINGS = ("b85", "pyz")  # base85 (4 bytes in 5 characters) or base64 (3 in 4) of the signed pyz
 FETCH_CHECKS = ("both", "sha256", "signature")
 
 # Wrapper exit codes when the pilot did not start (DIRAC's 3 and 255, and ours for "no Python").
@@ -52,6 +50,7 @@ VM_LOG_DIR = "/var/log"
 VM_BOOT_LOG = VM_LOG_DIR + "/pilots2-boot.log"
 
 B64_LINE = 76
+B85_LINE = 100
 USER_PATTERN = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 PATH_PATTERN = re.compile(r"^/[A-Za-z0-9._/+-]*$")
 URL_PATTERN = re.compile(r"^(https?://[A-Za-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._~/%+=,@:-]*)?|file:/[A-Za-z0-9._~/%+=,@-]*)$")
@@ -151,35 +150,26 @@ def make_logbook_token(secret, stamp, ttl=tokens.DEFAULT_TTL, vo=None, now=None)
 # -- payload --------------------------------------------------------------------------
 
 
-def stored_zip(data):
-    """The same members, uncompressed, with the build's fixed fields: bz2 then packs it well."""
-    from pilot_server import pyzbuild
-
-    out = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as target:
-        for info in source.infolist():
-            member = pyzbuild._zipinfo(info.filename, info.date_time)
-            member.compress_type = zipfile.ZIP_STORED
-            target.writestr(member, source.read(info.filename))
-    return out.getvalue()
-
-
 def encode_payload(data, encoding):
-    """(base64 text in lines, sha256 of what the node will run)."""
+    """(the signed pyz as text lines, its sha256: what the node checks and runs)."""
     if encoding == "pyz":
-        node_bytes, packed = data, data
-    elif encoding == "bz2":
-        node_bytes = stored_zip(data)
-        packed = bz2.compress(node_bytes, 9)
+        text, width = base64.b64encode(data).decode("ascii"), B64_LINE
+    elif encoding == "b85":
+        text, width = base64.b85encode(data).decode("ascii"), B85_LINE
     else:
         raise WrapperError("unknown payload encoding %r (%s)" % (encoding, ", ".join(ENCODINGS)))
-    text = base64.b64encode(packed).decode("ascii")
-    lines = [text[i:i + B64_LINE] for i in range(0, len(text), B64_LINE)]
-    return "\n".join(lines), hashlib.sha256(node_bytes).hexdigest()
+    lines = [text[i:i + width] for i in range(0, len(text), width)]
+    return "\n".join(lines), hashlib.sha256(data).hexdigest()
 
 
 def _template(name):
-    return pkgutil.get_data("pilot_server", "templates/" + name).decode("utf-8")
+    """A template; a shell one without its comment-only lines but the first two (the
+    shebang and what made the script): they explain the template, the wrapper travels."""
+    text = pkgutil.get_data("pilot_server", "templates/" + name).decode("utf-8")
+    if not name.endswith(".sh"):
+        return text
+    lines = text.split("\n")
+    return "\n".join(lines[:2] + [line for line in lines[2:] if not line.lstrip().startswith("#")])
 
 
 def _fill(text, values, later=()):
@@ -235,8 +225,7 @@ def node_script(variant, stamp, pilot_options_argv, source_block, sha256, artifa
 
 def embedded_source(data, encoding):
     payload, node_sha256 = encode_payload(data, encoding)
-    note = ("base64 of pilot.pyz as signed" if encoding == "pyz" else
-            "base64 of bz2 of the signed pilot.pyz's members re-zipped uncompressed; the sha256 is of that zip")
+    note = "base64 of pilot.pyz as signed" if encoding == "pyz" else "base85 of pilot.pyz as signed"
     block = _fill(_template("source_embedded.sh"), {"ENCODING_NOTE": note, "Q_ENCODING": shell_quote(encoding)},
                   later=("PAYLOAD",))
     return block.replace("@PAYLOAD@", _heredoc_body(payload, "PILOT_PAYLOAD_END")), node_sha256
@@ -310,7 +299,7 @@ def cloud_config(run_script, payload_lines, boot_script, user):
 
 
 def make_wrapper(variant, verified, pilot_options_argv=(), stamp=None, token_secret=None,
-                 token_ttl=tokens.DEFAULT_TTL, vo=None, work_base="", cleanup=False, encoding="pyz",
+                 token_ttl=tokens.DEFAULT_TTL, vo=None, work_base="", cleanup=False, encoding="b85",
                  urls=(), fetch_check="both", fetch_rounds=2, fetch_pause=10, vm_user="pilot",
                  vm_poweroff=False, now=None):
     """Make a wrapper for a verified pyz (see ``verify``); returns a Wrapper."""
@@ -328,10 +317,8 @@ def make_wrapper(variant, verified, pilot_options_argv=(), stamp=None, token_sec
     common = dict(token=token, work_base=work_base, cleanup=cleanup)
     if variant == "batch":
         source, node_sha256 = embedded_source(verified.data, encoding)
-        note = _artifact_note(verified, "" if encoding == "pyz" else ", sent as bz2 (run zip sha256 %s)" % node_sha256)
-        text = node_script("batch", stamp, argv, source, node_sha256, note,
-                           source_note="embedded, %s" % ("base64" if encoding == "pyz" else "base64 of bz2"),
-                           **common)
+        text = node_script("batch", stamp, argv, source, node_sha256, _artifact_note(verified),
+                           source_note="embedded, %s" % ("base64" if encoding == "pyz" else "base85"), **common)
         return Wrapper(variant, text, stamp, verified.sha256, node_sha256, verified.key_id, expires)
     if variant == "fetch":
         if fetch_check not in FETCH_CHECKS:
@@ -347,6 +334,8 @@ def make_wrapper(variant, verified, pilot_options_argv=(), stamp=None, token_sec
     if not USER_PATTERN.match(vm_user or ""):
         raise WrapperError("VM user %r must be a lowercase user name ([a-z_][a-z0-9_-]*)" % vm_user)
     payload, node_sha256 = encode_payload(verified.data, "pyz")
+    if "WholeNode" not in pilot_options.parse(argv).values.get("tags", []):
+        argv = argv + ["-t", "WholeNode"]  # the VM is the pilot's: its processors are not 1 (DIRAC's default)
     run_script = node_script("vm", stamp, argv, file_source(VM_PYZ), node_sha256, _artifact_note(verified),
                              source_note="the file %s written by cloud-init" % VM_PYZ, **common)
     boot = _fill(_template("vm-boot.sh"), {
@@ -388,9 +377,9 @@ def register(commands):
                         help="preferred work base on the node (before $_CONDOR_SCRATCH_DIR, $TMPDIR, ...)")
     parser.add_argument("--cleanup", action="store_true",
                         help="remove the work directory at the end (logs are copied out first)")
-    parser.add_argument("--payload", choices=ENCODINGS, default="pyz",
-                        help="batch: pyz = base64 of the signed pyz (default); bz2 = base64 of bz2 of its "
-                             "members re-zipped uncompressed, about 27%% smaller, needs bz2 on the node")
+    parser.add_argument("--payload", choices=ENCODINGS, default="b85",
+                        help="batch: b85 = base85 of the signed pyz (default, decoded by the node's Python); "
+                             "pyz = base64 of it, 7%% larger, also decoded by base64 -d or openssl")
     parser.add_argument("--url", action="append", default=[], metavar="URL",
                         help="fetch: a location of pilot.pyz (URL.sig beside it); repeatable, tried in order")
     parser.add_argument("--fetch-check", choices=FETCH_CHECKS, default="both",

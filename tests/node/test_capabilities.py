@@ -136,27 +136,42 @@ def test_parse_cpu_list():
     assert capabilities.parse_cpu_list("") is None
 
 
-def processors(root, environ=None, requested=None):
-    return capabilities.processors(environ or {}, root, requested)
+def processors(root, environ=None, requested=None, queue_value=None, whole_node=False):
+    return capabilities.processors(environ or {}, root, requested, None, queue_value, whole_node)
 
 
-def test_whole_machine_without_batch_system(tmpdir):
+def test_one_processor_without_batch_system_as_dirac(tmpdir):
     result = processors(node(tmpdir))
-    assert result["count"] == 16 and result["source"].startswith("CPU count")
+    assert result["count"] == 1 and result["source"].startswith("DIRAC's default")
+    assert capabilities.tags_for(result["count"], result["total"], 0) == []
+
+
+def test_whole_machine_only_with_whole_node(tmpdir):
+    result = processors(node(tmpdir), whole_node=True)
+    assert result["count"] == 16 and result["source"] == "WholeNode: CPU count"
+    assert capabilities.tags_for(result["count"], result["total"], 0) == ["MultiProcessor", "WholeNode"]
+
+
+def test_queue_value_after_batch_and_mjf(tmpdir):
+    root = node(tmpdir)
+    assert processors(root, queue_value=4)["count"] == 4
+    assert processors(root, queue_value=4)["source"] == "queue NumberOfProcessors"
+    assert processors(root, {"SLURM_JOB_ID": "1", "SLURM_CPUS_ON_NODE": "2"}, queue_value=4)["count"] == 2
+    assert processors(root, requested=3, queue_value=4)["count"] == 3
 
 
 def test_affinity_restricts(tmpdir):
-    result = processors(node(tmpdir, allowed="0-3,8-9"))
+    result = processors(node(tmpdir, allowed="0-3,8-9"), whole_node=True)
     assert result["count"] == 6 and "affinity" in result["source"]
 
 
 def test_cgroup_quota_restricts_and_rounds_down(tmpdir):
     root = node(tmpdir)
     cgroup_v2(root, "/job", **{"job/cpu.max": "250000 100000"})
-    result = processors(root)
+    result = processors(root, whole_node=True)
     assert result["count"] == 2 and "cgroup CPU quota" in result["source"]
     cgroup_v2(root, "/job", **{"job/cpu.max": "50000 100000"})
-    assert processors(root)["count"] == 1  # half a CPU is still one process
+    assert processors(root, whole_node=True)["count"] == 1  # half a CPU is still one process
 
 
 def test_option_p_wins_but_never_beyond_the_hard_limits(tmpdir):

@@ -201,7 +201,7 @@ def test_https_trusts_the_same_certificates_on_every_python(tmpdir, no_proxy):
         assert "certificate" in str(info.value).lower()
     finally:
         server.close()
-    strict = getattr(compat.ssl, "VERIFY_X509_STRICT", 0)
+    strict = getattr(compat.ssl_module(), "VERIFY_X509_STRICT", 0)
     assert not net.verifying_context().verify_flags & strict
 
 
@@ -216,7 +216,7 @@ def test_choose_transport(monkeypatch):
     assert net.choose_transport("http://x/") == "python"
     assert net.choose_transport("file:///x") == "python"
     assert net.choose_transport("https://x/", "curl") == "curl"
-    monkeypatch.setattr(compat, "HAS_SSL_CONTEXT", False)
+    monkeypatch.setattr(compat, "has_ssl_context", lambda: False)
     if HAS_CURL:
         assert net.choose_transport("https://x/") == "curl"
     monkeypatch.setattr(net, "_which", lambda name, path=None: None)

@@ -149,6 +149,16 @@ def test_configure_basics_failing(tmpdir, pyz, release, server, host_certs):
 
 # -- ConfigureSite ----------------------------------------------------------------------------------
 
+def test_configure_site_does_not_forward_the_fake_configure_fail_hook(tmpdir, pyz, release, server, host_certs):
+    """What tests/dirac_double/README.md says of -o /LocalSite/FakeConfigureFail: only a pilot.cfg key."""
+    work = str(tmpdir.mkdir("work"))
+    args = base_args(release, server, host_certs, "InstallDIRAC,ConfigureBasics,ConfigureSite") + [
+        "--install-methods=preinstalled", "-o", "/LocalSite/FakeConfigureFail=7"]
+    run = _run(pyz, work, args)
+    assert run.rc == 0, run.out
+    assert run.cfg().get("/LocalSite/FakeConfigureFail") == "7"
+
+
 def test_configure_site_writes_every_local_site_key(full, release):
     cfg = full.cfg()
     expected = {
@@ -165,6 +175,8 @@ def test_configure_site_writes_every_local_site_key(full, release):
         "/LocalSite/BatchSystemInfo/Parameters/Host": UNKNOWN,
         "/LocalSite/BatchSystemInfo/Parameters/InfoPath": UNKNOWN,
         "/DIRAC/Setup": SETUP,
+        "/LocalInstallation/SiteName": SITE,        # as DIRAC's dirac-configure -n, -N write them
+        "/LocalInstallation/CEName": release["ce"],
     }
     for path, value in expected.items():
         assert cfg.get(path) == value, path
@@ -249,6 +261,26 @@ def test_ce_capabilities_whole_node_and_required_tags(tmpdir, pyz, release, serv
     assert "WholeNode" in tags and "Fast" in tags
     assert cfg.get_list("/Resources/Computing/CEDefaults/RequiredTag") == ["GPU", "Highmem"]
     assert "tags: " in "\n".join(log_lines(run.log, "CheckCECapabilities"))
+    processors = run.details("CheckWNCapabilities")["capabilities"]["processors"]
+    assert processors["count"] == min(8, processors["limit"])   # the queue's NumberOfProcessors
+    assert cfg.get("/Resources/Computing/CEDefaults/NumberOfProcessors") == str(processors["count"])
+
+
+@pytest.mark.parametrize("extra, whole", [([], False), (["-t", "WholeNode"], True)])
+def test_wn_capabilities_one_processor_unless_whole_node(tmpdir, pyz, release, server, host_certs, extra, whole):
+    """No batch system, no -P, no queue value: 1 processor as DIRAC; the machine only with WholeNode."""
+    work = str(tmpdir.mkdir("work"))
+    args = base_args(release, server, host_certs, "InstallDIRAC,ConfigureBasics,CheckWNCapabilities") + [
+        "--install-methods=preinstalled"] + extra
+    run = _run(pyz, work, args)
+    assert run.rc == 0, run.out
+    processors = run.details("CheckWNCapabilities")["capabilities"]["processors"]
+    expected = processors["limit"] if whole else 1
+    assert processors["count"] == expected, processors
+    assert run.cfg().get("/Resources/Computing/CEDefaults/NumberOfProcessors") == str(expected)
+    tags = run.cfg().get_list("/Resources/Computing/CEDefaults/Tag") or []
+    assert ("WholeNode" in tags) == whole
+    assert ("MultiProcessor" in tags) == (expected > 1)
 
 
 def _ce_failure(tmpdir, pyz, release, server, host_certs, tools=None, env=None):

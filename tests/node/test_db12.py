@@ -73,8 +73,18 @@ def test_full_copy_scales_the_score_to_the_draws():
 
 def test_quick_copy_runs_about_one_cpu_second():
     result = db12.quick_copy()
-    assert result["cpu"] >= db12.QUICK_MEASURE_CPU
-    assert result["norm"] > 0
+    starved = result["wall"] >= db12.QUICK_WALL_LIMIT  # a loaded machine: fewer samples, still an answer
+    assert result["cpu"] >= db12.QUICK_MEASURE_CPU - 1e-9 or starved, result
+    assert result["norm"] > 0 and (len(result["samples"]) == db12.QUICK_SAMPLES or starved), result
+
+
+def test_quick_estimate_is_the_median_of_its_samples():
+    result = db12.quick_copy(warmup=0.0, samples=5, sample_cpu=0.02)
+    ordered = sorted(result["samples"])
+    assert len(ordered) == 5 and result["norm"] == ordered[2]
+    even = db12.quick_copy(warmup=0.0, samples=4, sample_cpu=0.02)
+    ordered = sorted(even["samples"])
+    assert even["norm"] == (ordered[1] + ordered[2]) / 2.0
 
 
 def test_cpu_brand_is_the_leading_letters_of_the_model_name():

@@ -15,7 +15,7 @@ import pytest
 
 import helpers
 from pilot import exitcodes
-from pilot.commands import CORE_COMMANDS
+from pilot.commands import core_commands
 from pilot.commands.base import Command
 from test_credentials import LHCB_FQANS, creds  # noqa: F401  (creds: the fixture)
 
@@ -79,7 +79,7 @@ def test_the_names_are_dirac_s_and_only_these():
     assert sorted(pilotTools.NOT_PROVIDED) == sorted(INSTEAD) == sorted(set(DIRAC_PILOT_TOOLS) - set(WORKING_TOOLS))
     assert sorted(pilotTools.__all__) == sorted(WORKING_TOOLS)
     assert sorted(pilotCommands.__all__) == sorted(set(DIRAC_PILOT_COMMANDS) - set(["sendMessage"]))
-    assert [command.command_name() for command in CORE_COMMANDS] == DIRAC_COMMANDS
+    assert [command.command_name() for command in core_commands()] == DIRAC_COMMANDS
 
 
 # The attributes DIRAC's PilotParams sets, which extensions read as self.pp.<name>; these few are
@@ -124,7 +124,7 @@ def test_attribute_access_is_refused_too():
 
 
 def test_commands_are_the_standard_ones():
-    for command in CORE_COMMANDS:
+    for command in core_commands():
         assert getattr(pilotCommands, command.command_name()) is command
     assert pilotTools.CommandBase is Command and pilotCommands.CommandBase is Command
 

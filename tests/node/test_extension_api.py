@@ -12,7 +12,7 @@ import pytest
 
 import helpers
 from pilot import extension
-from pilot.commands import CORE_COMMANDS
+from pilot.commands import core_commands
 from pilot.commands.base import Command
 from pilot.commands.install import InstallDIRAC
 from pilot.testing import run_command
@@ -51,8 +51,8 @@ def test_the_exports_are_the_pilot_s_own_classes():
     assert extension.Command is extension.CommandBase is Command
     assert pilotCommands.CommandBase is pilotTools.CommandBase is Command
     assert extension.Skip is Skip and extension.CommandFailed is CommandFailed
-    assert [command.command_name() for command in CORE_COMMANDS] == STANDARD_COMMANDS
-    for command in CORE_COMMANDS:
+    assert [command.command_name() for command in core_commands()] == STANDARD_COMMANDS
+    for command in core_commands():
         assert getattr(extension, command.command_name()) is command is getattr(pilotCommands, command.command_name())
     assert extension.exit_code("node") == 11 and extension.exit_code("no such type") == 18
     assert "install" in extension.FAILURE_TYPES and "node" in extension.FAILURE_TYPES

@@ -249,3 +249,34 @@ def test_pyz_help_and_version(run_pilot, workdir):
     assert rc == 0 and out.startswith("Pilots 2.0 pilot ")
     import sys
     assert sys.version.split()[0] in out
+
+
+def _shortest_unique_prefix(name, names):
+    for length in range(1, len(name) + 1):
+        prefix = name[:length]
+        if [other for other in names if other.startswith(prefix)] == [name]:
+            return prefix
+    return name
+
+
+@pytest.mark.parametrize("name", options.DIRAC_LONGS)
+def test_every_dirac_long_option_keeps_its_shortest_unique_prefix(name):
+    """Our own long options never make a DIRAC option's unique prefix ambiguous (--logger=URL)."""
+    assert len(options.DIRAC_LONGS) == 48 and len(set(options.DIRAC_LONGS)) == 48
+    param = options.BY_DEST[options._BY_FORM["--" + name].dest]
+    prefix = _shortest_unique_prefix(name, options.DIRAC_LONGS)
+    value = param.choices[-1] if param.choices else SAMPLES.get(param.kind, ("x", None))[0]
+    word = "--" + prefix + ("=" + value if param.takes_value else "")
+    full = options.parse(["--" + name + ("=" + value if param.takes_value else "")])
+    short = options.parse([word])
+    assert (short.values, short.actions, short.warnings) == (full.values, full.actions, full.warnings), word
+    assert short.values or short.actions or short.warnings, word
+
+
+def test_logger_prefix_is_loggerurl_and_own_options_still_abbreviate():
+    assert options.parse(["--logger=https://l.test/"]).values == {"loggerURL": "https://l.test/"}
+    assert options.parse(["--logger", "https://l.test/"]).values == {"loggerURL": "https://l.test/"}
+    assert options.parse(["--logger-i=3"]).values == {"loggerTimerInterval": 3}
+    with pytest.raises(UsageError) as failure:
+        options.parse(["--logger-", "3"])   # not a DIRAC prefix: ours are still told apart
+    assert "ambiguous" in failure.value.reason

@@ -179,9 +179,20 @@ def test_remote_logger_whitelist_turns_logging_off(workdir):
     assert resolved.pilotLogging is False
     assert _source(resolved, "pilotLogging") == ("pilot.json", "RemoteLoggerCEsWhiteList")
     assert [w for w in resolved.warnings if "RemoteLoggerCEsWhiteList" in w]
-    # -z on the command line does not beat the white list either
-    resolved, _ = helpers.resolve_params(["--wnVO=gridpp", "-N", "other.example.org", "-z"], workdir)
+    # -g URL alone does not beat the white list (DIRAC: -g only sets the URL)
+    resolved, _ = helpers.resolve_params(["--wnVO=gridpp", "-N", "other.example.org", "-g", "https://l.test/"],
+                                         workdir)
     assert resolved.pilotLogging is False
+
+
+def test_option_z_wins_over_the_remote_logger_whitelist(workdir):
+    """DIRAC reads the command line after pilot.json: -z turns remote logging back on."""
+    _write(workdir, samples.new_schema())
+    for extra in (["-z"], ["-g", "https://l.test/", "-z"], ["--pilotLogging"]):
+        resolved, _ = helpers.resolve_params(["--wnVO=gridpp", "-N", "other.example.org"] + extra, workdir)
+        assert resolved.pilotLogging is True, extra
+        assert _source(resolved, "pilotLogging")[0] == "command line"
+        assert not [w for w in resolved.warnings if "RemoteLoggerCEsWhiteList" in w]
 
 
 def test_reported_parameters(workdir):
@@ -240,3 +251,14 @@ def test_pyz_dry_run_is_explain(run_pilot, workdir):
     assert "1. CheckWorkerNode" in out and "2. GetPilotVersion" in out
     assert helpers.explain_table(out)["releaseVersions"] == ("v1", "command line -r")
     assert os.listdir(workdir) == []
+
+
+def test_generated_stamps_are_uuid4_hex():
+    import uuid
+
+    from pilot.params import new_stamp
+
+    stamps = set(new_stamp() for _ in range(50))
+    assert len(stamps) == 50
+    for stamp in stamps:
+        assert len(stamp) == 32 and uuid.UUID(stamp).version == 4 and uuid.UUID(stamp).hex == stamp

@@ -1,5 +1,6 @@
 """The runner and its record: pilot_result.json, exit codes, summary, log lines."""
 
+import json
 import os
 import re
 import sys
@@ -313,3 +314,19 @@ def test_exit_code_table_is_consistent():
     assert exitcodes.for_signal(signal.SIGTERM) == 143
     assert exitcodes.describe(143) == "KILLED by SIGTERM"
     assert exitcodes.describe(10) == "CONFIG"
+
+
+def test_result_is_compact_while_running_and_indented_at_the_end(tmpdir):
+    from pilot.result import PilotResult
+
+    path = str(tmpdir.join("pilot_result.json"))
+    result = PilotResult(path)
+    result.plan([("CheckWorkerNode", "core")])
+    assert result.write() is None
+    running = helpers.read_text(path)
+    assert running.count("\n") == 1 and "\": " not in running  # one line, no padding
+    assert json.loads(running)["pilot"]["status"] == "running"
+    result.finish(0)
+    assert result.write() is None
+    done = helpers.read_text(path)
+    assert done.count("\n") > 10 and json.loads(done)["pilot"]["status"] == "done"

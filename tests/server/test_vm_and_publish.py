@@ -48,6 +48,17 @@ def test_vm_user_data_is_a_cloud_config(verified):
         wrapper.make_wrapper("vm", verified, vm_user="Root; rm -rf /")
 
 
+def test_vm_pilot_takes_the_whole_machine(verified):
+    """The VM is the pilot's: -t WholeNode (else DIRAC's default is 1 processor), added once."""
+    _, config = user_data(verified)
+    files = dict((entry["path"], entry) for entry in config["write_files"])
+    assert "'-t' 'WholeNode'" in files[wrapper.VM_RUN_SCRIPT]["content"]
+    made = wrapper.make_wrapper("vm", verified, PILOT_OPTIONS + ["--tag=WholeNode"])
+    assert "'-t' 'WholeNode'" not in made.text and "'--tag=WholeNode'" in made.text
+    batch = wrapper.make_wrapper("batch", verified, PILOT_OPTIONS)
+    assert "WholeNode" not in batch.text
+
+
 def test_vm_user_data_passes_cloud_inits_schema_check(verified, tmp_path):
     if not os.path.isfile(os.path.join(CLOUD_INIT_SITE, "cloudinit", "config", "schema.py")):
         pytest.skip("cloud-init not unpacked (.ci/provision-cloud-init.sh); the YAML parse test still ran")
@@ -115,7 +126,7 @@ def test_vm_boot_script_returns_at_once_and_the_pilot_runs_in_the_background(ver
     assert proc.returncode == 0 and b"starts in the background" in proc.stdout
     log = root / wrapper.VM_BOOT_LOG.lstrip("/")
     deadline = time.time() + 120
-    while time.time() < deadline and "exited with code" not in (log.read_text() if log.exists() else ""):
+    while time.time() < deadline and "wrapper exited with code" not in (log.read_text() if log.exists() else ""):
         time.sleep(0.2)
     assert "the pilot wrapper exited with code 0" in log.read_text()
 

@@ -9,6 +9,22 @@ import sys
 if sys.path and sys.path[0] and not os.path.isabs(sys.path[0]):
     sys.path[0] = os.path.abspath(sys.path[0])
 
-from pilot import cli  # noqa: E402  (must follow the sys.path fix above)
+if sys.argv[1:] == ["--version"]:
+    # Answered from pilot/__init__.py alone (a plain member of the zip): no option parser, no
+    # blob to decompress.  Any other command line, --version among others included, goes to cli.
+    import pilot
+
+    try:
+        sys.stdout.write(pilot.version_line() + "\n")
+        sys.stdout.flush()
+    except (IOError, OSError):
+        pass  # a reader that went away
+    sys.exit(0)
+
+import pyzimport  # noqa: E402  (the importer of pilot.bz2, see pyzimport.py)
+
+pyzimport.install(sys.path[0], globals().get("__loader__"))
+
+from pilot import cli  # noqa: E402
 
 sys.exit(cli.main(sys.argv[1:], archive=os.path.abspath(sys.argv[0])))

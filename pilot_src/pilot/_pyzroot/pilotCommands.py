@@ -8,13 +8,13 @@ import with a message that says what to use instead (see pilotTools).
 
 import functools
 
-from pilot.commands import CORE_COMMANDS
+from pilot.commands import core_commands
 from pilotTools import CommandBase, getSubmitterInfo, refuse_names, retrieveUrlTimeout, safe_listdir  # noqa: F401
 
 # How long logFinalizer waits for the remote log to take the command's records.
 FLUSH_SECONDS = 10.0
 
-for _command in CORE_COMMANDS:
+for _command in core_commands():
     globals()[_command.command_name()] = _command
 del _command
 
@@ -34,7 +34,7 @@ def logFinalizer(execute):
     return wrapper
 
 
-__all__ = [command.command_name() for command in CORE_COMMANDS] + [
+__all__ = [command.command_name() for command in core_commands()] + [
     "CommandBase", "getSubmitterInfo", "logFinalizer", "retrieveUrlTimeout", "safe_listdir"]
 
 refuse_names(__name__, ["sendMessage"])

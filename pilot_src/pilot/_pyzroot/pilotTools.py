@@ -12,8 +12,6 @@ import sys
 import types
 import warnings
 
-import six
-
 import compat
 from pilot import batchsystem, credentials, fetch, nodeinfo
 from pilot.commands.base import Command, CommandBase  # noqa: F401
@@ -72,7 +70,7 @@ def load_module_from_path(module_name, path_to_module):
     """The module of a Python file, executed (not added to sys.modules), as in DIRAC."""
     module = types.ModuleType(compat.to_native(module_name))
     module.__file__ = path_to_module
-    six.exec_(compile(compat.read_bytes(path_to_module), path_to_module, "exec"), module.__dict__)
+    compat.exec_code(compile(compat.read_bytes(path_to_module), path_to_module, "exec"), module.__dict__)
     return module
 
 

@@ -1,18 +1,29 @@
-"""The core toolbox.  Extensions add to it or override it (see pilot.toolbox)."""
+"""The core toolbox.  Extensions add to it or override it (see pilot.toolbox).
 
-from pilot.commands.agent import LaunchAgent
+A core command's module is imported when the command is planned, listed or
+asked for (core_commands()), not before: --explain -X CheckWorkerNode
+compiles only pilot.commands.checknode.
+"""
+
 from pilot.commands.base import Command, CommandBase, Context  # noqa: F401
-from pilot.commands.capability import (CheckWNCapabilities, ConfigureArchitectureWithoutCLI,
-                                       ConfigureCPURequirements)
-from pilot.commands.checknode import CheckWorkerNode
-from pilot.commands.configure import (CheckCECapabilities, ConfigureArchitecture, ConfigureBasics,
-                                      ConfigureSite, RegisterPilot)
-from pilot.commands.install import InstallDIRAC
-from pilot.commands.nagios import NagiosProbes
-from pilot.commands.version import GetPilotVersion
 
-CORE_COMMANDS = [
-    GetPilotVersion, CheckWorkerNode, InstallDIRAC, ConfigureBasics, RegisterPilot, CheckCECapabilities,
-    CheckWNCapabilities, ConfigureSite, ConfigureArchitecture, ConfigureArchitectureWithoutCLI,
-    ConfigureCPURequirements, LaunchAgent, NagiosProbes,
-]
+# (command name, module under pilot.commands), in DIRAC's order.
+CORE = (
+    ("GetPilotVersion", "version"), ("CheckWorkerNode", "checknode"), ("InstallDIRAC", "install"),
+    ("ConfigureBasics", "configure"), ("RegisterPilot", "configure"), ("CheckCECapabilities", "configure"),
+    ("CheckWNCapabilities", "capability"), ("ConfigureSite", "configure"), ("ConfigureArchitecture", "configure"),
+    ("ConfigureArchitectureWithoutCLI", "capability"), ("ConfigureCPURequirements", "capability"),
+    ("LaunchAgent", "agent"), ("NagiosProbes", "nagios"),
+)
+CORE_NAMES = [name for name, _ in CORE]
+
+
+def core_command(name):
+    """The class of a core command (imports its module)."""
+    module = dict(CORE)[name]
+    return getattr(__import__("pilot.commands." + module, fromlist=[name]), name)
+
+
+def core_commands():
+    """Every core command class, in DIRAC's order."""
+    return [core_command(name) for name in CORE_NAMES]

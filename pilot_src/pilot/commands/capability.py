@@ -6,7 +6,8 @@ and pilot.db12 answer on every Python from 2.6, and the keys are written into
 pilot.cfg with DIRAC's names.
 """
 
-from pilot import capabilities, db12, params as params_module, platforminfo
+import compat
+from pilot import capabilities, params as params_module, platforminfo
 from pilot.commands.configure import DiracCommand
 
 
@@ -16,8 +17,12 @@ def node_capabilities(command):
     if getattr(pp, "capabilities", None) is None:
         source, _ = pp.sources.get("pilotProcessors", (params_module.DEFAULT, ""))
         requested = pp.pilotProcessors if source == params_module.COMMAND_LINE else None
+        queue = pp.queueParameters or {}
+        whole_node = "WholeNode" in pp.tags or _true(queue.get("WholeNode"))
         pp.capabilities = capabilities.detect(environ=command.context.environ, work_dir=command.work_dir,
-                                              requested_processors=requested)
+                                              requested_processors=requested,
+                                              queue_processors=_int(queue.get("NumberOfProcessors")),
+                                              whole_node=whole_node)
     return pp.capabilities
 
 
@@ -59,6 +64,8 @@ class ConfigureCPURequirements(DiracCommand):
     def execute(self):
         pp = self.pp
         caps = node_capabilities(self)
+        from pilot import db12  # only this command measures the CPU power
+
         measurement = db12.measure(pp.db12Mode, max(1, int(pp.pilotProcessors or 1)), self.log,
                                    cache_dir=pp.db12CacheDir or None, environ=self.context.environ)
         cfg = self.load_cfg()
@@ -110,3 +117,14 @@ def _float(value):
         return float(value) if value not in (None, "") else None
     except (TypeError, ValueError):
         return None
+
+
+def _int(value):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _true(value):
+    return compat.to_text(value).strip().lower() in ("true", "yes", "1") if value is not None else False

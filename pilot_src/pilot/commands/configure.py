@@ -230,6 +230,9 @@ class ConfigureSite(DiracCommand):
         }
         if pp.site:
             values["/LocalSite/Site"] = pp.site
+            values["/LocalInstallation/SiteName"] = pp.site  # DIRAC's dirac-configure -n writes it
+        if pp.ceName:
+            values["/LocalInstallation/CEName"] = pp.ceName  # ... and -N this one
         if pp.setup:
             values["/DIRAC/Setup"] = pp.setup
         if pp.ceType:

@@ -9,29 +9,28 @@ PILOT_PAYLOAD_END
 
 pw_decode_with() {  # pw_decode_with TOOL OUT
     case $1 in
-    python) pw_payload | "$pw_py" -c 'import base64, sys
-data = sys.stdin.read()
-if not isinstance(data, bytes):
-    data = data.encode("ascii")
-data = base64.b64decode(data)
-if sys.argv[2] == "bz2":
-    import bz2
-    data = bz2.decompress(data)
+    python) pw_payload | "$pw_py" -c 'import base64, struct, sys
+data = "".join(sys.stdin.read().split())
+if sys.argv[2] == "pyz":
+    data = base64.b64decode(data.encode("ascii"))
+elif hasattr(base64, "b85decode"):
+    data = base64.b85decode(data)
+else:  # Python 2: base85 (RFC 1924 alphabet) by hand
+    digits = dict((c, i) for i, c in enumerate("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz!#$%&()*+-;<=>?@^_`{|}~"))
+    pad = -len(data) % 5
+    data += "~" * pad
+    out = []
+    for i in range(0, len(data), 5):
+        n = 0
+        for c in data[i:i + 5]:
+            n = n * 85 + digits[c]
+        out.append(struct.pack(">I", n))
+    data = "".join(out)[:len(out) * 4 - pad]
 out = open(sys.argv[1], "wb")
 out.write(data)
 out.close()' "$2" "$pw_encoding" ;;
-    base64) command -v base64 >/dev/null 2>&1 || return 1
-        if [ "$pw_encoding" = bz2 ]; then
-            command -v bzip2 >/dev/null 2>&1 && pw_payload | base64 -d | bzip2 -dc > "$2"
-        else
-            pw_payload | base64 -d > "$2"
-        fi ;;
-    openssl) command -v openssl >/dev/null 2>&1 || return 1
-        if [ "$pw_encoding" = bz2 ]; then
-            command -v bzip2 >/dev/null 2>&1 && pw_payload | openssl base64 -d | bzip2 -dc > "$2"
-        else
-            pw_payload | openssl base64 -d > "$2"
-        fi ;;
+    base64) [ "$pw_encoding" = pyz ] && command -v base64 >/dev/null 2>&1 && pw_payload | base64 -d > "$2" ;;
+    openssl) [ "$pw_encoding" = pyz ] && command -v openssl >/dev/null 2>&1 && pw_payload | openssl base64 -d > "$2" ;;
     esac
 }
 
