@@ -50,7 +50,8 @@ class GetPilotVersion(Command):
 
     def _read(self, location):
         if is_url(location):
-            url, data = self.context.downloader.get(options.split_list(location), what="versions file")
+            url, data = self.context.downloader.get(options.split_list(location), what="versions file",
+                                                    kind="versions")
             name = url
         else:
             name = os.path.join(self.work_dir, location)
