@@ -390,7 +390,8 @@ def _kill(proc):
 
 
 def _request_curl(url, timeout, cafile, capath, certfile, keyfile, data, headers, method=None, limits=UNBOUNDED):
-    max_time = timeout if limits.deadline is None else limits.deadline
+    # With a deadline, curl's own bound is a backstop: the reader stops it first, with its message.
+    max_time = timeout if limits.deadline is None else limits.deadline + 5
     args = [_which("curl") or "curl", "--silent", "--show-error", "--fail", "--location",
             "--max-time", str(max(1, int(max_time))), "--connect-timeout", str(int(min(timeout, 30)))]
     if limits.max_bytes is not None:
