@@ -211,7 +211,13 @@ def test_three_pilots_end_in_an_outage_the_fourth_delivers_their_stories(pyz, tm
         assert complete(items), (number, [m["seq"] for m in items])
         assert items[-1]["data"]["pilot"]["exit_code"] == 0
     assert logbook.duplicates == 0                                   # once each
-    assert os.listdir(handoff) == []
+    # The three spools are gone.  Under load the 4th pilot's final flush may stop waiting for a
+    # batch that then arrives: that batch is handed off too, and holds nothing the logbook lacks.
+    for name in os.listdir(handoff):
+        assert name.startswith(STAMPS[3] + "."), name
+        lines = helpers.read_bytes(os.path.join(handoff, name)).splitlines()[1:]
+        seqs = [m["seq"] for line in lines for m in json.loads(line.decode("utf-8"))["messages"]]
+        assert set(seqs) <= set(m["seq"] for m in logbook.messages_of(STAMPS[3]))
     received = helpers.load_result(dirs[3])["remote_logging"]["handoff_received"]
     assert received["spools"] == 3 and received["left"] == 0
     assert received["sent"] == sum(len(logbook.messages_of(stamp)) for stamp in STAMPS[:3])
