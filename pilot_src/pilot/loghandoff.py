@@ -456,8 +456,10 @@ class Sender(object):
                     # Put back: it expires after MAX_AGE unless the logbook takes it by then.
                     self._say("warning", "the logbook refused the spool of %s (%s)" % (header.get("stamp"), exc))
                     break
-                except Exception:
-                    break          # the logbook is down again: a later pilot goes on
+                except Exception as exc:
+                    # the logbook is down again: a later pilot goes on
+                    self.problem = " ".join(compat.to_text(exc).split())[:300] or exc.__class__.__name__
+                    break
                 done += 1
         finally:
             try:
