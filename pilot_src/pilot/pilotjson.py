@@ -75,7 +75,7 @@ def _file_type(mode):
 
 
 _STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
-_BRACKETS = re.compile(r"[^\[\]{}]+")
+_BRACKETS = re.compile(r"[^\[\]\{\}]+")
 
 
 def nesting_depth(text):
