@@ -14,17 +14,14 @@ path it came from, so ``--explain`` can show it.  Values published as strings
 that look like lists or booleans are parsed defensively.
 """
 
-import json
 import os
-import re
-import stat
 
 import compat
-from pilot import options
+from pilot import options, safeinput
 from pilot.errors import ConfigError
 from pilot.fetch import LIMITS, is_url
 
-MAX_DEPTH = 64                       # a real pilot.json nests about 8 levels deep
+MAX_DEPTH = safeinput.MAX_DEPTH
 MAX_BYTES = LIMITS["pilot.json"][1]  # a local file: the same size limit as a download
 
 
@@ -45,62 +42,18 @@ def load(location, downloader, log):
 
 
 def _read_local(name):
-    """The bytes of a local pilot.json: a regular file of at most MAX_BYTES (a FIFO or a
-    device such as /dev/zero would block the pilot or fill its memory)."""
+    """The bytes of a local pilot.json: a regular file of at most MAX_BYTES."""
     try:
-        info = os.stat(name)
-        if not stat.S_ISREG(info.st_mode):
-            raise ConfigError("pilot.json %s: not a regular file (%s)" % (name, _file_type(info.st_mode)))
-        if info.st_size > MAX_BYTES:
-            raise ConfigError("pilot.json %s: %d bytes, over the limit of %d" % (name, info.st_size, MAX_BYTES))
-        handle = open(name, "rb")
-        try:
-            data = handle.read(MAX_BYTES + 1)
-        finally:
-            handle.close()
-    except (IOError, OSError) as exc:
-        raise ConfigError("pilot.json %s: cannot read it: %s" % (name, exc.strerror or exc))
-    if len(data) > MAX_BYTES:
-        raise ConfigError("pilot.json %s: over the limit of %d bytes" % (name, MAX_BYTES))
-    return data
-
-
-def _file_type(mode):
-    for test, what in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
-                       (stat.S_ISBLK, "a block device"), (stat.S_ISDIR, "a directory"),
-                       (stat.S_ISSOCK, "a socket")):
-        if test(mode):
-            return what
-    return "not a file"
-
-
-_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
-_BRACKETS = re.compile(r"[^\[\]\{\}]+")
-
-
-def nesting_depth(text):
-    """How deep arrays and objects nest in JSON text (strings skipped); no recursion."""
-    depth = deepest = 0
-    for char in _BRACKETS.sub("", _STRING.sub("", text)):
-        if char in "[{":
-            depth += 1
-            if depth > deepest:
-                deepest = depth
-        else:
-            depth -= 1
-    return deepest
+        return safeinput.read_regular(name, MAX_BYTES)
+    except safeinput.InputError as exc:
+        raise ConfigError("pilot.json %s: %s" % (name, exc))
 
 
 def parse(data, name):
-    text = compat.to_text(data)
-    depth = nesting_depth(text)
-    if depth > MAX_DEPTH:
-        # json.loads would recurse that deep (RecursionError, a traceback)
-        raise ConfigError("pilot.json %s: nested %d levels deep, over the limit of %d" % (name, depth, MAX_DEPTH))
     try:
-        document = json.loads(text)
-    except (ValueError, RuntimeError, MemoryError) as exc:
-        raise ConfigError("pilot.json %s: not valid JSON: %s" % (name, exc))
+        document = safeinput.loads(data)
+    except safeinput.InputError as exc:
+        raise ConfigError("pilot.json %s: %s" % (name, exc))
     if not isinstance(document, dict):
         raise ConfigError("pilot.json %s: the top level is %s, expected an object"
                           % (name, _type_name(document)))

@@ -646,6 +646,10 @@ class RemoteLog(object):
             os.rename(tmp, self.spool_path)
         except (IOError, OSError) as exc:
             self.last_error = "cannot rewrite %s: %s" % (SPOOL_FILE, exc.strerror or exc)
+            try:   # a full disk: the spool stays as it was, the partial copy goes
+                os.remove("%s.tmp-%d" % (self.spool_path, os.getpid()))
+            except OSError:
+                pass
 
     def _note(self, text, warning=True):
         """One line in the pilot's log (at most MAX_WARNINGS warnings).  Not while closing: the

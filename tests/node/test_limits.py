@@ -17,7 +17,7 @@ from six.moves import BaseHTTPServer, socketserver
 
 import helpers
 from compat import net
-from pilot import exitcodes, fetch, nodeinfo, pilotjson
+from pilot import exitcodes, fetch, nodeinfo, pilotjson, safeinput
 from pilot.errors import PilotError
 
 NETWORK = exitcodes.BY_NAME["NETWORK"].code
@@ -189,8 +189,25 @@ def test_pilot_json_nested_200000_deep_is_one_line_exit_10(run_pilot, workdir, e
         helpers.assert_one_line_error(rc, exitcodes.CONFIG, out, err, needle)
 
 
+@pytest.mark.parametrize("content,needle", [
+    (None, "not a regular file (a FIFO)"),
+    ("[" * 100000 + "]" * 100000, "nested 100000 levels deep, over the limit of 64"),
+])
+def test_a_versions_file_that_is_a_fifo_or_too_deep_is_a_config_failure(run_pilot, workdir, content, needle):
+    path = os.path.join(workdir, "versions.json")
+    if content is None:
+        os.mkfifo(path)
+    else:
+        helpers.write_text(path, content)
+    rc, out, err = run_pilot(["-X", "GetPilotVersion", "--versions-file", "versions.json"], workdir, timeout=60)
+    assert rc == exitcodes.CONFIG, out + err
+    command = helpers.load_result(workdir)["commands"][0]
+    assert command["failure_type"] == "config" and needle in command["reason"]
+    assert "Traceback" not in out + err
+
+
 def test_nesting_depth_skips_strings():
-    assert pilotjson.nesting_depth('{"a": ["[[[{", {"b": "\\"]]"}]}') == 3
+    assert safeinput.nesting_depth('{"a": ["[[[{", {"b": "\\"]]"}]}') == 3
     assert pilotjson.parse(b'{"a": {"b": [1]}}', "x") == {"a": {"b": [1]}}
     deep = "[" * pilotjson.MAX_DEPTH + "]" * pilotjson.MAX_DEPTH
     assert pilotjson.parse(('{"a": %s}' % deep[2:-2]).encode("ascii"), "x")
