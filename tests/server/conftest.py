@@ -10,6 +10,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 PILOT_SRC = os.path.join(REPO, "pilot_src")
 if PILOT_SRC not in sys.path:
     sys.path.insert(0, PILOT_SRC)
+# Pilots run by these tests never hand their logs to each other through the node's real
+# hand-off directory (/var/tmp/pilots2-logs-<uid>); a test that wants it names its own.
+os.environ["PILOT_LOG_HANDOFF"] = "off"
 
 
 class Keys(object):
@@ -91,6 +94,6 @@ def sandbox_env(tools, python=None, link_name="python3", bin_dir=None, extra=Non
         if not os.path.lexists(link):
             os.symlink(python, link)
         path.insert(0, bin_dir)
-    env = {"PATH": os.pathsep.join(path), "HOME": bin_dir or tools, "LANG": "C"}
+    env = {"PATH": os.pathsep.join(path), "HOME": bin_dir or tools, "LANG": "C", "PILOT_LOG_HANDOFF": "off"}
     env.update(extra or {})
     return env
