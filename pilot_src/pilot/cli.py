@@ -374,8 +374,8 @@ def _finish_remote(remote, logger, result, started):
             log.warning(figures["handoff_problem"])
         log.info("remote logging: %d messages, %d sent, %d unsent%s"
                  % (figures["messages"], figures["sent"], figures["unsent"],
-                    " (kept in %s; last error: %s)" % (figures.get("spool_file") or SPOOL_FILE, figures["last_error"])
-                    if figures["unsent"] else ""))
+                    " (kept in %s; last error: %s)"
+                    % (figures.get("spool_file") or SPOOL_FILE, figures["last_error"]) if figures["unsent"] else ""))
     except PilotKilled:
         pass
     except Exception:

@@ -83,6 +83,7 @@ class RemoteLog(object):
         self.started = False
         self.closing = False
         self.closed = False
+        self.ended = False         # the result was logged: later records stay local
         self.abandoned = False     # close() gave up waiting for the sender
         self.finished = False      # the sender thread ended
         self.busy = False          # the sender is sending (or retrying the spool)
@@ -121,8 +122,10 @@ class RemoteLog(object):
     def _accept(self, record):
         overflow = None
         with self.cond:
-            if self.closed:
-                return
+            if self.closed or self.ended:
+                return   # the result is the story's last message (a background thread may log later)
+            if record.kind == "result":
+                self.ended = True
             first = not self.pending
             if first:
                 self.oldest = time.time()

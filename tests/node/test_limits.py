@@ -192,7 +192,7 @@ def test_pilot_json_nested_200000_deep_is_one_line_exit_10(run_pilot, workdir, e
 @pytest.mark.parametrize("content,needle", [
     (None, "not a regular file (a FIFO)"),
     ("[" * 100000 + "]" * 100000, "nested 100000 levels deep, over the limit of 64"),
-])
+], ids=["fifo", "deep"])   # (an id holding the document would not fit in the pilot's environment)
 def test_a_versions_file_that_is_a_fifo_or_too_deep_is_a_config_failure(run_pilot, workdir, content, needle):
     path = os.path.join(workdir, "versions.json")
     if content is None:
