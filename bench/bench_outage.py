@@ -8,7 +8,7 @@ second wave to the end of wave ``--down`` + 1 (the pilots of those waves end
 during the outage), then up again for the rest.  Each pilot runs
 GetPilotVersion and a short command that logs ``--lines`` lines.
 
-The same schedule runs twice: ``handoff`` (PILOT_LOG_HANDOFF=<a fresh
+The same schedule runs in each of ``--rounds`` rounds in two modes: ``handoff`` (PILOT_LOG_HANDOFF=<a fresh
 directory>) and ``off`` (PILOT_LOG_HANDOFF=off, what the pilot did before).
 Printed per mode: messages logged, stored by the logbook, lost (never stored),
 delivered late by the hand-off (sent by a later pilot), pilots whose story is
@@ -17,7 +17,8 @@ pilots that started after the outage, the median delay of their first command
 (from the pilot's start) in both modes and the paired ratio: what sending the
 waiting spools costs the next pilot's start.  Nothing is asserted.
 
-    .venv/bin/python bench/bench_outage.py [--pilots 20] [--wave 4] [--down 3] [--lines 30] [--python PY]
+    .venv/bin/python bench/bench_outage.py [--pilots 20] [--wave 4] [--down 3] [--lines 30] [--rounds 3]
+                                           [--python PY]
 """
 
 import argparse
@@ -125,6 +126,7 @@ def main():
     parser.add_argument("--down", type=int, default=3,
                         help="the logbook is down from the 2nd wave to the end of wave DOWN+1")
     parser.add_argument("--lines", type=int, default=30)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--python", default=sys.executable)
     parser.add_argument("--pyz", default=os.path.join(REPO, "dist", "pilot.pyz"))
     args = parser.parse_args()
@@ -132,29 +134,34 @@ def main():
     try:
         os.mkdir(os.path.join(scratch, "certs"))
         certs = helpers.TestCerts(os.path.join(scratch, "certs"))
-        results = {}
-        for mode in ("handoff", "off"):
-            results[mode] = run_schedule(mode, args, args.pyz, certs, scratch)
+        rounds = []
+        for _ in range(args.rounds):   # the modes interleaved: the machine's load hits both alike
+            rounds.append(dict((mode, run_schedule(mode, args, args.pyz, certs, scratch))
+                               for mode in ("handoff", "off")))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     python = subprocess.run([args.python, "-c", "import platform; print(platform.python_version())"],
                             stdout=subprocess.PIPE, universal_newlines=True).stdout.strip()
-    print("%d pilots in waves of %d, logbook down from wave 2 to wave %d; %d lines each; Python %s"
-          % (args.pilots, args.wave, args.down + 1, args.lines, python))
-    print("%-8s %7s %7s %6s %13s %11s %11s %8s" % ("mode", "logged", "stored", "lost", "late (hand-off)",
-                                                  "incomplete", "duplicates", "waiting"))
-    for mode in ("handoff", "off"):
-        r = results[mode]
-        print("%-8s %7d %7d %6d %15d %11d %11d %8d" % (mode, r["logged"], r["stored"], r["logged"] - r["stored"],
-                                                       r["late"], r["incomplete"], r["duplicates"], r["waiting"]))
-    after = results["handoff"]["after"]
-    if after:
-        on = [results["handoff"]["first_command"][n] for n in after]
-        off = [results["off"]["first_command"][n] for n in after]
+    print("%d pilots in waves of %d, logbook down from wave 2 to wave %d; %d lines each; Python %s; %d round(s)"
+          % (args.pilots, args.wave, args.down + 1, args.lines, python, args.rounds))
+    print("%-8s %5s %7s %7s %6s %15s %11s %11s %8s" % ("mode", "round", "logged", "stored", "lost",
+                                                       "late (hand-off)", "incomplete", "duplicates", "waiting"))
+    for number, results in enumerate(rounds):
+        for mode in ("handoff", "off"):
+            r = results[mode]
+            print("%-8s %5d %7d %7d %6d %15d %11d %11d %8d"
+                  % (mode, number + 1, r["logged"], r["stored"], r["logged"] - r["stored"], r["late"],
+                     r["incomplete"], r["duplicates"], r["waiting"]))
+    on, off = [], []
+    for results in rounds:
+        for pilot in results["handoff"]["after"]:
+            on.append(results["handoff"]["first_command"][pilot])
+            off.append(results["off"]["first_command"][pilot])
+    if on:
         ratios = [a / b for a, b in zip(on, off) if b > 0]
-        print("first command of the %d pilots after the outage, from the pilot's start: median %.3f s with "
-              "hand-off, %.3f s without; paired ratio median %.2f"
-              % (len(after), statistics.median(on), statistics.median(off), statistics.median(ratios)))
+        print("first command of the pilots after the outage (%d, paired by round and pilot), from the pilot's "
+              "start: median %.3f s with hand-off, %.3f s without; paired ratio median %.2f"
+              % (len(on), statistics.median(on), statistics.median(off), statistics.median(ratios)))
 
 
 if __name__ == "__main__":
