@@ -13,8 +13,11 @@ import os
 import re
 import socket
 import subprocess
+import select
 import sys
 import tempfile
+import threading
+import time
 
 try:
     from urllib import error as urlerror, request as urlrequest  # novm
@@ -83,24 +86,122 @@ def choose_transport(url, transport="auto"):
                       % (sys.version.split()[0], "no ssl module" if compat.ssl_module() is None else "ssl too old"))
 
 
+class Limits(object):
+    """Bounds of one request: ``deadline`` seconds in all (connection, headers and body) and
+    ``max_bytes`` of body; None means unbounded (the per-read ``timeout`` still applies)."""
+
+    def __init__(self, deadline=None, max_bytes=None):
+        self.deadline = deadline
+        self.max_bytes = max_bytes
+
+
+UNBOUNDED = Limits()
+
+
 def request(url, timeout=30, cafile=None, capath=None, certfile=None, keyfile=None,
-            data=None, headers=None, transport="auto", method=None):
+            data=None, headers=None, transport="auto", method=None, limits=None):
     """Fetch ``url``; return the body as bytes.  ``data`` (bytes) makes it a POST
     (or ``method``, e.g. "PUT").
 
     ``transport`` forces 'python', 'curl' or 'wget' (tests use this to exercise
     the fallback on a modern interpreter); 'auto' picks as described above.
+    ``limits`` (a Limits): past its deadline or size the request fails with a
+    FetchError saying so (a server trickling one byte at a time, an endless body).
     """
+    limits = limits or UNBOUNDED
     how = choose_transport(url, transport)
     if how == "python":
-        return _request_python(url, timeout, cafile, capath, certfile, keyfile, data, headers, method)
+        if limits.deadline is None:
+            return _request_python(url, timeout, cafile, capath, certfile, keyfile, data, headers, method,
+                                   limits)
+        return _within(limits.deadline, lambda state: _request_python(
+            url, timeout, cafile, capath, certfile, keyfile, data, headers, method, limits, state))
     if how == "curl":
-        return _request_curl(url, timeout, cafile, capath, certfile, keyfile, data, headers, method)
+        return _request_curl(url, timeout, cafile, capath, certfile, keyfile, data, headers, method, limits)
     if how == "wget":
         if method not in (None, "GET", "POST"):
             raise FetchError("wget cannot send a %s request; install curl" % method)
-        return _request_wget(url, timeout, cafile, capath, certfile, keyfile, data, headers)
+        return _request_wget(url, timeout, cafile, capath, certfile, keyfile, data, headers, limits)
     raise FetchError("unknown transport %r" % how)
+
+
+def _too_slow(deadline):
+    return FetchError("no complete answer within %s s (the limit for this download)" % _seconds(deadline))
+
+
+def _too_big(max_bytes):
+    return FetchError("the answer is larger than %d bytes (the limit for this download)" % max_bytes)
+
+
+def _seconds(value):
+    return ("%.1f" % value).rstrip("0").rstrip(".")
+
+
+def _within(deadline, call):
+    """``call(state)`` in a daemon thread, waited for at most ``deadline`` s.  Past it, the
+    response being read (state["response"]) is shut down so the thread ends, and the
+    request fails: urllib's timeout bounds each read, not the whole (one byte every few
+    seconds never trips it)."""
+    state = {"expired": False}
+    box = {}
+
+    def work():
+        try:
+            box["value"] = call(state)
+        except BaseException:
+            box["error"] = sys.exc_info()[1]
+
+    thread = threading.Thread(target=work, name="pilot-download")
+    thread.daemon = True
+    thread.start()
+    thread.join(deadline)
+    if thread.is_alive():
+        state["expired"] = True
+        _shut(state.get("response"))
+        raise _too_slow(deadline)
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def _shut(response, depth=0):
+    """Shut down the sockets under a urllib response (so a blocked read returns), quietly."""
+    if response is None or depth > 5:
+        return
+    if isinstance(response, socket.socket):
+        try:
+            response.shutdown(socket.SHUT_RDWR)
+        except Exception:
+            pass
+        return
+    for name in ("fp", "raw", "_sock", "sock"):
+        try:
+            inner = getattr(response, name, None)
+        except Exception:
+            inner = None
+        if inner is not None and inner is not response:
+            _shut(inner, depth + 1)
+
+
+def _read_capped(response, max_bytes):
+    """The body, failing as soon as it is over ``max_bytes`` (announced or read)."""
+    if max_bytes is not None:
+        try:
+            announced = int(response.info().get("Content-Length") or 0)
+        except (ValueError, TypeError, AttributeError):
+            announced = 0
+        if announced > max_bytes:
+            raise _too_big(max_bytes)
+    chunks, size = [], 0
+    while True:
+        chunk = response.read(65536)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+        if max_bytes is not None and size > max_bytes:
+            raise _too_big(max_bytes)
+    return b"".join(chunks)
 
 
 _CONTEXTS = {}
@@ -150,7 +251,8 @@ def _ssl_context(cafile, capath, certfile, keyfile):
     return context
 
 
-def _request_python(url, timeout, cafile, capath, certfile, keyfile, data, headers, method=None):
+def _request_python(url, timeout, cafile, capath, certfile, keyfile, data, headers, method=None, limits=UNBOUNDED,
+                    state=None):
     handlers = []
     if url.lower().startswith("https:"):
         try:
@@ -168,10 +270,14 @@ def _request_python(url, timeout, cafile, capath, certfile, keyfile, data, heade
         req.add_header(key, value)
     try:
         response = opener.open(req, timeout=timeout)
+        if state is not None:
+            state["response"] = response
         try:
-            return response.read()
+            return _read_capped(response, limits.max_bytes)
         finally:
             response.close()
+    except FetchError:
+        raise
     except urlerror.HTTPError as exc:
         reason = "HTTP %s %s" % (exc.code, compat.to_text(exc.msg or ""))
         detail = _error_detail(exc)
@@ -207,15 +313,28 @@ def _describe(reason):
     return " ".join(text.split())
 
 
-def _run_tool(args, data, what):
+def _run_tool(args, data, what, limits=UNBOUNDED):
+    """Run curl or wget; its stdout is the body.  Past the deadline or the size limit it is
+    killed (their own options do not bound a body of unknown length)."""
+    errors_file = tempfile.TemporaryFile()
     try:
-        proc = subprocess.Popen(args, stdin=subprocess.PIPE if data is not None else None,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, close_fds=True)
-    except OSError as exc:
-        raise FetchError("cannot run %s: %s" % (what, _describe(exc)))
-    if data is not None:
-        compat.feed_stdin(proc, data)  # not communicate(data): EPIPE on 2.6 if curl exits early
-    out, err = proc.communicate()
+        try:
+            proc = subprocess.Popen(args, stdin=subprocess.PIPE if data is not None else None,
+                                    stdout=subprocess.PIPE, stderr=errors_file, close_fds=True)
+        except OSError as exc:
+            raise FetchError("cannot run %s: %s" % (what, _describe(exc)))
+        if data is not None:
+            compat.feed_stdin(proc, data)  # not communicate(data): EPIPE on 2.6 if curl exits early
+        try:
+            out = _read_output(proc, limits)
+        except FetchError:
+            _kill(proc)
+            raise
+        proc.wait()
+        errors_file.seek(0)
+        err = errors_file.read(65536)
+    finally:
+        errors_file.close()
     if proc.returncode:
         lines = [line.strip() for line in compat.to_text(err).splitlines() if line.strip()]
         errors = [line for line in lines if _TOOL_ERROR.search(line)]
@@ -233,9 +352,54 @@ def _run_tool(args, data, what):
     return out
 
 
-def _request_curl(url, timeout, cafile, capath, certfile, keyfile, data, headers, method=None):
+def _read_output(proc, limits):
+    """The child's stdout to its end, within the limits (FetchError past them)."""
+    fd = proc.stdout.fileno()
+    chunks, size = [], 0
+    ends = time.time() + limits.deadline if limits.deadline is not None else None
+    try:
+        while True:
+            wait = None if ends is None else ends - time.time()
+            if wait is not None and wait <= 0:
+                raise _too_slow(limits.deadline)
+            try:
+                ready = select.select([fd], [], [], wait)[0]
+            except (select.error, OSError, IOError) as exc:
+                if getattr(exc, "errno", None) == errno.EINTR or (exc.args and exc.args[0] == errno.EINTR):
+                    continue
+                raise
+            if not ready:
+                continue
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+            if limits.max_bytes is not None and size > limits.max_bytes:
+                raise _too_big(limits.max_bytes)
+    finally:
+        proc.stdout.close()
+    return b"".join(chunks)
+
+
+def _kill(proc):
+    try:
+        proc.kill()
+    except OSError:
+        pass
+    try:
+        proc.wait()
+    except OSError:
+        pass
+
+
+def _request_curl(url, timeout, cafile, capath, certfile, keyfile, data, headers, method=None, limits=UNBOUNDED):
+    # With a deadline, curl's own bound is a backstop: the reader stops it first, with its message.
+    max_time = timeout if limits.deadline is None else limits.deadline + 5
     args = [_which("curl") or "curl", "--silent", "--show-error", "--fail", "--location",
-            "--max-time", str(int(timeout)), "--connect-timeout", str(int(min(timeout, 30)))]
+            "--max-time", str(max(1, int(max_time))), "--connect-timeout", str(int(min(timeout, 30)))]
+    if limits.max_bytes is not None:
+        args += ["--max-filesize", str(int(limits.max_bytes))]
     if cafile:
         args += ["--cacert", cafile]
     if capath:
@@ -248,7 +412,7 @@ def _request_curl(url, timeout, cafile, capath, certfile, keyfile, data, headers
     if data is not None:
         args += ["--data-binary", "@-"]
     if not headers:
-        return _run_tool(args + ["--", url], data, "curl")
+        return _run_tool(args + ["--", url], data, "curl", limits)
     # Headers may carry a bearer token: never put them on a command line that
     # other users of the node can read in /proc; hand them over in a 0600 file.
     fd, config = tempfile.mkstemp(prefix="pilot-curl-", suffix=".cfg")
@@ -257,12 +421,12 @@ def _request_curl(url, timeout, cafile, capath, certfile, keyfile, data, headers
                  for key, value in headers.items()]
         os.write(fd, compat.to_bytes("".join(lines)))
         os.close(fd)
-        return _run_tool(args + ["--config", config, "--", url], data, "curl")
+        return _run_tool(args + ["--config", config, "--", url], data, "curl", limits)
     finally:
         os.remove(config)
 
 
-def _request_wget(url, timeout, cafile, capath, certfile, keyfile, data, headers):
+def _request_wget(url, timeout, cafile, capath, certfile, keyfile, data, headers, limits=UNBOUNDED):
     args = [_which("wget") or "wget", "--no-verbose", "--output-document=-", "--tries=1",
             "--timeout=%d" % int(timeout)]
     if cafile:
@@ -281,4 +445,4 @@ def _request_wget(url, timeout, cafile, capath, certfile, keyfile, data, headers
         # wget has no "body from stdin"; the data is small (log batches), pass it inline.
         args.append("--post-data=%s" % compat.to_native(data))
     args += ["--", url]
-    return _run_tool(args, None, "wget")
+    return _run_tool(args, None, "wget", limits)

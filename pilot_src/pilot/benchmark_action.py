@@ -21,12 +21,9 @@ def run_benchmark(parsed, environ, stdout, stderr):
     logger = PilotLogger(debug=bool(parsed.values.get("debugLevel")))
     logger.add_sink(StreamSink(stderr))
     log = logger.source("Benchmark")
-    requested = parsed.values.get("pilotProcessors")
-    if requested:
-        copies, source = requested, "-P"
-    else:
-        found = capabilities.processors(environ)
-        copies, source = found["count"], found["source"]
+    # -P is capped at the processors found, as CheckWNCapabilities does: one copy per processor
+    found = capabilities.processors(environ, requested=parsed.values.get("pilotProcessors") or None)
+    copies, source = found["count"], found["source"]
     log.info("%d cop%s (%s)" % (copies, "y" if copies == 1 else "ies", source))
     try:
         result = db12.measure(mode, copies, log, cache_dir=parsed.values.get("db12CacheDir") or None,

@@ -67,6 +67,10 @@ def _main(argv, archive, environ, work_dir, stdout, stderr):
 
         return run_benchmark(parsed, environ, stdout, stderr)
     work_dir = os.path.abspath(work_dir or os.getcwd())
+    if "handOffLog" in parsed.actions:
+        from pilot import loghandoff
+
+        return loghandoff.main(work_dir, environ, stdout)
     if any(action in parsed.actions for action in INFO_ACTIONS):
         return _inform(parsed, environ, work_dir, archive, stdout, stderr)
     return _run(parsed, environ, work_dir, archive, stdout, stderr)
@@ -388,10 +392,12 @@ def _finish_remote(remote, logger, result, started):
     try:
         result.remote_logging = figures
         result.write()
+        if figures.get("handoff_problem"):
+            log.warning(figures["handoff_problem"])
         log.info("remote logging: %d messages, %d sent, %d unsent%s"
                  % (figures["messages"], figures["sent"], figures["unsent"],
-                    " (kept in %s; last error: %s)" % (SPOOL_FILE, figures["last_error"])
-                    if figures["unsent"] else ""))
+                    " (kept in %s; last error: %s)"
+                    % (figures.get("spool_file") or SPOOL_FILE, figures["last_error"]) if figures["unsent"] else ""))
     except PilotKilled:
         pass
     except Exception:

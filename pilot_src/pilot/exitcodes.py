@@ -26,7 +26,9 @@ TABLE = [
              "the node is unusable: too little disk, work directory not writable, missing tools"),
     ExitCode(12, "CREDENTIALS", "credentials",
              "proxy or host certificate missing, unreadable or expired"),
-    ExitCode(13, "NETWORK", "network", "no download location answered (after retries)"),
+    ExitCode(13, "NETWORK", "network",
+             "no download location answered (after retries), or each answer was over its time or size "
+             "limit"),
     ExitCode(14, "INTEGRITY", "integrity", "a download or file failed its checksum or signature"),
     ExitCode(15, "INSTALL", "install", "DIRAC could not be installed"),
     ExitCode(16, "CONFIGURE", "configure", "DIRAC could not be configured (dirac-configure and friends)"),

@@ -16,6 +16,25 @@ from compat import net
 from pilot.errors import PilotError
 
 GRID_CA_DIR = "/etc/grid-security/certificates"
+MIB = 1024 * 1024
+
+# Each kind of download: (overall deadline in seconds, largest body in bytes) of one request.
+# The per-read timeout alone lets a server trickling a byte every few seconds hold the pilot
+# for ever, and an endless body fill its memory; past a bound the location counts as failed.
+LIMITS = {
+    "pilot.json": (120, 16 * MIB),
+    "versions": (60, 1 * MIB),
+    "extension": (120, 16 * MIB),
+    "installer": (1800, 1024 * MIB),
+    "tarball": (1800, 1024 * MIB),
+    "file": (600, 256 * MIB),
+}
+
+
+def limits_of(kind):
+    """The compat.net.Limits of a kind of download (unknown kinds: those of "file")."""
+    deadline, max_bytes = LIMITS.get(kind) or LIMITS["file"]
+    return net.Limits(deadline, max_bytes)
 
 
 def default_ca_dir(environ):
@@ -48,8 +67,10 @@ class Downloader(object):
         self.transport = transport
         self.sleep = sleep
 
-    def get(self, urls, sha256=None, what="file"):
+    def get(self, urls, sha256=None, what="file", kind="file"):
         """Return (url, bytes) of the first location that answers with the right content.
+
+        ``kind`` picks the bounds of each request in LIMITS.
 
         Raises PilotError of type 'integrity' when locations answered but every
         answer failed its checksum, of type 'node' when nothing on the node can
@@ -66,7 +87,7 @@ class Downloader(object):
                 try:
                     data = net.request(url, timeout=self.timeout, cafile=self.cafile, capath=self.capath,
                                        certfile=self.certfile, keyfile=self.keyfile,
-                                       transport=self.transport)
+                                       transport=self.transport, limits=limits_of(kind))
                 except net.NoTransport as exc:  # no retry: the node lacks the tools
                     raise PilotError("%s from %s: %s" % (what, url, exc), "node")
                 except net.FetchError as exc:
@@ -90,9 +111,9 @@ class Downloader(object):
         raise PilotError("%s: no location answered after %d attempt(s): %s"
                          % (what, self.attempts, "; ".join(failures)), kind)
 
-    def save(self, urls, destination, sha256=None, what="file", mode=None):
+    def save(self, urls, destination, sha256=None, what="file", mode=None, kind="file"):
         """Download to ``destination`` atomically; return the URL used."""
-        url, data = self.get(urls, sha256, what)
+        url, data = self.get(urls, sha256, what, kind)
         write_atomic(destination, data, mode)
         return url
 
@@ -100,15 +121,20 @@ class Downloader(object):
 def write_atomic(path, data, mode=None):
     """Write bytes to path through a temporary file and a rename."""
     tmp = "%s.part-%d" % (path, os.getpid())
-    handle = open(tmp, "wb")
+    done = False
     try:
-        handle.write(compat.to_bytes(data))
-    finally:
-        handle.close()
-    try:
+        handle = open(tmp, "wb")
+        try:
+            handle.write(compat.to_bytes(data))
+        finally:
+            handle.close()   # a full disk may fail here too
         if mode is not None:
             os.chmod(tmp, mode)
         os.rename(tmp, path)
-    except (IOError, OSError):
-        os.remove(tmp)
-        raise
+        done = True
+    finally:
+        if not done:   # a full disk: no .part file left behind
+            try:
+                os.remove(tmp)
+            except OSError:
+                pass

@@ -29,6 +29,7 @@ as bytes) and says how it went by what it raises:
 import json
 import os
 import socket
+import stat
 import sys
 
 import compat
@@ -433,6 +434,9 @@ def token_from_file(path, uid=None):
         info = os.stat(path)
     except (IOError, OSError) as exc:
         return None, "cannot read the logbook token file %s: %s" % (path, exc.strerror or exc)
+    if not stat.S_ISREG(info.st_mode):
+        # a FIFO or a device would block the pilot or feed it for ever
+        return None, "the logbook token file %s is not a regular file: not used" % path
     if info.st_mode & 0o077:
         return None, ("the logbook token file %s is readable by others (mode %04o): not used; it must be "
                       "0600" % (path, info.st_mode & 0o7777))

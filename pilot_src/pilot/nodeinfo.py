@@ -141,11 +141,19 @@ def check_writable(folder):
     """None if a file can be created and removed in ``folder``, else the reason."""
     import tempfile
 
+    name = None
     try:
         fd, name = tempfile.mkstemp(prefix=".pilot-write-test-", dir=folder)
-        os.write(fd, b"x")
-        os.close(fd)
-        os.remove(name)
+        try:
+            os.write(fd, b"x")   # ENOSPC on a full disk: the file must not stay behind
+        finally:
+            os.close(fd)
         return None
     except (IOError, OSError) as exc:
         return exc.strerror or str(exc)
+    finally:
+        if name is not None:
+            try:
+                os.remove(name)
+            except OSError:
+                pass

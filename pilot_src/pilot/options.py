@@ -292,6 +292,10 @@ TABLE = [
       "run only the DB12 benchmark and print one JSON object; MODE is full, quick or cached "
       "(the default); copies: -P, else the processors found",
       long="benchmark", metavar="[MODE]", choices=("full", "quick", "cached"), implied="cached"),
+    P("handOffLog", "action", None, "pilot",
+      "move the unsent log spool left in the work directory to the node's hand-off directory "
+      "($PILOT_LOG_HANDOFF) for the next pilot to send (the wrapper's exit path, after a killed pilot)",
+      long="hand-off-log"),
     # -- accepted for compatibility, no effect -----------------------------------------
     P("section", "ignored", None, "ignored", "no meaning for the pilot", short="s", long="section"),
     P("url", "ignored", None, "ignored", "no meaning for the pilot", short="u", long="url"),

@@ -14,13 +14,15 @@ path it came from, so ``--explain`` can show it.  Values published as strings
 that look like lists or booleans are parsed defensively.
 """
 
-import json
 import os
 
 import compat
-from pilot import options
+from pilot import options, safeinput
 from pilot.errors import ConfigError
-from pilot.fetch import is_url
+from pilot.fetch import LIMITS, is_url
+
+MAX_DEPTH = safeinput.MAX_DEPTH
+MAX_BYTES = LIMITS["pilot.json"][1]  # a local file: the same size limit as a download
 
 
 def load(location, downloader, log):
@@ -30,23 +32,28 @@ def load(location, downloader, log):
     """
     if is_url(location):
         urls = options.split_list(location)
-        url, data = downloader.get(urls, what="pilot.json")
+        url, data = downloader.get(urls, what="pilot.json", kind="pilot.json")
         log.info("pilot.json read from %s (%d bytes)" % (url, len(data)))
         return parse(data, url), url
     name = os.path.abspath(location)
-    try:
-        data = compat.read_bytes(name)
-    except (IOError, OSError) as exc:
-        raise ConfigError("pilot.json %s: cannot read it: %s" % (name, exc.strerror or exc))
+    data = _read_local(name)
     log.info("pilot.json read from %s (%d bytes)" % (name, len(data)))
     return parse(data, name), name
 
 
+def _read_local(name):
+    """The bytes of a local pilot.json: a regular file of at most MAX_BYTES."""
+    try:
+        return safeinput.read_regular(name, MAX_BYTES)
+    except safeinput.InputError as exc:
+        raise ConfigError("pilot.json %s: %s" % (name, exc))
+
+
 def parse(data, name):
     try:
-        document = json.loads(compat.to_text(data))
-    except ValueError as exc:
-        raise ConfigError("pilot.json %s: not valid JSON: %s" % (name, exc))
+        document = safeinput.loads(data)
+    except safeinput.InputError as exc:
+        raise ConfigError("pilot.json %s: %s" % (name, exc))
     if not isinstance(document, dict):
         raise ConfigError("pilot.json %s: the top level is %s, expected an object"
                           % (name, _type_name(document)))

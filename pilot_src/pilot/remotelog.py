@@ -83,6 +83,7 @@ class RemoteLog(object):
         self.started = False
         self.closing = False
         self.closed = False
+        self.ended = False         # the result was logged: later records stay local
         self.abandoned = False     # close() gave up waiting for the sender
         self.finished = False      # the sender thread ended
         self.busy = False          # the sender is sending (or retrying the spool)
@@ -95,6 +96,7 @@ class RemoteLog(object):
         self.spool_path = None
         self.rejected_path = None
         self.thread = None
+        self.handoff = None        # set by configure(): where and how to hand off at close()
         self.transport = None
         self.stamp = None
         self.log = None
@@ -120,8 +122,10 @@ class RemoteLog(object):
     def _accept(self, record):
         overflow = None
         with self.cond:
-            if self.closed:
-                return
+            if self.closed or self.ended:
+                return   # the result is the story's last message (a background thread may log later)
+            if record.kind == "result":
+                self.ended = True
             first = not self.pending
             if first:
                 self.oldest = time.time()
@@ -210,7 +214,28 @@ class RemoteLog(object):
         if leftovers:
             self._append_spool(self._encode(leftovers), len(leftovers), force=True)
         self.close_seconds = time.time() - self.close_started
-        return self.summary()
+        figures = self.summary()
+        if self.handoff is not None:
+            self._hand_off(figures)
+        return figures
+
+    def _hand_off(self, figures):
+        """The spools of earlier pilots (the sender gets at most loghandoff.EXIT_WAIT more), then
+        ours: what is still unsent moves to the node's hand-off directory (pilot/loghandoff.py)."""
+        from pilot import loghandoff
+
+        settings, self.handoff = self.handoff, None
+        sender = settings.get("sender")
+        if sender is not None:
+            figures["handoff_received"] = sender.finish()
+        if not figures["unsent"] or self.refused:
+            return
+        path, problem = loghandoff.hand_off(os.path.dirname(self.spool_path), settings["environ"], self.stamp,
+                                            settings["url"], settings["vo"], settings["token"])
+        figures["handed_off"] = path
+        figures["handoff_problem"] = problem
+        if path:
+            figures["spool_file"] = path
 
     def _slow(self, seconds):
         started = self.attempt_started
@@ -624,6 +649,10 @@ class RemoteLog(object):
             os.rename(tmp, self.spool_path)
         except (IOError, OSError) as exc:
             self.last_error = "cannot rewrite %s: %s" % (SPOOL_FILE, exc.strerror or exc)
+            try:   # a full disk: the spool stays as it was, the partial copy goes
+                os.remove("%s.tmp-%d" % (self.spool_path, os.getpid()))
+            except OSError:
+                pass
 
     def _note(self, text, warning=True):
         """One line in the pilot's log (at most MAX_WARNINGS warnings).  Not while closing: the
@@ -820,6 +849,22 @@ def credentials(params, environ, log):
     return Credentials(token, certfile, keyfile, host, cafile, capath)
 
 
+def _start_handoff(remote, creds, params, environ, work_dir, log):
+    """Note where this pilot logs to (for the wrapper), and send the spools earlier pilots
+    handed off, in the background (pilot/loghandoff.py).  Never raises."""
+    from pilot import loghandoff
+
+    try:
+        vo = params.wnVO or params.jsonVO or None
+        loghandoff.write_meta(work_dir, params.pilotUUID, params.loggerURL, vo, params.logbookTokenFile or None)
+        if loghandoff.directory(environ) is None:
+            return
+        remote.handoff = {"environ": environ, "url": params.loggerURL, "vo": vo, "token": creds.token,
+                          "sender": loghandoff.start_sending(creds, environ, log)}
+    except Exception as exc:
+        log.warning("log hand-off: %s: %s" % (exc.__class__.__name__, exc))
+
+
 def configure(early, logger, params, environ, work_dir):
     """Start remote logging as the parameters ask (called only when they ask for it).
 
@@ -856,6 +901,7 @@ def configure(early, logger, params, environ, work_dir):
     interval = params.loggerTimerInterval or DEFAULT_INTERVAL
     remote.start(transport, params.pilotUUID, work_dir, params.loggerBufsize, interval,
                  logger.source("RemoteLog"))
+    _start_handoff(remote, creds, params, environ, work_dir, logger.source("RemoteLog"))
     log.info("remote logging to %s (%s, %s): a batch every %d lines or %d s, after each command and at "
              "exit; what cannot be sent waits in %s" % (display_url(getattr(transport, "url", params.loggerURL)),
                                                         transport.name, creds.describe(), remote.bufsize,

@@ -137,7 +137,8 @@ def fetch_extension(spec, downloader):
         raise ConfigError("extension %s: the file name must be <Prefix>Commands.py" % url)
     if downloader is None:
         raise ConfigError("extension %s: no downloader to fetch it" % url)
-    used, source = downloader.get([url], sha256=fragment[len("sha256="):], what="extension %s" % file_name)
+    used, source = downloader.get([url], sha256=fragment[len("sha256="):], what="extension %s" % file_name,
+                                    kind="extension")
     return file_name[:-3], source, used
 
 

@@ -26,7 +26,7 @@ def isolated_env(home, extra=None):
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("DIRAC", "FAKE_DIRAC", "X509_", "PIP_", "VIRTUAL_ENV"))}
     env.update({"HOME": str(home), "PIP_CONFIG_FILE": os.devnull, "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-                "PIP_NO_INPUT": "1", "PYTHONDONTWRITEBYTECODE": "1"})
+                "PIP_NO_INPUT": "1", "PYTHONDONTWRITEBYTECODE": "1", "PILOT_LOG_HANDOFF": "off"})
     env.update(extra or {})
     return env
 

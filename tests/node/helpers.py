@@ -49,6 +49,8 @@ def clean_env(extra=None):
     for name in _SCRUBBED:
         env.pop(name, None)
     env["PYTHONDONTWRITEBYTECODE"] = "1"
+    # No test hands logs to another through the node's real hand-off directory.
+    env["PILOT_LOG_HANDOFF"] = "off"
     for key, value in (extra or {}).items():
         if value is None:
             env.pop(key, None)

@@ -253,9 +253,9 @@ def test_curl_headers_are_not_on_the_command_line(http_server, no_proxy, monkeyp
     seen = []
     original = net._run_tool
 
-    def spy(args, data, what):
+    def spy(args, data, what, limits=net.UNBOUNDED):
         seen.append(list(args))
-        return original(args, data, what)
+        return original(args, data, what, limits)
 
     monkeypatch.setattr(net, "_run_tool", spy)
     http_server.put("h.txt", b"ok")

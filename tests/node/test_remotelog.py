@@ -487,3 +487,17 @@ def test_hanging_logbook_never_blocks_more_than_the_bounds(logbook, certs, workd
     assert remote.flush(0.3) is False
     figures = remote.close(0.5)
     assert figures["final_flush_timed_out"] and sorted(spooled_seqs(workdir)) == [1]
+
+
+def test_the_result_is_the_last_message_whatever_logs_later(workdir):
+    """A background thread (the log hand-off's sender) may log after the result: that line
+    stays local, so the logbook's story still ends with the result."""
+    logger, remote, transport = make(workdir)
+    log = logger.source("Pilot")
+    log.info("before")
+    log.event("INFO", "result: exit code 0", "result", "done")
+    logger.source("RemoteLog").info("log hand-off: 1 spool(s) of earlier pilots sent")
+    figures = remote.close(10, 0)
+    items = [m for batch in transport.batches for m in batch["messages"]]
+    assert [m["kind"] for m in items] == ["log", "result"]
+    assert figures["messages"] == 2 and figures["sent"] == 2

@@ -112,7 +112,8 @@ def pilot_args(dirac, token, *extra):
 
 
 def pilot_env(dirac, proxy, **extra):
-    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C", "X509_CERT_DIR": dirac.state["cadir"]}
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C", "X509_CERT_DIR": dirac.state["cadir"],
+           "PILOT_LOG_HANDOFF": "off"}   # no hand-off of logs through the machine's /var/tmp
     if proxy:
         env["X509_USER_PROXY"] = proxy
     env.update(extra)

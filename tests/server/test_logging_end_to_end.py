@@ -267,7 +267,8 @@ class Pilot(object):
         self.token = None
         env = dict((key, value) for key, value in os.environ.items()
                    if not key.startswith(("X509_", "PILOT_", "DIRAC_", "PYTHON")) and "proxy" not in key.lower())
-        env.update({"HOME": self.work, "LANG": "C", "PYTHONDONTWRITEBYTECODE": "1"})
+        # PILOT_LOG_HANDOFF=off: the log stays in the work directory (no hand-off to /var/tmp)
+        env.update({"HOME": self.work, "LANG": "C", "PYTHONDONTWRITEBYTECODE": "1", "PILOT_LOG_HANDOFF": "off"})
         if ca_dir:
             env["X509_CERT_DIR"] = ca_dir
         if secret:
@@ -520,7 +521,7 @@ def test_a_wrapped_pilot_logs_with_the_token_of_its_wrapper(tmp_path, signed_pyz
     base = tmp_path / "base"
     base.mkdir()
     env = {"PATH": "/usr/bin:/bin", "HOME": str(base), "LANG": "C", "PILOT_PYTHON": python(env_name),
-           "PILOT_WORK_BASE": str(base), "X509_CERT_DIR": pki.ca_dir}
+           "PILOT_WORK_BASE": str(base), "X509_CERT_DIR": pki.ca_dir, "PILOT_LOG_HANDOFF": "off"}
     done = subprocess.run(["/bin/sh", script], cwd=str(base), env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=120)
     out = done.stdout.decode("utf-8", "replace")

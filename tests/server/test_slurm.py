@@ -128,7 +128,7 @@ def submit_env(slurm, **extra):
     """The submitter's environment (sbatch hands it to the jobs): no stray pilot, X509 or DIRAC settings."""
     env = dict((key, value) for key, value in slurm["env"].items()
                if not key.startswith(("X509_", "PILOT_", "DIRAC_", "PYTHON", "TMPDIR")))
-    env.update({"PILOT_PYTHON": sys.executable, "LANG": "C"})
+    env.update({"PILOT_PYTHON": sys.executable, "LANG": "C", "PILOT_LOG_HANDOFF": "off"})
     env.update(extra)
     return env
 

@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import threading
+import time
 import zipfile
 
 import pytest
@@ -284,6 +285,104 @@ def test_signal_is_passed_to_the_pilot(keys, tools_dir, tmp_path):
     rest = proc.communicate(timeout=30)[0].decode()
     assert proc.returncode == 143, "".join(lines) + rest
     assert "got SIGTERM: passing it to the pilot" in rest and "pilot got 15" in rest
+
+
+@pytest.mark.parametrize("with_timeout", [True, False], ids=["timeout(1)", "background-kill"])
+def test_a_python_that_hangs_is_skipped(verified, tools_dir, tmp_path, with_timeout):
+    """The version probe of each candidate is bounded by PILOT_PYTHON_PROBE_SECONDS."""
+    tools = tools_dir
+    if not with_timeout:   # the same tools without timeout(1): the wrapper's own watchdog
+        tools = str(tmp_path / "tools")
+        os.mkdir(tools)
+        for name in os.listdir(tools_dir):
+            if name != "timeout":
+                os.symlink(os.readlink(os.path.join(tools_dir, name)), os.path.join(tools, name))
+    hanging = tmp_path / "bin" / "python3"
+    hanging.parent.mkdir()
+    hanging.write_text("#!/bin/sh\nexec sleep 600\n")
+    hanging.chmod(0o755)
+    env_name, python = INTERPRETERS[-1]
+    env = sandbox_env(tools, python, "python", str(tmp_path / "bin"),
+                      {"TMPDIR": str(tmp_path), "PILOT_PYTHON_PROBE_SECONDS": "2"})
+    code, out, err = run(write_script(tmp_path, wrapper.make_wrapper("batch", verified, PILOT_OPTIONS)), env,
+                         str(tmp_path))
+    assert code == 0, out + err
+    assert "Python: %s (" % str(tmp_path / "bin" / "python") in out, out
+
+
+HANDOFF_EXTENSION = """
+import os
+import time
+
+from pilot.commands.base import Command
+
+
+class Doze(Command):
+    \"\"\"Logs DOZING, then waits (at most 60 s) to be killed.\"\"\"
+
+    def execute(self):
+        self.log.info("DOZING")
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            time.sleep(0.1)
+"""
+
+
+def test_the_log_of_a_killed_pilot_is_handed_off_on_the_wrapper_exit_path(verified, tools_dir, tmp_path):
+    import glob
+    import socket
+
+    exts = tmp_path / "exts"
+    exts.mkdir()
+    (exts / "DozeCommands.py").write_text(HANDOFF_EXTENSION)
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    url = "http://127.0.0.1:%d/api/v1/logs" % probe.getsockname()[1]   # nothing listens: an outage
+    probe.close()
+    made = wrapper.make_wrapper("batch", verified, ["-X", "GetPilotVersion,Doze", "-r", "v9.0.0", "-E", "Doze",
+                                                    "--extensions-dir", str(exts), "-g", url])
+    handoff = str(tmp_path / "handoff")
+    base = tmp_path / "base"
+    base.mkdir()
+    env = one_python_env(tools_dir, tmp_path, {"PILOT_WORK_BASE": str(base), "PILOT_LOG_HANDOFF": handoff})
+    proc = subprocess.Popen(["/bin/sh", write_script(tmp_path, made)], env=env, cwd=str(tmp_path),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.time() + 90
+        pilot = None
+        while time.time() < deadline and pilot is None:
+            spools = glob.glob(str(base / "pilot.*" / "pilot_log.spool"))
+            outs = glob.glob(str(base / "pilot.*" / "pilot.out"))
+            if spools and outs and "DOZING" in open(outs[0]).read():
+                pilot = _pid_of(os.path.dirname(outs[0]) + "/pilot.pyz")
+            time.sleep(0.1)
+        assert pilot, "the pilot did not reach Doze with a spool"
+        os.kill(pilot, signal.SIGKILL)
+        out = proc.communicate(timeout=90)[0].decode()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 137, out
+    assert "log hand-off: the unsent log of" in out and "waits in %s/" % handoff in out, out
+    names = os.listdir(handoff)
+    assert len(names) == 1 and names[0].startswith(made.stamp + "."), names
+    header = json.loads(open(os.path.join(handoff, names[0]), "rb").readline().decode())
+    assert header["stamp"] == made.stamp and header["url"] == url and header["messages"] > 0
+
+
+def _pid_of(word):
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % entry, "rb") as handle:
+                argv = handle.read().split(b"\0")
+        except OSError:
+            continue
+        if word.encode() in argv:
+            return int(entry)
+    return None
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):

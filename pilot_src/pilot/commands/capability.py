@@ -66,7 +66,14 @@ class ConfigureCPURequirements(DiracCommand):
         caps = node_capabilities(self)
         from pilot import db12  # only this command measures the CPU power
 
-        measurement = db12.measure(pp.db12Mode, max(1, int(pp.pilotProcessors or 1)), self.log,
+        copies = max(1, int(pp.pilotProcessors or 1))
+        found = caps["processors"]["limit"]
+        if copies > found:
+            # one DB12 copy per processor: -P 1000 must not fork 1,000 benchmark processes
+            self.log.info("DB12: %d copies asked for, capped at the %d processors found (%s)"
+                          % (copies, found, caps["processors"]["limit_source"]))
+            copies = found
+        measurement = db12.measure(pp.db12Mode, copies, self.log,
                                    cache_dir=pp.db12CacheDir or None, environ=self.context.environ)
         cfg = self.load_cfg()
         factor = measurement["score"]

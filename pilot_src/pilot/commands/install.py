@@ -200,7 +200,8 @@ class InstallDIRAC(Command):
     def install_diracos(self):
         urls = [url.replace("{machine}", platform.machine()) for url in self.pp.installerURLs]
         installer = self.path("DIRACOS-installer.sh")
-        self.context.downloader.save(urls, installer, self._checksum(self.pp.installerSHA256), "DIRACOS installer")
+        self.context.downloader.save(urls, installer, self._checksum(self.pp.installerSHA256),
+                                     "DIRACOS installer", kind="installer")
         target = self.path("diracos")
         if os.path.exists(target):
             shutil.rmtree(target)
@@ -249,7 +250,8 @@ class InstallDIRAC(Command):
             raise Skip("no --release-tarball-url given")
         archive = self.path("dirac-release.tar.gz")
         self.context.downloader.save(self.pp.releaseTarballURLs, archive,
-                                     self._checksum(self.pp.releaseTarballSHA256), "release tarball")
+                                     self._checksum(self.pp.releaseTarballSHA256), "release tarball",
+                                     kind="tarball")
         target = self.path("diracrelease")
         if os.path.exists(target):
             shutil.rmtree(target)

@@ -1,10 +1,9 @@
 """GetPilotVersion: which DIRAC version(s) this pilot installs."""
 
-import json
 import os
 
 import compat
-from pilot import options
+from pilot import fetch, options, safeinput
 from pilot.commands.base import Command
 from pilot.fetch import is_url
 
@@ -50,18 +49,19 @@ class GetPilotVersion(Command):
 
     def _read(self, location):
         if is_url(location):
-            url, data = self.context.downloader.get(options.split_list(location), what="versions file")
+            url, data = self.context.downloader.get(options.split_list(location), what="versions file",
+                                                    kind="versions")
             name = url
         else:
             name = os.path.join(self.work_dir, location)
             try:
-                data = compat.read_bytes(name)
-            except (IOError, OSError) as exc:
-                self.fail("versions file %s: cannot read it: %s" % (name, exc.strerror or exc))
+                data = safeinput.read_regular(name, fetch.LIMITS["versions"][1])
+            except safeinput.InputError as exc:
+                self.fail("versions file %s: %s" % (name, exc))
         try:
-            document = json.loads(compat.to_text(data))
-        except ValueError as exc:
-            self.fail("versions file %s: not valid JSON: %s" % (name, exc))
+            document = safeinput.loads(data)
+        except safeinput.InputError as exc:
+            self.fail("versions file %s: %s" % (name, exc))
         if not isinstance(document, dict):
             self.fail("versions file %s: the top level is not an object" % name)
         return document, name

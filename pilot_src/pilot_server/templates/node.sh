@@ -2,13 +2,15 @@
 # Pilots 2.0 pilot wrapper, variant @VARIANT@, made by pilotctl @VERSION@.
 # Runs under a POSIX /bin/sh (tested with dash and bash).  What it does:
 #   1. picks a Python: $PILOT_PYTHON, python3, python, python2, /usr/libexec/platform-python,
-#      python3.13 ... python3.6, python2.7, python2.6; each is run to check it is 2.6, 2.7 or 3.6+;
+#      python3.13 ... python3.6, python2.7, python2.6; each is run to check it is 2.6, 2.7 or 3.6+
+#      (at most $PILOT_PYTHON_PROBE_SECONDS, default 20 s: one that hangs is skipped);
 #   2. makes its own work directory (mktemp -d) in the first writable of $PILOT_WORK_BASE@WORK_BASE_NOTE@,
 #      $_CONDOR_SCRATCH_DIR, $TMPDIR, the start directory, $HOME, /tmp, and writes only there;
 #   3. gets pilot.pyz (@SOURCE_NOTE@) and checks it;
 #   4. runs "$py pilot.pyz <options> --pilotUUID <stamp>" there (DIRAC_PILOT_STAMP is exported;
 #      a logbook token, if any, is in the 0600 file named by $PILOT_LOGBOOK_TOKEN_FILE), passes
-#      SIGTERM/INT/USR1/XCPU on to it, and exits with the pilot's exit code.
+#      SIGTERM/INT/USR1/XCPU on to it, and exits with the pilot's exit code; a log the pilot
+#      could not send nor hand off (it was killed) goes to the node's hand-off directory.
 # Exit codes when the pilot did not start: 3 unpack failure (no writable work directory,
 # decoding failed), 4 no usable Python, 255 no location answered or the pilot failed its
 # sha256/signature check.  Logs: the wrapper's lines go to stdout (and wrapper.log), the pilot's
@@ -58,8 +60,29 @@ pw_die() {  # pw_die CODE MESSAGE
     exit "$1"
 }
 
-pw_python_version() {  # prints X.Y.Z and succeeds when $1 runs and is 2.6, 2.7 or 3.6+
-    "$1" -c 'import sys; v = sys.version_info; sys.stdout.write("%d.%d.%d" % (v[0], v[1], v[2])); sys.exit(not ((2, 6) <= tuple(v[:2]) < (3, 0) or tuple(v[:2]) >= (3, 6)))' 2>/dev/null
+pw_probe_seconds=${PILOT_PYTHON_PROBE_SECONDS:-20}
+case $pw_probe_seconds in ''|*[!0-9]*|0) pw_probe_seconds=20 ;; esac
+
+pw_bounded() {  # pw_bounded SECONDS COMMAND...: runs COMMAND, killed after SECONDS (status 124)
+    pw_limit=$1
+    shift
+    if command -v timeout >/dev/null 2>&1; then
+        timeout -s KILL "$pw_limit" "$@"
+        return $?
+    fi
+    "$@" &
+    pw_bounded_pid=$!
+    # the watchdog's output goes nowhere: a $(...) around us must not wait for its sleep
+    (sleep "$pw_limit"; kill -9 "$pw_bounded_pid" 2>/dev/null) >/dev/null 2>&1 &
+    pw_watchdog=$!
+    wait "$pw_bounded_pid"
+    pw_bounded_rc=$?
+    kill "$pw_watchdog" 2>/dev/null
+    return $pw_bounded_rc
+}
+
+pw_python_version() {  # prints X.Y.Z and succeeds when $1 runs and is 2.6, 2.7 or 3.6+ (a Python that hangs: skipped)
+    pw_bounded "$pw_probe_seconds" "$1" -c 'import sys; v = sys.version_info; sys.stdout.write("%d.%d.%d" % (v[0], v[1], v[2])); sys.exit(not ((2, 6) <= tuple(v[:2]) < (3, 0) or tuple(v[:2]) >= (3, 6)))' 2>/dev/null
 }
 
 pw_find_python() {
@@ -152,5 +175,11 @@ while :; do
     break
 done
 pw_log INFO "the pilot exited with code $pw_rc"
+if [ -s "$pw_work/pilot_log.spool" ]; then
+    # A pilot killed before its own exit path left its unsent log here: hand it to the next
+    # pilot on this node (pilot/loghandoff.py), at most 30 s.
+    pw_handoff=$(pw_bounded 30 "$pw_py" "$pw_work/pilot.pyz" --hand-off-log 2>&1 </dev/null)
+    pw_log INFO "${pw_handoff:-log hand-off: no answer within 30 s}"
+fi
 pw_keep_logs
 exit "$pw_rc"
