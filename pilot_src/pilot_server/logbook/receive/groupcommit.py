@@ -3,7 +3,8 @@
 Thousands of pilots each send a small batch every ~30 s; one transaction per batch
 spends most of its time on the transaction itself.  A worker thread that has checked a
 batch hands it here (``store``) and waits; ``writers`` threads each take whatever batches
-wait (up to ``max_group``) and store them with one ``Store.store_batches`` call.  Nothing
+wait (up to ``max_group``) and store them with one ``Store.store_batches`` call, which
+``store.groupwrite`` writes with a constant number of statements whatever the group's size.  Nothing
 waits on purpose: under a light load a group is one batch, under a heavy one the
 groups grow by themselves while the previous ones are being written.
 
@@ -21,6 +22,20 @@ from pilot_server.logbook.store.database import Unavailable
 from pilot_server.logbook.store.logstore import Batch
 
 log = logging.getLogger("pilots2.logbook.http")
+
+WORKERS_PER_WRITER = 32  # a worker waits on its batch's group: 32 of them make groups of up to 32 per writer
+READER_CONNECTIONS = 16  # what the workers' reads (registrations, pages, the API) get of the pool at most
+
+
+def writers_for(threads):
+    """Writer threads for ``threads`` workers: one per WORKERS_PER_WRITER, at least one.  Few writers make
+    big groups (``groupwrite`` writes a group with a constant number of statements)."""
+    return max(1, threads // WORKERS_PER_WRITER)
+
+
+def pool_size(threads):
+    """Database connections for ``threads`` workers and their writers."""
+    return min(READER_CONNECTIONS, threads) + writers_for(threads)
 
 
 class Waiter(object):
