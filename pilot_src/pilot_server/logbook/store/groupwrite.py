@@ -24,7 +24,7 @@ order of the batches, as if each batch were written alone.
 import collections
 import json
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, select
 
 from pilot_server.logbook.store import pilotinfo, schema, states
 
@@ -64,7 +64,7 @@ def encode_data(data):
 def write_group(kind, connection, batches, now):
     """Store ``batches`` ([Batch]) in the open transaction of ``connection``; [Outcome] in their order."""
     pilots = lock_pilots(kind, connection, sorted(set(batch.stamp for batch in batches)), now)
-    stored = existing_messages(connection, batches)
+    stored = existing_messages(kind, connection, batches)
     rows, outcomes, transitions, commands = [], [], [], {}
     for batch in batches:
         pilot = pilots[batch.stamp]
@@ -112,43 +112,61 @@ def insert_ignore(kind, table):
 def lock_pilots(kind, connection, stamps, now):
     """{stamp: the pilot row as a dict, locked}; the missing ones are created (Submitted, without a source:
     their messages make them Running, and record that transition, before anyone can see them)."""
-    found = _locked(connection, stamps)
+    found = _locked(kind, connection, stamps)
     missing = [stamp for stamp in stamps if stamp not in found]
     if missing:
         connection.execute(insert_ignore(kind, schema.pilots), [
             {"stamp": stamp, "first_seen": now, "last_seen": now, "last_seq": 0, "message_count": 0,
              "status": states.SUBMITTED, "status_time": now} for stamp in missing])
-        found.update(_locked(connection, missing))
+        found.update(_locked(kind, connection, missing))
     for row in found.values():
         row["created"] = row["status_source"] is None and not row["registered"] and row["message_count"] == 0
     return found
 
 
-def _locked(connection, stamps):
-    pilots = schema.pilots
-    query = select(pilots).where(pilots.c.stamp.in_(stamps)).order_by(pilots.c.stamp).with_for_update()
-    return dict((row["stamp"], dict(row)) for row in connection.execute(query).mappings())
+def _marker(kind):
+    return "?" if kind == "sqlite" else "%s"
 
 
-def existing_messages(connection, batches):
-    """{stamp: {seq}} of the batches' messages already stored: one SELECT over each pilot's seq range
-    (or its seqs, when they are sparse)."""
+def _locked(kind, connection, stamps):
+    # plain SQL: SQLAlchemy's expression building costs more than the query for a long IN list
+    marker = _marker(kind)
+    query = "SELECT %s FROM pilots WHERE stamp IN (%s) ORDER BY stamp%s" % (
+        ", ".join(PILOT_COLUMNS), ", ".join([marker] * len(stamps)), "" if kind == "sqlite" else " FOR UPDATE")
+    rows = {}
+    for values in connection.exec_driver_sql(query, tuple(stamps)):
+        row = dict(zip(PILOT_COLUMNS, values))
+        row["registered"] = bool(row["registered"])
+        rows[row["stamp"]] = row
+    return rows
+
+
+def seq_ranges(seqs, gap=64):
+    """[(low, high)] covering ``seqs``: runs of seqs closer than ``gap`` make one range."""
+    ranges = []
+    for seq in sorted(seqs):
+        if ranges and seq - ranges[-1][1] <= gap:
+            ranges[-1][1] = seq
+        else:
+            ranges.append([seq, seq])
+    return ranges
+
+
+def existing_messages(kind, connection, batches):
+    """{stamp: {seq}} of the batches' messages already stored: one SELECT over each pilot's seq ranges."""
     wanted = {}
     for batch in batches:
         wanted.setdefault(batch.stamp, set()).update(item["seq"] for item in batch.messages)
-    messages = schema.messages
-    conditions = []
+    terms, parameters = [], []
+    term = "(stamp = %s AND seq BETWEEN %s AND %s)" % ((_marker(kind),) * 3)
     for stamp, seqs in sorted(wanted.items()):
-        if not seqs:
-            continue
-        low, high = min(seqs), max(seqs)
-        if high - low < 4 * len(seqs) + 100:
-            conditions.append(and_(messages.c.stamp == stamp, messages.c.seq.between(low, high)))
-        else:
-            conditions.append(and_(messages.c.stamp == stamp, messages.c.seq.in_(sorted(seqs))))
+        for low, high in seq_ranges(seqs):
+            terms.append(term)
+            parameters.extend((stamp, low, high))
     found = {}
-    if conditions:
-        for stamp, seq in connection.execute(select(messages.c.stamp, messages.c.seq).where(or_(*conditions))):
+    if terms:
+        for stamp, seq in connection.exec_driver_sql("SELECT stamp, seq FROM messages WHERE %s"
+                                                     % " OR ".join(terms), tuple(parameters)):
             found.setdefault(stamp, set()).add(seq)
     return found
 
