@@ -256,7 +256,7 @@ def baseline_tree(commit, scratch):
     archive = subprocess.run(["git", "-C", REPO, "archive", commit], stdout=subprocess.PIPE, check=True).stdout
     subprocess.run(["tar", "-x", "-C", target], input=archive, check=True)
     source = os.path.join(target, "pilot_src")
-    check = subprocess.run([sys.executable, "-c", "import pilot_server.logbook.receive.httpserver as m; print(m.__file__)"],
+    check = subprocess.run([sys.executable, "-c", "import pilot_server.logbook as m; print(m.__file__)"],
                            env=dict(os.environ, PYTHONPATH=source), stdout=subprocess.PIPE, universal_newlines=True)
     if not check.stdout.startswith(target):
         raise SystemExit("the baseline %s does not run from %s: %s" % (commit, target, check.stdout))

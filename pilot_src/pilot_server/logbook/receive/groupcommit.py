@@ -4,9 +4,13 @@ Thousands of pilots each send a small batch every ~30 s; one transaction per bat
 spends most of its time on the transaction itself.  A worker thread that has checked a
 batch hands it here (``store``) and waits; ``writers`` threads each take whatever batches
 wait (up to ``max_group``) and store them with one ``Store.store_batches`` call, which
-``store.groupwrite`` writes with a constant number of statements whatever the group's size.  Nothing
-waits on purpose: under a light load a group is one batch, under a heavy one the
-groups grow by themselves while the previous ones are being written.
+``store.groupwrite`` writes with a constant number of statements whatever the group's size.
+
+Nothing waits for a clock: a batch that arrives while no writer is busy is written at
+once (under a light load a group is one batch).  While a writer is busy, another one
+starts only when ``min_group`` batches wait (a quarter of ``max_group``): the batches
+that arrive meanwhile make one big group when the busy writer is done, rather than
+many groups of one that cost a whole transaction each and keep the big ones waiting.
 
 A group the database refuses for another reason than being unavailable is stored again
 batch by batch, so that one bad batch fails alone.  ``Unavailable`` fails the whole
@@ -51,11 +55,13 @@ class Waiter(object):
 
 
 class GroupCommit(object):
-    def __init__(self, store, metrics, writers=4, max_group=64):
+    def __init__(self, store, metrics, writers=4, max_group=64, min_group=None):
         self.store, self.metrics, self.max_group = store, metrics, max_group
+        self.min_group = min_group if min_group is not None else max(1, max_group // 4)
         self.pending = collections.deque()
         self.ready = threading.Condition()
         self.stopping = False
+        self.busy = 0  # writers writing a group
         self.threads = [threading.Thread(target=self.run, name="logbook-writer-%d" % index, daemon=True)
                         for index in range(writers)]
         for thread in self.threads:
@@ -81,15 +87,24 @@ class GroupCommit(object):
         for thread in self.threads:
             thread.join(30)
 
+    def may_start(self):
+        return self.pending and (self.busy == 0 or len(self.pending) >= self.min_group or self.stopping)
+
     def run(self):
         while True:
             with self.ready:
-                while not self.pending and not self.stopping:
+                while not self.may_start() and not (self.stopping and not self.pending):
                     self.ready.wait()
                 if not self.pending:
                     return
                 group = [self.pending.popleft() for _ in range(min(self.max_group, len(self.pending)))]
-            self.write(group)
+                self.busy += 1
+            try:
+                self.write(group)
+            finally:
+                with self.ready:
+                    self.busy -= 1
+                    self.ready.notify()
 
     def write(self, group):
         try:
