@@ -7,6 +7,10 @@ an allocation it never fills; the standard loop's TLS costs ~300 KB a connection
 that each limit of ``limits.py`` is enforced where it belongs:
 
 * accept: over ``max_connections`` or ``max_per_address``: closed at once (before TLS);
+  while requests wait for a worker thread, new connections are accepted at a bounded pace
+  (``ACCEPT_BUSY`` every ``ACCEPT_PAUSE`` s; the others wait in the kernel's backlog, their
+  handshake deadline not yet running): the CPU goes to the pilots already connected first,
+  and a burst of handshakes (a restart, an attack) cannot starve their requests;
 * TLS (``loop.connect_accepted_socket``): ``handshake_timeout``; a failed handshake is logged, not raised;
   the verified chain stays reachable (``exchange.Peer`` reads the client DN from it);
 * request head: ``head_timeout`` from its first byte (from the handshake for the first
@@ -44,6 +48,8 @@ from pilot_server.logbook.receive.intake import Refused
 log = logging.getLogger("pilots2.logbook.http")
 
 ACCEPT_BATCH = 64          # connections accepted per wake-up (the others wait in the backlog)
+ACCEPT_BUSY = 8            # ... while requests wait for a worker: then accepting pauses for ACCEPT_PAUSE
+ACCEPT_PAUSE = 0.05        # seconds (so at most 160 new TLS handshakes a second take CPU from the requests)
 QUEUE_LIMIT = 256          # requests waiting for a worker thread; past it: 503 at once
 PIPELINE_LIMIT = 8         # requests of one connection parsed ahead of their answers
 DRAIN_LIMIT = 16 << 20     # a refused body up to this size is read and dropped, so that the client sees the answer
@@ -66,6 +72,8 @@ class Front(object):
         self.limits = limits or limits_module.limits()
         self.metrics = app.metrics
         self.pool = concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="logbook-worker")
+        self.threads = threads
+        self.accept_paused = False
         self.connections = set()
         self.per_address = {}
         self.refusal_log = limits_module.RefusalLog(log)
@@ -141,7 +149,8 @@ class Front(object):
 
     def accept(self):
         """Accept what waits (a bounded number per call), admit each or close it at once."""
-        for _ in range(ACCEPT_BATCH):
+        busy = self.waiting > self.threads  # requests wait for a worker: pace the new connections
+        for _ in range(ACCEPT_BUSY if busy else ACCEPT_BATCH):
             try:
                 sock, peer = self.sock.accept()
             except (BlockingIOError, InterruptedError):
@@ -149,8 +158,7 @@ class Front(object):
             except OSError as exc:  # out of files: pause accepting for a moment
                 self.metrics.refuse("capacity")
                 self.refusal_log("?", "capacity", "accept: %s" % (exc.strerror or exc))
-                self.loop.remove_reader(self.sock.fileno())
-                self.loop.call_later(0.1, self.resume_accepting)
+                self.pause_accepting(0.1)
                 return
             connection = Connection(self, peer[0] if peer else "?")
             reason = self.admit(connection)
@@ -164,8 +172,17 @@ class Front(object):
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             connection.start(sock)
+        if busy:
+            self.pause_accepting(ACCEPT_PAUSE)
+
+    def pause_accepting(self, seconds):
+        if not self.accept_paused and not self.stopping:
+            self.accept_paused = True
+            self.loop.remove_reader(self.sock.fileno())
+            self.loop.call_later(seconds, self.resume_accepting)
 
     def resume_accepting(self):
+        self.accept_paused = False
         if not self.stopping:
             self.loop.add_reader(self.sock.fileno(), self.accept)
 
