@@ -8,9 +8,11 @@ wait (up to ``max_group``) and store them with one ``Store.store_batches`` call,
 
 Nothing waits for a clock: a batch that arrives while no writer is busy is written at
 once (under a light load a group is one batch).  While a writer is busy, another one
-starts only when ``min_group`` batches wait (a quarter of ``max_group``): the batches
-that arrive meanwhile make one big group when the busy writer is done, rather than
-many groups of one that cost a whole transaction each and keep the big ones waiting.
+starts only when ``min_group`` batches wait (a quarter of ``max_group``), or
+``MIN_GROUP_MESSAGES`` messages: the small batches that arrive meanwhile make one big
+group when the busy writer is done, rather than many groups of one that cost a whole
+transaction each, while big batches (whose rows cost more than their transaction) are
+written side by side.
 
 A group the database refuses for another reason than being unavailable is stored again
 batch by batch, so that one bad batch fails alone.  ``Unavailable`` fails the whole
@@ -28,6 +30,7 @@ from pilot_server.logbook.store.logstore import Batch
 log = logging.getLogger("pilots2.logbook.http")
 
 WORKERS_PER_WRITER = 32  # a worker waits on its batch's group: 32 of them make groups of up to 32 per writer
+MIN_GROUP_MESSAGES = 500  # messages waiting that make a group worth a transaction of its own
 READER_CONNECTIONS = 16  # what the workers' reads (registrations, pages, the API) get of the pool at most
 
 
@@ -62,6 +65,7 @@ class GroupCommit(object):
         self.ready = threading.Condition()
         self.stopping = False
         self.busy = 0  # writers writing a group
+        self.pending_messages = 0
         self.threads = [threading.Thread(target=self.run, name="logbook-writer-%d" % index, daemon=True)
                         for index in range(writers)]
         for thread in self.threads:
@@ -74,6 +78,7 @@ class GroupCommit(object):
             if self.stopping:
                 raise Unavailable("the logbook is stopping")
             self.pending.append((Batch(stamp, messages), waiter))
+            self.pending_messages += len(messages)
             self.ready.notify()
         waiter.event.wait()
         if waiter.error is not None:
@@ -88,7 +93,8 @@ class GroupCommit(object):
             thread.join(30)
 
     def may_start(self):
-        return self.pending and (self.busy == 0 or len(self.pending) >= self.min_group or self.stopping)
+        return self.pending and (self.busy == 0 or len(self.pending) >= self.min_group or self.stopping
+                                 or self.pending_messages >= MIN_GROUP_MESSAGES)
 
     def run(self):
         while True:
@@ -98,6 +104,7 @@ class GroupCommit(object):
                 if not self.pending:
                     return
                 group = [self.pending.popleft() for _ in range(min(self.max_group, len(self.pending)))]
+                self.pending_messages -= sum(len(batch.messages) for batch, _ in group)
                 self.busy += 1
             try:
                 self.write(group)
