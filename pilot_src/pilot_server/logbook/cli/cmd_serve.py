@@ -60,7 +60,7 @@ def register(commands):
                          help="a hex secret (mode 0600) whose value, sent as a bearer token, may read GET /metrics "
                               "(Prometheus); administrators may too")
     operate.add_argument("--threads", type=cliopts.count(1, 256), default=64, metavar="N",
-                         help="worker threads for the requests (default 64), and one writer per 32 of them "
+                         help="worker threads for the requests (default 64), and one writer per 8 of them "
                               "that stores the waiting batches in groups; the database pool gets up to 16 "
                               "connections for the workers plus one per writer")
     cliopts.add_log_level(parser)

@@ -29,14 +29,16 @@ from pilot_server.logbook.store.logstore import Batch
 
 log = logging.getLogger("pilots2.logbook.http")
 
-WORKERS_PER_WRITER = 32  # a worker waits on its batch's group: 32 of them make groups of up to 32 per writer
+# writers for the workers: small batches make big groups whatever the number of writers (see the module
+# doc), big batches (a pilot's spool sent at once) need a few writers side by side: with 2 writers,
+# HTTPS ingestion of 250-message batches was 0.70 of the rate with 8 (paired runs, docs/logbook-front.md)
+WORKERS_PER_WRITER = 8
 MIN_GROUP_MESSAGES = 500  # messages waiting that make a group worth a transaction of its own
 READER_CONNECTIONS = 16  # what the workers' reads (registrations, pages, the API) get of the pool at most
 
 
 def writers_for(threads):
-    """Writer threads for ``threads`` workers: one per WORKERS_PER_WRITER, at least one.  Few writers make
-    big groups (``groupwrite`` writes a group with a constant number of statements)."""
+    """Writer threads for ``threads`` workers: one per WORKERS_PER_WRITER, at least one."""
     return max(1, threads // WORKERS_PER_WRITER)
 
 
