@@ -138,3 +138,42 @@ def test_the_statements_of_a_group_do_not_grow_with_its_pilots(store):
     known = [new_stamp() for _ in range(40)]
     statements(store, known, 1)
     assert statements(store, known, 3) <= small  # known pilots: no insert of new pilot rows
+
+
+def test_a_pilot_over_its_quota_is_refused_within_a_group(store):
+    """The quota counts the batches before it in the same group; a refused batch stores nothing,
+    and its seqs are not duplicates for the batches after it."""
+    from pilot_server.logbook.store.logstore import Batch, Store
+
+    quota = Store(store.engine, max_messages=12)
+    stamp, other = new_stamp(), new_stamp()
+    outcomes = quota.store_batches([Batch(stamp, make_messages(stamp, range(1, 11))),
+                                    Batch(stamp, make_messages(stamp, range(11, 16))),
+                                    Batch(other, make_messages(other, range(1, 6))),
+                                    Batch(stamp, make_messages(stamp, range(11, 13)))])
+    assert [tuple(outcome) for outcome in outcomes] == [(10, 0, 10), (0, 0, 10), (5, 0, 5), (2, 0, 12)]
+    assert [outcome.refused is not None for outcome in outcomes] == [False, True, False, False]
+    assert "quota of 12 messages" in outcomes[1].refused
+    assert stored_rows(quota, [stamp, other]) == 17 and quota.pilot(stamp)["message_count"] == 12
+    again = quota.store_batches([Batch(stamp, make_messages(stamp, range(1, 13)))])  # re-sent: acknowledged
+    assert tuple(again[0]) == (0, 12, 12) and again[0].refused is None
+
+
+def test_a_row_the_database_drops_fails_the_group(tmp_path):
+    """SQLite's INSERT OR IGNORE also ignores a NOT NULL failure: the count of the insert catches it."""
+    from pilot_server.logbook.store.logstore import Batch, NotStored, Store
+
+    store = Store.open("sqlite:///%s" % (tmp_path / "logbook.sqlite"))
+    try:
+        good, bad = new_stamp(), new_stamp()
+        broken = make_messages(bad, [1])
+        broken[0]["text"] = None
+        try:
+            store.store_batches([Batch(good, make_messages(good, [1, 2])), Batch(bad, broken)])
+        except NotStored as exc:
+            assert "kept 2 of the 3" in str(exc)
+        else:
+            raise AssertionError("the group was acknowledged")
+        assert store.counts()[:2] == (0, 0)  # nothing of the group stayed
+    finally:
+        store.close()

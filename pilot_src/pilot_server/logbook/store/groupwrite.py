@@ -17,8 +17,11 @@ transaction and returns an ``Outcome`` per batch.  Whatever the group's size:
 Under the pilot row locks the messages already stored are known exactly, so each
 batch's outcome (stored, duplicates, last_seq) is exact: a seq seen earlier in the
 group, or in an earlier group, counts as a duplicate, and ``stored`` adds up to the
-rows inserted.  The per-batch rules (states, results, commands) are applied in the
-order of the batches, as if each batch were written alone.
+rows inserted -- the insert's own count is checked against it (a row the database
+drops silently, as SQLite's INSERT OR IGNORE does with a NOT NULL failure, fails the
+group with ``NotStored``; the group commit then stores its batches one by one).  The
+per-batch rules (states, results, commands, the pilot's quota: ``Refusal``) are
+applied in the order of the batches, as if each batch were written alone.
 """
 
 import collections
@@ -29,15 +32,36 @@ from sqlalchemy import and_, select
 from pilot_server.logbook.store import pilotinfo, schema, states
 
 Batch = collections.namedtuple("Batch", "stamp messages")
-Outcome = collections.namedtuple("Outcome", "stored duplicates last_seq")
+
+
+class Outcome(collections.namedtuple("Outcome", "stored duplicates last_seq")):
+    """What became of a batch; ``refused``: why it was not stored (the pilot's quota), else None."""
+
+    __slots__ = ()
+    refused = None
+
+
+class Refusal(Outcome):
+    """A batch not stored: over its pilot's quota (HTTP 413); ``refused`` is the one-line reason."""
+
+    def __new__(cls, duplicates, last_seq, refused):
+        self = Outcome.__new__(cls, 0, duplicates, last_seq)
+        self.refused = refused
+        return self
+
+
+class NotStored(RuntimeError):
+    """The database kept fewer rows than it was given (the transaction is rolled back)."""
+
 
 INSERT_COLUMNS = ("stamp", "seq", "time", "received", "kind", "level", "source", "phase", "status", "stream",
                   "text", "data")
 PILOT_COLUMNS = tuple(column.name for column in schema.pilots.columns)
 # what a batch may change on its pilot row (the upsert sets these, the others keep their value)
-PILOT_CHANGES = ("last_seen", "last_seq", "message_count", "last_message_time", "heartbeat_time", "vo", "site",
-                 "ce", "queue", "version", "status", "status_time", "exit_code", "failed_command", "reason",
-                 "result_time", "status_source", "running_time", "db12")
+PILOT_CHANGES = tuple(name for name in (
+    "last_seen", "last_seq", "message_count", "last_message_time", "heartbeat_time", "vo", "site", "ce", "queue",
+    "version", "status", "status_time", "exit_code", "failed_command", "reason", "result_time", "status_source",
+    "running_time", "db12", "message_bytes") if name in PILOT_COLUMNS)
 COMMAND_COLUMNS = ("stamp", "name", "status", "start", "duration", "failure_type", "reason")
 PAGE_ROWS = 5000  # rows per statement of PostgreSQL's multi-row insert (a few MB at most)
 
@@ -61,25 +85,35 @@ def encode_data(data):
     return json.dumps(data, separators=(",", ":"), sort_keys=True)
 
 
-def write_group(kind, connection, batches, now):
-    """Store ``batches`` ([Batch]) in the open transaction of ``connection``; [Outcome] in their order."""
+def write_group(kind, connection, batches, now, max_messages=None, max_bytes=None):
+    """Store ``batches`` ([Batch]) in the open transaction of ``connection``; [Outcome] in their order.
+    ``max_messages``, ``max_bytes``: a pilot's quota (None: none)."""
     pilots = lock_pilots(kind, connection, sorted(set(batch.stamp for batch in batches)), now)
     stored = existing_messages(kind, connection, batches)
     rows, outcomes, transitions, commands = [], [], [], {}
     for batch in batches:
         pilot = pilots[batch.stamp]
         seen = stored.setdefault(batch.stamp, set())
-        new = []
+        new, fresh = [], set()
         for item in batch.messages:
-            if item["seq"] in seen:
+            if item["seq"] in seen or item["seq"] in fresh:
                 continue
-            seen.add(item["seq"])
+            fresh.add(item["seq"])
             new.append(item)
-        rows.extend((batch.stamp, item["seq"], item["time"], now, item["kind"], item["level"],
-                     clean_text(item["source"]), clean_text(item.get("phase")), clean_text(item.get("status")),
-                     item.get("stream"), clean_text(item["text"]), encode_data(item.get("data"))) for item in new)
+        added = [(batch.stamp, item["seq"], item["time"], now, item["kind"], item["level"],
+                  clean_text(item["source"]), clean_text(item.get("phase")), clean_text(item.get("status")),
+                  item.get("stream"), clean_text(item["text"]), encode_data(item.get("data"))) for item in new]
+        size = sum(len((row[10] or "").encode("utf-8")) + len((row[11] or "").encode("utf-8")) for row in added)
+        refused = over_quota(pilot, len(new), size, max_messages, max_bytes) if new else None
+        if refused:
+            outcomes.append(Refusal(len(batch.messages) - len(new), pilot["last_seq"], refused))
+            continue
+        seen.update(fresh)
+        rows.extend(added)
         facts = pilotinfo.summarise(new) if new else None
         changes, moves = pilot_changes(pilot, new, facts, now)
+        if size:
+            changes["message_bytes"] = (pilot.get("message_bytes") or 0) + size
         pilot.update(changes)
         pilot["created"] = False
         transitions.extend({"stamp": batch.stamp, "state": state, "time": when, "source": states.PILOT}
@@ -88,7 +122,10 @@ def write_group(kind, connection, batches, now):
             commands[batch.stamp] = commands.get(batch.stamp, []) + [facts["commands"]]
         outcomes.append(Outcome(len(new), len(batch.messages) - len(new), pilot["last_seq"]))
     if rows:
-        insert_messages(kind, connection, rows)
+        count = insert_messages(kind, connection, rows)
+        if count != len(rows):
+            raise NotStored("the database kept %d of the %d new messages of %d batches"
+                            % (count, len(rows), len(batches)))
     upsert(kind, connection, schema.pilots, PILOT_COLUMNS, ("stamp",), PILOT_CHANGES,
            [tuple(pilots[stamp][name] for name in PILOT_COLUMNS) for stamp in sorted(pilots)])
     if transitions:
@@ -96,6 +133,18 @@ def write_group(kind, connection, batches, now):
     if commands:
         merge_commands(kind, connection, commands)
     return outcomes
+
+
+def over_quota(pilot, count, size, max_messages, max_bytes):
+    """Why ``count`` new messages of ``size`` bytes pass the pilot's quota, or None."""
+    held, held_bytes = pilot["message_count"] or 0, pilot.get("message_bytes") or 0
+    if max_messages is not None and held + count > max_messages:
+        return ("pilot %s holds %d messages; %d more would pass its quota of %d messages"
+                % (pilot["stamp"], held, count, max_messages))
+    if max_bytes is not None and held_bytes + size > max_bytes:
+        return ("pilot %s holds %d bytes of messages; %d more would pass its quota of %d bytes"
+                % (pilot["stamp"], held_bytes, size, max_bytes))
+    return None
 
 
 def insert_ignore(kind, table):
@@ -178,23 +227,23 @@ def _raw_cursor(connection):
 def insert_messages(kind, connection, rows):
     """The messages' multi-row insert, on the driver's fast path within the SQLAlchemy transaction
     (SQLAlchemy's generic executemany costs several times more per row, and psycopg2's sends a
-    statement per row)."""
+    statement per row); the number of rows the database added."""
     columns = ", ".join(INSERT_COLUMNS)
     if kind == "postgresql":
         from psycopg2.extras import execute_values
 
         cursor = _raw_cursor(connection)
-        try:
-            execute_values(cursor, "INSERT INTO messages (%s) VALUES %%s ON CONFLICT DO NOTHING" % columns,
-                           rows, page_size=PAGE_ROWS)
+        try:  # RETURNING: the count of every page (the cursor's rowcount is the last page's)
+            return len(execute_values(
+                cursor, "INSERT INTO messages (%s) VALUES %%s ON CONFLICT DO NOTHING RETURNING 1" % columns,
+                rows, page_size=PAGE_ROWS, fetch=True))
         finally:
             cursor.close()
-        return
     marker = "?" if kind == "sqlite" else "%s"
     verb = "INSERT OR IGNORE" if kind == "sqlite" else "INSERT IGNORE"
     # pymysql turns an executemany of INSERT ... VALUES into multi-row statements; sqlite3 loops in C
-    connection.exec_driver_sql("%s INTO messages (%s) VALUES (%s)"
-                               % (verb, columns, ", ".join([marker] * len(INSERT_COLUMNS))), rows)
+    return connection.exec_driver_sql("%s INTO messages (%s) VALUES (%s)"
+                                      % (verb, columns, ", ".join([marker] * len(INSERT_COLUMNS))), rows).rowcount
 
 
 def upsert(kind, connection, table, columns, keys, changed, rows):

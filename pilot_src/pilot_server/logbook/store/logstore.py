@@ -10,8 +10,14 @@ updated once (last seen, last seq, counts, state, result, DB12), the state
 transitions go to ``pilot_states`` and the commands to ``commands`` (``states``
 has the rules).
 
-Under the row lock the messages already stored are known exactly, so the
-reply (stored, duplicates, last_seq) is exact.  Deadlocks and serialisation
+Under the row lock the messages already stored are known exactly, and the
+insert's own count of the rows it added is checked against the new ones (``NotStored``
+otherwise, never acknowledged), so the reply (stored, duplicates, last_seq) is exact.
+
+A pilot may hold at most ``max_messages`` messages and ``max_bytes`` bytes of text and
+data: a batch whose new messages would pass either is not stored and its Outcome says
+why (``refused``; HTTP 413).  Messages already stored (re-sent) are acknowledged
+whatever the quota.  Deadlocks and serialisation
 failures are retried; a database that cannot be reached raises
 ``Unavailable`` (HTTP 503, or no acknowledgement for the broker) and nothing
 of the transaction stays.
@@ -27,7 +33,8 @@ from sqlalchemy import and_, func, insert, select, update
 from pilot_server.logbook.store import groupwrite, migrations, schema, states
 from pilot_server.logbook.store.database import (Unavailable, describe, family, is_conflict, is_unavailable,
                                            make_engine)
-from pilot_server.logbook.store.groupwrite import Batch, Outcome, clean_text, encode_data  # noqa: F401
+from pilot_server.logbook.store.groupwrite import (Batch, NotStored, Outcome, Refusal, clean_text,  # noqa: F401
+                                                   encode_data)
 
 Rejection = collections.namedtuple("Rejection", "origin reason body stamp")
 Report = collections.namedtuple("Report", "stamp previous state changed")
@@ -40,15 +47,18 @@ CONFLICT_RETRIES = 5
 
 
 class Store(object):
-    """``lost_after``: seconds after which a silent Running pilot reads as Lost (0: never)."""
+    """``lost_after``: seconds after which a silent Running pilot reads as Lost (0: never);
+    ``max_messages``, ``max_bytes``: a pilot's quota (None: none)."""
 
-    def __init__(self, engine, lost_after=states.DEFAULT_LOST_AFTER):
+    def __init__(self, engine, lost_after=states.DEFAULT_LOST_AFTER, max_messages=None, max_bytes=None):
         self.engine = engine
         self.kind = family(engine)
         self.lost_after = lost_after
+        self.max_messages, self.max_bytes = max_messages, max_bytes
 
     @classmethod
-    def open(cls, url=None, migrate=True, log=None, pool_size=8, lost_after=states.DEFAULT_LOST_AFTER):
+    def open(cls, url=None, migrate=True, log=None, pool_size=8, lost_after=states.DEFAULT_LOST_AFTER,
+             max_messages=None, max_bytes=None):
         """Open the database at ``url``; make or upgrade its schema unless ``migrate`` is false."""
         engine = make_engine(url, pool_size=pool_size)
         try:
@@ -61,7 +71,7 @@ class Store(object):
             if is_unavailable(exc):
                 raise Unavailable(describe(exc))
             raise
-        return cls(engine, lost_after)
+        return cls(engine, lost_after, max_messages, max_bytes)
 
     def close(self):
         self.engine.dispose()
@@ -111,7 +121,8 @@ class Store(object):
 
     def _store(self, connection, batches, rejections):
         now = time.time()
-        outcomes = groupwrite.write_group(self.kind, connection, batches, now) if batches else []
+        outcomes = groupwrite.write_group(self.kind, connection, batches, now, self.max_messages,
+                                          self.max_bytes) if batches else []
         if rejections:
             connection.execute(insert(schema.rejected), [self._rejection_row(item, now) for item in rejections])
         return outcomes
