@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """One logbook receiver and tens of thousands of kept-alive TLS pilots, with and without an attack.
 
-For the event-loop front (this checkout) and, as the baseline, today's threading front
-(``--baseline``, default a2de512, run from a ``git archive`` of that commit), each a
+For this checkout's receiver and a baseline's (``--baseline COMMIT``, default a2de512, the
+threading front before the event loop; run from a ``git archive`` of that commit), each a
 ``pilotctl logbook serve`` process over TLS on PostgreSQL:
 
 1. **held**: ``--pilots`` pilots (bench/loadgen.py processes, each from its own
@@ -256,7 +256,7 @@ def baseline_tree(commit, scratch):
     archive = subprocess.run(["git", "-C", REPO, "archive", commit], stdout=subprocess.PIPE, check=True).stdout
     subprocess.run(["tar", "-x", "-C", target], input=archive, check=True)
     source = os.path.join(target, "pilot_src")
-    check = subprocess.run([sys.executable, "-c", "import pilot_server.logbook.receive.httpserver as m; print(m.__file__)"],
+    check = subprocess.run([sys.executable, "-c", "import pilot_server.logbook as m; print(m.__file__)"],
                            env=dict(os.environ, PYTHONPATH=source), stdout=subprocess.PIPE, universal_newlines=True)
     if not check.stdout.startswith(target):
         raise SystemExit("the baseline %s does not run from %s: %s" % (commit, target, check.stdout))
@@ -295,9 +295,9 @@ def main(argv=None):
     cert, key = pki.server()
     secret_file = os.path.join(scratch, "token.secret")
     tokens.write_secret(secret_file, SECRET)
-    servers = [("event loop", None)]
+    servers = [("this checkout", None)]
     if not args.no_baseline:
-        servers.append(("threads %s" % args.baseline, baseline_tree(args.baseline, scratch)))
+        servers.append(("baseline %s" % args.baseline, baseline_tree(args.baseline, scratch)))
     print("bench_connections: Python %s, %d cores, load %.1f at start; pilots send %d messages every %g s"
           % (sys.version.split()[0], os.cpu_count(), os.getloadavg()[0], args.messages, args.interval))
     sys.stdout.flush()
@@ -354,7 +354,8 @@ def main(argv=None):
                                                statistics.median(r[3] for r in figures[name]), score))
             if len(servers) == 2:
                 paired = [a[0] / b[0] for a, b in zip(figures[servers[0][0]], figures[servers[1][0]]) if b[0]]
-                print("event loop / threads, paired ingest rate ratio: median %.2f (runs: %s)" % (
+                print("this checkout / %s, paired ingest rate ratio: median %.2f (runs: %s)" % (
+                    servers[1][0],
                     statistics.median(paired), ", ".join("%.2f" % value for value in paired)))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

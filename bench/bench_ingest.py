@@ -14,16 +14,27 @@ logbook runs as separate processes, as in production.
   the moment its last message is readable, seen by a poller that reads the
   pilots' ``last_seq`` every 10 ms (p50, p99).
 
+The ``store`` path measures the logbook's write path alone, as the group commit drives
+it: ``--store-pilots`` pilots each send ``--store-rounds`` small batches of
+``--store-messages`` messages (what a pilot sends every ~30 s); the batches of 64
+different pilots make a group, and ``--writers`` threads each store one group after
+the other with ``Store.store_batches``.  With ``--baseline COMMIT`` the same
+workload also runs on that commit's store (a ``git archive`` of it, in its own
+process), interleaved with this checkout's, ``--store-runs`` times each; printed:
+batches/s of each and the paired ratios.
+
 Usage (from the checkout, with the services of .ci/services.sh running)::
 
     .venv/bin/python bench/bench_ingest.py [--pilots 200] [--messages 500] [--batch 250]
-        [--databases sqlite,postgresql,mariadb] [--paths https,rabbitmq] [--consumers 2]
+        [--databases sqlite,postgresql,mariadb] [--paths https,rabbitmq,store] [--consumers 2]
+        [--baseline COMMIT] [--store-runs 3] [--writers 2]
 
 Prints a table; asserts nothing.  Databases and queues it makes are removed.
 """
 
 import argparse
 import http.client
+import json
 import os
 import queue as queuelib
 import shutil
@@ -37,7 +48,9 @@ import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-sys.path[:0] = [os.path.join(REPO, "pilot_src"), REPO, os.path.join(REPO, "tests", "node")]
+# this checkout's pilot_src first; a store-path worker of a baseline runs with that commit's instead
+SOURCE = os.environ.get("PILOTS2_BENCH_SOURCE") or os.path.join(REPO, "pilot_src")
+sys.path[:0] = [SOURCE, REPO, os.path.join(REPO, "tests", "node")]
 
 from pilot import messages as wire  # noqa: E402
 from pilot_server import tokens  # noqa: E402
@@ -286,6 +299,131 @@ def run_once(path, database, pilots, args, scratch, secret_file, cert, key, rate
             "p50": percentile(latencies, 50), "p99": percentile(latencies, 99), "errors": errors[:3]}
 
 
+# -- the store path --------------------------------------------------------------------------------
+
+GROUP = 64  # batches of different pilots in one group (the group commit's largest)
+
+
+def store_worker(job):
+    """In a process whose pilot_src is ``SOURCE``: store the job's groups into ``job["url"]`` from
+    ``job["writers"]`` threads; prints {"seconds", "batches", "messages", "stored", "source"}."""
+    import pilot_server
+    from pilot_server.logbook.store.logstore import Batch, Store
+
+    if not os.path.abspath(pilot_server.__file__).startswith(os.path.abspath(SOURCE)):
+        raise SystemExit("the store worker runs %s, not %s" % (pilot_server.__file__, SOURCE))
+    base = time.time()
+    stamps = [uuid.uuid4().hex for _ in range(job["pilots"])]
+    groups = []
+    size = job["messages"]
+    for round_ in range(job["rounds"]):
+        batches = []
+        for stamp in stamps:
+            first = round_ * size + 1
+            items = []
+            for seq in range(first, first + size):
+                if seq % 50 == 1:
+                    items.append(wire.message(stamp, seq, base + seq, "InstallDIRAC ok after 12.5 s",
+                                              source="InstallDIRAC", kind="command", phase="Installing",
+                                              status="ok", data={"duration": 12.5}))
+                else:
+                    items.append(wire.message(stamp, seq, base + seq, TEXTS[seq % 4] % seq, source="JobAgent",
+                                              stream="stdout" if seq % 3 else None))
+            batches.append(Batch(stamp, items))
+        groups.extend(batches[i:i + GROUP] for i in range(0, len(batches), GROUP))
+    store = Store.open(job["url"], pool_size=job["writers"] + 1)
+    work = queuelib.Queue()
+    for group in groups:
+        work.put(group)
+    stored, errors = [], []
+
+    def writer():
+        while True:
+            try:
+                group = work.get_nowait()
+            except queuelib.Empty:
+                return
+            try:
+                stored.append(sum(outcome.stored for outcome in store.store_batches(group)))
+            except Exception as exc:
+                errors.append(repr(exc)[:200])
+
+    threads = [threading.Thread(target=writer) for _ in range(job["writers"])]
+    start = time.time()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    seconds = time.time() - start
+    rows = store.counts()[1]
+    store.close()
+    print(json.dumps({"seconds": seconds, "batches": sum(len(group) for group in groups), "stored": sum(stored),
+                      "rows": rows, "errors": errors[:3], "source": pilot_server.__file__}))
+
+
+def baseline_source(commit, scratch):
+    """``commit`` of this repository unpacked in scratch (git archive); its pilot_src."""
+    target = os.path.join(scratch, "baseline-%s" % commit)
+    os.makedirs(target)
+    archive = subprocess.run(["git", "-C", REPO, "archive", commit], stdout=subprocess.PIPE, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", target], input=archive, check=True)
+    return os.path.join(target, "pilot_src")
+
+
+def run_store(family, source, args, scratch):
+    """One store-path run on a fresh database of ``family``, by the store of ``source`` (None: this checkout)."""
+    database = Database(family, scratch)
+    try:
+        job = {"url": database.url, "pilots": args.store_pilots, "rounds": args.store_rounds,
+               "messages": args.store_messages, "writers": args.writers}
+        env = dict(os.environ)
+        if source:
+            env["PILOTS2_BENCH_SOURCE"] = source
+            env["PYTHONPATH"] = source
+        done = subprocess.run([sys.executable, os.path.abspath(__file__), "--store-worker", json.dumps(job)],
+                              env=env, stdout=subprocess.PIPE, universal_newlines=True, check=True)
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+    finally:
+        database.drop()
+    result["rate"] = result["batches"] / result["seconds"]
+    return result
+
+
+def store_path(args, scratch):
+    """The store path of this checkout (and of ``--baseline``), interleaved; prints and returns rows."""
+    import statistics
+
+    servers = [("this checkout", None)]
+    if args.baseline:
+        servers.append(("baseline %s" % args.baseline, baseline_source(args.baseline, scratch)))
+    print("store path: %d pilots x %d batches of %d messages, groups of %d batches, %d writer threads, "
+          "%d runs each, interleaved" % (args.store_pilots, args.store_rounds, args.store_messages, GROUP,
+                                          args.writers, args.store_runs))
+    rows = []
+    for family in args.databases.split(","):
+        rates = dict((name, []) for name, _ in servers)
+        for attempt in range(args.store_runs):
+            for name, source in servers:
+                load = os.getloadavg()[0]
+                result = run_store(family, source, args, scratch)
+                rates[name].append(result["rate"])
+                expected = args.store_pilots * args.store_rounds * args.store_messages
+                print("  store %-10s %-22s run %d: %7.0f batches/s (%8.0f msg/s), %d rows of %d, acks count %d; "
+                      "load %.1f%s" % (family, name, attempt + 1, result["rate"], result["rate"] * args.store_messages,
+                                       result["rows"], expected, result["stored"], load,
+                                       "  ERRORS %s" % result["errors"] if result["errors"] else ""), flush=True)
+        for name, _ in servers:
+            rows.append({"database": family, "server": name, "median": statistics.median(rates[name])})
+            print("  store %-10s %-22s median %7.0f batches/s" % (family, name, statistics.median(rates[name])))
+        if len(servers) == 2:
+            paired = [a / b for a, b in zip(rates[servers[0][0]], rates[servers[1][0]]) if b]
+            print("  store %-10s this checkout / %s, paired ratio: median %.2f (runs: %s)" % (
+                family, servers[1][0], statistics.median(paired), ", ".join("%.2f" % value for value in paired)),
+                flush=True)
+            rows[-2]["ratio"] = statistics.median(paired)
+    return rows
+
+
 def self_signed(scratch):
     """(certificate, key) files of a throwaway self-signed certificate for 127.0.0.1 (the senders trust it)."""
     cert, key = os.path.join(scratch, "cert.pem"), os.path.join(scratch, "key.pem")
@@ -314,7 +452,18 @@ def main(argv=None):
     parser.add_argument("--paced", type=int, default=5000, metavar="RATE",
                         help="also measure the latency at a steady RATE msg/s below capacity, with a quarter "
                              "of the pilots (0: skip); the burst's latency is mostly the time waiting in line")
+    parser.add_argument("--baseline", metavar="COMMIT",
+                        help="store path: also run the store of this commit (git archive), interleaved")
+    parser.add_argument("--store-pilots", type=int, default=640, help="store path: pilots (default 640)")
+    parser.add_argument("--store-rounds", type=int, default=5, help="store path: batches per pilot (default 5)")
+    parser.add_argument("--store-messages", type=int, default=5, help="store path: messages per batch (default 5)")
+    parser.add_argument("--store-runs", type=int, default=3, help="store path: runs of each store (default 3)")
+    parser.add_argument("--writers", type=int, default=2,
+                        help="store path: writer threads, as the group commit's (default 2)")
+    parser.add_argument("--store-worker", metavar="JOB", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.store_worker:
+        return store_worker(json.loads(args.store_worker))
     scratch = tempfile.mkdtemp(prefix="pilots2-bench-")
     secret_file = os.path.join(scratch, "secret")
     tokens.write_secret(secret_file, SECRET)
@@ -324,8 +473,13 @@ def main(argv=None):
     results = []
     try:
         loads = [(args.pilots, None)] + ([(max(1, args.pilots // 4), args.paced)] if args.paced else [])
+        paths = args.paths.split(",")
+        if "store" in paths:
+            store_path(args, scratch)
         for family in args.databases.split(","):
-            for path in args.paths.split(","):
+            for path in paths:
+                if path == "store":
+                    continue
                 for count, rate in loads:
                     pilots = make_pilots(count, args.messages, args.batch)
                     database = Database(family, scratch)
@@ -341,6 +495,8 @@ def main(argv=None):
                         "  ERRORS %s" % result["errors"] if result["errors"] else ""), flush=True)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+    if not results:
+        return 0
     print()
     print("| path | database | load | messages | seconds | messages/s | latency p50 | latency p99 |")
     print("|---|---|---|---|---|---|---|---|")

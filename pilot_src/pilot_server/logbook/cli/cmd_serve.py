@@ -60,9 +60,10 @@ def register(commands):
     operate.add_argument("--metrics-token-file", metavar="FILE",
                          help="a hex secret (mode 0600) whose value, sent as a bearer token, may read GET /metrics "
                               "(Prometheus); administrators may too")
-    operate.add_argument("--threads", type=cliopts.count(1, 256), default=16, metavar="N",
-                         help="worker threads for the requests (default 16), and half as many that write "
-                              "batches in groups; the database pool gets as many connections as workers")
+    operate.add_argument("--threads", type=cliopts.count(1, 256), default=64, metavar="N",
+                         help="worker threads for the requests (default 64), and one writer per 8 of them "
+                              "that stores the waiting batches in groups; the database pool gets up to 16 "
+                              "connections for the workers plus one per writer")
     cliopts.add_log_level(parser)
     config.track_given(parser)
     parser.set_defaults(handler=serve_command, parser=parser)
@@ -131,7 +132,7 @@ def check_options(args):
 
 def serve_command(args):
     from pilot_server.logbook.receive import front as frontmodule
-    from pilot_server.logbook.receive import tlsconfig
+    from pilot_server.logbook.receive import groupcommit, tlsconfig
     from pilot_server.logbook.receive.routes import Service
     from pilot_server.logbook.store.database import DatabaseError, Unavailable
     from pilot_server.logbook.store.logstore import Store
@@ -169,14 +170,14 @@ def serve_command(args):
         return fail(PROG, "cannot listen on %s: %s" % (args.listen, exc.strerror or exc))
     url = cliopts.db_url(args)
     try:
-        store = Store.open(url, log=log.info, lost_after=args.lost_after, pool_size=args.threads,
-                           **cliopts.quota_caps(args))
+        store = Store.open(url, log=log.info, lost_after=args.lost_after,
+                           pool_size=groupcommit.pool_size(args.threads), **cliopts.quota_caps(args))
     except (DatabaseError, Unavailable) as exc:
         sock.close()
         return fail(PROG, "database %s: %s" % (cliopts.safe(url), exc))
     app = Service(store, access, args.require_registration, metrics_tokens=metrics_tokens,
                   max_body_bytes=limits.max_body_bytes, pages=pages, web_sessions=sessions,
-                  writers=max(1, args.threads // 2), max_rejected_per_hour=args.max_rejected_per_hour)
+                  writers=groupcommit.writers_for(args.threads), max_rejected_per_hour=args.max_rejected_per_hour)
     front = frontmodule.Front(app, sock, context, limits, threads=args.threads)
     if sessions is None and args.admin_token_file:
         log.warning("web logins are signed with a random key of this process: a restart or another receiver "

@@ -7,6 +7,10 @@ an allocation it never fills; the standard loop's TLS costs ~300 KB a connection
 that each limit of ``limits.py`` is enforced where it belongs:
 
 * accept: over ``max_connections`` or ``max_per_address``: closed at once (before TLS);
+  while requests wait for a worker thread, new connections are accepted at a bounded pace
+  (``ACCEPT_BUSY`` every ``ACCEPT_PAUSE`` s; the others wait in the kernel's backlog, their
+  handshake deadline not yet running): the CPU goes to the pilots already connected first,
+  and a burst of handshakes (a restart, an attack) cannot starve their requests;
 * TLS (``loop.connect_accepted_socket``): ``handshake_timeout``; a failed handshake is logged, not raised;
   the verified chain stays reachable (``exchange.Peer`` reads the client DN from it);
 * request head: ``head_timeout`` from its first byte (from the handshake for the first
@@ -24,11 +28,10 @@ the listening socket closes, idle connections close, requests in progress finish
 
 import asyncio
 import collections
-import concurrent.futures
 import email.utils
-import functools
 import http
 import logging
+import queue
 import socket
 import threading
 import time
@@ -44,6 +47,8 @@ from pilot_server.logbook.receive.intake import Refused
 log = logging.getLogger("pilots2.logbook.http")
 
 ACCEPT_BATCH = 64          # connections accepted per wake-up (the others wait in the backlog)
+ACCEPT_BUSY = 8            # ... while requests wait for a worker: then accepting pauses for ACCEPT_PAUSE
+ACCEPT_PAUSE = 0.05        # seconds (so at most 160 new TLS handshakes a second take CPU from the requests)
 QUEUE_LIMIT = 256          # requests waiting for a worker thread; past it: 503 at once
 PIPELINE_LIMIT = 8         # requests of one connection parsed ahead of their answers
 DRAIN_LIMIT = 16 << 20     # a refused body up to this size is read and dropped, so that the client sees the answer
@@ -65,7 +70,9 @@ class Front(object):
         self.tls = tls_context
         self.limits = limits or limits_module.limits()
         self.metrics = app.metrics
-        self.pool = concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="logbook-worker")
+        self.pool = Workers(threads, self.answered)
+        self.threads = threads
+        self.accept_paused = False
         self.connections = set()
         self.per_address = {}
         self.refusal_log = limits_module.RefusalLog(log)
@@ -90,6 +97,7 @@ class Front(object):
     async def run(self, signals=False):
         """Serve until ``stop()``; then let the requests in progress finish and return."""
         self.loop = asyncio.get_running_loop()
+        self.pool.start(self.loop)
         self.done = self.loop.create_future()
         self.sock.setblocking(False)
         self.loop.add_reader(self.sock.fileno(), self.accept)
@@ -102,7 +110,7 @@ class Front(object):
         try:
             await self.done
         finally:
-            self.pool.shutdown(wait=True)
+            self.pool.stop()
             self.app.close()
 
     def stop(self):
@@ -141,7 +149,8 @@ class Front(object):
 
     def accept(self):
         """Accept what waits (a bounded number per call), admit each or close it at once."""
-        for _ in range(ACCEPT_BATCH):
+        busy = self.waiting > self.threads  # requests wait for a worker: pace the new connections
+        for _ in range(ACCEPT_BUSY if busy else ACCEPT_BATCH):
             try:
                 sock, peer = self.sock.accept()
             except (BlockingIOError, InterruptedError):
@@ -149,8 +158,7 @@ class Front(object):
             except OSError as exc:  # out of files: pause accepting for a moment
                 self.metrics.refuse("capacity")
                 self.refusal_log("?", "capacity", "accept: %s" % (exc.strerror or exc))
-                self.loop.remove_reader(self.sock.fileno())
-                self.loop.call_later(0.1, self.resume_accepting)
+                self.pause_accepting(0.1)
                 return
             connection = Connection(self, peer[0] if peer else "?")
             reason = self.admit(connection)
@@ -164,8 +172,17 @@ class Front(object):
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             connection.start(sock)
+        if busy:
+            self.pause_accepting(ACCEPT_PAUSE)
+
+    def pause_accepting(self, seconds):
+        if not self.accept_paused and not self.stopping:
+            self.accept_paused = True
+            self.loop.remove_reader(self.sock.fileno())
+            self.loop.call_later(seconds, self.resume_accepting)
 
     def resume_accepting(self):
+        self.accept_paused = False
         if not self.stopping:
             self.loop.add_reader(self.sock.fileno(), self.accept)
 
@@ -208,16 +225,12 @@ class Front(object):
             self.refusal_log(connection.address, "overloaded", "%d requests wait for a worker" % self.waiting)
             return connection.answer(request, close, Response.error(503, "the logbook is busy, retry later"))
         self.waiting += 1
-        future = self.loop.run_in_executor(self.pool, routes.respond, request, refused)
-        future.add_done_callback(functools.partial(self.answered, connection, request, close))
+        self.pool.submit((connection, request, refused, close))
 
-    def answered(self, connection, request, close, future):
+    def answered(self, job, response):
+        """On the loop: a worker's response to ``job``."""
         self.waiting -= 1
-        try:
-            response = future.result()
-        except Exception:
-            log.exception("answering %s %s failed", request.method, request.path[:100])
-            response = Response.error(500, "internal error", close=True)
+        connection, request, _, close = job
         connection.answer(request, close, response)
         self.check_stopped()
 
@@ -231,6 +244,69 @@ class Front(object):
         if close:
             lines.append("Connection: close")
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+class Workers(object):
+    """The worker threads that run ``routes.respond``: a plain queue in, and the responses back to the
+    loop in bunches (one wake-up of the loop for all the responses ready by then).  A thread pool of
+    the standard library costs several times more of the loop's time per request (a future each, its
+    lock and condition, one wake-up each)."""
+
+    def __init__(self, threads, answered):
+        self.count, self.answered = threads, answered
+        self.jobs = queue.SimpleQueue()
+        self.ready = collections.deque()
+        self.lock = threading.Lock()
+        self.scheduled = False
+        self.loop = None
+        self.threads = []
+
+    def start(self, loop):
+        self.loop = loop
+        self.threads = [threading.Thread(target=self.run, name="logbook-worker-%d" % index, daemon=True)
+                        for index in range(self.count)]
+        for thread in self.threads:
+            thread.start()
+
+    def submit(self, job):
+        """``job``: (connection, request, refused, close)."""
+        self.jobs.put(job)
+
+    def run(self):
+        while True:
+            job = self.jobs.get()
+            if job is None:
+                return
+            _, request, refused, _ = job
+            try:
+                response = routes.respond(request, refused)
+            except Exception:
+                log.exception("answering %s %s failed", request.method, request.path[:100])
+                response = Response.error(500, "internal error", close=True)
+            with self.lock:
+                self.ready.append((job, response))
+                if self.scheduled:
+                    continue
+                self.scheduled = True
+            try:
+                self.loop.call_soon_threadsafe(self.deliver)
+            except RuntimeError:  # the loop is closed: the front stopped
+                return
+
+    def deliver(self):
+        with self.lock:
+            ready, self.ready = self.ready, collections.deque()
+            self.scheduled = False
+        for job, response in ready:
+            self.answered(job, response)
+
+    def stop(self):
+        """Let the jobs queued finish, then end the threads."""
+        for _ in self.threads:
+            self.jobs.put(None)
+        for thread in self.threads:
+            thread.join()
+        self.deliver()
 
 
 class Connection(asyncio.Protocol):

@@ -3,9 +3,16 @@
 Thousands of pilots each send a small batch every ~30 s; one transaction per batch
 spends most of its time on the transaction itself.  A worker thread that has checked a
 batch hands it here (``store``) and waits; ``writers`` threads each take whatever batches
-wait (up to ``max_group``) and store them with one ``Store.store_batches`` call.  Nothing
-waits on purpose: under a light load a group is one batch, under a heavy one the
-groups grow by themselves while the previous ones are being written.
+wait (up to ``max_group``) and store them with one ``Store.store_batches`` call, which
+``store.groupwrite`` writes with a constant number of statements whatever the group's size.
+
+Nothing waits for a clock: a batch that arrives while no writer is busy is written at
+once (under a light load a group is one batch).  While a writer is busy, another one
+starts only when ``min_group`` batches wait (a quarter of ``max_group``), or
+``MIN_GROUP_MESSAGES`` messages: the small batches that arrive meanwhile make one big
+group when the busy writer is done, rather than many groups of one that cost a whole
+transaction each, while big batches (whose rows cost more than their transaction) are
+written side by side.
 
 A group the database refuses for another reason than being unavailable is stored again
 batch by batch, so that one bad batch fails alone.  ``Unavailable`` fails the whole
@@ -22,6 +29,23 @@ from pilot_server.logbook.store.logstore import Batch
 
 log = logging.getLogger("pilots2.logbook.http")
 
+# writers for the workers: small batches make big groups whatever the number of writers (see the module
+# doc), big batches (a pilot's spool sent at once) need a few writers side by side: with 2 writers,
+# HTTPS ingestion of 250-message batches was 0.70 of the rate with 8 (paired runs, docs/logbook-front.md)
+WORKERS_PER_WRITER = 8
+MIN_GROUP_MESSAGES = 500  # messages waiting that make a group worth a transaction of its own
+READER_CONNECTIONS = 16  # what the workers' reads (registrations, pages, the API) get of the pool at most
+
+
+def writers_for(threads):
+    """Writer threads for ``threads`` workers: one per WORKERS_PER_WRITER, at least one."""
+    return max(1, threads // WORKERS_PER_WRITER)
+
+
+def pool_size(threads):
+    """Database connections for ``threads`` workers and their writers."""
+    return min(READER_CONNECTIONS, threads) + writers_for(threads)
+
 
 class Waiter(object):
     __slots__ = ("event", "outcome", "error")
@@ -36,11 +60,14 @@ class Waiter(object):
 
 
 class GroupCommit(object):
-    def __init__(self, store, metrics, writers=4, max_group=64):
+    def __init__(self, store, metrics, writers=4, max_group=64, min_group=None):
         self.store, self.metrics, self.max_group = store, metrics, max_group
+        self.min_group = min_group if min_group is not None else max(1, max_group // 4)
         self.pending = collections.deque()
         self.ready = threading.Condition()
         self.stopping = False
+        self.busy = 0  # writers writing a group
+        self.pending_messages = 0
         self.threads = [threading.Thread(target=self.run, name="logbook-writer-%d" % index, daemon=True)
                         for index in range(writers)]
         for thread in self.threads:
@@ -53,6 +80,7 @@ class GroupCommit(object):
             if self.stopping:
                 raise Unavailable("the logbook is stopping")
             self.pending.append((Batch(stamp, messages), waiter))
+            self.pending_messages += len(messages)
             self.ready.notify()
         waiter.event.wait()
         if waiter.error is not None:
@@ -66,15 +94,26 @@ class GroupCommit(object):
         for thread in self.threads:
             thread.join(30)
 
+    def may_start(self):
+        return self.pending and (self.busy == 0 or len(self.pending) >= self.min_group or self.stopping
+                                 or self.pending_messages >= MIN_GROUP_MESSAGES)
+
     def run(self):
         while True:
             with self.ready:
-                while not self.pending and not self.stopping:
+                while not self.may_start() and not (self.stopping and not self.pending):
                     self.ready.wait()
                 if not self.pending:
                     return
                 group = [self.pending.popleft() for _ in range(min(self.max_group, len(self.pending)))]
-            self.write(group)
+                self.pending_messages -= sum(len(batch.messages) for batch, _ in group)
+                self.busy += 1
+            try:
+                self.write(group)
+            finally:
+                with self.ready:
+                    self.busy -= 1
+                    self.ready.notify()
 
     def write(self, group):
         try:

@@ -43,6 +43,7 @@ DB_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
 class Metrics(object):
     def __init__(self):
         self.registry = registry = CollectorRegistry(auto_describe=True)
+        self.children = {}  # (metric, label) -> its labelled child (dict operations are atomic)
         self.open = Gauge(PREFIX + "connections_open", "Connections open now", registry=registry)
         self.accepted = Counter(PREFIX + "connections", "Connections accepted", registry=registry)
         self.refused = Counter(PREFIX + "connections_refused", "Connections refused or closed by a limit",
@@ -72,11 +73,19 @@ class Metrics(object):
         self.consumed = Counter(PREFIX + "consumer_messages", "Deliveries committed by the in-process consumer",
                                 registry=registry)
 
+    def child(self, metric, label):
+        """``metric.labels(label)``, kept: prometheus_client's labels() costs as much as a request's parsing."""
+        key = (metric, label)
+        found = self.children.get(key)
+        if found is None:
+            found = self.children[key] = metric.labels(label)
+        return found
+
     def refuse(self, reason):
-        self.refused.labels(reason).inc()
+        self.child(self.refused, reason).inc()
 
     def answered(self, status):
-        self.requests.labels("%dxx" % (status // 100)).inc()
+        self.child(self.requests, "%dxx" % (status // 100)).inc()
 
     def timed(self, operation, function, *args, **kwargs):
         """Call ``function`` and observe its duration under ``operation`` (failures too)."""
@@ -84,7 +93,7 @@ class Metrics(object):
         try:
             return function(*args, **kwargs)
         finally:
-            self.database.labels(operation).observe(time.perf_counter() - start)
+            self.child(self.database, operation).observe(time.perf_counter() - start)
 
     def render(self):
         return generate_latest(self.registry)

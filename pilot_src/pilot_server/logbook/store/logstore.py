@@ -1,23 +1,18 @@
 """The logbook's storage: batches in, pilots and their messages out.
 
-Writing (``store_batches``) is one transaction for any number of batches:
-
-1. each pilot row is created if missing (insert-or-ignore) and locked
-   (``SELECT ... FOR UPDATE``; SQLite holds its write lock), stamps in sorted
-   order so that two writers never wait on each other in a cycle;
-2. the batch's messages not already stored are inserted with the database's
-   own idempotent insert (SQLite ``INSERT OR IGNORE``, PostgreSQL
-   ``ON CONFLICT DO NOTHING``, MySQL/MariaDB ``INSERT IGNORE``): ``(stamp, seq)``
-   is the primary key, so a message is stored once however often it comes;
-3. the pilot row is updated (last seen, last seq, counts, state, result, DB12),
-   each state transition is kept in ``pilot_states`` and each command the
-   batch tells about in ``commands`` (``states`` has the rules).
+Writing (``store_batches``) is one transaction for any number of batches, of any
+number of pilots, written by ``groupwrite`` with a constant number of statements:
+each pilot row is created if missing and locked (``SELECT ... FOR UPDATE``, stamps
+in sorted order; SQLite holds its write lock), the messages not already stored are
+inserted with the database's own idempotent insert (``(stamp, seq)`` is the primary
+key, so a message is stored once however often it comes), each pilot row is
+updated once (last seen, last seq, counts, state, result, DB12), the state
+transitions go to ``pilot_states`` and the commands to ``commands`` (``states``
+has the rules).
 
 Under the row lock the messages already stored are known exactly, and the
-insert's own count of the rows it added is checked against the new ones (a row the
-database drops silently -- SQLite's INSERT OR IGNORE also ignores a NOT NULL
-failure -- fails the batch with ``NotStored``, never acknowledged), so the reply
-(stored, duplicates, last_seq) is exact.
+insert's own count of the rows it added is checked against the new ones (``NotStored``
+otherwise, never acknowledged), so the reply (stored, duplicates, last_seq) is exact.
 
 A pilot may hold at most ``max_messages`` messages and ``max_bytes`` bytes of text and
 data (``receive/quota.py`` has the defaults): a batch whose new messages would pass either
@@ -29,35 +24,16 @@ of the transaction stays.
 """
 
 import collections
-import json
 import random
 import time
 
 from sqlalchemy import and_, func, insert, select, update
-from sqlalchemy.dialects import mysql, postgresql
 
-from pilot_server.logbook.store import migrations, pilotinfo, readable, schema, states
+from pilot_server.logbook.store import groupwrite, migrations, readable, schema, states
 from pilot_server.logbook.store.database import (Unavailable, describe, family, is_conflict, is_unavailable,
                                            make_engine)
-
-Batch = collections.namedtuple("Batch", "stamp messages")
-
-
-class Outcome(collections.namedtuple("Outcome", "stored duplicates last_seq")):
-    """What became of a batch; ``refused``: why it was not stored (the pilot's quota), else None."""
-
-    __slots__ = ()
-    refused = None
-
-
-class Refusal(Outcome):
-    """A batch not stored: over its pilot's quota (HTTP 413); ``refused`` is the one-line reason."""
-
-    def __new__(cls, duplicates, last_seq, refused):
-        self = Outcome.__new__(cls, 0, duplicates, last_seq)
-        self.refused = refused
-        return self
-
+from pilot_server.logbook.store.groupwrite import (Batch, NotStored, Outcome, Refusal, clean_text,  # noqa: F401
+                                                   encode_data)
 
 Rejection = collections.namedtuple("Rejection", "origin reason body stamp")
 Report = collections.namedtuple("Report", "stamp previous state changed")
@@ -67,32 +43,7 @@ class NotFound(LookupError):
     """No such pilot (HTTP 404); str() is one line."""
 
 
-class NotStored(RuntimeError):
-    """The database kept fewer rows than it was given (the transaction is rolled back)."""
-
-
 CONFLICT_RETRIES = 5
-INSERT_COLUMNS = ("stamp", "seq", "time", "received", "kind", "level", "source", "phase", "status", "stream",
-                  "text", "data")
-
-
-def clean_text(value):
-    """Text every database stores: no NUL (PostgreSQL refuses it), no unpaired surrogate."""
-    if value is None:
-        return None
-    if "\x00" in value:
-        value = value.replace("\x00", "\ufffd")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        value = value.encode("utf-8", "replace").decode("utf-8")
-    return value
-
-
-def encode_data(data):
-    if data is None:
-        return None
-    return json.dumps(data, separators=(",", ":"), sort_keys=True)
 
 
 class Store(object):
@@ -128,11 +79,7 @@ class Store(object):
     # -- writing ---------------------------------------------------------------------------
 
     def _insert_ignore(self, table):
-        if self.kind == "sqlite":
-            return insert(table).prefix_with("OR IGNORE")
-        if self.kind == "postgresql":
-            return postgresql.insert(table).on_conflict_do_nothing()
-        return mysql.insert(table).prefix_with("IGNORE")
+        return groupwrite.insert_ignore(self.kind, table)
 
     def _write(self, work):
         """Run work(connection) in one write transaction; retry conflicts; map outages."""
@@ -174,170 +121,16 @@ class Store(object):
 
     def _store(self, connection, batches, rejections):
         now = time.time()
-        rows = {}
-        for stamp in sorted(set(batch.stamp for batch in batches)):
-            rows[stamp] = self._lock_pilot(connection, stamp, now)
-            rows[stamp]["created"] = rows[stamp]["status_source"] is None and not rows[stamp]["registered"] \
-                and rows[stamp]["message_count"] == 0
-        outcomes = []
-        for batch in batches:
-            outcomes.append(self._store_one(connection, batch, rows[batch.stamp], now))
+        outcomes = groupwrite.write_group(self.kind, connection, batches, now, self.max_messages,
+                                          self.max_bytes) if batches else []
         if rejections:
             connection.execute(insert(schema.rejected), [self._rejection_row(item, now) for item in rejections])
         return outcomes
-
-    def _lock_pilot(self, connection, stamp, now):
-        pilots = schema.pilots
-        locked = select(pilots).where(pilots.c.stamp == stamp).with_for_update()
-        row = connection.execute(locked).mappings().first()
-        if row is not None:  # the usual case: no INSERT IGNORE, whose shared lock invites deadlocks
-            return dict(row)
-        # a pilot nobody registered starts as Submitted, without a source, inside this transaction:
-        # its messages make it Running (and record that transition) before anyone can see it
-        connection.execute(self._insert_ignore(pilots).values(
-            stamp=stamp, first_seen=now, last_seen=now, last_seq=0, message_count=0,
-            status=states.SUBMITTED, status_time=now))
-        return dict(connection.execute(locked).mappings().one())
-
-    def _insert_messages(self, connection, rows):
-        """The bulk insert, on the driver's fast path within the SQLAlchemy transaction; the
-        number of rows the database added.
-
-        SQLAlchemy's generic executemany costs 3-5 times more per row here (and with
-        psycopg2 it sends one INSERT per row), which is most of the ingestion time.
-        """
-        columns = ", ".join(INSERT_COLUMNS)
-        if self.kind == "postgresql":
-            from psycopg2.extras import execute_values
-
-            cursor = connection.connection.cursor()
-            try:  # RETURNING: the count of every page (the cursor's rowcount is the last page's)
-                return len(execute_values(
-                    cursor, "INSERT INTO messages (%s) VALUES %%s ON CONFLICT DO NOTHING RETURNING 1" % columns,
-                    rows, page_size=1000, fetch=True))
-            finally:
-                cursor.close()
-        marker = "?" if self.kind == "sqlite" else "%s"
-        verb = "INSERT OR IGNORE" if self.kind == "sqlite" else "INSERT IGNORE"
-        result = connection.exec_driver_sql("%s INTO messages (%s) VALUES (%s)"
-                                            % (verb, columns, ", ".join([marker] * len(INSERT_COLUMNS))), rows)
-        return result.rowcount
-
-    def _existing(self, connection, stamp, seqs):
-        messages = schema.messages
-        low, high = min(seqs), max(seqs)
-        if high - low < 4 * len(seqs) + 100:
-            where = and_(messages.c.stamp == stamp, messages.c.seq.between(low, high))
-        else:
-            where = and_(messages.c.stamp == stamp, messages.c.seq.in_(sorted(seqs)))
-        return set(connection.execute(select(messages.c.seq).where(where)).scalars())
-
-    def _store_one(self, connection, batch, pilot, now):
-        seqs = set(item["seq"] for item in batch.messages)
-        existing = self._existing(connection, batch.stamp, seqs)
-        new, seen = [], set(existing)
-        for item in batch.messages:
-            if item["seq"] in seen:
-                continue
-            seen.add(item["seq"])
-            new.append(item)
-        size = 0
-        if new:
-            rows = [(batch.stamp, item["seq"], item["time"], now, item["kind"], item["level"],
-                     clean_text(item["source"]), clean_text(item.get("phase")), clean_text(item.get("status")),
-                     item.get("stream"), clean_text(item["text"]), encode_data(item.get("data")))
-                    for item in new]
-            size = sum(len(row[10].encode("utf-8")) + (len(row[11].encode("utf-8")) if row[11] else 0)
-                       for row in rows)
-            refused = self._over_quota(pilot, len(new), size)
-            if refused:
-                return Refusal(len(batch.messages) - len(new), pilot["last_seq"], refused)
-            added = self._insert_messages(connection, rows)
-            if added != len(new):
-                raise NotStored("the database kept %d of the %d new messages of pilot %s"
-                                % (added, len(new), batch.stamp))
-        facts = pilotinfo.summarise(new) if new else None
-        changes, transitions = self._pilot_changes(pilot, new, facts, now)
-        if size:
-            changes["message_bytes"] = (pilot.get("message_bytes") or 0) + size
-        connection.execute(update(schema.pilots).where(schema.pilots.c.stamp == batch.stamp).values(**changes))
-        pilot.update(changes)
-        pilot["created"] = False
-        self._record(connection, batch.stamp, transitions, states.PILOT)
-        if facts and facts["commands"]:
-            self._merge_commands(connection, batch.stamp, facts["commands"])
-        return Outcome(len(new), len(batch.messages) - len(new), pilot["last_seq"])
-
-    def _over_quota(self, pilot, count, size):
-        """Why ``count`` new messages of ``size`` bytes pass the pilot's quota, or None."""
-        held, held_bytes = pilot["message_count"] or 0, pilot.get("message_bytes") or 0
-        if self.max_messages is not None and held + count > self.max_messages:
-            return ("pilot %s holds %d messages; %d more would pass its quota of %d messages"
-                    % (pilot["stamp"], held, count, self.max_messages))
-        if self.max_bytes is not None and held_bytes + size > self.max_bytes:
-            return ("pilot %s holds %d bytes of messages; %d more would pass its quota of %d bytes"
-                    % (pilot["stamp"], held_bytes, size, self.max_bytes))
-        return None
-
-    def _pilot_changes(self, pilot, new, facts, now):
-        changes = {"last_seen": now}
-        if not new:
-            if pilot["created"]:
-                changes.update(status=states.RUNNING, status_time=now, status_source=states.PILOT,
-                               running_time=now)
-                return changes, [(states.RUNNING, now)]
-            return changes, []
-        newest = max(new, key=lambda item: item["seq"])
-        if newest["seq"] > pilot["last_seq"]:
-            changes["last_seq"] = newest["seq"]
-            changes["last_message_time"] = newest["time"]
-        changes["message_count"] = pilot["message_count"] + len(new)
-        if facts["heartbeat_time"] and facts["heartbeat_time"] > (pilot["heartbeat_time"] or 0):
-            changes["heartbeat_time"] = facts["heartbeat_time"]
-        for field, value in facts["info"].items():
-            if not pilot.get(field):
-                changes[field] = value
-        result = facts["result"]
-        path = states.after_messages(pilot["status"], result and result["status"],
-                                     pilot["result_time"] is not None, pilot["status_source"])
-        if result is not None:
-            changes.update({"exit_code": result["exit_code"], "failed_command": result["failed_command"],
-                            "reason": result["reason"], "result_time": facts["result_time"]})
-            if facts["db12"] is not None:
-                changes["db12"] = facts["db12"]
-        transitions = [(state, facts["result_time"] if result is not None and state in states.FINAL
-                        else facts["first_time"]) for state in path]
-        if path:
-            changes.update({"status": path[-1], "status_time": now, "status_source": states.PILOT})
-            if states.RUNNING in path and pilot["running_time"] is None:
-                changes["running_time"] = facts["first_time"]
-        return changes, transitions
 
     def _record(self, connection, stamp, transitions, source):
         if transitions:
             connection.execute(insert(schema.pilot_states), [
                 {"stamp": stamp, "state": state, "time": when, "source": source} for state, when in transitions])
-
-    def _merge_commands(self, connection, stamp, rows):
-        """Insert or complete the pilot's command rows (a late 'started' never reopens a finished one)."""
-        commands = schema.commands
-        existing = dict((row.name, row.status) for row in connection.execute(
-            select(commands.c.name, commands.c.status).where(and_(commands.c.stamp == stamp,
-                                                                  commands.c.name.in_(sorted(rows))))))
-        fresh = []
-        for name, fields in sorted(rows.items()):
-            fields = dict(fields)
-            if name not in existing:
-                fresh.append(dict({"stamp": stamp, "name": name, "status": "running", "start": None,
-                                   "duration": None, "failure_type": None, "reason": None}, **fields))
-                continue
-            if fields.get("status") == "running" and existing[name] != "running":
-                continue  # a late 'started' after the end
-            if fields:
-                connection.execute(update(commands).where(and_(commands.c.stamp == stamp,
-                                                               commands.c.name == name)).values(**fields))
-        if fresh:
-            connection.execute(insert(commands), fresh)
 
     def _rejection_row(self, item, now):
         body = item.body

@@ -1,0 +1,49 @@
+"""The front's accept pacing (receive/front.py): while requests wait for a worker, new connections
+are admitted a few at a time, so that their TLS handshakes do not take the CPU of those requests."""
+
+import socket
+import threading
+
+from logbook_support import sqlite_store, start_server, wait_until  # noqa: F401
+
+
+def on_loop(front, function):
+    """function() run on the front's event loop; its result."""
+    done, result = threading.Event(), []
+
+    def call():
+        try:
+            result.append(function())
+        finally:
+            done.set()
+    front.loop.call_soon_threadsafe(call)
+    assert done.wait(30)
+    return result[0]
+
+
+def test_new_connections_are_paced_while_requests_wait(sqlite_store):
+    from pilot_server.logbook.receive import front as frontmodule
+
+    running = start_server(sqlite_store, threads=1)
+    front = running.front
+    sockets = []
+    try:
+        on_loop(front, lambda: front.loop.remove_reader(front.sock.fileno()))  # connections wait in the backlog
+        for _ in range(20):
+            sockets.append(socket.create_connection(front.address, timeout=30))
+
+        def accept_while_busy():
+            front.waiting += 5  # more requests than worker threads
+            try:
+                front.accept()
+            finally:
+                front.waiting -= 5
+            return len(front.connections), front.accept_paused
+
+        assert on_loop(front, accept_while_busy) == (frontmodule.ACCEPT_BUSY, True)
+        # the pause ends by itself, and with no request waiting the others are admitted at once
+        wait_until(lambda: len(front.connections) == 20 and not front.accept_paused, what="all admitted")
+    finally:
+        for sock in sockets:
+            sock.close()
+        running.stop()
