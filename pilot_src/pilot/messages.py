@@ -31,8 +31,6 @@ import json
 import math
 import re
 
-import six
-
 import compat
 
 SCHEMA = "pilots2/log/1"
@@ -274,7 +272,7 @@ def data_problem(data, kind=None):
     return None
 
 
-_SCALARS = (type(None), bool, float) + six.integer_types + compat.string_types
+_SCALARS = (type(None), bool, float) + compat.integer_types + compat.string_types
 
 
 def _plain(value, depth):
@@ -310,7 +308,7 @@ def _value_problem(value, path, depth):
     """Any JSON value: finite numbers, whole numbers within 64 bits, nesting within MAX_DATA_DEPTH."""
     if value is None or isinstance(value, (bool,) + compat.string_types):
         return None
-    if isinstance(value, six.integer_types):
+    if isinstance(value, compat.integer_types):
         return whole_problem(path, value, INT64[0], INT64[1])
     if isinstance(value, float):
         return None if _finite(value) else "field '%s' must be a finite number, not %s" % (path, _shown(value))
@@ -399,7 +397,7 @@ def number_problem(field, value, low, high, null=False):
 def whole_problem(field, value, low, high, null=False):
     if value is None and null:
         return None
-    if isinstance(value, six.integer_types) and not isinstance(value, bool) and low <= value <= high:
+    if isinstance(value, compat.integer_types) and not isinstance(value, bool) and low <= value <= high:
         return None
     return "field '%s' must be a whole number from %d to %d%s, not %s" % (
         field, low, high, " or null" if null else "", _shown(value))
@@ -431,7 +429,7 @@ def registration_problem(document):
 
 
 def _number(value):
-    return isinstance(value, six.integer_types + (float,)) and not isinstance(value, bool)
+    return isinstance(value, compat.integer_types + (float,)) and not isinstance(value, bool)
 
 
 def _finite(value):
