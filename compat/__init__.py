@@ -18,11 +18,13 @@ if PY2:
     text_type = unicode  # noqa: F821  (Python 2 only)
     binary_type = str
     string_types = (str, unicode)  # noqa: F821
+    integer_types = (int, long)  # noqa: F821  # novm
     xrange = xrange  # noqa: F821
 else:
     text_type = str
     binary_type = bytes
     string_types = (str,)
+    integer_types = (int,)
     xrange = range
 
 # What a shell word may hold unquoted (shlex.quote's set, ASCII only on every version).

@@ -268,7 +268,7 @@ def _run(parsed, environ, work_dir, archive, stdout, stderr):
         stderr_line("cannot write %s in %s: %s (logging to stdout only)"
                     % (LOG_FILE, work_dir, exc.strerror or exc))
     # Holds the first records until the parameters say whether remote logging is on
-    # (pilot.remotelog is imported only then: a pilot without it does not compile it).
+    # (pilot.logsession is imported only then: a pilot without it does not compile it).
     early = MemorySink()
     logger.add_sink(early)
     log = logger.source("Pilot")
@@ -280,16 +280,11 @@ def _run(parsed, environ, work_dir, archive, stdout, stderr):
 
     def on_params(params):
         if params.pilotLogging:
-            from pilot import remotelog
+            from pilot import logsession
 
-            remote.append(remotelog.configure(early, logger, params, environ, work_dir))
+            remote.append(logsession.start(early, logger, params, environ, work_dir))
         logger.remove_sink(early)
         early.close()
-        if remote and remote[0] is not None:
-            try:
-                remotelog.capture_stdin(logger)   # the first records after the set-up lines
-            except Exception:
-                pass
 
     try:
         try:
@@ -343,7 +338,9 @@ def _run(parsed, environ, work_dir, archive, stdout, stderr):
             heartbeat.stop()
         logger.remove_sink(early)
         if remote and remote[0] is not None:
-            _finish_remote(remote[0], logger, result, started)
+            from pilot import logsession
+
+            logsession.finish(remote[0], logger, result, started)
         guard.restore()
         logger.close()
     return outcome_code
@@ -355,53 +352,6 @@ def _identity(params):
             "queue": params.queueName or None, "vo": params.wnVO or params.jsonVO or None,
             "setup": params.setup or None, "release": params.releaseVersion or None,
             "hostname": _hostname(), "python": sys.version.split()[0]}
-
-
-def _finish_remote(remote, logger, result, started):
-    """The result message, then the final flush (at most remotelog.FINAL_SECONDS, even when a
-    signal arrives meanwhile), then the figures into pilot_result.json.  Never raises."""
-    from pilot.errors import PilotKilled
-    from pilot.heartbeat import usage
-    from pilot.remotelog import FINAL_SECONDS, SPOOL_FILE
-
-    log = logger.source("Pilot")
-    try:
-        if result.usage is None:
-            result.usage = usage(started, result.jobs())
-        pilot = result.pilot
-        text = ("result: exit code %s (%s) after %.2f s; CPU %.2f s; peak memory %s MB; %s job(s)"
-                % (pilot["exit_code"], pilot["exit_name"], pilot["duration"] or 0.0, result.usage["cpu_seconds"],
-                   result.usage["max_rss_mb"], result.usage["jobs"] if result.usage["jobs"] is not None else 0))
-        log.event("ERROR" if pilot["exit_code"] else "INFO", text, "result", pilot["status"],
-                  result.message_data())
-    except PilotKilled:
-        pass
-    except Exception:
-        pass
-    figures = None
-    for _ in range(3):  # a signal interrupting the flush: go on, within the same bound
-        try:
-            figures = remote.close(FINAL_SECONDS, result.pilot["exit_code"])
-            break
-        except PilotKilled:
-            continue
-        except Exception:
-            break
-    if figures is None:
-        return
-    try:
-        result.remote_logging = figures
-        result.write()
-        if figures.get("handoff_problem"):
-            log.warning(figures["handoff_problem"])
-        log.info("remote logging: %d messages, %d sent, %d unsent%s"
-                 % (figures["messages"], figures["sent"], figures["unsent"],
-                    " (kept in %s; last error: %s)"
-                    % (figures.get("spool_file") or SPOOL_FILE, figures["last_error"]) if figures["unsent"] else ""))
-    except PilotKilled:
-        pass
-    except Exception:
-        pass
 
 
 def _hostname():

@@ -44,7 +44,7 @@ import compat
 ENV_VAR = "PILOT_LOG_HANDOFF"
 SCHEMA = "pilots2/log-handoff/1"
 META_FILE = "pilot_log.handoff.json"
-SPOOL_FILE = "pilot_log.spool"      # remotelog.SPOOL_FILE (not imported: the wrapper's path stays small)
+SPOOL_FILE = "pilot_log.spool"      # logspool.SPOOL_FILE (not imported: the wrapper's path stays small)
 MAX_SPOOL_BYTES = 64 * 1024 * 1024
 MAX_SPOOLS = 200
 MAX_TOTAL_BYTES = 256 * 1024 * 1024

@@ -22,14 +22,14 @@ A batch (one HTTPS POST body, or one STOMP frame body)::
   nests at most 32 levels, and the fields of ``data`` that the logbook reads (durations,
   exit code, reasons) have their own types.  The pilot checks its messages with it; the
   logbook refuses a batch with a problem (HTTP 400 naming the message and the field).
+* The pilot builds its messages and batches here too (``record_message``, ``fit_data``,
+  ``encode_batches``), beside the rules they must meet.
 * Everything here runs on Python 2.6 ... 3.13 (the pilot) and 3.9+ (the logbook).
 """
 
 import json
 import math
 import re
-
-import six
 
 import compat
 
@@ -79,6 +79,94 @@ def batch(stamp, messages):
 def encode(document):
     """Compact JSON as bytes."""
     return compat.to_bytes(json.dumps(document, separators=(",", ":"), sort_keys=True))
+
+
+# -- the pilot's builders: a logger record as a message, batches within the limits ----------------
+
+def record_message(stamp, record):
+    """A record of the pilot's logger (pilot/logger.py) as a message: names and data cut to fit."""
+    return message(stamp, record.seq, record.time, record.text, record.level, _name(record.source) or "Pilot",
+                   _name(record.phase), _name(record.status), record.stream, record.kind, fit_data(record.data))
+
+
+def _name(value):
+    if value is None:
+        return None
+    text = compat.to_text(value).strip()
+    return text[:MAX_NAME] or None
+
+
+def fit_data(data):
+    """``data`` within the contract's 64 KiB (long strings cut, then the biggest keys dropped)."""
+    if data is None:
+        return None
+    try:
+        if len(encode(data)) <= MAX_DATA_BYTES:
+            return data
+    except (TypeError, ValueError):
+        return {"unencodable": True}
+    cut = _cut_strings(data, 1000)
+    while len(encode(cut)) > MAX_DATA_BYTES and isinstance(cut, dict) and cut:
+        biggest = max(cut, key=lambda key: len(encode(cut[key])))
+        cut = dict(cut)
+        cut[biggest] = "(removed: over the size limit of message data)"
+        if len(encode(cut)) > MAX_DATA_BYTES and len(cut) == 1:
+            return {"truncated": True}
+    return cut
+
+
+def _cut_strings(value, limit):
+    if isinstance(value, dict):
+        return dict((key, _cut_strings(item, limit)) for key, item in value.items())
+    if isinstance(value, list):
+        return [_cut_strings(item, limit) for item in value[:200]]
+    if isinstance(value, compat.string_types) and len(value) > limit:
+        return value[:limit] + "..."
+    return value
+
+
+def encode_batches(stamp, records, max_messages, max_bytes):
+    """Logger records as [(batch body as bytes, number of messages)], each within ``max_messages``
+    and about ``max_bytes`` (a record that JSON cannot hold is left out)."""
+    head = b'{"messages":['
+    tail = compat.to_bytes('],"schema":%s,"stamp":%s}' % (json.dumps(SCHEMA), json.dumps(stamp)))
+    bodies = []
+    group, size = [], len(head) + len(tail)
+    for record in records:
+        try:
+            item = encode(record_message(stamp, record))
+        except (TypeError, ValueError):
+            continue
+        if group and (len(group) >= max_messages or size + len(item) + 1 > max_bytes):
+            bodies.append((head + b",".join(group) + tail, len(group)))
+            group, size = [], len(head) + len(tail)
+        group.append(item)
+        size += len(item) + 1
+    if group:
+        bodies.append((head + b",".join(group) + tail, len(group)))
+    return bodies
+
+
+def batch_count(body):
+    """The number of messages in an encoded batch (0 when it is not one)."""
+    try:
+        return len(json.loads(compat.to_text(body)).get("messages") or [])
+    except (ValueError, AttributeError, TypeError):
+        return 0
+
+
+def batch_stamp(body):
+    """The stamp of an encoded batch, or None when it is not one."""
+    try:
+        return json.loads(compat.to_text(body)).get("stamp")
+    except (ValueError, AttributeError):
+        return None
+
+
+def count_messages(data):
+    """Messages in encoded batches, counted without parsing: a key "seq" appears once per
+    message, and inside a JSON string its quotes would be escaped."""
+    return data.count(b'"seq":')
 
 
 def decode_batch(body, max_bytes=MAX_BATCH_BYTES):
@@ -184,7 +272,7 @@ def data_problem(data, kind=None):
     return None
 
 
-_SCALARS = (type(None), bool, float) + six.integer_types + compat.string_types
+_SCALARS = (type(None), bool, float) + compat.integer_types + compat.string_types
 
 
 def _plain(value, depth):
@@ -220,7 +308,7 @@ def _value_problem(value, path, depth):
     """Any JSON value: finite numbers, whole numbers within 64 bits, nesting within MAX_DATA_DEPTH."""
     if value is None or isinstance(value, (bool,) + compat.string_types):
         return None
-    if isinstance(value, six.integer_types):
+    if isinstance(value, compat.integer_types):
         return whole_problem(path, value, INT64[0], INT64[1])
     if isinstance(value, float):
         return None if _finite(value) else "field '%s' must be a finite number, not %s" % (path, _shown(value))
@@ -309,7 +397,7 @@ def number_problem(field, value, low, high, null=False):
 def whole_problem(field, value, low, high, null=False):
     if value is None and null:
         return None
-    if isinstance(value, six.integer_types) and not isinstance(value, bool) and low <= value <= high:
+    if isinstance(value, compat.integer_types) and not isinstance(value, bool) and low <= value <= high:
         return None
     return "field '%s' must be a whole number from %d to %d%s, not %s" % (
         field, low, high, " or null" if null else "", _shown(value))
@@ -341,7 +429,7 @@ def registration_problem(document):
 
 
 def _number(value):
-    return isinstance(value, six.integer_types + (float,)) and not isinstance(value, bool)
+    return isinstance(value, compat.integer_types + (float,)) and not isinstance(value, bool)
 
 
 def _finite(value):

@@ -104,6 +104,28 @@ def test_pyz_layout(pyz):
     assert data[-22:].startswith(b"PK\x05\x06")  # nothing appended after the zip
 
 
+def test_no_module_the_pyz_ships_imports_six():
+    """The pyz carries no six (above): a module importing it fails on a node without six, which
+    a real pilot run here would not show where the test interpreter has six installed."""
+    import ast
+
+    found = []
+    for top in (os.path.join(helpers.PILOT_SRC, "pilot"), os.path.join(helpers.REPO, "compat")):
+        for folder, _, names in os.walk(top):
+            for name in sorted(n for n in names if n.endswith(".py")):
+                path = os.path.join(folder, name)
+                for node in ast.walk(ast.parse(helpers.read_bytes(path), path)):
+                    if isinstance(node, ast.Import):
+                        modules = [alias.name for alias in node.names]
+                    elif isinstance(node, ast.ImportFrom):
+                        modules = [node.module or ""]
+                    else:
+                        continue
+                    if [module for module in modules if module.split(".")[0] == "six"]:
+                        found.append("%s:%d" % (os.path.relpath(path, helpers.REPO), node.lineno))
+    assert found == []
+
+
 def archive_member(pyz, name):
     archive = zipfile.ZipFile(pyz)
     try:

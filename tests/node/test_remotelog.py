@@ -1,4 +1,4 @@
-"""The remote log sink and its sender (pilot/remotelog.py), in process.
+"""The remote log sink and its sender (pilot/logsender.py, by pilot/remotelog.py's names), in process.
 
 Against fake transports (to control failures exactly) and against the
 contract-honouring receiver of logbook_double.py over HTTP(S).  Bounds are
@@ -15,7 +15,7 @@ import pytest
 
 import helpers
 from logbook_double import LogbookDouble
-from pilot import messages, remotelog
+from pilot import logsender, messages, remotelog
 from pilot.logger import PilotLogger
 from pilot.logtransport import (Credentials, HttpsTransport, Refused, Rejected, SendError, make_transport,
                                 token_from_file)
@@ -191,8 +191,8 @@ def test_flush_waits_at_most_its_bound_and_close_spools_what_is_in_flight(workdi
 def test_a_hung_send_is_waited_for_once(workdir, monkeypatch):
     """After one flush timed out on a send that hangs, later flushes spool at once, and the
     final flush does not wait for that send either."""
-    monkeypatch.setattr(remotelog, "SLOW_SECONDS", 0.2)
-    monkeypatch.setattr(remotelog, "HUNG_SECONDS", 0.2)
+    monkeypatch.setattr(logsender, "SLOW_SECONDS", 0.2)   # read where the sender runs
+    monkeypatch.setattr(logsender, "HUNG_SECONDS", 0.2)
     transport = FakeTransport()
     transport.gate = threading.Event()
     logger, remote, _ = make(workdir, transport)

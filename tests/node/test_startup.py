@@ -70,7 +70,8 @@ def test_explain_loads_only_the_planned_commands(pyz, workdir):
     assert "uuid" not in stdlib  # Python 2's uuid runs ldconfig -p when imported
     assert "pilot.commands.checknode" in ours
     for name in ("pilot.commands.install", "pilot.commands.agent", "pilot.commands.configure",
-                 "pilot.remotelog", "pilot.stomp", "pilot.logtransport", "pilot.db12", "pilot.heartbeat",
+                 "pilot.remotelog", "pilot.logsession", "pilot.logsender", "pilot.logspool", "pilot.stdincapture",
+                 "pilot.stomp", "pilot.logtransport", "pilot.db12", "pilot.heartbeat",
                  "pilot.runner", "pilot.proc", "six"):
         assert name not in ours, name
 
