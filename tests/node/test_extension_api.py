@@ -309,4 +309,5 @@ def test_the_documented_unit_test_passes(tmpdir, pyz):
     assert "2 passed" in out, out + err
     rc, out, err = helpers.run([sys.executable, "-c", 'import sys; sys.path[:0] = ["pilot.pyz", "."]; '
                                 'import pilot.testing; print(pilot.testing.__file__)'], folder, env=env)
-    assert (rc, out.strip()) == (0, os.path.join("pilot.pyz", "pilot", "testing.py")), out + err
+    assert rc == 0, out + err
+    assert out.strip() == os.path.join(folder, "pilot.pyz", "pilot", "testing.py"), out + err
