@@ -11,7 +11,9 @@ Writing (``store_batches``) is one transaction for any number of batches:
    is the primary key, so a message is stored once however often it comes;
 3. the pilot row is updated (last seen, last seq, counts, state, result, DB12),
    each state transition is kept in ``pilot_states`` and each command the
-   batch tells about in ``commands`` (``states`` has the rules).
+   batch tells about in ``commands`` (``states`` has the rules);
+4. the statistics' aggregates get the difference the batches made to these
+   pilots (``aggregates.track`` ... ``settle``).
 
 Under the row lock the messages already stored are known exactly, so the
 reply (stored, duplicates, last_seq) is exact.  Deadlocks and serialisation
@@ -28,7 +30,7 @@ import time
 from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.dialects import mysql, postgresql
 
-from pilot_server.logbook.store import migrations, pilotinfo, schema, states
+from pilot_server.logbook.store import aggregates, migrations, pilotinfo, schema, states
 from pilot_server.logbook.store.database import (Unavailable, describe, family, is_conflict, is_unavailable,
                                            make_engine)
 
@@ -147,8 +149,10 @@ class Store(object):
             rows[stamp]["created"] = rows[stamp]["status_source"] is None and not rows[stamp]["registered"] \
                 and rows[stamp]["message_count"] == 0
         outcomes = []
+        tracker = aggregates.track(connection, rows)
         for batch in batches:
             outcomes.append(self._store_one(connection, batch, rows[batch.stamp], now))
+        tracker.settle()
         if rejections:
             connection.execute(insert(schema.rejected), [self._rejection_row(item, now) for item in rejections])
         return outcomes
@@ -301,6 +305,7 @@ class Store(object):
         def work(connection):
             now = time.time()
             pilots = schema.pilots
+            tracker = aggregates.track(connection, [stamp])
             created = connection.execute(self._insert_ignore(pilots).values(
                 stamp=stamp, first_seen=now, last_seen=now, last_seq=0, message_count=0,
                 status=states.SUBMITTED, status_time=now, status_source=states.SUBMITTER, registered=True,
@@ -310,6 +315,7 @@ class Store(object):
             else:
                 connection.execute(update(pilots).where(pilots.c.stamp == stamp).values(
                     registered=True, submitted_time=submitted or now, **fields))
+            tracker.settle()
             return created
 
         return self._write(work)
@@ -331,7 +337,9 @@ class Store(object):
             values = {"status": state, "status_time": now, "status_source": states.SUBMITTER, "last_seen": now}
             if state == states.RUNNING and row.running_time is None:
                 values["running_time"] = when or now
+            tracker = aggregates.track(connection, [stamp])
             connection.execute(update(pilots).where(pilots.c.stamp == stamp).values(**values))
+            tracker.settle()
             self._record(connection, stamp, [(state, when or now)], states.SUBMITTER)
             return Report(stamp, row.status, state, True)
 
@@ -351,8 +359,10 @@ class Store(object):
                 .where(and_(pilots.c.status == states.RUNNING, pilots.c.last_seen < now - self.lost_after))
                 .limit(limit).with_for_update()).all()
             if rows:
+                tracker = aggregates.track(connection, [row.stamp for row in rows])
                 connection.execute(update(pilots).where(pilots.c.stamp.in_([row.stamp for row in rows])).values(
                     status=states.LOST, status_time=now, status_source=states.LOGBOOK))
+                tracker.settle()
                 connection.execute(insert(schema.pilot_states), [
                     {"stamp": row.stamp, "state": states.LOST, "time": row.last_seen + self.lost_after,
                      "source": states.LOGBOOK} for row in rows])

@@ -128,6 +128,23 @@ def _step4_statistics_indexes(connection):
           commands.c.duration).create(connection)
 
 
+def _step5_statistics_aggregates(connection):
+    """The statistics' pre-aggregated counts (aggregates.py), filled from the rows already stored."""
+    from pilot_server.logbook.store import aggregates
+
+    md = MetaData()
+    Table("stats_buckets", md,
+          Column("grain", String(1), primary_key=True),
+          Column("bucket", BigInteger, primary_key=True, autoincrement=False),
+          Column("fdim", String(8), primary_key=True),
+          Column("fvalue", schema.exact_text(128), primary_key=True),
+          Column("gdim", String(8), primary_key=True),
+          Column("gvalue", schema.exact_text(128), primary_key=True),
+          Column("counts", schema.long_text(), nullable=False))
+    md.create_all(connection)
+    aggregates.rebuild(connection)
+
+
 STEPS = [
     (1, "pilots, messages, rejected", _step1_tables),
     (2, "pilot registration; list indexes on site, ce, status, vo and last_seen",
@@ -135,6 +152,7 @@ STEPS = [
     (3, "pilot_states, commands; state source, running time and DB12 of pilots; queue and version indexes",
      _step3_states_commands),
     (4, "covering indexes for the statistics of a time window", _step4_statistics_indexes),
+    (5, "pre-aggregated statistics per hour and day of last seen", _step5_statistics_aggregates),
 ]
 LATEST = STEPS[-1][0]
 

@@ -1,0 +1,264 @@
+"""Pre-aggregated statistics: exact counts per hour and per day of the pilots' last seen.
+
+``stats_buckets`` holds one row per (grain, bucket, fdim, fvalue, gdim, gvalue): ``grain`` is
+``h`` (hour) or ``d`` (UTC day), ``bucket`` the epoch second the hour or day starts, and the
+row counts the pilots last seen in it whose ``fdim`` column (site, ce, queue, version, vo, or
+'' for all pilots) equals ``fvalue``.  With ``gdim`` = '' the row has every figure of those
+pilots; with ``gdim`` set it has only their states, for pilots whose ``gdim`` column equals
+``gvalue`` (the groups of ``stats.compute``).  A missing value is kept as ''.
+
+``counts`` is a JSON object of counters (``KEYS``)::
+
+    s|STATE                 pilots in the stored state (Lost of a silent Running one is applied on read)
+    c|NAME|n, c|NAME|f      finished runs of a command, failed (or killed) ones
+    c|NAME|b|BIN            finished runs by duration (log bins, ``bin_of``)
+    c|NAME|m|BIN            the sum of their durations in ms (the bin's mean stands for its values)
+    r|["NAME","REASON"]     failed runs by reason
+    w|n, w|b|BIN, w|m|BIN   pilots with submission and running times, by wait
+    d|n, d|b|BIN, d|m|BIN   pilots with a DB12 score, by score
+
+Every write that changes a pilot (its last seen hour or day, state, dimensions, command rows,
+times, DB12) subtracts the pilot's old contribution and adds the new one in the same
+transaction (``track`` ... ``settle``), so the counts stay exact; ``rebuild`` recomputes them
+from the rows (``pilotctl logbook aggregates rebuild``).  Percentiles and maxima come from the
+bins: the mean of the values in the bin of the rank wanted, within ``RATIO`` (4.4 %) of the true
+value and exact when the bin holds one value (or several equal ones).
+"""
+
+import collections
+import json
+import math
+
+from sqlalchemy import and_, delete, insert, select, update
+
+from pilot_server.logbook.store import schema
+from pilot_server.logbook.store.pilotinfo import COMMAND_END as FINISHED
+
+DIMS = ("site", "ce", "queue", "version", "vo")
+FAILED = ("failed", "killed")
+HOUR, DAY = 3600, 86400
+GRAINS = (("h", HOUR), ("d", DAY))
+RATIO = 2 ** (1.0 / 16)        # bin width: a value is known within RATIO ** 0.5
+ZERO_BIN = -10000              # values <= 0
+PILOT_COLUMNS = ("stamp", "last_seen", "status", "submitted_time", "running_time", "db12") + DIMS
+COMMAND_COLUMNS = ("stamp", "name", "status", "duration", "failure_type", "reason")
+CHUNK = 500                    # stamps per IN (...) query
+
+
+def bin_of(value):
+    if value <= 0:
+        return ZERO_BIN
+    return int(math.floor(math.log(value) / math.log(RATIO)))
+
+
+def bin_value(index):
+    """The value a bin stands for: its geometric middle."""
+    if index == ZERO_BIN:
+        return 0.0
+    return RATIO ** (index + 0.5)
+
+
+def reason_key(name, reason):
+    return "r|" + json.dumps([name, reason], separators=(",", ":"))
+
+
+def _value(row, name):
+    return row.get(name) or ""
+
+
+def figures(pilot, commands, state=None):
+    """The counters of one pilot (all figures): a Counter."""
+    counts = collections.Counter()
+    counts["s|%s" % (state or pilot["status"])] += 1
+    for command in commands:
+        if command["status"] not in FINISHED:
+            continue
+        name = command["name"]
+        counts["c|%s|n" % name] += 1
+        if command["duration"] is not None:
+            _add_value(counts, "c|%s|" % name, command["duration"])
+        if command["status"] in FAILED:
+            counts["c|%s|f" % name] += 1
+            counts[reason_key(name, command["reason"] or command["failure_type"] or command["status"])] += 1
+    if pilot["submitted_time"] is not None and pilot["running_time"] is not None:
+        counts["w|n"] += 1
+        _add_value(counts, "w|", max(0.0, pilot["running_time"] - pilot["submitted_time"]))
+    if pilot["db12"] is not None:
+        counts["d|n"] += 1
+        _add_value(counts, "d|", pilot["db12"])
+    return counts
+
+
+def _add_value(counts, prefix, value):
+    """One value into its bin: the count (``b``) and the sum in thousandths (``m``, integers, so that
+    subtracting gives back exactly what was added)."""
+    index = bin_of(value)
+    counts["%sb|%d" % (prefix, index)] += 1
+    counts["%sm|%d" % (prefix, index)] += int(round(value * 1000))
+
+
+def keys_of(pilot):
+    """[(fdim, fvalue, gdim, gvalue, all figures?)] of the rows a pilot counts in."""
+    keys = [("", "", "", "", True)]
+    for fdim in DIMS:
+        keys.append((fdim, _value(pilot, fdim), "", "", True))
+    for gdim in DIMS:
+        keys.append(("", "", gdim, _value(pilot, gdim), False))
+        for fdim in DIMS:
+            if fdim != gdim:
+                keys.append((fdim, _value(pilot, fdim), gdim, _value(pilot, gdim), False))
+    return keys
+
+
+def contribution(pilot, commands, into=None):
+    """Add one pilot's counters to ``into`` {(grain, bucket, fdim, fvalue, gdim, gvalue): Counter}."""
+    into = {} if into is None else into
+    full = figures(pilot, commands)
+    state = {"s|%s" % pilot["status"]: 1}
+    for grain, size in GRAINS:
+        bucket = int(pilot["last_seen"] // size) * size
+        for fdim, fvalue, gdim, gvalue, everything in keys_of(pilot):
+            key = (grain, bucket, fdim, fvalue, gdim, gvalue)
+            into.setdefault(key, collections.Counter()).update(full if everything else state)
+    return into
+
+
+def _chunks(items):
+    items = sorted(items)
+    for start in range(0, len(items), CHUNK):
+        yield items[start:start + CHUNK]
+
+
+def read_pilots(connection, stamps):
+    """{stamp: (pilot row dict, [command row dicts])} of the given pilots."""
+    pilots, commands = schema.pilots, schema.commands
+    found = {}
+    for part in _chunks(stamps):
+        for row in connection.execute(select(*[pilots.c[name] for name in PILOT_COLUMNS])
+                                      .where(pilots.c.stamp.in_(part))).mappings():
+            found[row["stamp"]] = (dict(row), [])
+        for row in connection.execute(select(*[commands.c[name] for name in COMMAND_COLUMNS])
+                                      .where(commands.c.stamp.in_(part))).mappings():
+            if row["stamp"] in found:
+                found[row["stamp"]][1].append(dict(row))
+    return found
+
+
+def snapshot(connection, stamps):
+    into = {}
+    for pilot, commands in read_pilots(connection, stamps).values():
+        contribution(pilot, commands, into)
+    return into
+
+
+class Tracker(object):
+    """The pilots' contributions before a change; ``settle`` writes the difference afterwards."""
+
+    def __init__(self, connection, stamps):
+        self.connection = connection
+        self.stamps = sorted(set(stamps))
+        self.before = snapshot(connection, self.stamps)
+
+    def settle(self):
+        after = snapshot(self.connection, self.stamps)
+        apply(self.connection, difference(self.before, after))
+
+
+def track(connection, stamps):
+    """Call before changing the pilots ``stamps`` inside a write transaction; ``.settle()`` after."""
+    return Tracker(connection, stamps)
+
+
+def difference(before, after):
+    deltas = {}
+    for key in set(before) | set(after):
+        delta = collections.Counter(after.get(key, {}))
+        delta.subtract(before.get(key, {}))
+        delta = dict((name, value) for name, value in delta.items() if value)
+        if delta:
+            deltas[key] = delta
+    return deltas
+
+
+def _key_condition(key):
+    table = schema.stats_buckets
+    grain, bucket, fdim, fvalue, gdim, gvalue = key
+    return and_(table.c.grain == grain, table.c.bucket == bucket, table.c.fdim == fdim, table.c.fvalue == fvalue,
+                table.c.gdim == gdim, table.c.gvalue == gvalue)
+
+
+def apply(connection, deltas):
+    """Add the deltas to their rows, keys in sorted order (two writers never wait in a cycle)."""
+    table = schema.stats_buckets
+    for key in sorted(deltas):
+        condition = _key_condition(key)
+        row = connection.execute(select(table.c.counts).where(condition).with_for_update()).first()
+        if row is None:
+            counts = dict((name, value) for name, value in deltas[key].items() if value > 0)
+            if counts:
+                _insert_or_add(connection, key, counts)
+            continue
+        counts = collections.Counter(json.loads(row.counts))
+        counts.update(deltas[key])
+        counts = dict((name, value) for name, value in counts.items() if value > 0)
+        if counts:
+            connection.execute(update(table).where(condition).values(counts=_encode(counts)))
+        else:
+            connection.execute(delete(table).where(condition))
+
+
+def _insert_or_add(connection, key, counts):
+    """Insert a new row; if another writer inserted it meanwhile (unique key), add to that row."""
+    from sqlalchemy.exc import IntegrityError
+
+    values = dict(zip(("grain", "bucket", "fdim", "fvalue", "gdim", "gvalue"), key), counts=_encode(counts))
+    nested = connection.begin_nested()
+    try:
+        connection.execute(insert(schema.stats_buckets).values(**values))
+        nested.commit()
+    except IntegrityError:
+        nested.rollback()
+        apply(connection, {key: counts})
+
+
+def _encode(counts):
+    return json.dumps(counts, separators=(",", ":"), sort_keys=True)
+
+
+def rebuild(connection, log=None):
+    """Recompute every row from the pilots and their command rows, one UTC day at a time; the number of
+    pilots counted."""
+    from pilot_server.logbook.store.stats import PilotsFirst
+
+    pilots, commands = schema.pilots, schema.commands
+    connection.execute(delete(schema.stats_buckets))
+    low = connection.execute(select(pilots.c.last_seen).order_by(pilots.c.last_seen).limit(1)).scalar()
+    if low is None:
+        return 0
+    day = int(low // DAY) * DAY
+    total = 0
+    while True:
+        window = and_(pilots.c.last_seen >= day, pilots.c.last_seen < day + DAY)
+        found = dict((row["stamp"], (dict(row), [])) for row in connection.execute(
+            select(*[pilots.c[name] for name in PILOT_COLUMNS]).where(window)).mappings())
+        if found:
+            for row in connection.execute(
+                    select(*[commands.c[name] for name in COMMAND_COLUMNS])
+                    .select_from(PilotsFirst(pilots, commands, pilots.c.stamp == commands.c.stamp)).where(window)
+                    .order_by(commands.c.stamp, commands.c.name)).mappings():
+                found[row["stamp"]][1].append(dict(row))
+            into = {}
+            for pilot, rows in found.values():
+                contribution(pilot, rows, into)
+            rows = [dict(zip(("grain", "bucket", "fdim", "fvalue", "gdim", "gvalue"), key), counts=_encode(value))
+                    for key, value in sorted(into.items())]
+            for start in range(0, len(rows), 5000):
+                connection.execute(insert(schema.stats_buckets), rows[start:start + 5000])
+            total += len(found)
+            if log:
+                log("aggregates: %d pilot(s) counted" % total)
+        following = connection.execute(select(pilots.c.last_seen).where(pilots.c.last_seen >= day + DAY)
+                                       .order_by(pilots.c.last_seen).limit(1)).scalar()
+        if following is None:
+            return total
+        day = int(following // DAY) * DAY
