@@ -154,19 +154,20 @@ def snapshot(connection, stamps):
 class Tracker(object):
     """The pilots' contributions before a change; ``settle`` writes the difference afterwards."""
 
-    def __init__(self, connection, stamps):
+    def __init__(self, connection, stamps, created=()):
         self.connection = connection
         self.stamps = sorted(set(stamps))
-        self.before = snapshot(connection, self.stamps)
+        self.before = snapshot(connection, sorted(set(self.stamps) - set(created)))
 
     def settle(self):
         after = snapshot(self.connection, self.stamps)
         apply(self.connection, difference(self.before, after))
 
 
-def track(connection, stamps):
-    """Call before changing the pilots ``stamps`` inside a write transaction; ``.settle()`` after."""
-    return Tracker(connection, stamps)
+def track(connection, stamps, created=()):
+    """Call before changing the pilots ``stamps`` inside a write transaction; ``.settle()`` after.
+    ``created``: those of them whose rows this transaction inserted (they counted nowhere before)."""
+    return Tracker(connection, stamps, created)
 
 
 def difference(before, after):

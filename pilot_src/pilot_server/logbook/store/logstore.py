@@ -149,7 +149,7 @@ class Store(object):
             rows[stamp]["created"] = rows[stamp]["status_source"] is None and not rows[stamp]["registered"] \
                 and rows[stamp]["message_count"] == 0
         outcomes = []
-        tracker = aggregates.track(connection, rows)
+        tracker = aggregates.track(connection, rows, [stamp for stamp in rows if rows[stamp]["created"]])
         for batch in batches:
             outcomes.append(self._store_one(connection, batch, rows[batch.stamp], now))
         tracker.settle()
