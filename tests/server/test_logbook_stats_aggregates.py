@@ -124,7 +124,7 @@ def stored_rows(store):
     from sqlalchemy import select
 
     return store.read(lambda connection: dict(
-        ((row.grain, row.bucket, row.fdim, row.fvalue, row.gdim, row.gvalue), json.loads(row.counts))
+        ((row.grain, row.bucket, row.fdim, row.fvalue), json.loads(row.counts))
         for row in connection.execute(select(table))))
 
 

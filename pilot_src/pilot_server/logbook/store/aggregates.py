@@ -1,11 +1,10 @@
 """Pre-aggregated statistics: exact counts per hour and per day of the pilots' last seen.
 
-``stats_buckets`` holds one row per (grain, bucket, fdim, fvalue, gdim, gvalue): ``grain`` is
-``h`` (hour) or ``d`` (UTC day), ``bucket`` the epoch second the hour or day starts, and the
-row counts the pilots last seen in it whose ``fdim`` column (site, ce, queue, version, vo, or
-'' for all pilots) equals ``fvalue``.  With ``gdim`` = '' the row has every figure of those
-pilots; with ``gdim`` set it has only their states, for pilots whose ``gdim`` column equals
-``gvalue`` (the groups of ``stats.compute``).  A missing value is kept as ''.
+``stats_buckets`` holds one row per (grain, bucket, fdim, fvalue): ``grain`` is ``h`` (hour)
+or ``d`` (UTC day), ``bucket`` the epoch second the hour or day starts, and the row counts the
+pilots last seen in it whose ``fdim`` column (site, ce, queue, version, vo, or '' for all
+pilots) equals ``fvalue`` (a missing value is kept as '').  So a window of a month at a
+million pilots reads some thirty day rows and up to 46 hour rows per filter.
 
 ``counts`` is a JSON object of counters (``KEYS``)::
 
@@ -16,6 +15,7 @@ pilots; with ``gdim`` set it has only their states, for pilots whose ``gdim`` co
     r|["NAME","REASON"]     failed runs by reason
     w|n, w|b|BIN, w|m|BIN   pilots with submission and running times, by wait
     d|n, d|b|BIN, d|m|BIN   pilots with a DB12 score, by score
+    g|GDIM|STATE|GVALUE     pilots in the state whose GDIM column (not fdim) is GVALUE: the groups
 
 Every write that changes a pilot (its last seen hour or day, state, dimensions, command rows,
 times, DB12) subtracts the pilot's old contribution and adds the new one in the same
@@ -97,29 +97,24 @@ def _add_value(counts, prefix, value):
     counts["%sm|%d" % (prefix, index)] += int(round(value * 1000))
 
 
-def keys_of(pilot):
-    """[(fdim, fvalue, gdim, gvalue, all figures?)] of the rows a pilot counts in."""
-    keys = [("", "", "", "", True)]
-    for fdim in DIMS:
-        keys.append((fdim, _value(pilot, fdim), "", "", True))
-    for gdim in DIMS:
-        keys.append(("", "", gdim, _value(pilot, gdim), False))
-        for fdim in DIMS:
-            if fdim != gdim:
-                keys.append((fdim, _value(pilot, fdim), gdim, _value(pilot, gdim), False))
-    return keys
-
-
 def contribution(pilot, commands, into=None):
-    """Add one pilot's counters to ``into`` {(grain, bucket, fdim, fvalue, gdim, gvalue): Counter}."""
+    """Add one pilot's counters to ``into`` {(grain, bucket, fdim, fvalue): Counter}."""
     into = {} if into is None else into
     full = figures(pilot, commands)
-    state = {"s|%s" % pilot["status"]: 1}
-    for grain, size in GRAINS:
-        bucket = int(pilot["last_seen"] // size) * size
-        for fdim, fvalue, gdim, gvalue, everything in keys_of(pilot):
-            key = (grain, bucket, fdim, fvalue, gdim, gvalue)
-            into.setdefault(key, collections.Counter()).update(full if everything else state)
+    state = pilot["status"]
+    groups = dict((gdim, "g|%s|%s|%s" % (gdim, state, _value(pilot, gdim))) for gdim in DIMS)
+    for fdim in ("",) + DIMS:
+        counts = collections.Counter(full)
+        for gdim in DIMS:
+            if gdim != fdim:
+                counts[groups[gdim]] += 1
+        fvalue = _value(pilot, fdim) if fdim else ""
+        for grain, size in GRAINS:
+            key = (grain, int(pilot["last_seen"] // size) * size, fdim, fvalue)
+            if key in into:
+                into[key].update(counts)
+            else:
+                into[key] = collections.Counter(counts)
     return into
 
 
@@ -181,11 +176,12 @@ def difference(before, after):
     return deltas
 
 
+KEY = ("grain", "bucket", "fdim", "fvalue")
+
+
 def _key_condition(key):
     table = schema.stats_buckets
-    grain, bucket, fdim, fvalue, gdim, gvalue = key
-    return and_(table.c.grain == grain, table.c.bucket == bucket, table.c.fdim == fdim, table.c.fvalue == fvalue,
-                table.c.gdim == gdim, table.c.gvalue == gvalue)
+    return and_(*[table.c[name] == value for name, value in zip(KEY, key)])
 
 
 def apply(connection, deltas):
@@ -212,7 +208,7 @@ def _insert_or_add(connection, key, counts):
     """Insert a new row; if another writer inserted it meanwhile (unique key), add to that row."""
     from sqlalchemy.exc import IntegrityError
 
-    values = dict(zip(("grain", "bucket", "fdim", "fvalue", "gdim", "gvalue"), key), counts=_encode(counts))
+    values = dict(zip(KEY, key), counts=_encode(counts))
     nested = connection.begin_nested()
     try:
         connection.execute(insert(schema.stats_buckets).values(**values))
@@ -251,7 +247,7 @@ def rebuild(connection, log=None):
             into = {}
             for pilot, rows in found.values():
                 contribution(pilot, rows, into)
-            rows = [dict(zip(("grain", "bucket", "fdim", "fvalue", "gdim", "gvalue"), key), counts=_encode(value))
+            rows = [dict(zip(KEY, key), counts=_encode(value))
                     for key, value in sorted(into.items())]
             for start in range(0, len(rows), 5000):
                 connection.execute(insert(schema.stats_buckets), rows[start:start + 5000])

@@ -138,8 +138,6 @@ def _step5_statistics_aggregates(connection):
           Column("bucket", BigInteger, primary_key=True, autoincrement=False),
           Column("fdim", String(8), primary_key=True),
           Column("fvalue", schema.exact_text(128), primary_key=True),
-          Column("gdim", String(8), primary_key=True),
-          Column("gvalue", schema.exact_text(128), primary_key=True),
           Column("counts", schema.long_text(), nullable=False))
     md.create_all(connection)
     aggregates.rebuild(connection)

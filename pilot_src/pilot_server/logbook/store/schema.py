@@ -131,8 +131,6 @@ stats_buckets = Table(
     Column("bucket", BigInteger, primary_key=True, autoincrement=False),
     Column("fdim", String(8), primary_key=True),
     Column("fvalue", exact_text(INFO_LENGTH), primary_key=True),
-    Column("gdim", String(8), primary_key=True),
-    Column("gvalue", exact_text(INFO_LENGTH), primary_key=True),
     Column("counts", long_text(), nullable=False),
 )
 

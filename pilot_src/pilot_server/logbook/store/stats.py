@@ -254,62 +254,68 @@ def _aggregated(store, filters, fdim, now):
     table = schema.stats_buckets
     ranges = [("d", days)] if days else []
     ranges += [("h", pair) for pair in hours]
-    gdims = [""] if group_by in (None, fdim) else ["", group_by]
 
     def work(connection):
-        total, groups, used = collections.Counter(), {}, set()
+        total, splits = collections.Counter(), set()
         for grain, (low, high) in ranges:
-            condition = [table.c.grain == grain, table.c.fdim == fdim, table.c.fvalue == fvalue,
-                         table.c.gdim.in_(gdims)]
+            condition = [table.c.grain == grain, table.c.fdim == fdim, table.c.fvalue == fvalue]
             if low is not None:
                 condition.append(table.c.bucket >= low)
             if high is not None:
                 condition.append(table.c.bucket < high)
-            for row in connection.execute(select(table.c.bucket, table.c.gdim, table.c.gvalue, table.c.counts)
-                                          .where(and_(*condition))):
-                counts = json.loads(row.counts)
-                size = aggregates.DAY if grain == "d" else aggregates.HOUR
+            size = aggregates.DAY if grain == "d" else aggregates.HOUR
+            for bucket, counts in connection.execute(select(table.c.bucket, table.c.counts)
+                                                     .where(and_(*condition))):
+                counts = json.loads(counts)
                 if cutoff is not None and counts.get("s|Running"):
-                    if row.bucket + size <= cutoff:
-                        counts["s|Lost"] = counts.get("s|Lost", 0) + counts.pop("s|Running")
-                    elif row.bucket < cutoff:
-                        used.add((row.bucket, cutoff))  # split below, from the rows
-                if row.gdim == "":
-                    total.update(counts)
-                else:
-                    groups.setdefault(row.gvalue, collections.Counter()).update(
-                        dict((name, value) for name, value in counts.items() if name.startswith("s|")))
-        for low, high in sorted(used):
-            _lost_in(connection, store, fdim, fvalue, group_by, gdims, low, high, total, groups)
+                    if bucket + size <= cutoff:
+                        counts = _all_lost(counts)
+                    elif bucket < cutoff:
+                        splits.add((bucket, cutoff))  # those last seen before the cutoff: below, from rows
+                total.update(counts)
+        for low, high in sorted(splits):
+            _lost_in(connection, fdim, fvalue, group_by, low, high, total)
         for low, high, included in edges:
-            _edge(connection, store, fdim, fvalue, group_by, low, high, included, now, total, groups)
-        if group_by == fdim and fdim:
-            groups = {fvalue: collections.Counter(dict((name, value) for name, value in total.items()
-                                                       if name.startswith("s|")))}
-        return _figures(filters, total, groups if group_by else {})
+            _edge(connection, store, fdim, fvalue, group_by, low, high, included, now, total)
+        return _figures(filters, total, fdim, fvalue)
 
     return store.read(work)
 
 
-def _lost_in(connection, store, fdim, fvalue, group_by, gdims, low, high, total, groups):
+def _all_lost(counts):
+    """The counters of a bucket older than the Lost cutoff: its Running pilots read as Lost."""
+    moved = collections.Counter()
+    for name, value in counts.items():
+        if name == "s|Running":
+            moved["s|Lost"] += value
+        elif name.startswith("g|") and name.split("|", 3)[2] == "Running":
+            _, gdim, _, gvalue = name.split("|", 3)
+            moved["g|%s|Lost|%s" % (gdim, gvalue)] += value
+        else:
+            moved[name] += value
+    return moved
+
+
+def _lost_in(connection, fdim, fvalue, group_by, low, high, total):
     """Running pilots of a bucket that holds the Lost cutoff, last seen before it: Lost on read."""
     pilots = schema.pilots
     where = [pilots.c.status == states.RUNNING, pilots.c.last_seen >= low, pilots.c.last_seen < high]
     if fdim:
         where.append(pilots.c[fdim] == fvalue)
-    if len(gdims) > 1:
+    if group_by and group_by != fdim:
         column = pilots.c[group_by]
         rows = connection.execute(select(column, func.count()).where(and_(*where)).group_by(column)).all()
     else:
         rows = [("", connection.execute(select(func.count()).where(and_(*where))).scalar())]
     for key, count in rows:
-        changed = [total] + ([groups.setdefault(key or "", collections.Counter())] if len(gdims) > 1 else [])
-        for counts in changed:
-            counts["s|Running"] -= count
-            counts["s|Lost"] += count
+        total["s|Running"] -= count
+        total["s|Lost"] += count
+        if group_by and group_by != fdim:
+            total["g|%s|Running|%s" % (group_by, key or "")] -= count
+            total["g|%s|Lost|%s" % (group_by, key or "")] += count
 
 
-def _edge(connection, store, fdim, fvalue, group_by, low, high, included, now, total, groups):
+def _edge(connection, store, fdim, fvalue, group_by, low, high, included, now, total):
     """Add the pilots last seen in a partial hour, from their rows."""
     pilots, commands = schema.pilots, schema.commands
     where = [pilots.c.last_seen >= low, pilots.c.last_seen <= high if included else pilots.c.last_seen < high]
@@ -327,8 +333,8 @@ def _edge(connection, store, fdim, fvalue, group_by, low, high, included, now, t
     for pilot, rows in found.values():
         state = states.effective(pilot["status"], pilot["last_seen"], now, store.lost_after)
         total.update(aggregates.figures(pilot, rows, state))
-        if group_by:
-            groups.setdefault(pilot[group_by] or "", collections.Counter())["s|%s" % state] += 1
+        if group_by and group_by != fdim:
+            total["g|%s|%s|%s" % (group_by, state, pilot[group_by] or "")] += 1
 
 
 def _mean(pair):
@@ -352,9 +358,10 @@ def _binned(bins):
     return {"median": rank(0.5), "p90": rank(0.9), "max": _mean(bins[-1][1])}
 
 
-def _figures(filters, total, groups):
+def _figures(filters, total, fdim, fvalue):
+    group_by = filters["group_by"]
     counts = states.empty_counts()
-    commands, reasons, waits, scores = {}, {}, {}, {}
+    commands, reasons, waits, scores, groups = {}, {}, {}, {}, {}
     for key, value in total.items():
         if not value:
             continue
@@ -370,6 +377,10 @@ def _figures(filters, total, groups):
                 name, part = head.rsplit("|", 1)
                 bins = commands.setdefault(name, {"n": 0, "f": 0, "bins": {}})["bins"]
                 bins.setdefault(int(last), [0, 0])[part == "m"] += value
+        elif kind == "g|":
+            _, gdim, state, gvalue = key.split("|", 3)
+            if gdim == group_by:
+                groups.setdefault(gvalue, collections.Counter())["s|" + state] += value
         elif kind == "r|":
             name, reason = json.loads(key[2:])
             reasons.setdefault(name, []).append((-value, reason))
@@ -388,6 +399,8 @@ def _figures(filters, total, groups):
         rows.append(row)
     rows.sort(key=lambda entry: (-entry["count"], entry["name"]))
     wait = dict(_binned(waits), count=total.get("w|n", 0))
+    if group_by and group_by == fdim:  # grouped by the filter's column: one group
+        groups = {fvalue: collections.Counter(dict(("s|" + name, number) for name, number in counts.items()))}
     grouped = []
     for key, value in groups.items():
         entry = {"key": key or None, "states": states.empty_counts(), "total": 0}
