@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import inspect, text
 
 from logbook_support import backend, databases, make_messages, new_stamp  # noqa: F401
-from pilot_server.logbook.store import migrations, schema
+from pilot_server.logbook.store import migrations, schema, stats
 from pilot_server.logbook.store.database import DatabaseError, make_engine
 from pilot_server.logbook.store.logstore import Store
 
@@ -33,16 +33,18 @@ def test_upgrade_from_version_1_keeps_the_data(fresh_url):
         columns = set(column["name"] for column in inspect(engine).get_columns("pilots"))
         assert "registered" not in columns
         applied = migrations.migrate(engine)
-        assert [number for number, _ in applied] == [2, 3, 4]
+        assert [number for number, _ in applied] == [2, 3, 4, 5]
         assert migrations.migrate(engine) == []  # nothing left to do
         store = Store(engine)
+        # step 5 filled the statistics' aggregates from the rows already there (a silent Running pilot: Lost)
+        assert stats.compute(store)["states"]["Lost"] == 1
         assert store.pilot(stamp)["registered"] is False
         assert store.messages(stamp)[0]["text"] == "from version 1"
         assert store.store_batch(stamp, make_messages(stamp, [1, 2])) == (1, 1, 2)
         assert store.register(stamp, ce="ce01") is False and store.pilot(stamp)["registered"] is True
         with engine.connect() as connection:
             versions = connection.execute(text("SELECT version FROM schema_version ORDER BY version")).scalars().all()
-        assert versions == [1, 2, 3, 4]
+        assert versions == [1, 2, 3, 4, 5]
         assert store.pilot(stamp)["status"] == "Running" and store.pilot(stamp)["db12"] is None
     finally:
         engine.dispose()
