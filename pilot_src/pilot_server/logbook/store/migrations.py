@@ -143,6 +143,13 @@ def _step5_statistics_aggregates(connection):
     aggregates.rebuild(connection)
 
 
+def _step6_reason_text_index(connection):
+    """An index for the failure-reason text search (textsearch.py): trigrams on PostgreSQL, FTS5 on SQLite."""
+    from pilot_server.logbook.store import textsearch
+
+    textsearch.create(connection)
+
+
 STEPS = [
     (1, "pilots, messages, rejected", _step1_tables),
     (2, "pilot registration; list indexes on site, ce, status, vo and last_seen",
@@ -151,6 +158,7 @@ STEPS = [
      _step3_states_commands),
     (4, "covering indexes for the statistics of a time window", _step4_statistics_indexes),
     (5, "pre-aggregated statistics per hour and day of last seen", _step5_statistics_aggregates),
+    (6, "text index of the failure reasons", _step6_reason_text_index),
 ]
 LATEST = STEPS[-1][0]
 
