@@ -8,7 +8,6 @@ computed from the rows (``stats.compute_from_rows``), and the rows kept as the w
 what ``aggregates rebuild`` makes from scratch.
 """
 
-import json
 import random
 import time
 
@@ -124,7 +123,7 @@ def stored_rows(store):
     from sqlalchemy import select
 
     return store.read(lambda connection: dict(
-        ((row.grain, row.bucket, row.fdim, row.fvalue), json.loads(row.counts))
+        ((row.grain, row.bucket, row.fdim, row.fvalue), aggregates.decode(row.counts))
         for row in connection.execute(select(table))))
 
 

@@ -195,7 +195,7 @@ def apply(connection, deltas):
             if counts:
                 _insert_or_add(connection, key, counts)
             continue
-        counts = collections.Counter(json.loads(row.counts))
+        counts = collections.Counter(decode(row.counts))
         counts.update(deltas[key])
         counts = dict((name, value) for name, value in counts.items() if value > 0)
         if counts:
@@ -219,7 +219,27 @@ def _insert_or_add(connection, key, counts):
 
 
 def _encode(counts):
-    return json.dumps(counts, separators=(",", ":"), sort_keys=True)
+    """JSON of the counters, the groups' ones nested per column ({"g|site": {"Done|X": n}}), so that a
+    reader takes the column it groups by without going through the others."""
+    nested = {}
+    for name, value in counts.items():
+        if name.startswith("g|"):
+            _, gdim, rest = name.split("|", 2)
+            nested.setdefault("g|" + gdim, {})[rest] = value
+        else:
+            nested[name] = value
+    return json.dumps(nested, separators=(",", ":"), sort_keys=True)
+
+
+def decode(text, groups=DIMS):
+    """The flat counters of a row; of the groups' counters only those of the columns ``groups``."""
+    counts = json.loads(text)
+    for gdim in DIMS:
+        nested = counts.pop("g|" + gdim, None)
+        if nested and gdim in groups:
+            for rest, value in nested.items():
+                counts["g|%s|%s" % (gdim, rest)] = value
+    return counts
 
 
 def rebuild(connection, log=None):

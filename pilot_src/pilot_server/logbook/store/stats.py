@@ -266,7 +266,7 @@ def _aggregated(store, filters, fdim, now):
             size = aggregates.DAY if grain == "d" else aggregates.HOUR
             for bucket, counts in connection.execute(select(table.c.bucket, table.c.counts)
                                                      .where(and_(*condition))):
-                counts = json.loads(counts)
+                counts = aggregates.decode(counts, (group_by,) if group_by and group_by != fdim else ())
                 if cutoff is not None and counts.get("s|Running"):
                     if bucket + size <= cutoff:
                         counts = _all_lost(counts)
