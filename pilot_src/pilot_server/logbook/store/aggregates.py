@@ -97,24 +97,23 @@ def _add_value(counts, prefix, value):
     counts["%sm|%d" % (prefix, index)] += int(round(value * 1000))
 
 
-def contribution(pilot, commands, into=None):
+def contribution(pilot, commands, into=None, grains=GRAINS):
     """Add one pilot's counters to ``into`` {(grain, bucket, fdim, fvalue): Counter}."""
     into = {} if into is None else into
     full = figures(pilot, commands)
     state = pilot["status"]
     groups = dict((gdim, "g|%s|%s|%s" % (gdim, state, _value(pilot, gdim))) for gdim in DIMS)
-    for fdim in ("",) + DIMS:
-        counts = collections.Counter(full)
-        for gdim in DIMS:
-            if gdim != fdim:
-                counts[groups[gdim]] += 1
-        fvalue = _value(pilot, fdim) if fdim else ""
-        for grain, size in GRAINS:
-            key = (grain, int(pilot["last_seen"] // size) * size, fdim, fvalue)
-            if key in into:
-                into[key].update(counts)
-            else:
-                into[key] = collections.Counter(counts)
+    for grain, size in grains:
+        bucket = int(pilot["last_seen"] // size) * size
+        for fdim in ("",) + DIMS:
+            key = (grain, bucket, fdim, _value(pilot, fdim) if fdim else "")
+            counts = into.get(key)
+            if counts is None:
+                counts = into[key] = collections.Counter()
+            counts.update(full)
+            for gdim in DIMS:
+                if gdim != fdim:
+                    counts[groups[gdim]] += 1
     return into
 
 
@@ -266,7 +265,9 @@ def rebuild(connection, log=None):
                 found[row["stamp"]][1].append(dict(row))
             into = {}
             for pilot, rows in found.values():
-                contribution(pilot, rows, into)
+                contribution(pilot, rows, into, GRAINS[:1])
+            for (grain, bucket, fdim, fvalue), counts in list(into.items()):  # the day: the sum of its hours
+                into.setdefault(("d", day, fdim, fvalue), collections.Counter()).update(counts)
             rows = [dict(zip(KEY, key), counts=_encode(value))
                     for key, value in sorted(into.items())]
             for start in range(0, len(rows), 5000):
