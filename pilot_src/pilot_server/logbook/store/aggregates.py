@@ -29,7 +29,7 @@ import collections
 import json
 import math
 
-from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy import and_, bindparam, delete, insert, select, tuple_, update
 
 from pilot_server.logbook.store import schema
 from pilot_server.logbook.store.pilotinfo import COMMAND_END as FINISHED
@@ -178,43 +178,56 @@ def difference(before, after):
 KEY = ("grain", "bucket", "fdim", "fvalue")
 
 
-def _key_condition(key):
-    table = schema.stats_buckets
-    return and_(*[table.c[name] == value for name, value in zip(KEY, key)])
-
-
 def apply(connection, deltas):
-    """Add the deltas to their rows, keys in sorted order (two writers never wait in a cycle)."""
+    """Add the deltas to their rows: one locking read, then the updates, deletions and insertions, each
+    as one executemany (rows in key order, so that two writers never wait in a cycle)."""
     table = schema.stats_buckets
-    for key in sorted(deltas):
-        condition = _key_condition(key)
-        row = connection.execute(select(table.c.counts).where(condition).with_for_update()).first()
-        if row is None:
+    keys = sorted(deltas)
+    columns = [table.c[name] for name in KEY]
+    stored = {}
+    for start in range(0, len(keys), CHUNK):
+        for row in connection.execute(select(*(columns + [table.c.counts]))
+                                      .where(tuple_(*columns).in_(keys[start:start + CHUNK]))
+                                      .order_by(*columns).with_for_update()):
+            stored[tuple(row[:4])] = row[4]
+    changed, emptied, fresh = [], [], []
+    for key in keys:
+        if key not in stored:
             counts = dict((name, value) for name, value in deltas[key].items() if value > 0)
             if counts:
-                _insert_or_add(connection, key, counts)
+                fresh.append((key, counts))
             continue
-        counts = collections.Counter(decode(row.counts))
+        counts = collections.Counter(decode(stored[key]))
         counts.update(deltas[key])
         counts = dict((name, value) for name, value in counts.items() if value > 0)
+        target = dict(("k_" + name, value) for name, value in zip(KEY, key))
         if counts:
-            connection.execute(update(table).where(condition).values(counts=_encode(counts)))
+            target["k_counts"] = _encode(counts)
+            changed.append(target)
         else:
-            connection.execute(delete(table).where(condition))
+            emptied.append(target)
+    where = and_(*[table.c[name] == bindparam("k_" + name) for name in KEY])
+    if changed:
+        connection.execute(update(table).where(where).values(counts=bindparam("k_counts")), changed)
+    if emptied:
+        connection.execute(delete(table).where(where), emptied)
+    if fresh:
+        _insert_or_add(connection, fresh)
 
 
-def _insert_or_add(connection, key, counts):
-    """Insert a new row; if another writer inserted it meanwhile (unique key), add to that row."""
+def _insert_or_add(connection, fresh):
+    """Insert new rows; if another writer inserted one meanwhile (unique key), add to the rows instead."""
     from sqlalchemy.exc import IntegrityError
 
-    values = dict(zip(KEY, key), counts=_encode(counts))
     nested = connection.begin_nested()
     try:
-        connection.execute(insert(schema.stats_buckets).values(**values))
+        connection.execute(insert(schema.stats_buckets),
+                           [dict(zip(KEY, key), counts=_encode(counts)) for key, counts in fresh])
         nested.commit()
     except IntegrityError:
         nested.rollback()
-        apply(connection, {key: counts})
+        for key, counts in fresh:
+            apply(connection, {key: counts})
 
 
 def _encode(counts):
