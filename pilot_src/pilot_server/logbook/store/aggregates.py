@@ -124,17 +124,21 @@ def _chunks(items):
 
 
 def read_pilots(connection, stamps):
-    """{stamp: (pilot row dict, [command row dicts])} of the given pilots."""
+    """{stamp: (pilot row dict, [command row dicts])} of the given pilots (one query per CHUNK)."""
     pilots, commands = schema.pilots, schema.commands
+    names = [name for name in COMMAND_COLUMNS if name != "stamp"]
+    query = select(*([pilots.c[name] for name in PILOT_COLUMNS]
+                     + [commands.c[name].label("command_" + name) for name in names])).select_from(
+        pilots.outerjoin(commands, pilots.c.stamp == commands.c.stamp))
     found = {}
+    width = len(PILOT_COLUMNS)
     for part in _chunks(stamps):
-        for row in connection.execute(select(*[pilots.c[name] for name in PILOT_COLUMNS])
-                                      .where(pilots.c.stamp.in_(part))).mappings():
-            found[row["stamp"]] = (dict(row), [])
-        for row in connection.execute(select(*[commands.c[name] for name in COMMAND_COLUMNS])
-                                      .where(commands.c.stamp.in_(part))).mappings():
-            if row["stamp"] in found:
-                found[row["stamp"]][1].append(dict(row))
+        for row in connection.execute(query.where(pilots.c.stamp.in_(part))):
+            entry = found.get(row[0])
+            if entry is None:
+                entry = found[row[0]] = (dict(zip(PILOT_COLUMNS, row[:width])), [])
+            if row[width] is not None:
+                entry[1].append(dict(zip(names, row[width:])))
     return found
 
 
