@@ -6,7 +6,7 @@ pilots last seen in it whose ``fdim`` column (site, ce, queue, version, vo, or '
 pilots) equals ``fvalue`` (a missing value is kept as '').  So a window of a month at a
 million pilots reads some thirty day rows and up to 46 hour rows per filter.
 
-``counts`` is a JSON object of counters (``KEYS``)::
+``counts`` is a JSON object of counters (the groups' ones nested per column, ``decode``)::
 
     s|STATE                 pilots in the stored state (Lost of a silent Running one is applied on read)
     c|NAME|n, c|NAME|f      finished runs of a command, failed (or killed) ones
@@ -38,7 +38,7 @@ DIMS = ("site", "ce", "queue", "version", "vo")
 FAILED = ("failed", "killed")
 HOUR, DAY = 3600, 86400
 GRAINS = (("h", HOUR), ("d", DAY))
-RATIO = 2 ** (1.0 / 16)        # bin width: a value is known within RATIO ** 0.5
+RATIO = 2 ** (1.0 / 16)        # bin width: 16 bins per doubling, a bin's mean is within 4.4 % of its values
 ZERO_BIN = -10000              # values <= 0
 PILOT_COLUMNS = ("stamp", "last_seen", "status", "submitted_time", "running_time", "db12") + DIMS
 COMMAND_COLUMNS = ("stamp", "name", "status", "duration", "failure_type", "reason")
@@ -49,13 +49,6 @@ def bin_of(value):
     if value <= 0:
         return ZERO_BIN
     return int(math.floor(math.log(value) / math.log(RATIO)))
-
-
-def bin_value(index):
-    """The value a bin stands for: its geometric middle."""
-    if index == ZERO_BIN:
-        return 0.0
-    return RATIO ** (index + 0.5)
 
 
 def reason_key(name, reason):
