@@ -16,7 +16,8 @@ admin token, the median of ``--repeat`` requests of:
   read the pre-aggregated counts (schema step 5), which the bulk generator does not write: the
   script runs ``pilotctl logbook aggregates rebuild`` after generating and prints its time.  For
   a paired baseline it also times, in its own process, the same three statistics computed from
-  the rows (``stats.compute_from_rows``, what every statistics request did before step 5).
+  the rows (``stats.compute_from_rows``, what every statistics request did before step 5), and on
+  SQLite the reason search with and without its FTS5 index (schema step 6).
 
 Usage (from the checkout, with the services of .ci/services.sh running)::
 
@@ -445,6 +446,18 @@ def rows_baseline(url, repeat):
                 times.append(time.perf_counter() - started)
             results.append(("%s, from rows" % label.replace("stats: ", "stats (before): "),
                             statistics.median(times), 200))
+        if store.kind == "sqlite":  # the reason search in this process, with and without its FTS5 index
+            from pilot_server.logbook.web import data
+
+            for label, indexed in (("list (in process): reason text", True),
+                                   ("list (before): reason text, no index", False)):
+                store._text_index = None if indexed else False
+                times = []
+                for _ in range(repeat + 1):
+                    started = time.perf_counter()
+                    data.list_pilots(store, {"reason": "cvmfs"})
+                    times.append(time.perf_counter() - started)
+                results.append((label, statistics.median(times[1:]), 200))
     finally:
         store.close()
     return results
