@@ -12,12 +12,17 @@ admin token, the median of ``--repeat`` requests of:
 * list pages: the newest pilots; filtered by site, by state, by site and state; the 20th
   page (following the keyset links); the last day; a failure-reason text search;
 * pilot pages: random pilots (a different one each request);
-* statistics: all time; one site over all time; the last day, what /stats opens on.
+* statistics: all time; one site over all time; the last day, what /stats opens on.  These
+  read the pre-aggregated counts (schema step 5), which the bulk generator does not write: the
+  script runs ``pilotctl logbook aggregates rebuild`` after generating and prints its time.  For
+  a paired baseline it also times, in its own process, the same three statistics computed from
+  the rows (``stats.compute_from_rows``, what every statistics request did before step 5), and on
+  SQLite the reason search with and without its FTS5 index (schema step 6).
 
 Usage (from the checkout, with the services of .ci/services.sh running)::
 
     .venv/bin/python bench/bench_logbook_pages.py [--sizes 20000,100000] [--db sqlite,postgresql]
-        [--repeat 7] [--keep] [--workdir /tmp/pilots2-bench-pages]
+        [--repeat 7] [--keep] [--workdir /tmp/pilots2-bench-pages] [--tag NAME]
 
 ``--sizes 100000,1000000`` gives the figures of docs/benchmarks.md (1,000,000 pilots are about
 20,000,000 messages: some 4-5 GB per database and 10-20 minutes of generation each).
@@ -346,8 +351,11 @@ def fill_mariadb(url, count, progress):
 
 # -- databases -------------------------------------------------------------------------------------
 
+TAG = [""]  # --tag: a suffix of the database names, so that two checkouts can run at once
+
+
 def database_url(kind, size, workdir):
-    name = "pilots2_bench_pages_%d" % size
+    name = "pilots2_bench_pages_%d%s" % (size, TAG[0])
     if kind == "sqlite":
         return "sqlite:///%s" % os.path.join(workdir, "%s.sqlite" % name), name
     if kind == "postgresql":
@@ -405,7 +413,54 @@ def prepare(kind, size, workdir, keep):
     {"sqlite": lambda: fill_sqlite(url[len("sqlite:///"):], size, progress),
      "postgresql": lambda: fill_postgresql(url, size, progress),
      "mariadb": lambda: fill_mariadb(url, size, progress)}[kind]()
+    rebuild(url)
     return url, time.time() - started
+
+
+def rebuild(url):
+    """The statistics' aggregates of the rows just written, by the logbook's own command."""
+    started = time.time()
+    subprocess.check_call(PILOTCTL + ["aggregates", "rebuild", "--db", url], stdout=subprocess.DEVNULL)
+    print("  aggregates rebuilt in %.0f s" % (time.time() - started), flush=True)
+
+
+def rows_baseline(url, repeat):
+    """Median seconds of the three statistics computed from the rows, in this process (the baseline)."""
+    from pilot_server.logbook.store import stats
+    from pilot_server.logbook.store.logstore import Store
+
+    store = Store.open(url, migrate=False, pool_size=1)
+    site = SITES[7]
+    day = time.time() - 86400
+    cases = [("stats: all time", {}), ("stats: one site, all time", {"site": site, "group_by": "ce"}),
+             ("stats: last day (the default)", {"since": day})]
+    results = []
+    try:
+        for label, arguments in cases:
+            for name in ("site", "ce", "queue", "version", "vo", "since", "until", "group_by"):
+                arguments.setdefault(name, None)
+            times = []
+            for _ in range(max(1, repeat // 2)):
+                started = time.perf_counter()
+                stats.compute_from_rows(store, arguments)
+                times.append(time.perf_counter() - started)
+            results.append(("%s, from rows" % label.replace("stats: ", "stats (before): "),
+                            statistics.median(times), 200))
+        if store.kind == "sqlite":  # the reason search in this process, with and without its FTS5 index
+            from pilot_server.logbook.web import data
+
+            for label, indexed in (("list (in process): reason text", True),
+                                   ("list (before): reason text, no index", False)):
+                store._text_index = None if indexed else False
+                times = []
+                for _ in range(repeat + 1):
+                    started = time.perf_counter()
+                    data.list_pilots(store, {"reason": "cvmfs"})
+                    times.append(time.perf_counter() - started)
+                results.append((label, statistics.median(times[1:]), 200))
+    finally:
+        store.close()
+    return results
 
 
 def drop(kind, size, workdir):
@@ -532,7 +587,12 @@ def main(argv=None):
     parser.add_argument("--repeat", type=int, default=7, help="requests per figure (median)")
     parser.add_argument("--keep", action="store_true", help="keep the generated databases and reuse them")
     parser.add_argument("--workdir", default="/tmp/pilots2-bench-pages")
+    parser.add_argument("--tag", default="", help="suffix of the database names (letters, digits, _)")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the statistics computed from rows")
     args = parser.parse_args(argv)
+    if not all(char.isalnum() or char == "_" for char in args.tag):
+        parser.error("--tag: letters, digits and _ only")
+    TAG[0] = args.tag
     try:
         sizes = [int(part) for part in args.sizes.split(",") if part.strip()]
     except ValueError:
@@ -554,6 +614,8 @@ def main(argv=None):
                 results = measure(logbook, size, args.repeat)
             finally:
                 logbook.stop()
+            if not args.no_baseline:
+                results += rows_baseline(url, args.repeat)
             from sqlalchemy import create_engine, text
 
             engine = create_engine(url)

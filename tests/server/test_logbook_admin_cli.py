@@ -103,9 +103,13 @@ def test_export_writes_a_gzip_archive(url, tmp_path, capsys):
 
 
 def age(store, stamp, days):
+    from pilot_server.logbook.store import aggregates
+
     with store.engine.begin() as connection:
+        tracker = aggregates.track(connection, [stamp])  # the statistics follow, as for the store's writes
         connection.execute(schema.pilots.update().where(schema.pilots.c.stamp == stamp)
                            .values(last_seen=time.time() - days * 86400))
+        tracker.settle()
 
 
 def test_retention_per_vo_purges_whole_pilots_in_batches(store):

@@ -109,14 +109,25 @@ def test_a_late_start_in_the_same_group_does_not_reopen_a_command(store):
     assert [(row["status"], row["duration"]) for row in store.commands(stamp)] == [("ok", 3.0)]
 
 
+SNAPSHOT_READS = 4  # aggregates.snapshot: pilots and commands, before and after
+
+
 def statements(store, stamps, batches_each):
     """Statements the SQLAlchemy connection runs for one group of len(stamps) * batches_each batches."""
     from pilot_server.logbook.store.logstore import Batch
 
     count = [0]
 
-    def counted(*_args):
-        count[0] += 1
+    def counted(_connection, _cursor, statement, *_args):
+        # the statistics' aggregates (aggregates.py) read and write their bucket rows with a bounded
+        # number of statements of their own: one each to read, update, delete and insert, whichever
+        # of them the group needs (this depends on which buckets exist already, not on the pilots)
+        if "stats_buckets" in statement:
+            bucket_statements.append(statement)
+        else:
+            count[0] += 1
+
+    bucket_statements = []
 
     group = []
     for index in range(batches_each):
@@ -128,16 +139,19 @@ def statements(store, stamps, batches_each):
         store.store_batches(group)
     finally:
         event.remove(store.engine, "before_cursor_execute", counted)
+    assert len(bucket_statements) <= 4, bucket_statements
     return count[0]
 
 
 def test_the_statements_of_a_group_do_not_grow_with_its_pilots(store):
     small = statements(store, [new_stamp() for _ in range(2)], 2)
     large = statements(store, [new_stamp() for _ in range(40)], 2)
-    assert large == small
+    # the aggregates' snapshots of the pilots before and after skip a read when nothing is there to
+    # read (new pilots), so a few statements come and go with the data, never one per pilot
+    assert abs(large - small) <= SNAPSHOT_READS
     known = [new_stamp() for _ in range(40)]
     statements(store, known, 1)
-    assert statements(store, known, 3) <= small  # known pilots: no insert of new pilot rows
+    assert statements(store, known, 3) <= small + SNAPSHOT_READS  # known pilots: no insert of new pilot rows
 
 
 def test_a_pilot_over_its_quota_is_refused_within_a_group(store):

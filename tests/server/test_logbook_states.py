@@ -107,9 +107,11 @@ def test_a_silent_running_pilot_reads_lost_is_marked_lost_and_comes_back(store):
     store.store_batch(stamp, make_messages(stamp, [1]))
     assert store.pilot(stamp)["status"] == "Running"
     with store.engine.begin() as connection:  # as if the last batch came 2000 s ago
-        from pilot_server.logbook.store import schema
+        from pilot_server.logbook.store import aggregates, schema
+        tracker = aggregates.track(connection, [stamp])  # the statistics follow, as for the store's writes
         connection.execute(schema.pilots.update().where(schema.pilots.c.stamp == stamp)
                            .values(last_seen=time.time() - 2000))
+        tracker.settle()
     assert store.pilot(stamp)["status"] == "Lost"
     assert stamp in [row["stamp"] for row in store.pilots(status="Lost", limit=1000)]
     assert stamp not in [row["stamp"] for row in store.pilots(status="Running", limit=1000)]

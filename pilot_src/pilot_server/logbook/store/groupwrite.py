@@ -29,7 +29,7 @@ import json
 
 from sqlalchemy import and_, select
 
-from pilot_server.logbook.store import pilotinfo, schema, states
+from pilot_server.logbook.store import aggregates, pilotinfo, schema, states
 
 Batch = collections.namedtuple("Batch", "stamp messages")
 
@@ -89,6 +89,8 @@ def write_group(kind, connection, batches, now, max_messages=None, max_bytes=Non
     """Store ``batches`` ([Batch]) in the open transaction of ``connection``; [Outcome] in their order.
     ``max_messages``, ``max_bytes``: a pilot's quota (None: none)."""
     pilots = lock_pilots(kind, connection, sorted(set(batch.stamp for batch in batches)), now)
+    # the statistics' aggregates get the difference this group makes to its pilots (aggregates.py)
+    tracker = aggregates.track(connection, sorted(pilots), [stamp for stamp in pilots if pilots[stamp]["created"]])
     stored = existing_messages(kind, connection, batches)
     rows, outcomes, transitions, commands = [], [], [], {}
     for batch in batches:
@@ -132,6 +134,7 @@ def write_group(kind, connection, batches, now, max_messages=None, max_bytes=Non
         connection.execute(schema.pilot_states.insert(), transitions)
     if commands:
         merge_commands(kind, connection, commands)
+    tracker.settle()
     return outcomes
 
 

@@ -13,6 +13,8 @@ has the rules).
 Under the row lock the messages already stored are known exactly, and the
 insert's own count of the rows it added is checked against the new ones (``NotStored``
 otherwise, never acknowledged), so the reply (stored, duplicates, last_seq) is exact.
+The statistics' aggregates get the difference each write makes to its pilots
+(``aggregates.track`` ... ``settle``, in the same transaction).
 
 A pilot may hold at most ``max_messages`` messages and ``max_bytes`` bytes of text and
 data (``receive/quota.py`` has the defaults): a batch whose new messages would pass either
@@ -29,7 +31,7 @@ import time
 
 from sqlalchemy import and_, func, insert, select, update
 
-from pilot_server.logbook.store import groupwrite, migrations, readable, schema, states
+from pilot_server.logbook.store import aggregates, groupwrite, migrations, readable, schema, states
 from pilot_server.logbook.store.database import (Unavailable, describe, family, is_conflict, is_unavailable,
                                            make_engine)
 from pilot_server.logbook.store.groupwrite import (Batch, NotStored, Outcome, Refusal, clean_text,  # noqa: F401
@@ -151,6 +153,7 @@ class Store(object):
         def work(connection):
             now = time.time()
             pilots = schema.pilots
+            tracker = aggregates.track(connection, [stamp])
             created = connection.execute(self._insert_ignore(pilots).values(
                 stamp=stamp, first_seen=now, last_seen=now, last_seq=0, message_count=0,
                 status=states.SUBMITTED, status_time=now, status_source=states.SUBMITTER, registered=True,
@@ -160,6 +163,7 @@ class Store(object):
             else:
                 connection.execute(update(pilots).where(pilots.c.stamp == stamp).values(
                     registered=True, submitted_time=submitted or now, **fields))
+            tracker.settle()
             return created
 
         return self._write(work)
@@ -181,7 +185,9 @@ class Store(object):
             values = {"status": state, "status_time": now, "status_source": states.SUBMITTER, "last_seen": now}
             if state == states.RUNNING and row.running_time is None:
                 values["running_time"] = when or now
+            tracker = aggregates.track(connection, [stamp])
             connection.execute(update(pilots).where(pilots.c.stamp == stamp).values(**values))
+            tracker.settle()
             self._record(connection, stamp, [(state, when or now)], states.SUBMITTER)
             return Report(stamp, row.status, state, True)
 
@@ -201,8 +207,10 @@ class Store(object):
                 .where(and_(pilots.c.status == states.RUNNING, pilots.c.last_seen < now - self.lost_after))
                 .limit(limit).with_for_update()).all()
             if rows:
+                tracker = aggregates.track(connection, [row.stamp for row in rows])
                 connection.execute(update(pilots).where(pilots.c.stamp.in_([row.stamp for row in rows])).values(
                     status=states.LOST, status_time=now, status_source=states.LOGBOOK))
+                tracker.settle()
                 connection.execute(insert(schema.pilot_states), [
                     {"stamp": row.stamp, "state": states.LOST, "time": row.last_seen + self.lost_after,
                      "source": states.LOGBOOK} for row in rows])

@@ -134,6 +134,28 @@ def _step5_message_bytes(connection):
     connection.execute(text("ALTER TABLE pilots ADD COLUMN message_bytes %s DEFAULT 0 NOT NULL" % bigint))
 
 
+def _step6_statistics_aggregates(connection):
+    """The statistics' pre-aggregated counts (aggregates.py), filled from the rows already stored."""
+    from pilot_server.logbook.store import aggregates
+
+    md = MetaData()
+    Table("stats_buckets", md,
+          Column("grain", String(1), primary_key=True),
+          Column("bucket", BigInteger, primary_key=True, autoincrement=False),
+          Column("fdim", String(8), primary_key=True),
+          Column("fvalue", schema.exact_text(128), primary_key=True),
+          Column("counts", schema.long_text(), nullable=False))
+    md.create_all(connection)
+    aggregates.rebuild(connection)
+
+
+def _step7_reason_text_index(connection):
+    """An index for the failure-reason text search (textsearch.py): trigrams on PostgreSQL, FTS5 on SQLite."""
+    from pilot_server.logbook.store import textsearch
+
+    textsearch.create(connection)
+
+
 STEPS = [
     (1, "pilots, messages, rejected", _step1_tables),
     (2, "pilot registration; list indexes on site, ce, status, vo and last_seen",
@@ -142,6 +164,8 @@ STEPS = [
      _step3_states_commands),
     (4, "covering indexes for the statistics of a time window", _step4_statistics_indexes),
     (5, "bytes of each pilot's messages (per-pilot quota)", _step5_message_bytes),
+    (6, "pre-aggregated statistics per hour and day of last seen", _step6_statistics_aggregates),
+    (7, "text index of the failure reasons", _step7_reason_text_index),
 ]
 LATEST = STEPS[-1][0]
 

@@ -17,7 +17,7 @@ import time
 
 from sqlalchemy import and_, delete, func, or_, select
 
-from pilot_server.logbook.store import schema
+from pilot_server.logbook.store import aggregates, schema
 
 DEFAULT_DAYS = 30
 DEFAULT_REJECTED_DAYS = 7
@@ -112,10 +112,12 @@ def _purge_batch(connection, expired, batch):
     stamps = connection.execute(select(pilots.c.stamp).where(expired).limit(batch).with_for_update()).scalars().all()
     if not stamps:
         return (0, 0, 0, 0)
+    tracker = aggregates.track(connection, stamps)  # their counts leave the statistics with them
     counts = []
     for table in (schema.messages, schema.commands, schema.pilot_states):
         counts.append(connection.execute(delete(table).where(table.c.stamp.in_(stamps))).rowcount)
     connection.execute(delete(pilots).where(pilots.c.stamp.in_(stamps)))
+    tracker.settle()
     return (len(stamps),) + tuple(counts)
 
 

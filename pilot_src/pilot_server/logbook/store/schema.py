@@ -11,6 +11,7 @@ Issue 7 adds ``pilot_states`` (each state transition: time and source),
 ``commands`` (one row per command a pilot ran, so that statistics never scan
 messages) and the pilot's state source, first running time and DB12 score.
 Migration 5 adds ``message_bytes`` (the per-pilot quota, ``receive/quota.py``).
+Migration 6 adds ``stats_buckets``, the statistics' exact pre-aggregated counts (aggregates.py).
 """
 
 from sqlalchemy import (BigInteger, Boolean, Column, Double, Index, Integer, MetaData, String, Table, Text,
@@ -28,6 +29,11 @@ def stamp_type():
     # MySQL/MariaDB compare strings case-insensitively by default: stamps are compared exactly
     return String(STAMP_LENGTH).with_variant(mysql.VARCHAR(STAMP_LENGTH, collation="utf8mb4_bin"),
                                              "mysql", "mariadb")
+
+
+def exact_text(length):
+    # a key compared exactly on MySQL/MariaDB too (site names differing in case are two sites)
+    return String(length).with_variant(mysql.VARCHAR(length, collation="utf8mb4_bin"), "mysql", "mariadb")
 
 
 def long_text():
@@ -119,6 +125,16 @@ rejected = Table(
     Column("stamp", String(STAMP_LENGTH)),
     Column("reason", String(1000), nullable=False),
     Column("body", long_text(), nullable=False),
+)
+
+# added by migration 6: pre-aggregated statistics (aggregates.py)
+stats_buckets = Table(
+    "stats_buckets", metadata,
+    Column("grain", String(1), primary_key=True),
+    Column("bucket", BigInteger, primary_key=True, autoincrement=False),
+    Column("fdim", String(8), primary_key=True),
+    Column("fvalue", exact_text(INFO_LENGTH), primary_key=True),
+    Column("counts", long_text(), nullable=False),
 )
 
 # migration 1

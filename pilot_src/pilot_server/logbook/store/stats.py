@@ -8,18 +8,23 @@ The public interface (the web page, ``pilotctl logbook stats``, ``GET /api/v1/st
 Filters are exact values; ``since``/``until`` (epoch seconds) select pilots by
 ``last_seen``, as the pilot list does.  ``group_by``: one of ``GROUPS`` or None.
 
-Cost with a million pilots: never a scan of ``messages``.  Counts (states,
-groups, commands and their failures, failure reasons, DB12 count/min/max and
-histogram, submission-to-running count) are aggregated exactly in SQL over
-indexed pilot rows and the ``commands`` rows of the matching pilots.  Medians
-and percentiles come from a bounded sample: the ``SAMPLE`` most recently seen
-matching pilots (by the (filter, last_seen) indexes).
+Cost with a million pilots: never a scan of ``messages`` nor of every pilot.  With at
+most one exact filter (site, ce, queue, version or vo), the figures are sums of the
+pre-aggregated rows (aggregates.py) of the whole UTC days and hours in the window, plus
+the pilot and command rows of its partial hours at either end: counts (states, groups,
+command runs and failures, failure reasons, pilots with a wait or a DB12 score) are exact;
+medians, p90, maxima, DB12 minimum and histogram come from the aggregates' log bins (the
+mean of a bin's values: within 4.4 %, exact when they are equal).  With two or more filters the figures are aggregated in SQL over the indexed pilot
+rows and the ``commands`` rows of the matching pilots (``compute_from_rows``): counts
+exact, medians and percentiles of the ``SAMPLE`` most recently seen matching pilots.
 
 A figure outside its range (a duration, time or DB12 score that is NaN, infinite or
 1e300: old rows, or rows put there by hand) is left out of the figures; the counts
 still count its pilot and command.
 """
 
+import collections
+import json
 import math
 import statistics
 import time
@@ -29,7 +34,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import Join
 
 from pilot import messages as wire
-from pilot_server.logbook.store import schema, states
+from pilot_server.logbook.store import aggregates, schema, states
 from pilot_server.logbook.store.pilotinfo import COMMAND_END as FINISHED
 
 GROUPS = ("site", "ce", "queue", "version", "vo")
@@ -74,6 +79,16 @@ def compute(store, site=None, ce=None, queue=None, version=None, vo=None, since=
         if filters[name] is not None and not isinstance(filters[name], str):
             raise StatsError("%s must be a string" % name)
     now = time.time()
+    dims = [name for name in GROUPS if filters[name]]
+    if len(dims) <= 1:
+        return _aggregated(store, filters, dims[0] if dims else "", now)
+    return compute_from_rows(store, filters, now)
+
+
+def compute_from_rows(store, filters, now=None):
+    """The figures from the pilot and command rows (any filters; cost grows with the selection)."""
+    now = time.time() if now is None else now
+    site, ce, queue, version, vo, since, until, group_by = [filters[name] for name in FILTERS + ("group_by",)]
     pilots = schema.pilots
     where = store.pilot_conditions(now, site=site, ce=ce, queue=queue, version=version, vo=vo, since=since,
                                    until=until)
@@ -223,3 +238,222 @@ def _spread(values):
     ordered = sorted(values)
     p90 = ordered[max(0, int(math.ceil(0.9 * len(ordered))) - 1)]
     return {"median": round(statistics.median(ordered), 3), "p90": round(p90, 3), "max": round(ordered[-1], 3)}
+
+
+# -- from the aggregates ---------------------------------------------------------------------------
+
+def plan(since, until):
+    """How a window [since, until] (None: open) is read: (edges, days, hours).
+
+    ``edges``: [(low, high, high included)] of last_seen read from the rows (the partial hours);
+    ``days``: (first, end) of the whole UTC days read from day rows, or None; ``hours``: [(first, end)]
+    of the whole hours outside those days, read from hour rows.  None in a range is open."""
+    hour, day = aggregates.HOUR, aggregates.DAY
+    first = None if since is None else int(math.ceil(since / float(hour))) * hour
+    end = None if until is None else int(math.floor(until / float(hour))) * hour
+    if first is not None and end is not None and first >= end:
+        return [(since, until, True)], None, []
+    edges = []
+    if since is not None and since < first:
+        edges.append((since, first, False))
+    if until is not None:
+        edges.append((end, until, True))
+    day_first = None if first is None else int(math.ceil(first / float(day))) * day
+    day_end = None if end is None else int(math.floor(end / float(day))) * day
+    if day_first is None or day_end is None or day_first < day_end:
+        hours = [(low, high) for low, high in ((first, day_first), (day_end, end))
+                 if low is not None and high is not None and low < high]
+        return edges, (day_first, day_end), hours
+    return edges, None, [(first, end)]
+
+
+def _aggregated(store, filters, fdim, now):
+    fvalue = filters[fdim] if fdim else ""
+    group_by = filters["group_by"]
+    edges, days, hours = plan(filters["since"], filters["until"])
+    cutoff = now - store.lost_after if store.lost_after else None
+    table = schema.stats_buckets
+    ranges = [("d", days)] if days else []
+    ranges += [("h", pair) for pair in hours]
+
+    def work(connection):
+        total, splits = collections.Counter(), set()
+        for grain, (low, high) in ranges:
+            condition = [table.c.grain == grain, table.c.fdim == fdim, table.c.fvalue == fvalue]
+            if low is not None:
+                condition.append(table.c.bucket >= low)
+            if high is not None:
+                condition.append(table.c.bucket < high)
+            size = aggregates.DAY if grain == "d" else aggregates.HOUR
+            for bucket, counts in connection.execute(select(table.c.bucket, table.c.counts)
+                                                     .where(and_(*condition))):
+                counts = aggregates.decode(counts, (group_by,) if group_by and group_by != fdim else ())
+                if cutoff is not None and counts.get("s|Running"):
+                    if bucket + size <= cutoff:
+                        counts = _all_lost(counts)
+                    elif bucket < cutoff:
+                        splits.add((bucket, cutoff))  # those last seen before the cutoff: below, from rows
+                total.update(counts)
+        for low, high in sorted(splits):
+            _lost_in(connection, fdim, fvalue, group_by, low, high, total)
+        for low, high, included in edges:
+            _edge(connection, store, fdim, fvalue, group_by, low, high, included, now, total)
+        return _figures(filters, total, fdim, fvalue)
+
+    return store.read(work)
+
+
+def _all_lost(counts):
+    """The counters of a bucket older than the Lost cutoff: its Running pilots read as Lost."""
+    moved = collections.Counter()
+    for name, value in counts.items():
+        if name == "s|Running":
+            moved["s|Lost"] += value
+        elif name.startswith("g|") and name.split("|", 3)[2] == "Running":
+            _, gdim, _, gvalue = name.split("|", 3)
+            moved["g|%s|Lost|%s" % (gdim, gvalue)] += value
+        else:
+            moved[name] += value
+    return moved
+
+
+def _lost_in(connection, fdim, fvalue, group_by, low, high, total):
+    """Running pilots of a bucket that holds the Lost cutoff, last seen before it: Lost on read."""
+    pilots = schema.pilots
+    where = [pilots.c.status == states.RUNNING, pilots.c.last_seen >= low, pilots.c.last_seen < high]
+    if fdim:
+        where.append(pilots.c[fdim] == fvalue)
+    if group_by and group_by != fdim:
+        column = pilots.c[group_by]
+        rows = connection.execute(select(column, func.count()).where(and_(*where)).group_by(column)).all()
+    else:
+        rows = [("", connection.execute(select(func.count()).where(and_(*where))).scalar())]
+    for key, count in rows:
+        total["s|Running"] -= count
+        total["s|Lost"] += count
+        if group_by and group_by != fdim:
+            total["g|%s|Running|%s" % (group_by, key or "")] -= count
+            total["g|%s|Lost|%s" % (group_by, key or "")] += count
+
+
+def _edge(connection, store, fdim, fvalue, group_by, low, high, included, now, total):
+    """Add the pilots last seen in a partial hour, from their rows."""
+    pilots, commands = schema.pilots, schema.commands
+    where = [pilots.c.last_seen >= low, pilots.c.last_seen <= high if included else pilots.c.last_seen < high]
+    if fdim:
+        where.append(pilots.c[fdim] == fvalue)
+    found = dict((row["stamp"], (dict(row), [])) for row in connection.execute(
+        select(*[pilots.c[name] for name in aggregates.PILOT_COLUMNS]).where(and_(*where))).mappings())
+    if not found:
+        return
+    for row in connection.execute(
+            select(*[commands.c[name] for name in aggregates.COMMAND_COLUMNS])
+            .select_from(PilotsFirst(pilots, commands, pilots.c.stamp == commands.c.stamp))
+            .where(and_(*where))).mappings():
+        found[row["stamp"]][1].append(row)
+    for pilot, rows in found.values():
+        state = states.effective(pilot["status"], pilot["last_seen"], now, store.lost_after)
+        total.update(aggregates.figures(pilot, rows, state))
+        if group_by and group_by != fdim:
+            total["g|%s|%s|%s" % (group_by, state, pilot[group_by] or "")] += 1
+
+
+def _mean(pair):
+    """The value a bin stands for: the mean of its values ([count, sum in thousandths])."""
+    return round(pair[1] / 1000.0 / pair[0], 3)
+
+
+def _binned(bins):
+    """median, p90 (nearest rank) and max of {bin: [count, sum]}; None for each when empty."""
+    bins = sorted((index, pair) for index, pair in bins.items() if pair[0] > 0)
+    number = sum(pair[0] for _, pair in bins)
+    if not number:
+        return {"median": None, "p90": None, "max": None}
+
+    def rank(share):
+        wanted, seen = max(1, int(math.ceil(share * number))), 0
+        for _, pair in bins:
+            seen += pair[0]
+            if seen >= wanted:
+                return _mean(pair)
+    return {"median": rank(0.5), "p90": rank(0.9), "max": _mean(bins[-1][1])}
+
+
+def _figures(filters, total, fdim, fvalue):
+    group_by = filters["group_by"]
+    counts = states.empty_counts()
+    commands, reasons, waits, scores, groups = {}, {}, {}, {}, {}
+    for key, value in total.items():
+        if not value:
+            continue
+        kind = key[:2]
+        if kind == "s|":
+            if key[2:] in counts:
+                counts[key[2:]] += value
+        elif kind == "c|":
+            head, last = key[2:].rsplit("|", 1)
+            if last in ("n", "f"):
+                commands.setdefault(head, {"n": 0, "f": 0, "bins": {}})[last] += value
+            else:
+                name, part = head.rsplit("|", 1)
+                bins = commands.setdefault(name, {"n": 0, "f": 0, "bins": {}})["bins"]
+                bins.setdefault(int(last), [0, 0])[part == "m"] += value
+        elif kind == "g|":
+            _, gdim, state, gvalue = key.split("|", 3)
+            if gdim == group_by:
+                groups.setdefault(gvalue, collections.Counter())["s|" + state] += value
+        elif kind == "r|":
+            name, reason = json.loads(key[2:])
+            reasons.setdefault(name, []).append((-value, reason))
+        elif key[:4] in ("w|b|", "w|m|"):
+            waits.setdefault(int(key[4:]), [0, 0])[key[2] == "m"] += value
+        elif key[:4] in ("d|b|", "d|m|"):
+            scores.setdefault(int(key[4:]), [0, 0])[key[2] == "m"] += value
+    rows = []
+    for name, entry in commands.items():
+        if not entry["n"]:
+            continue
+        row = {"name": name, "count": entry["n"], "failed": entry["f"],
+               "failure_rate": round(entry["f"] / float(entry["n"]), 4),
+               "reasons": [[reason, -negative] for negative, reason in sorted(reasons.get(name, []))[:TOP_REASONS]]}
+        row.update(_binned(entry["bins"]))
+        rows.append(row)
+    rows.sort(key=lambda entry: (-entry["count"], entry["name"]))
+    wait = dict(_binned(waits), count=total.get("w|n", 0))
+    if group_by and group_by == fdim:  # grouped by the filter's column: one group
+        groups = {fvalue: collections.Counter(dict(("s|" + name, number) for name, number in counts.items()))}
+    grouped = []
+    for key, value in groups.items():
+        entry = {"key": key or None, "states": states.empty_counts(), "total": 0}
+        for name, number in value.items():
+            if name[2:] in entry["states"] and number:
+                entry["states"][name[2:]] += number
+                entry["total"] += number
+        if entry["total"]:
+            grouped.append(entry)
+    grouped.sort(key=lambda entry: (-entry["total"], str(entry["key"])))
+    return {"filters": filters, "states": counts, "groups": grouped, "commands": rows,
+            "submit_to_running": {"count": wait["count"], "median": wait["median"], "p90": wait["p90"],
+                                  "max": wait["max"]},
+            "db12": _db12_binned(total.get("d|n", 0), scores)}
+
+
+def _db12_binned(count, scores):
+    result = {"count": count, "median": None, "min": None, "max": None, "histogram": []}
+    if not count:
+        return result
+    spread = _binned(scores)
+    ordered = sorted((index, pair) for index, pair in scores.items() if pair[0] > 0)
+    low, high = _mean(ordered[0][1]), spread["max"]
+    result.update(median=spread["median"], min=low, max=high)
+    if high <= low:
+        result["histogram"] = [[low, high, count]]
+        return result
+    width = (high - low) / HISTOGRAM_BINS
+    bins = [0] * HISTOGRAM_BINS
+    for _, pair in ordered:
+        place = int((_mean(pair) - low) / width)
+        bins[min(max(place, 0), HISTOGRAM_BINS - 1)] += pair[0]
+    result["histogram"] = [[round(low + i * width, 3), round(low + (i + 1) * width, 3), bins[i]]
+                           for i in range(HISTOGRAM_BINS)]
+    return result

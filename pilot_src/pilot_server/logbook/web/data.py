@@ -4,8 +4,8 @@ The list is ordered newest first by ``(last_seen, stamp)`` and paged by keyset: 
 next page starts after the last row shown (``last_seen <= L and (last_seen < L or
 stamp < S)``), never with OFFSET, so page 1,000 costs what page 1 costs.  Each exact
 filter (site, CE, state, VO) has an index on (column, last_seen) (schema.py), the time
-window is a range of last_seen; only the failure-reason text search reads rows until
-it has filled a page.
+window is a range of last_seen; the failure-reason text search has a text index on
+SQLite and PostgreSQL (textsearch.py) and reads rows until it has filled a page on MySQL.
 """
 
 import collections
@@ -13,7 +13,7 @@ import time
 
 from sqlalchemy import and_, or_, select
 
-from pilot_server.logbook.store import readable, schema, states
+from pilot_server.logbook.store import readable, schema, states, textsearch
 
 STATES = states.STATES
 KNOWN_STATES = STATES
@@ -42,6 +42,9 @@ def list_pilots(store, filters, cursor=None, limit=50):
         pattern = _like_pattern(filters["reason"])
         query = query.where(or_(pilots.c.reason.ilike(pattern, escape="\\"),
                                 pilots.c.failed_command.ilike(pattern, escape="\\")))
+        indexed = textsearch.sqlite_condition(store, filters["reason"])  # PostgreSQL: its own trigram index
+        if indexed is not None:
+            query = query.where(indexed)
     if filters.get("stamp"):
         query = query.where(pilots.c.stamp.like(_like_pattern(filters["stamp"], prefix_only=True), escape="\\"))
     if cursor is not None:

@@ -1,0 +1,63 @@
+"""The failure-reason text search of the pilot list, with its index (schema step 7, textsearch.py)."""
+
+import time
+
+import pytest
+from sqlalchemy import text
+
+from logbook_support import databases, make_messages, new_stamp, result_message  # noqa: F401
+from pilot_server.logbook.store import logstore, retention, textsearch
+from pilot_server.logbook.web import data
+
+
+@pytest.fixture(params=("sqlite", "postgresql", "mariadb"))
+def fresh_store(request, databases, tmp_path):  # noqa: F811
+    url = ("sqlite:///%s" % (tmp_path / "logbook.sqlite") if request.param == "sqlite"
+           else databases.create(request.param))
+    opened = logstore.Store.open(url)
+    yield opened
+    opened.close()
+
+
+def failed_pilot(store, reason, command="InstallDIRAC"):
+    stamp = new_stamp()
+    store.store_batch(stamp, make_messages(stamp, [1]) + [result_message(stamp, 2, exit_code=11, failed=command,
+                                                                          reason=reason)])
+    return stamp
+
+
+def found(store, wanted):
+    return set(row["stamp"] for row in data.list_pilots(store, {"reason": wanted}, limit=100).rows)
+
+
+def test_search_finds_substrings_case_insensitively_and_follows_changes(fresh_store):
+    store = fresh_store
+    cvmfs = failed_pilot(store, "the node has no CVMFS mount for /cvmfs/x")
+    disk = failed_pilot(store, 'not enough disk: "5000 MB" needed (100% full)', command="ConfigureDIRAC")
+    other = failed_pilot(store, "timeout")
+    assert found(store, "cvmfs") == {cvmfs}
+    assert found(store, "CvMfS MOUNT") == {cvmfs}
+    assert found(store, '"5000 mb"') == {disk} and found(store, "100%") == {disk}
+    assert found(store, "configuredirac") == {disk}  # the failed command too
+    assert found(store, "ti") == {other}  # shorter than a trigram: read without the index
+    assert found(store, "no such reason") == set()
+    retention.purge(store, retention.Retention(default_days=1), now=time.time() + 2 * 86400)
+    assert found(store, "cvmfs") == set()  # gone with its pilot
+    again = failed_pilot(store, "cvmfs again")
+    assert found(store, "cvmfs") == {again}
+
+
+def test_the_index_exists_and_is_used(fresh_store):
+    store = fresh_store
+    if store.kind == "sqlite":
+        query = data.select(data.schema.pilots.c.stamp).where(
+            textsearch.sqlite_condition(store, "cvmfs"))
+        plan = store.read(lambda c: c.execute(text("EXPLAIN QUERY PLAN %s" % query.compile(
+            compile_kwargs={"literal_binds": True}))).all())
+        assert any("pilots_text" in str(row) for row in plan)
+    elif store.kind == "postgresql":
+        names = store.read(lambda c: c.execute(text("SELECT indexname FROM pg_indexes WHERE tablename = 'pilots'"))
+                           .scalars().all())
+        assert {"ix_pilots_reason_trgm", "ix_pilots_failed_command_trgm"} <= set(names)
+    else:
+        assert textsearch.sqlite_condition(store, "cvmfs") is None  # MariaDB: a scan, as before

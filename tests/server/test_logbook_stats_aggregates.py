@@ -1,0 +1,190 @@
+"""The statistics' aggregates: kept exact by every write, equal to a rebuild and to the rows' figures.
+
+A logbook is written through the store's own API with a fake clock that moves over three days
+(registrations, batches with commands that succeed or fail, results, batch states, pilots marked
+Lost, a retention purge), on every database.  Then, for windows that start and end inside hours
+as well as on whole days, the figures from the aggregates (``stats.compute``) equal those
+computed from the rows (``stats.compute_from_rows``), and the rows kept as the writes went equal
+what ``aggregates rebuild`` makes from scratch.
+"""
+
+import random
+import time
+
+import pytest
+
+from logbook_support import BACKENDS, databases, new_stamp  # noqa: F401
+from pilot import messages as wire
+from pilot_server.logbook.store import aggregates, logstore, retention, schema, stats
+
+SITES = ("SiteA", "SiteB", "SiteC")
+COMMANDS = ("CheckWorkerNode", "InstallDIRAC", "LaunchAgent")
+REASONS = ("no route to host", "disk full", None)
+
+
+class Clock(object):
+    """time.time() of the store: moved by the test."""
+
+    def __init__(self, now):
+        self.now = now
+
+    def time(self):
+        return self.now
+
+    def sleep(self, seconds):
+        time.sleep(seconds)
+
+
+@pytest.fixture(params=BACKENDS)
+def fresh_store(request, databases, tmp_path):  # noqa: F811
+    if request.param == "sqlite":
+        url = "sqlite:///%s" % (tmp_path / "logbook.sqlite")
+    else:
+        url = databases.create(request.param)
+    opened = logstore.Store.open(url)
+    yield opened
+    opened.close()
+
+
+def fill(store, clock, rng, count=70):
+    """Random pilots over three days, through the store's API; returns the VO."""
+    vo = "vo-%d" % rng.randrange(1000)
+    pilots = []
+    end = clock.now + 3 * 86400
+    while clock.now < end:
+        clock.now += rng.random() * 5400
+        action = rng.random()
+        if action < 0.3 or not pilots:
+            if len(pilots) >= count:
+                continue
+            stamp = new_stamp()
+            site = rng.choice(SITES)
+            pilots.append({"stamp": stamp, "seq": 0, "site": site, "done": False})
+            if rng.random() < 0.7:
+                store.register(stamp, site=site, ce="ce%d.%s" % (rng.randrange(2), site), queue=rng.choice("ab"),
+                               vo=vo, submitted=clock.now - rng.random() * 600)
+            continue
+        pilot = rng.choice(pilots)
+        if action < 0.4:
+            try:
+                store.report_state(pilot["stamp"], rng.choice(("Waiting", "Running", "Aborted")), when=clock.now)
+            except Exception:  # an unknown pilot, or a transition the rules refuse
+                pass
+            continue
+        if action < 0.45:
+            store.mark_lost(now=clock.now)
+            continue
+        if pilot["done"]:
+            continue
+        store.store_batch(pilot["stamp"], batch(pilot, vo, clock.now, rng))
+    clock.now += 86400 * 0.2
+    retention.purge(store, retention.Retention(default_days=3.0), now=clock.now)
+    return vo
+
+
+def batch(pilot, vo, now, rng):
+    stamp, items = pilot["stamp"], []
+
+    def add(text, **fields):
+        pilot["seq"] += 1
+        items.append(wire.message(stamp, pilot["seq"], now + pilot["seq"] * 1e-3, text, **fields))
+
+    if pilot["seq"] == 0:
+        add("hello", data={"site": pilot["site"], "vo": vo, "version": rng.choice(("2.0", "2.1"))})
+    name = rng.choice(COMMANDS)
+    add("start", kind="command", source=name, status="started")
+    ending = rng.random()
+    if ending < 0.6:
+        failed = ending < 0.2
+        reason = rng.choice(REASONS) if failed else None
+        add("end", kind="command", source=name, status="failed" if failed else "ok",
+            data={"duration": round(rng.random() * 300, 3) if rng.random() < 0.9 else 5.0,
+                  "failure_type": "network" if failed else None, "reason": reason})
+    if rng.random() < 0.25:
+        code = rng.choice((0, 11))
+        pilot["done"] = True
+        add("result", kind="result", data={"pilot": {"exit_code": code, "failed_command": name if code else None,
+                                                     "reason": "boom" if code else None},
+                                           "db12": round(rng.uniform(5, 40), 2) if rng.random() < 0.8 else None})
+    return items
+
+
+def counts_only(figures):
+    """What the aggregates keep exactly."""
+    return {"states": figures["states"],
+            "groups": sorted((group["key"] or "", sorted(group["states"].items())) for group in figures["groups"]),
+            "commands": sorted((entry["name"], entry["count"], entry["failed"], sorted(map(tuple, entry["reasons"])))
+                               for entry in figures["commands"]),
+            "waits": figures["submit_to_running"]["count"], "db12": figures["db12"]["count"]}
+
+
+def stored_rows(store):
+    table = schema.stats_buckets
+    from sqlalchemy import select
+
+    return store.read(lambda connection: dict(
+        ((row.grain, row.bucket, row.fdim, row.fvalue), aggregates.decode(row.counts))
+        for row in connection.execute(select(table))))
+
+
+def test_aggregates_equal_rows_and_rebuild(fresh_store, monkeypatch):
+    store = fresh_store
+    rng = random.Random(20261203)
+    clock = Clock(time.time() - 3.4 * 86400)
+    monkeypatch.setattr(logstore, "time", clock)
+    vo = fill(store, clock, rng)
+    monkeypatch.undo()
+    now = time.time()
+    windows = [(None, None), (now - 86400, None), (now - 86400 * 1.37, now - 3600 * 5.5),
+               (now - 86400 * 2.9, now - 86400 * 2.85), (now - 1800, None),
+               (float(int(now // 86400) * 86400 - 86400), float(int(now // 86400) * 86400))]
+    filters = [{}, {"vo": vo}, {"site": "SiteB"}, {"site": "SiteA", "group_by": "ce"}, {"group_by": "site"},
+               {"vo": vo, "group_by": "queue"}, {"group_by": "vo"}]
+    checked = 0
+    for since, until in windows:
+        for chosen in filters:
+            arguments = dict(dict.fromkeys(stats.FILTERS + ("group_by",)), **chosen)
+            arguments.update(since=since, until=until)
+            fast = stats.compute(store, **arguments)
+            exact = stats.compute_from_rows(store, arguments)
+            assert counts_only(fast) == counts_only(exact), (since, until, chosen)
+            for entry, truth in zip(sorted(fast["commands"], key=lambda e: e["name"]),
+                                    sorted(exact["commands"], key=lambda e: e["name"])):
+                if truth["max"] is not None:
+                    assert entry["max"] == pytest.approx(truth["max"], rel=aggregates.RATIO - 1)
+            checked += fast["states"] != exact["states"] or sum(fast["states"].values()) > 0
+    assert checked > 20  # most windows hold pilots
+    kept = stored_rows(store)
+    assert kept  # the writes kept counts
+    store.write(aggregates.rebuild)
+    assert stored_rows(store) == kept
+
+
+def test_plan_reads_whole_days_hours_and_edges():
+    day, hour = aggregates.DAY, aggregates.HOUR
+    start = 100 * day
+    edges, days, hours = stats.plan(start - 1800, start + 2 * day + 2 * hour + 60)
+    assert edges == [(start - 1800, start - 1800 + 1800, False), (start + 2 * day + 2 * hour,
+                                                                  start + 2 * day + 2 * hour + 60, True)]
+    assert days == (start, start + 2 * day) and hours == [(start + 2 * day, start + 2 * day + 2 * hour)]
+    assert stats.plan(None, None) == ([], (None, None), [])
+    assert stats.plan(start + 10, start + 20) == ([(start + 10, start + 20, True)], None, [])
+    edges, days, hours = stats.plan(start + hour, None)
+    assert edges == [] and days == (start + day, None) and hours == [(start + hour, start + day)]
+
+
+def test_rebuild_command(tmp_path, capsys):
+    from pilot_server import cli
+
+    url = "sqlite:///%s" % (tmp_path / "logbook.sqlite")
+    store = logstore.Store.open(url)
+    stamp = new_stamp()
+    store.store_batch(stamp, [wire.message(stamp, 1, time.time(), "hello")])
+    before = stored_rows(store)
+    store.write(lambda connection: connection.execute(schema.stats_buckets.delete()))
+    assert stats.compute(store)["states"]["Running"] == 0  # the statistics read the aggregates
+    assert cli.main(["logbook", "aggregates", "rebuild", "--db", url]) == 0
+    assert "aggregates rebuilt from 1 pilot(s)" in capsys.readouterr().out
+    assert stored_rows(store) == before and stats.compute(store)["states"]["Running"] == 1
+    store.close()
+    assert cli.main(["logbook", "aggregates", "rebuild", "--db", "sqlite:///%s" % (tmp_path / "none.sqlite")]) == 1
