@@ -44,6 +44,7 @@ import stat
 import tempfile
 
 import compat
+from pilot import privatedir
 
 SCHEMA = "pilots2/db12-cache/1"
 ENV_VAR = "PILOT_DB12_CACHE"
@@ -88,34 +89,16 @@ def file_name(key):
 
 def ensure_dir(path):
     """Create the cache directory (mode 0700) if needed; raise CacheRefused unless it is safe."""
-    if not os.path.lexists(path):
-        parent = os.path.dirname(os.path.abspath(path))
-        try:
-            if not os.path.isdir(parent):
-                os.makedirs(parent)
-            os.mkdir(path, 0o700)
-        except OSError as exc:
-            if exc.errno != errno.EEXIST:  # another pilot made it first: check it below
-                raise CacheRefused("cannot create %s: %s" % (path, exc.strerror or exc))
-    check_dir(path)
+    _refuse(privatedir.check(path, create=True))
 
 
 def check_dir(path):
-    try:
-        info = os.lstat(path)
-    except OSError as exc:
-        raise CacheRefused("%s: %s" % (path, exc.strerror or exc))
-    if not stat.S_ISDIR(info.st_mode):
-        raise CacheRefused("%s is not a directory (a link or a file)" % path)
-    _check_owner(path, info)
+    _refuse(privatedir.check(path))
 
 
-def _check_owner(path, info):
-    if info.st_uid != os.geteuid():
-        raise CacheRefused("%s belongs to uid %d, not to this pilot (uid %d)"
-                           % (path, info.st_uid, os.geteuid()))
-    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        raise CacheRefused("%s is writable by other users (mode %o)" % (path, stat.S_IMODE(info.st_mode)))
+def _refuse(problem):
+    if problem:
+        raise CacheRefused(problem)
 
 
 def read_entry(path):
@@ -133,7 +116,7 @@ def read_entry(path):
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise CacheRefused("%s is not a regular file" % path)
-        _check_owner(path, info)
+        _refuse(privatedir.owner_problem(path, info))
         if info.st_size > MAX_FILE_BYTES:
             raise CacheRefused("%s is too large (%d bytes)" % (path, info.st_size))
         data = os.read(fd, MAX_FILE_BYTES + 1)

@@ -40,6 +40,7 @@ import threading
 import time
 
 import compat
+from pilot import privatedir
 
 ENV_VAR = "PILOT_LOG_HANDOFF"
 SCHEMA = "pilots2/log-handoff/1"
@@ -73,26 +74,9 @@ def directory(environ=None):
 
 def check_dir(path, create=False):
     """Raise HandoffRefused unless ``path`` is a safe hand-off directory (created 0700 if asked)."""
-    if create and not os.path.lexists(path):
-        try:
-            parent = os.path.dirname(os.path.abspath(path))
-            if not os.path.isdir(parent):
-                os.makedirs(parent)
-            os.mkdir(path, 0o700)
-        except OSError as exc:
-            if exc.errno != errno.EEXIST:
-                raise HandoffRefused("cannot create %s: %s" % (path, exc.strerror or exc))
-    try:
-        info = os.lstat(path)
-    except OSError as exc:
-        raise HandoffRefused("%s: %s" % (path, exc.strerror or exc))
-    if not stat.S_ISDIR(info.st_mode):
-        raise HandoffRefused("%s is not a directory (a link or a file)" % path)
-    if info.st_uid != os.geteuid():
-        raise HandoffRefused("%s belongs to uid %d, not to this pilot (uid %d)"
-                             % (path, info.st_uid, os.geteuid()))
-    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        raise HandoffRefused("%s is writable by other users (mode %o)" % (path, stat.S_IMODE(info.st_mode)))
+    problem = privatedir.check(path, create)
+    if problem:
+        raise HandoffRefused(problem)
 
 
 def _problem(info, now):
