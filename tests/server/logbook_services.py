@@ -36,6 +36,24 @@ def _port_open(port):
         return False
 
 
+def _listening_port():
+    """A free TCP port on 127.0.0.1 between 20000 and 32767, below the ephemeral range."""
+    import random
+    import socket
+
+    for _ in range(200):
+        port = random.randint(20000, 32767)
+        probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            probe.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+        finally:
+            probe.close()
+    return free_port()
+
+
 def _run(command, env=None, timeout=120):
     done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, timeout=timeout)
     if done.returncode != 0:
@@ -50,7 +68,7 @@ class ThrowawayPostgres(object):
             pytest.fail("pg_createcluster (Debian's postgresql-common) is needed for the restart test")
         self.version = sorted(os.listdir("/etc/postgresql"), key=lambda v: [int(p) for p in v.split(".")])[-1]
         self.name = "pilots2t_%s" % uuid.uuid4().hex[:8]
-        self.port = free_port()
+        self.port = _listening_port()
         _run(["pg_createcluster", self.version, self.name, "--port", str(self.port), "--",
               "--auth-local=trust", "--auth-host=trust"])
         self.start()
@@ -79,7 +97,9 @@ class ThrowawayRabbit(object):
             pytest.fail("rabbitmq-server is needed for the broker restart test")
         self.dir = tempfile.mkdtemp(prefix="pilots2-rabbit-")
         self.node = "pilots2t%s@localhost" % uuid.uuid4().hex[:8]
-        self.amqp_port, self.stomp_port, self.dist_port = free_port(), free_port(), free_port()
+        # below the kernel's ephemeral range (32768-60999): a port picked there can be taken as the
+        # local port of some other connection before the node binds it (seen: dist_port_already_used)
+        self.amqp_port, self.stomp_port = _listening_port(), _listening_port()
         with open(os.path.join(self.dir, "rabbitmq.conf"), "w") as handle:
             handle.write("listeners.tcp.default = 127.0.0.1:%d\nstomp.listeners.tcp.1 = 127.0.0.1:%d\n"
                          % (self.amqp_port, self.stomp_port))
@@ -90,7 +110,6 @@ class ThrowawayRabbit(object):
             shutil.chown(os.path.join(self.dir, name), "rabbitmq", "rabbitmq")
         os.chmod(self.dir, 0o755)
         self.env = dict(os.environ, RABBITMQ_NODENAME=self.node, RABBITMQ_NODE_PORT=str(self.amqp_port),
-                        RABBITMQ_DIST_PORT=str(self.dist_port),
                         RABBITMQ_MNESIA_BASE=os.path.join(self.dir, "mnesia"),
                         RABBITMQ_LOG_BASE=os.path.join(self.dir, "log"),
                         RABBITMQ_CONFIG_FILE=os.path.join(self.dir, "rabbitmq.conf"),
@@ -105,6 +124,8 @@ class ThrowawayRabbit(object):
         # One failed boot is retried once and both are described.
         failures = []
         for attempt in range(2):
+            # Erlang's distribution port only matters while the node runs: a new one at each start
+            self.env["RABBITMQ_DIST_PORT"] = str(_listening_port())
             console = os.path.join(self.dir, "console-%d.txt" % attempt)
             with open(console, "wb") as handle:
                 self.process = subprocess.Popen(["rabbitmq-server"], env=self.env, stdout=handle,
