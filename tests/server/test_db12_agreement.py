@@ -14,9 +14,12 @@ from pilot import db12  # noqa: E402
 
 
 def test_full_benchmark_agrees_with_the_db12_package():
-    theirs = db12_package.multiple_dirac_benchmark(copies=1, correction=False)["raw"][0]
+    # The machine's speed drifts with its neighbours (seen: 8.7 then 11.1 a minute apart), so ours
+    # is bracketed by two runs of the package, before and after, and compared with their range.
+    before = db12_package.multiple_dirac_benchmark(copies=1, correction=False)["raw"][0]
     ours = db12.run("full", 1)["raw"][0]
-    assert 0.75 < ours / theirs < 1.25, (ours, theirs)
+    after = db12_package.multiple_dirac_benchmark(copies=1, correction=False)["raw"][0]
+    assert 0.75 * min(before, after) < ours < 1.25 * max(before, after), (before, ours, after)
 
 
 @pytest.mark.parametrize("version", [(2, 7, 18), (3, 9, 6), (3, 11, 7)])
