@@ -183,6 +183,18 @@ def post(url, path, payload, headers=None, context=None, method="POST"):
         connection.close()
 
 
+def get_text(url, path, credential):
+    """(status, body as text) of a GET with a bearer credential (pages as well as JSON answers)."""
+    host, port = url.split("://")[1].split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=60)
+    try:
+        connection.request("GET", path, headers={"Authorization": "Bearer " + credential})
+        response = connection.getresponse()
+        return response.status, response.read().decode("utf-8", "replace")
+    finally:
+        connection.close()
+
+
 def bearer(value):
     return {"Authorization": "Bearer " + value, "Content-Type": "application/json"}
 

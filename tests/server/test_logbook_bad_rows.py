@@ -6,7 +6,6 @@ in any column only SQLite; the values a database refuses are skipped on it.
 """
 
 import binascii
-import http.client
 import json
 import time
 
@@ -15,7 +14,7 @@ from sqlalchemy import insert
 
 from cli_support import pilotctl
 from logbook_support import (backend, databases, make_messages, new_stamp, session_stores,  # noqa: F401
-                             session_urls, start_server, store)
+                             session_urls, start_server, store, get_text)
 from pilot_server.logbook.store import export, readable, schema
 
 ADMIN_SECRET = b"admin-secret-0123456789abcdef01234567"
@@ -102,14 +101,7 @@ def bad_pilot(store):
 
 
 def get(url, path):
-    host, port = url.split("://")[1].split(":")
-    connection = http.client.HTTPConnection(host, int(port), timeout=60)
-    try:
-        connection.request("GET", path, headers={"Authorization": "Bearer " + ADMIN})
-        response = connection.getresponse()
-        return response.status, response.read().decode("utf-8", "replace")
-    finally:
-        connection.close()
+    return get_text(url, path, ADMIN)
 
 
 def test_pages_and_api_answer_200(store, bad_pilot):

@@ -4,7 +4,6 @@ And the logbook acknowledges only what it stored: a 200's count is the rows the 
 """
 
 import binascii
-import http.client
 import json
 import socket
 
@@ -12,7 +11,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from logbook_support import (SECRET, backend, bearer, body, databases, make_messages, new_stamp,  # noqa: F401
-                             post, session_stores, session_urls, sqlite_store, start_server, store, token)
+                             get_text, post, session_stores, session_urls, sqlite_store, start_server, store, token)
 from pilot import messages as wire
 from pilot_server.logbook.store import schema
 
@@ -35,14 +34,7 @@ def stored_rows(store, stamp):
 
 
 def get(url, path, credential=ADMIN):
-    host, port = url.split("://")[1].split(":")
-    connection = http.client.HTTPConnection(host, int(port), timeout=30)
-    try:
-        connection.request("GET", path, headers={"Authorization": "Bearer " + credential})
-        response = connection.getresponse()
-        return response.status, response.read().decode("utf-8", "replace")
-    finally:
-        connection.close()
+    return get_text(url, path, credential)
 
 
 def with_message(stamp, index, **fields):
