@@ -10,7 +10,7 @@ Zip layout::
     __main__.py, pyzimport.py   <- pilot_src/pilot/_pyzroot/ (the launcher and the importer), stripped
     pilot/__init__.py           <- stripped too: a lone --version needs nothing else
     pilot.bz2                   <- one bz2 stream: every module, stripped (stored, not deflated)
-    pilot.idx                   <- one line per module: name path offset length kind (P package, M module)
+    pilot.idx                   <- one line per module, in the blob's order: path length
     <data files>                <- non-Python files of pilot/ and compat/, as they are
     <extension files>           <- --with-extension FILE, as they are
 
@@ -281,7 +281,7 @@ def collect_members(pilot_dir, compat_dir, six_py=None, extensions=(), with_test
 
 def pack_modules(modules, origins=None):
     """(bz2 blob, index bytes) of {member path: source bytes}, in sorted order."""
-    chunks, lines, offset = [], [], 0
+    chunks, lines = [], []
     for member in sorted(modules):
         origin = (origins or {}).get(member, member)
         try:
@@ -292,9 +292,9 @@ def pack_modules(modules, origins=None):
         name, package = _module_name(member)
         if not name or " " in member:
             raise BuildError("%s cannot be a module of the pyz" % origin)
-        lines.append("%s %s %d %d %s\n" % (name, member, offset, len(data), "P" if package else "M"))
+        # The importer derives the rest: module name and kind from the path, offsets by adding up.
+        lines.append("%s %d\n" % (member, len(data)))
         chunks.append(data)
-        offset += len(data)
     return bz2.compress(b"".join(chunks), 9), "".join(lines).encode("ascii")
 
 
@@ -303,10 +303,11 @@ def read_modules(pyz_path):
     with zipfile.ZipFile(pyz_path) as zf:
         blob, index = zf.read(BLOB), zf.read(INDEX).decode("ascii")
     text = bz2.decompress(blob)
-    found = {}
+    found, offset = {}, 0
     for line in index.splitlines():
-        _, member, offset, length, _ = line.split(" ")
-        found[member] = text[int(offset):int(offset) + int(length)]
+        member, length = line.split(" ")
+        found[member] = text[offset:offset + int(length)]
+        offset += int(length)
     return found
 
 
