@@ -114,3 +114,4 @@ PILOT_STAGE_END
 }
 pw_s=$(pw_stage | "$pw_py" -c "$pw_decoder" -) || pw_die 3 "cannot unpack the wrapper's stage with $pw_py"
 eval "$pw_s"
+exit 3

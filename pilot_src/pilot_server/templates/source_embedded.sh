@@ -1,6 +1,6 @@
 
 # -- the pilot, embedded (pw_payload, before the stage): decoded by the node's Python, a base64
-# payload also by base64 -d or openssl base64 -d.
+# payload also by base64 -d or openssl base64 -d; raw: the last $pw_raw_size bytes of the script.
 pw_decode_with() {  # pw_decode_with TOOL OUT
     case $pw_encoding.$1 in
     b94.python) pw_payload | "$pw_py" -c "$pw_decoder" "$2" ;;
@@ -10,6 +10,13 @@ out.write(base64.b64decode("".join(sys.stdin.read().split()).encode("ascii")))
 out.close()' "$2" ;;
     pyz.base64) command -v base64 >/dev/null 2>&1 && pw_payload | base64 -d > "$2" ;;
     pyz.openssl) command -v openssl >/dev/null 2>&1 && pw_payload | openssl base64 -d > "$2" ;;
+    raw.python) "$pw_py" -c 'import sys
+f = open(sys.argv[1], "rb")
+d = f.read()[-int(sys.argv[3]):]
+f.close()
+f = open(sys.argv[2], "wb")
+f.write(d)
+f.close()' "$pw_self" "$2" "$pw_raw_size" ;;
     *) return 1 ;;
     esac
 }
