@@ -67,12 +67,12 @@ pw_bounded() {  # pw_bounded SECONDS COMMAND...: runs COMMAND, killed after SECO
 }
 
 pw_python_version() {  # prints X.Y.Z and succeeds when $1 runs and is 2.6, 2.7 or 3.6+ (a Python that hangs: skipped)
-    pw_bounded "$pw_probe_seconds" "$1" -c 'import sys; v = sys.version_info; sys.stdout.write("%d.%d.%d" % (v[0], v[1], v[2])); sys.exit(not ((2, 6) <= tuple(v[:2]) < (3, 0) or tuple(v[:2]) >= (3, 6)))' 2>/dev/null
+    pw_bounded "$pw_probe_seconds" "$1" -c 'import sys; v = tuple(sys.version_info[:3]); sys.stdout.write("%d.%d.%d" % v); sys.exit(not ((2, 6) <= v < (3,) or v >= (3, 6)))' 2>/dev/null
 }
 
+pw_pythons="python3 python python2 /usr/libexec/platform-python python3.13 python3.12 python3.11 python3.10 python3.9 python3.8 python3.7 python3.6 python2.7 python2.6"
 pw_find_python() {
-    for pw_c in "${PILOT_PYTHON:-}" python3 python python2 /usr/libexec/platform-python python3.13 \
-            python3.12 python3.11 python3.10 python3.9 python3.8 python3.7 python3.6 python2.7 python2.6; do
+    for pw_c in "${PILOT_PYTHON:-}" $pw_pythons; do
         [ -n "$pw_c" ] || continue
         pw_path=$(command -v "$pw_c" 2>/dev/null) || continue
         [ -n "$pw_path" ] || continue
@@ -85,7 +85,7 @@ pw_find_python() {
 }
 
 pw_log INFO "Pilots 2.0 wrapper ($pw_variant) for pilot $pw_stamp on $(uname -n 2>/dev/null); $pw_artifact"
-pw_find_python || pw_die 4 "no usable Python (2.6, 2.7 or 3.6+): tried ${PILOT_PYTHON:+$PILOT_PYTHON, }python3, python, python2, /usr/libexec/platform-python, python3.13 ... python3.6, python2.7, python2.6"
+pw_find_python || pw_die 4 "no usable Python (2.6, 2.7 or 3.6+): tried ${PILOT_PYTHON:+$PILOT_PYTHON }$pw_pythons"
 pw_log INFO "Python: $pw_py ($pw_py_version)"
 
 # Base94 (printable ASCII but space; the first character is 33 + the bytes of padding, then
