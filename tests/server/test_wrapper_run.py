@@ -139,6 +139,17 @@ def test_undecodable_payload_is_an_unpack_failure_3(verified, tools_dir, tmp_pat
     assert "cannot decode the embedded pilot" in err
 
 
+def test_undecodable_stage_is_an_unpack_failure_3(verified, tools_dir, tmp_path):
+    text = wrapper.make_wrapper("batch", verified, PILOT_OPTIONS).text
+    text = re.sub(r"(cat <<'PILOT_STAGE_END'\n).*?(\nPILOT_STAGE_END)", r"\1A\2", text, flags=re.S)
+    script = tmp_path / "broken.sh"
+    script.write_text(text)
+    code, out, err = run(str(script), one_python_env(tools_dir, tmp_path), str(tmp_path))
+    assert code == 3, out + err
+    assert "cannot unpack the wrapper's stage" in err
+    assert "work directory" not in out  # nothing of the stage ran
+
+
 def test_wrong_checksum_is_255(verified, tools_dir, tmp_path):
     made = wrapper.make_wrapper("batch", verified, PILOT_OPTIONS)
     text = made.text.replace("pw_sha256='%s'" % made.payload_sha256, "pw_sha256='%s'" % ("0" * 64))
