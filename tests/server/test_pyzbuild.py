@@ -284,6 +284,9 @@ def test_real_tree_layout(real_root, tmp_path):
     for needed in ("pilot/cli.py", "compat/__init__.py"):
         assert needed in modules
     assert "six.py" not in modules
+    assert "pilot/testing.py" not in modules  # for a VO's unit tests only
+    assert "pilot/testing.py" in pyzbuild.read_modules(
+        build(real_root, tmp_path / "testing.pyz", None, with_testing=True).path)
     for name, source in modules.items():
         compile(source, name, "exec")  # what runs still compiles ...
         original = os.path.join(real_root, "pilot_src", "pilot", "_pyzroot", name) if "/" not in name else \
