@@ -442,8 +442,8 @@ def register(commands):
                         help="remove the work directory at the end (logs are copied out first)")
     parser.add_argument("--payload", choices=ENCODINGS, default="b94",
                         help="batch: b94 = base94 of the signed pyz (default, decoded by the node's Python); "
-                             "pyz = base64 of it, 9%% larger, also decoded by base64 -d or openssl; raw = the "
-                             "pyz's bytes after the script, 18%% smaller, for CEs that take the job's executable "
+                             "pyz = base64 of it, 10%% larger, also decoded by base64 -d or openssl; raw = the "
+                             "pyz's bytes after the script, 17%% smaller, for CEs that take the job's executable "
                              "as a binary file (the script must be run from its file, not from stdin)")
     parser.add_argument("--url", action="append", default=[], metavar="URL",
                         help="fetch: a location of pilot.pyz (URL.sig beside it); repeatable, tried in order")
