@@ -2,11 +2,11 @@
 """The cost of remote logging to a pilot: the same run with logging off, on, and on with the logbook down.
 
 The run is DIRAC's default command list against the DIRAC release test double
-(tests/dirac_double: preinstalled release, a JobAgent that runs one job,
+(tests/doubles/dirac: preinstalled release, a JobAgent that runs one job,
 --db12=quick), as in bench/bench_sequence.py.  Modes, in interleaved rounds:
 
   off        no remote logging
-  https      to a local receiver of the contract (tests/node/logbook_double.py), HTTPS + token
+  https      to a local receiver of the contract (tests/doubles/log_receivers.py), HTTPS + token
   stomp      to RabbitMQ's STOMP plugin on 127.0.0.1:61613 (when it answers)
   down       -g to a port where nothing listens (connection refused)
   blackhole  -g to a server that accepts and never answers (with --blackhole: slow by design)
@@ -37,11 +37,11 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-MAKER = os.path.join(REPO, "tests", "dirac_double", "make_release.py")
+MAKER = os.path.join(REPO, "tests", "doubles", "dirac", "make_release.py")
 sys.path[:0] = [os.path.join(REPO, "tests", "node"), REPO, os.path.join(REPO, "pilot_src")]
 
 import helpers  # noqa: E402
-from logbook_double import LogbookDouble  # noqa: E402
+from doubles.log_receivers import LogbookDouble  # noqa: E402
 
 STAMP = "b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0"
 TOKEN = "pt1.bench-token"

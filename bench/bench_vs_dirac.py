@@ -5,7 +5,7 @@
 
 * **Whole runs.**  DIRAC's pilot (dirac-pilot.py and its modules, from the anchors, see
   bench/dirac_anchors.py) and pilot.pyz run the same command list with the same options
-  on the same test-double release (tests/dirac_double, preinstalled, DB12 not in the
+  on the same test-double release (tests/doubles/dirac, preinstalled, DB12 not in the
   list), alternating (DIRAC first in even runs, ours first in odd ones), each in a fresh
   work directory with the same pilot.json.  The double's tools note how long each of
   their processes lived ($FAKE_DIRAC_TIMES): *tools* is their sum, *own* = wall - tools,
@@ -40,7 +40,7 @@ sys.path[:0] = [HERE, os.path.join(REPO, "pilot_src")]
 
 import dirac_anchors  # noqa: E402
 
-MAKER = os.path.join(REPO, "tests", "dirac_double", "make_release.py")
+MAKER = os.path.join(REPO, "tests", "doubles", "dirac", "make_release.py")
 COMMANDS = ("CheckWorkerNode,InstallDIRAC,ConfigureBasics,CheckCECapabilities,CheckWNCapabilities,"
             "ConfigureSite,ConfigureArchitecture,LaunchAgent")
 SETUP, SITE = "Test-Setup", "DIRAC.Bench.local"

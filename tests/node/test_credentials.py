@@ -21,7 +21,8 @@ import pytest
 import helpers
 import samples
 pytest.register_assert_rewrite("dirac_fixtures")  # before its first import
-from dirac_fixtures import openssl, pilot_env
+from dirac_fixtures import pilot_env
+from support.certificates import openssl
 from pilot import credentials
 from pilot.credentials import CredentialError
 

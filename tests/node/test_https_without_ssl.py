@@ -18,7 +18,7 @@ import pytest
 import helpers
 import samples
 from compat import net
-from logbook_double import LogbookDouble
+from doubles.log_receivers import LogbookDouble
 from pilot import exitcodes
 
 

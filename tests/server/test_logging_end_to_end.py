@@ -1,6 +1,6 @@
 """Pilot logging end to end: the real pilot.pyz, under several Pythons, logging into the real logbook.
 
-Nothing here is a double except the DIRAC release (tests/dirac_double): the pilot is the freshly
+Nothing here is a double except the DIRAC release (tests/doubles/dirac): the pilot is the freshly
 built and signed pyz, run as a process under Python 2.7 (the oldest this machine has), 3.6 and
 3.13 (skipped, saying so, when absent); the logbook is ``pilotctl logbook serve`` (HTTPS, a test CA,
 pilot tokens of pilot_server.tokens) or ``pilotctl logbook consume`` behind the machine's RabbitMQ
@@ -46,7 +46,7 @@ PILOTCTL = [sys.executable, "-m", "pilot_server.cli"]
 BROKER = "amqp://guest:guest@127.0.0.1:5672/"
 STOMP_PORT = 61613
 PYTHONS = dict(INTERPRETERS)
-MAKER = os.path.join(REPO, "tests", "dirac_double", "make_release.py")
+MAKER = os.path.join(REPO, "tests", "doubles", "dirac", "make_release.py")
 
 # The test's commands (the pilot loads them with -E E2E): written for Python 2.6 too.
 EXTENSION = '''

@@ -1,4 +1,4 @@
-"""Local TCP ports for test servers."""
+"""Local TCP ports for test servers (Python 2.6 syntax: the node tests use it too)."""
 
 import socket
 
@@ -11,3 +11,12 @@ def free_port():
         return sock.getsockname()[1]
     finally:
         sock.close()
+
+
+def port_open(port, host="127.0.0.1", timeout=0.5):
+    """True when something accepts a TCP connection on host:port."""
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+        return True
+    except (socket.error, OSError):
+        return False

@@ -1,4 +1,4 @@
-"""Test doubles of what the pilot logs to (Python 2.6-compatible, like helpers.py).
+"""Test doubles of what the pilot logs to (Python 2.6-compatible: the worker-node tests use them).
 
 * ``LogbookDouble``: a minimal HTTP(S) receiver that honours
   docs/logging-protocol.md exactly as far as the pilot can tell: POST
