@@ -32,10 +32,11 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-sys.path[:0] = [os.path.join(REPO, "tests", "node"), REPO, os.path.join(REPO, "pilot_src")]
+sys.path[:0] = [os.path.join(REPO, "tests", "node"), os.path.join(REPO, "tests"), REPO, os.path.join(REPO, "pilot_src")]
 
 import helpers  # noqa: E402
 from doubles.log_receivers import LogbookDouble  # noqa: E402
+from support.certificates import TestCerts  # noqa: E402
 
 EXTENSION = '''
 from pilot.commands.base import Command
@@ -133,7 +134,7 @@ def main():
     scratch = tempfile.mkdtemp(prefix="bench-outage-")
     try:
         os.mkdir(os.path.join(scratch, "certs"))
-        certs = helpers.TestCerts(os.path.join(scratch, "certs"))
+        certs = TestCerts(os.path.join(scratch, "certs"))
         rounds = []
         for _ in range(args.rounds):   # the modes interleaved: the machine's load hits both alike
             rounds.append(dict((mode, run_schedule(mode, args, args.pyz, certs, scratch))
