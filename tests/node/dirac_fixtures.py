@@ -18,7 +18,7 @@ import subprocess
 import pytest
 
 import helpers
-from support.certificates import self_signed
+from support.certificates import openssl, self_signed  # noqa: F401  (test_credentials takes openssl from here)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MAKER = os.path.join(os.path.dirname(HERE), "doubles", "dirac", "make_release.py")

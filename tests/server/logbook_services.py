@@ -23,17 +23,8 @@ import uuid
 
 import pytest
 
-from logbook_support import free_port, wait_until
-
-
-def _port_open(port):
-    import socket
-
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-        return True
-    except OSError:
-        return False
+from support.ports import free_port, port_open
+from support.waiting import wait_until
 
 
 def _listening_port():
@@ -76,15 +67,15 @@ class ThrowawayPostgres(object):
 
     def start(self):
         _run(["pg_ctlcluster", "--skip-systemctl-redirect", self.version, self.name, "start"])
-        wait_until(lambda: _port_open(self.port), 30, what="the throwaway PostgreSQL")
+        wait_until(lambda: port_open(self.port), 30, what="the throwaway PostgreSQL")
 
     def stop(self):
         _run(["pg_ctlcluster", "--skip-systemctl-redirect", self.version, self.name, "stop", "-m", "fast"])
-        wait_until(lambda: not _port_open(self.port), 30, what="the throwaway PostgreSQL to stop")
+        wait_until(lambda: not port_open(self.port), 30, what="the throwaway PostgreSQL to stop")
 
     def restart(self):
         _run(["pg_ctlcluster", "--skip-systemctl-redirect", self.version, self.name, "restart", "-m", "fast"])
-        wait_until(lambda: _port_open(self.port), 30, what="the throwaway PostgreSQL")
+        wait_until(lambda: port_open(self.port), 30, what="the throwaway PostgreSQL")
 
     def drop(self):
         subprocess.run(["pg_dropcluster", "--stop", self.version, self.name], stdout=subprocess.DEVNULL,
@@ -133,7 +124,7 @@ class ThrowawayRabbit(object):
                                                 start_new_session=True)
             try:
                 wait_until(lambda: self.process.poll() is not None
-                           or (_port_open(self.amqp_port) and _port_open(self.stomp_port)), 120, 0.2,
+                           or (port_open(self.amqp_port) and port_open(self.stomp_port)), 120, 0.2,
                            what="the throwaway RabbitMQ node")
                 if self.process.poll() is None:
                     return
@@ -175,7 +166,7 @@ class ThrowawayRabbit(object):
 
     def stop(self):
         _run(["rabbitmqctl", "-n", self.node, "stop"], env=self.env)
-        wait_until(lambda: not _port_open(self.amqp_port), 30, what="the throwaway node to stop")
+        wait_until(lambda: not port_open(self.amqp_port), 30, what="the throwaway node to stop")
         self.process.wait(timeout=60)
 
     def remove(self):

@@ -38,7 +38,9 @@ import pytest
 
 from conftest import INTERPRETERS, REPO
 from logbook_services import ThrowawayPostgres, ThrowawayRabbit, delete_queue
-from logbook_support import PKI, databases, free_port, post, wait_until  # noqa: F401 (fixture)
+from logbook_support import PKI, databases, pki, post  # noqa: F401 (fixtures)
+from support.ports import free_port
+from support.waiting import wait_until
 from pilot import remotelog
 from pilot.logger import utc_timestamp
 
@@ -133,16 +135,7 @@ def read(path):
         return handle.read().decode("utf-8", "replace")
 
 
-# -- the fixtures of the module: a CA, a token secret, the test extension, a DIRAC release ----------
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    """A test CA (hash links, as /etc/grid-security/certificates) and the logbook's certificate."""
-    made = PKI(tmp_path_factory.mktemp("pki"))
-    made.rehash()
-    made.server_files = made.server()
-    return made
-
+# -- the fixtures of the module: a token secret, the test extension, a DIRAC release (the CA: pki) --
 
 @pytest.fixture(scope="module")
 def secret(tmp_path_factory):

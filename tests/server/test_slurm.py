@@ -27,7 +27,8 @@ import time
 import pytest
 
 from conftest import INTERPRETERS, REPO
-from logbook_support import PKI, wait_until
+from logbook_support import PKI
+from support.waiting import wait_until
 from test_logging_end_to_end import PILOTCTL, Serve, open_store, read
 
 SLURM_SH = os.path.join(REPO, ".ci", "slurm.sh")
