@@ -17,7 +17,7 @@ import threading
 import six
 
 from compat import communicate_within, kill_group_after
-from six.moves import BaseHTTPServer, socketserver
+from six.moves import BaseHTTPServer
 from support import tls_front
 from support.certificates import TestCerts  # noqa: F401  (the tests use helpers.TestCerts)
 from support.interpreters import find_interpreter  # noqa: F401  (the tests use helpers.find_interpreter)
@@ -298,25 +298,6 @@ class _Handler(BaseHTTPServer.BaseHTTPRequestHandler):
         pass  # quiet
 
 
-class _Server(socketserver.ThreadingMixIn, BaseHTTPServer.HTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    ssl_context = None
-
-    def finish_request(self, request, client_address):
-        # The TLS handshake happens here, in the request's thread, so a client
-        # that rejects the certificate cannot block the server.
-        if self.ssl_context is not None:
-            try:
-                request = self.ssl_context.wrap_socket(request, server_side=True)
-            except Exception:
-                return
-        BaseHTTPServer.HTTPServer.finish_request(self, request, client_address)
-
-    def handle_error(self, request, client_address):
-        pass  # clients that hang up or reject the certificate are expected
-
-
 class FileServer(object):
     """Serves the files of ``root`` on 127.0.0.1 (HTTPS when ssl_context is given;
     ``https(FileServer, root, certs)`` serves HTTPS on every Python)."""
@@ -325,7 +306,7 @@ class FileServer(object):
 
     def __init__(self, root, ssl_context=None):
         self.root = root
-        self.server = _Server(("127.0.0.1", 0), _Handler)
+        self.server = tls_front.TlsCapableHTTPServer(("127.0.0.1", 0), _Handler)
         self.server.root = root
         self.server.requests = []
         self.server.agents = []   # the User-Agent of each request
