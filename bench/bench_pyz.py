@@ -5,8 +5,8 @@
 
 * size of the pyz and of its base64 (what a wrapper embeds), deflate vs stored;
 * start-up of ``python pilot.pyz --version`` and
-  ``python pilot.pyz --explain -X CheckWorkerNode`` under every interpreter in
-  ``$(pyenv root)/versions``, as the median of N runs and as a ratio to the bare
+  ``python pilot.pyz --explain -X CheckWorkerNode`` under every interpreter that
+  .ci/find-pythons.sh finds, as the median of N runs and as a ratio to the bare
   interpreter start (``python -c pass``) measured here too;
 * with --modules (instead of the start-up): what each module of pilot.bz2 costs, the blob's
   bz2 size with it minus without it, largest last.
@@ -18,7 +18,6 @@ Builds dist/pilot.pyz first if it is missing (or with --rebuild).
 
 import argparse
 import base64
-import glob
 import hashlib
 import io
 import os
@@ -31,6 +30,9 @@ import zipfile
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_PYZ = os.path.join(REPO, "dist", "pilot.pyz")
+sys.path.insert(0, os.path.join(REPO, "tests"))
+
+from support.interpreters import find_interpreters  # noqa: E402
 COMMANDS = (
     ("bare", ["-c", "pass"], False),
     ("--version", ["--version"], True),
@@ -101,26 +103,8 @@ def fmt(n):
 
 
 def interpreters():
-    """[(version, path)] of every pyenv interpreter, oldest first."""
-    root = os.environ.get("PYENV_ROOT")
-    if not root:
-        try:
-            root = subprocess.check_output(["pyenv", "root"], universal_newlines=True).strip()
-        except (OSError, subprocess.CalledProcessError):
-            root = os.path.expanduser("~/.pyenv")
-    found = []
-    for prefix in glob.glob(os.path.join(root, "versions", "*")):
-        version = os.path.basename(prefix)
-        for name in ("python", "python3", "python2"):
-            path = os.path.join(prefix, "bin", name)
-            if os.access(path, os.X_OK):
-                found.append((version_key(version), version, path))
-                break
-    return [(v, p) for _, v, p in sorted(found)]
-
-
-def version_key(version):
-    return tuple(int(x) if x.isdigit() else -1 for x in version.split("."))
+    """[(version, path)] of the interpreters of .ci/find-pythons.sh, oldest first."""
+    return [("%s.%s" % (env[2], env[3:]), path) for env, path in find_interpreters()]
 
 
 def clean_env():
@@ -158,7 +142,7 @@ def measure(python, pyz, runs, cwd):
 def print_startup(pyz, runs):
     found = interpreters()
     if not found:
-        print("no interpreters under $(pyenv root)/versions")
+        print("no interpreters found by .ci/find-pythons.sh")
         return
     labels = [label for label, _, _ in COMMANDS]
     print("\nstart-up, median of %d runs, ms (x bare `python -c pass`)" % runs)

@@ -47,7 +47,7 @@ import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-sys.path[:0] = [HERE, os.path.join(REPO, "pilot_src"), REPO, os.path.join(REPO, "tests", "server")]
+sys.path[:0] = [HERE, os.path.join(REPO, "pilot_src"), REPO, os.path.join(REPO, "tests"), os.path.join(REPO, "tests", "server")]
 
 import bench_ingest  # noqa: E402  (its pilots, senders, databases and percentile)
 from bench_front_candidates import cpu_seconds  # noqa: E402
@@ -123,7 +123,7 @@ def ingestion(receivers, proxy, context, args):
 
 def ready(proxy, name):
     """Out of maintenance, UP, and past HAProxy's slow start (its full weight)."""
-    from logbook_support import wait_until
+    from support.waiting import wait_until
 
     proxy.command("set server receivers/%s state ready" % name)
     proxy.wait_status(name, "UP")

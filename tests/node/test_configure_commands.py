@@ -150,7 +150,7 @@ def test_configure_basics_failing(tmpdir, pyz, release, server, host_certs):
 # -- ConfigureSite ----------------------------------------------------------------------------------
 
 def test_configure_site_does_not_forward_the_fake_configure_fail_hook(tmpdir, pyz, release, server, host_certs):
-    """What tests/dirac_double/README.md says of -o /LocalSite/FakeConfigureFail: only a pilot.cfg key."""
+    """What tests/doubles/dirac/README.md says of -o /LocalSite/FakeConfigureFail: only a pilot.cfg key."""
     work = str(tmpdir.mkdir("work"))
     args = base_args(release, server, host_certs, "InstallDIRAC,ConfigureBasics,ConfigureSite") + [
         "--install-methods=preinstalled", "-o", "/LocalSite/FakeConfigureFail=7"]

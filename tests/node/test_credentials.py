@@ -19,7 +19,7 @@ import time
 import pytest
 
 import helpers
-import samples
+import pilotjson_samples as samples
 pytest.register_assert_rewrite("dirac_fixtures")  # before its first import
 from dirac_fixtures import openssl, pilot_env
 from pilot import credentials

@@ -12,7 +12,7 @@ import time
 import pytest
 
 import helpers
-from logbook_double import LogbookDouble
+from doubles.log_receivers import LogbookDouble
 from pilot import loghandoff, messages, remotelog
 
 STAMPS = ["%032x" % (0xabc0 + number) for number in range(5)]

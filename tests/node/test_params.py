@@ -5,7 +5,7 @@ import os
 import pytest
 
 import helpers
-import samples
+import pilotjson_samples as samples
 from pilot import options, params
 from pilot.errors import ConfigError
 

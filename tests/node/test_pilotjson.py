@@ -6,7 +6,7 @@ import os
 import pytest
 
 import helpers
-import samples
+import pilotjson_samples as samples
 from pilot import pilotjson
 from pilot.errors import ConfigError
 

@@ -1,7 +1,7 @@
 """The remote log sink and its sender (pilot/logsender.py, by pilot/remotelog.py's names), in process.
 
 Against fake transports (to control failures exactly) and against the
-contract-honouring receiver of logbook_double.py over HTTP(S).  Bounds are
+contract-honouring receiver of doubles/log_receivers.py over HTTP(S).  Bounds are
 asserted through counts (flush timeouts, what is in the spool), never
 through wall-clock time.
 """
@@ -14,7 +14,7 @@ import time
 import pytest
 
 import helpers
-from logbook_double import LogbookDouble
+from doubles.log_receivers import LogbookDouble
 from pilot import logsender, messages, remotelog
 from pilot.logger import PilotLogger
 from pilot.logtransport import (Credentials, HttpsTransport, Refused, Rejected, SendError, make_transport,

@@ -15,7 +15,7 @@ import uuid
 import pytest
 
 import helpers
-from tls_front import TlsProxy
+from support.tls_front import TlsProxy
 from pilot import messages, stomp
 from pilot.logtransport import Credentials, Refused, SendError, make_transport
 

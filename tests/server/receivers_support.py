@@ -29,7 +29,8 @@ import tempfile
 import threading
 import time
 
-from logbook_support import free_port, wait_until
+from support.ports import free_port
+from support.waiting import wait_until
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EXAMPLE = os.path.join(REPO, "examples", "haproxy", "logbook.cfg")

@@ -18,7 +18,7 @@ diraccfg = pytest.importorskip("diraccfg", reason="pip install diraccfg (it belo
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PYZ = os.path.join(REPO, "dist", "pilot.pyz")
-MAKER = os.path.join(REPO, "tests", "dirac_double", "make_release.py")
+MAKER = os.path.join(REPO, "tests", "doubles", "dirac", "make_release.py")
 VERSION = "9.0.0"
 STAMP = "feedfacefeedfacefeedfacefeedface"
 

@@ -7,7 +7,6 @@ copies first); pip downloads it only when no local copy exists.
 """
 
 import bz2
-import glob
 import hashlib
 import os
 import shutil
@@ -24,6 +23,7 @@ if PILOT_SRC not in sys.path:
     sys.path.insert(0, PILOT_SRC)
 
 from pilot_server import pyzbuild  # noqa: E402
+from support.interpreters import find_interpreter as interpreter  # noqa: E402
 
 LAUNCHER = os.path.join(REPO, "build", "build_pilot.py")
 EPOCH_1980 = (1980, 1, 1, 0, 0, 0)
@@ -111,28 +111,6 @@ def all_files(root):
     for dirpath, _, filenames in os.walk(root):
         for name in filenames:
             yield os.path.join(dirpath, name)
-
-
-def pyenv_root():
-    root = os.environ.get("PYENV_ROOT")
-    if not root:
-        try:
-            root = subprocess.check_output(["pyenv", "root"], universal_newlines=True).strip()
-        except (OSError, subprocess.CalledProcessError):
-            root = os.path.expanduser("~/.pyenv")
-    return root
-
-
-def interpreter(version):
-    """Newest pyenv python of version 'X.Y', or None when truly absent."""
-    def patch(path):
-        return int(path.split(os.sep)[-3].split(".")[2])
-
-    found = [
-        p for p in glob.glob(os.path.join(pyenv_root(), "versions", version + ".*", "bin", "python"))
-        if os.access(p, os.X_OK) and os.path.basename(os.path.dirname(os.path.dirname(p))).count(".") == 2
-    ]
-    return max(found, key=patch) if found else None
 
 
 def clean_env(**extra):
@@ -339,7 +317,7 @@ def test_mtimes_and_modes_do_not_matter(real_root, six_wheel, tmp_path):
 def test_same_sha256_under_each_python(version, real_root, tmp_path):
     python = interpreter(version)
     if python is None:
-        pytest.skip("Python %s is not installed under %s/versions" % (version, pyenv_root()))
+        pytest.skip("Python %s is not on this machine (.ci/find-pythons.sh finds none)" % version)
     expected = build(real_root, tmp_path / "here.pyz", None).sha256
     out = str(tmp_path / ("py" + version + ".pyz"))
     proc = run_launcher("--source-root", real_root, "--output", out, "--quiet", python=python)
@@ -387,7 +365,7 @@ def test_pyz_runs_under_every_interpreter(fake_root, six_wheel, tmp_path):
         assert 'raise ValueError("line 12 " + x)' in proc.stderr, (version, proc.stderr)
         ran += 1
     if not ran:
-        pytest.skip("no pyenv interpreters under %s/versions" % pyenv_root())
+        pytest.skip("no interpreter on this machine (.ci/find-pythons.sh finds none)")
 
 
 # ------------------------------------------------------------------ errors

@@ -1,5 +1,5 @@
 """The VM variant (cloud-init user data, its boot script run in a scratch root) and
-`pilotctl publish` behind the DIRAC wrapper test double (tests/dirac_wrapper_double.py)."""
+`pilotctl publish` behind the DIRAC wrapper test double (tests/doubles/dirac_wrapper.py)."""
 
 import base64
 import glob
@@ -19,7 +19,7 @@ from conftest import INTERPRETERS, REPO, sandbox_env
 from pilot_server import cli, publish, wrapper
 
 PILOT_OPTIONS = ["-X", "GetPilotVersion,CheckWorkerNode", "-r", "v9.0.0", "-D", "10"]
-DOUBLE = os.path.join(REPO, "tests", "dirac_wrapper_double.py")
+DOUBLE = os.path.join(REPO, "tests", "doubles", "dirac_wrapper.py")
 CLOUD_INIT_SITE = os.environ.get("PILOT_CLOUDINIT_SITE") or os.path.expanduser(
     "~/.cache/pilots2/cloud-init/usr/lib/python3/dist-packages")
 

@@ -2,7 +2,7 @@
 
 It honours the contract of DIRAC's generated pilot wrapper, and nothing more:
 
-    python dirac_wrapper_double.py LOCATION [LOCATION ...] -- <pilot options>
+    python dirac_wrapper.py LOCATION [LOCATION ...] -- <pilot options>
 
 1. a work directory mkdtemp(prefix="DIRAC_", suffix="pilot") in the current directory;
 2. candidates: each location, then each <location>/pilot; "https://" is prefixed unless the
@@ -66,7 +66,7 @@ def candidates(locations):
 
 def main(argv):
     if "--" not in argv:
-        sys.stderr.write("usage: dirac_wrapper_double.py LOCATION [LOCATION ...] -- <pilot options>\n")
+        sys.stderr.write("usage: dirac_wrapper.py LOCATION [LOCATION ...] -- <pilot options>\n")
         return 2
     split = argv.index("--")
     locations, options = argv[:split], argv[split + 1:]

@@ -1,5 +1,5 @@
 """Tests of the DIRAC test double itself: its tools honour DIRAC's command-line
-contract and every install form works.  Run: python -m pytest tests/dirac_double
+contract and every install form works.  Run: python -m pytest tests/doubles/dirac
 """
 
 import base64
@@ -19,7 +19,7 @@ import zipfile
 
 import pytest
 
-from dirac_double.conftest import VERSION, isolated_env
+from doubles.dirac.conftest import VERSION, isolated_env
 import make_release
 from fakedirac.cfg import CFG
 

@@ -15,6 +15,13 @@ import subprocess
 import sys
 import threading
 
+try:
+    from http.server import HTTPServer
+    from socketserver import ThreadingMixIn
+except ImportError:  # Python 2
+    from BaseHTTPServer import HTTPServer
+    from SocketServer import ThreadingMixIn
+
 
 class TlsProxy(object):
     """Accepts TLS on 127.0.0.1:<port> and relays the bytes to ``target`` (host, port)."""
@@ -93,6 +100,30 @@ def server_context(cert, key):
     context = ssl.SSLContext(protocol)  # novm (only called where can_serve_tls())
     context.load_cert_chain(cert, key)
     return context
+
+
+class TlsCapableHTTPServer(ThreadingMixIn, HTTPServer):
+    """A threaded HTTP server on 127.0.0.1, HTTPS when ``ssl_context`` is set.  The TLS handshake
+    happens in the request's thread, so a client that rejects the certificate cannot block it."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+    ssl_context = None
+
+    def finish_request(self, request, client_address):
+        if self.ssl_context is not None:
+            try:
+                request = self.ssl_context.wrap_socket(request, server_side=True)
+            except Exception:
+                return
+            self.tls_accepted(request)
+        HTTPServer.finish_request(self, request, client_address)
+
+    def tls_accepted(self, request):
+        """Called with each TLS-wrapped connection before it is served."""
+
+    def handle_error(self, request, client_address):
+        pass  # clients that hang up or reject the certificate are expected
 
 
 class _ChildProxy(object):

@@ -1,6 +1,6 @@
 """Remote logging of the real pilot.pyz, under this interpreter.
 
-The pilot sends to the contract-honouring receiver of logbook_double.py
+The pilot sends to the contract-honouring receiver of doubles/log_receivers.py
 (HTTPS, token), to the real RabbitMQ (STOMP), and to a double of DIRAC's
 TornadoPilotLogging.  The pilot against the real logbook (pilot_server.logbook,
 its serve and consume processes, the real databases) is tested in
@@ -17,8 +17,8 @@ import uuid
 import pytest
 
 import helpers
-from logbook_double import DiracLoggingDouble, LogbookDouble
-from tls_front import TlsProxy
+from doubles.log_receivers import DiracLoggingDouble, LogbookDouble
+from support.tls_front import TlsProxy
 from pilot import messages, remotelog
 
 STAMP = "a1b2c3d4e5f60718293a4b5c6d7e8f90"

@@ -2,7 +2,7 @@
 
 Runs the real pilot.pyz under this interpreter through each InstallDIRAC way
 to a finished JobAgent that ran a job, and the documented failures.  The
-release (tests/dirac_double) is made once per session by make_release.py
+release (tests/doubles/dirac) is made once per session by make_release.py
 with a Python 3; each test gets a fresh "DIRAC server" directory.
 """
 

@@ -1,4 +1,4 @@
-"""Fixtures of the DIRAC test double's own tests (python -m pytest tests/dirac_double).
+"""Fixtures of the DIRAC test double's own tests (python -m pytest tests/doubles/dirac).
 
 The release is made once per session; the one slow step, a Python virtual
 environment made by the DIRACOS-style installer with the wheel pip-installed

@@ -1,4 +1,4 @@
-"""Test doubles of what the pilot logs to (Python 2.6-compatible, like helpers.py).
+"""Test doubles of what the pilot logs to (Python 2.6-compatible: the worker-node tests use them).
 
 * ``LogbookDouble``: a minimal HTTP(S) receiver that honours
   docs/logging-protocol.md exactly as far as the pilot can tell: POST
@@ -23,8 +23,9 @@ import threading
 import time
 
 import six
-from six.moves import BaseHTTPServer, socketserver
+from six.moves import BaseHTTPServer
 from six.moves.urllib.parse import parse_qs
+from support.tls_front import TlsCapableHTTPServer
 
 from pilot import messages
 
@@ -48,18 +49,14 @@ class _LogbookHandler(BaseHTTPServer.BaseHTTPRequestHandler):
         pass
 
 
-class _Server(socketserver.ThreadingMixIn, BaseHTTPServer.HTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    ssl_context = None
-
+class _Server(TlsCapableHTTPServer):
     def process_request(self, request, client_address):
         try:   # the reply's headers and body are two writes: no Nagle delay between them
             request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except (socket.error, OSError, AttributeError):
             pass
         self.connections.add(request)
-        socketserver.ThreadingMixIn.process_request(self, request, client_address)
+        TlsCapableHTTPServer.process_request(self, request, client_address)
 
     def drop_connections(self):
         """A server that goes down also closes the connections it kept alive."""
@@ -74,17 +71,8 @@ class _Server(socketserver.ThreadingMixIn, BaseHTTPServer.HTTPServer):
                 pass
         self.connections.clear()
 
-    def finish_request(self, request, client_address):
-        if self.ssl_context is not None:
-            try:
-                request = self.ssl_context.wrap_socket(request, server_side=True)
-            except Exception:
-                return
-            self.connections.add(request)    # the wrapped socket is the one to close
-        BaseHTTPServer.HTTPServer.finish_request(self, request, client_address)
-
-    def handle_error(self, request, client_address):
-        pass
+    def tls_accepted(self, request):
+        self.connections.add(request)    # the wrapped socket is the one to close
 
 
 class _Base(object):

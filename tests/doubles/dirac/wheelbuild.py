@@ -87,7 +87,7 @@ def metadata_files(version, project):
     ])
     wheel = "\n".join([
         "Wheel-Version: 1.0",
-        "Generator: tests/dirac_double/wheelbuild.py",
+        "Generator: tests/doubles/dirac/wheelbuild.py",
         "Root-Is-Purelib: true",
         "Tag: py3-none-any",
         "",

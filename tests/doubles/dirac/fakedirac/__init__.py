@@ -1,4 +1,4 @@
-"""A test double of a DIRAC release (tests/dirac_double/README.md).
+"""A test double of a DIRAC release (tests/doubles/dirac/README.md).
 
 Not DIRAC: a small stand-in that honours the command-line contract of the DIRAC
 tools a pilot calls, against a local directory standing for the DIRAC services.

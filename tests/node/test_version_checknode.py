@@ -7,7 +7,7 @@ import re
 import pytest
 
 import helpers
-import samples
+import pilotjson_samples as samples
 from pilot import nodeinfo
 from pilot.commands.base import Context
 from pilot.commands.checknode import CheckWorkerNode
