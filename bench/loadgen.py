@@ -376,7 +376,7 @@ class Generator(object):
         self.at(when, conn, self.open)
 
     def next_retry(self, conn):
-        """A pilot's back-off, as pilot.logsender's: ``retry`` s, doubling up to 120 s, reset by a 200."""
+        """A pilot's back-off, as pilot.logs.logsender's: ``retry`` s, doubling up to 120 s, reset by a 200."""
         conn.backoff = min(120.0, conn.backoff * 2) if conn.backoff else self.retry
         return conn.backoff
 

@@ -40,7 +40,7 @@ from pilot.commands.version import GetPilotVersion
 from pilot.commands.base import Command, CommandBase, Context
 from pilot.commands.install import Skip, system_dir
 from pilot.errors import CommandFailed, ConfigError, PilotError
-from pilot.params import PilotParams
+from pilot.config.params import PilotParams
 
 FAILURE_TYPES = exitcodes.FAILURE_TYPES
 """The failure types a command may give to fail() (a command's ``failure_type``)."""

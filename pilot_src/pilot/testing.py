@@ -18,17 +18,17 @@ import shutil
 import tempfile
 
 from pilot import exitcodes
-from pilot import options as options_module
-from pilot import params as params_module
+from pilot.config import options as options_module
+from pilot.config import params as params_module
 from pilot.cli import LOG_FILE
 from pilot.commands import core_commands
 from pilot.commands.base import Command, Context
 from pilot.errors import PilotError
-from pilot.fetch import Downloader
-from pilot.logger import FileSink, PilotLogger
-from pilot.proc import ProcessRunner
-from pilot.result import FILE_NAME, PilotResult
-from pilot.runner import run_plan
+from pilot.config.fetch import Downloader
+from pilot.logs.logger import FileSink, PilotLogger
+from pilot.sequence.proc import ProcessRunner
+from pilot.sequence.result import FILE_NAME, PilotResult
+from pilot.sequence.runner import run_plan
 
 __all__ = ["run_command", "CommandRun"]
 

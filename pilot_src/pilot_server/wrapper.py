@@ -25,7 +25,7 @@ import time
 import uuid
 
 from pilot import __version__
-from pilot import options as pilot_options
+from pilot.config import options as pilot_options
 from pilot.errors import UsageError
 from pilot_server import tokens
 from pilot_server.cliutil import OK, fail, one_line_errors, say
@@ -190,7 +190,7 @@ def _heredoc_body(text, terminator):
 
 
 def rsaverify_source():
-    """pilot/rsaverify.py, the node-side verifier: one definition, embedded as is."""
+    """pilot/config/rsaverify.py, the node-side verifier: one definition, embedded as is."""
     return pkgutil.get_data("pilot", "rsaverify.py").decode("utf-8")
 
 

@@ -46,5 +46,5 @@ def test_wheel_leaves_build_folder_clean_and_ships_the_pyz_sources(tmp_path):
     names = zipfile.ZipFile(str(tmp_path / wheel)).namelist()
     for needed in ("pilot/_pyzroot/__main__.py", "pilot/_pyzroot/pilotTools.py", "compat/__init__.py",
                    "compat/net.py", "pilot_server/pyzbuild.py", "pilot/commands/base.py",
-                   "pilot_server/templates/node.sh", "pilot/rsaverify.py"):
+                   "pilot_server/templates/node.sh", "pilot/config/rsaverify.py"):
         assert needed in names, needed

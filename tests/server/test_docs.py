@@ -5,7 +5,8 @@ import os
 import re
 import subprocess
 
-from pilot import exitcodes, options
+from pilot import exitcodes
+from pilot.config import options
 from pilot_server import docs
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

@@ -1,4 +1,4 @@
-"""The core toolbox.  Extensions add to it or override it (see pilot.toolbox).
+"""The core toolbox.  Extensions add to it or override it (see pilot.sequence.toolbox).
 
 A core command's module is imported when the command is planned, listed or
 asked for (core_commands()), not before: --explain -X CheckWorkerNode

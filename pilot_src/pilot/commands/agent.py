@@ -2,7 +2,7 @@
 
 import re
 
-from pilot import nodeinfo
+from pilot.node import nodeinfo
 from pilot.commands.configure import DiracCommand
 
 # The JobAgent's own log line for each job it gets (DIRAC's gLogger format):

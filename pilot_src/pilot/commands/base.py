@@ -17,7 +17,7 @@ it is obeyed (``_hook``).
 
 import os
 
-from pilot import params as params_module
+from pilot.config import params as params_module
 from pilot.errors import CommandFailed
 
 
@@ -49,7 +49,7 @@ class Context(object):
     def base_environment(self, params):
         """The environment children get before a release is installed (built once)."""
         if self._base_env is None:
-            from pilot import environment
+            from pilot.node import environment
 
             if self.security is None:
                 self.security = environment.security_directories(params.CVMFS_locations, self.environ)

@@ -3,7 +3,8 @@
 import os
 import pwd
 
-from pilot import credentials, nodeinfo
+from pilot.config import credentials
+from pilot.node import nodeinfo
 from pilot.commands.base import Command
 
 CVMFS_PROBE_SECONDS = 60

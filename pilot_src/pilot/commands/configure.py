@@ -14,8 +14,8 @@ import platform
 import re
 
 import compat
-from pilot import batchsystem
-from pilot.cfg import CFG, CFGError
+from pilot.node import batchsystem
+from pilot.config.cfg import CFG, CFGError
 from pilot.commands.base import Command
 
 ARCHITECTURE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")

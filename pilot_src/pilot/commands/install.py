@@ -33,7 +33,7 @@ import sys
 import tarfile
 
 import compat
-from pilot import environment, nodeinfo
+from pilot.node import environment, nodeinfo
 from pilot.commands.base import Command, legacy_alias
 from pilot.errors import PilotError
 

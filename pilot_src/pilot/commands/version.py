@@ -3,9 +3,9 @@
 import os
 
 import compat
-from pilot import fetch, options, safeinput
+from pilot.config import fetch, options, safeinput
 from pilot.commands.base import Command
-from pilot.fetch import is_url
+from pilot.config.fetch import is_url
 
 
 class GetPilotVersion(Command):

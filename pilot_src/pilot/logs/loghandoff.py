@@ -12,7 +12,7 @@ or repeated delivery is harmless.
 **Location.**  ``$PILOT_LOG_HANDOFF``, else ``/var/tmp/pilots2-logs-<uid>``;
 ``PILOT_LOG_HANDOFF=off`` disables the hand-off.
 
-**Threat model** (the DB12 cache's, pilot/db12cache.py): the directory must be
+**Threat model** (the DB12 cache's, pilot/cpu/db12cache.py): the directory must be
 a real directory owned by the pilot's uid, writable by no one else (created
 0700); a spool is used only if it is a regular file with one link, owned by
 the uid, not older than ``MAX_AGE`` and not over ``MAX_SPOOL_BYTES``.  Others
@@ -40,7 +40,7 @@ import threading
 import time
 
 import compat
-from pilot import privatedir
+from pilot.node import privatedir
 
 ENV_VAR = "PILOT_LOG_HANDOFF"
 SCHEMA = "pilots2/log-handoff/1"
@@ -235,7 +235,7 @@ def _hand_off(work_dir, environ, stamp, url, vo, token, now):
     if not stamp or not re.match(r"^[A-Za-z0-9_-]{1,128}$", stamp) or not url:
         raise HandoffRefused("%s: no stamp or logbook URL known for it" % source)
     if token is None and meta.get("token_file"):
-        from pilot.logtransport import token_from_file
+        from pilot.logs.logtransport import token_from_file
 
         token, _ = token_from_file(meta["token_file"], os.getuid())
     header = {"handoff": SCHEMA, "stamp": stamp, "url": url, "vo": vo or meta.get("vo"), "token": token,
@@ -314,7 +314,7 @@ def release(claimed_path, lines_left, header_line):
 class Sender(object):
     """Sends the spools waiting in the hand-off directory from a daemon thread.
 
-    ``credentials``: the running pilot's (pilot.logtransport.Credentials): its
+    ``credentials``: the running pilot's (pilot.logs.logtransport.Credentials): its
     certificate or proxy and CAs; a spool's own token, if it has one, replaces
     the token.  Figures: ``spools``, ``sent`` (messages), ``left`` (messages put
     back), ``ignored`` ({problem: count}).
@@ -382,7 +382,7 @@ class Sender(object):
             self.problem = "%s: %s" % (exc.__class__.__name__, exc)
 
     def _send_spool(self, path):
-        from pilot.logtransport import Credentials, Refused, Rejected, make_transport
+        from pilot.logs.logtransport import Credentials, Refused, Rejected, make_transport
 
         try:
             data = _read_safely(path)

@@ -6,7 +6,7 @@ A line on the terminal and in ``pilot.out`` reads::
 
 (UTC time, level, the command that logged it, the text).  The same records,
 with a sequence number, go to the remote logbook when remote logging is on
-(pilot/logsender.py): a record is also a message of pilot/messages.py, and
+(pilot/logs/logsender.py): a record is also a message of pilot/messages.py, and
 its ``kind`` (log, command, heartbeat, stdin, result), ``status`` and
 ``data`` are the message's.
 Sinks never make the pilot fail: a sink that breaks (disk full, closed pipe)
@@ -92,7 +92,7 @@ class FileSink(object):
 
 class MemorySink(object):
     """Holds the first records (at most ``limit``) until the parameters say whether remote
-    logging is on; remote logging then takes them (pilot.logsession.configure)."""
+    logging is on; remote logging then takes them (pilot.logs.logsession.configure)."""
 
     def __init__(self, limit=10000):
         self.records = []

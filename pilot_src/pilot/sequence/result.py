@@ -26,7 +26,7 @@ import time
 import compat
 from pilot import __version__, exitcodes
 
-# json, socket, pilot.fetch and pilot.logger are imported when a result is made or written:
+# json, socket, pilot.config.fetch and pilot.logs.logger are imported when a result is made or written:
 # --help reads FILE_NAME only.
 
 SCHEMA = "pilots2/result/1"
@@ -134,7 +134,7 @@ class PilotResult(object):
         once it has finished, for the people who read it."""
         import json
 
-        from pilot.fetch import write_atomic
+        from pilot.config.fetch import write_atomic
 
         try:
             if self.pilot["status"] == "running":
@@ -148,6 +148,6 @@ class PilotResult(object):
 
 
 def _utc_timestamp(when):
-    from pilot.logger import utc_timestamp
+    from pilot.logs.logger import utc_timestamp
 
     return utc_timestamp(when)

@@ -34,7 +34,7 @@ import sys
 
 import compat
 from compat import net
-from pilot.logger import utc_timestamp
+from pilot.logs.logger import utc_timestamp
 
 DEFAULT_PATH = "/api/v1/logs"
 DIRAC_ENDPOINT = "TornadoPilotLogging"
@@ -358,7 +358,7 @@ class StompTransport(object):
     name = "stomp"
 
     def __init__(self, url, credentials, login, passcode, vhost=None, timeout=TIMEOUT):
-        from pilot import stomp
+        from pilot.logs import stomp
 
         self.stomp = stomp
         scheme, _, host, port, path = split_url(url)

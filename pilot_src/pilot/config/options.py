@@ -25,7 +25,7 @@ DEFAULT_COMMANDS = [
 ]
 
 DEFAULT_CVMFS_LOCATIONS = ["/cvmfs/grid.cern.ch", "/cvmfs/dirac.egi.eu"]
-DB12_MODES = ("full", "quick", "cached", "off")  # pilot.db12.MODES
+DB12_MODES = ("full", "quick", "cached", "off")  # pilot.cpu.db12.MODES
 
 DEFAULT_INSTALLER_URLS = [
     "file:///cvmfs/dirac.egi.eu/installSource/DIRACOS-Linux-{machine}.sh",
@@ -203,7 +203,7 @@ TABLE = [
       short="P", long="pilotProcessors"),
     P("minDiskSpace", "int", 2560, "config", "minimum free disk in the work directory, in MB",
       short="D", long="disk", metavar="MB"),
-    # -- CPU power (pilot.db12) ----------------------------------------------------
+    # -- CPU power (pilot.cpu.db12) ----------------------------------------------------
     P("db12Mode", "choice", "cached", "config",
       "how the commands get the CPU power (DB12): full (run DIRAC's benchmark), quick (about 1 s), "
       "cached (this node's recent full result, else full) or off",

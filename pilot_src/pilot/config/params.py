@@ -14,7 +14,7 @@ import os
 import re
 
 import compat
-from pilot import options, pilotjson
+from pilot.config import options, pilotjson
 from pilot.errors import ConfigError, UsageError
 
 DEFAULT = "default"
@@ -62,7 +62,7 @@ class PilotParams(object):
         self.batchSystemInfo = {}
         self.diracInstalled = False
         self.preinstalled = False      # InstallDIRAC used an existing release (dirac-configure -DMH)
-        self.capabilities = None       # what the node offers (pilot.capabilities.detect), once detected
+        self.capabilities = None       # what the node offers (pilot.node.capabilities.detect), once detected
         self.localSiteExtra = {}       # other /LocalSite keys found where the pilot runs (BOINC)
         self.archive = None            # absolute path of pilot.pyz, when run from it
         self.warnings = []             # one line each, logged when the run starts

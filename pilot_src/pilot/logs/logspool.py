@@ -2,8 +2,8 @@
 
 ``pilot_log.spool`` holds one encoded batch (pilot/messages.py) per line, each
 append fsync'd, so a pilot killed at any moment loses nothing it spooled; it
-is sent before anything newer (pilot/logsender.py) and what is still unsent at
-exit stays there or is handed off (pilot/loghandoff.py).  ``pilot_log.rejected``
+is sent before anything newer (pilot/logs/logsender.py) and what is still unsent at
+exit stays there or is handed off (pilot/logs/loghandoff.py).  ``pilot_log.rejected``
 keeps the batches the logbook rejected.  Nothing here raises: a failed write
 returns its reason.
 """

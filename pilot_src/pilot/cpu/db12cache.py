@@ -44,7 +44,7 @@ import stat
 import tempfile
 
 import compat
-from pilot import privatedir
+from pilot.node import privatedir
 
 SCHEMA = "pilots2/db12-cache/1"
 ENV_VAR = "PILOT_DB12_CACHE"
@@ -71,7 +71,7 @@ def default_dir(environ=None):
 
 def node_key(copies, draws, cpuinfo_path="/proc/cpuinfo"):
     """What a result depends on: CPU model, CPU count, kernel, interpreter, copies, size."""
-    from pilot import nodeinfo
+    from pilot.node import nodeinfo
 
     cpu = nodeinfo.cpu_info(cpuinfo_path)
     return {"cpu_model": cpu["model"], "cpus": cpu["count"], "kernel": os.uname()[2],

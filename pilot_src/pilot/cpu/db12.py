@@ -40,7 +40,7 @@ their **median**.  One long sample takes in every burst of another process on
 the same core; the median of short ones ignores the few samples a burst hits,
 which makes the quick estimate as steady from run to run as the full benchmark
 (``bench/bench_db12.py`` prints both spreads).  **The node cache** is in
-``pilot.db12cache``.
+``pilot.cpu.db12cache``.
 """
 
 import json
@@ -326,7 +326,7 @@ def measure(mode, copies, log, cache_dir=None, now=None, environ=None, max_age=N
     the node cache, else as 'full') or 'off' (no measurement).  ``copies``:
     processes run at once, normally the processors of the pilot.  ``log``: a
     logger with info/warning/debug (or None).  ``cache_dir``: the cache
-    directory (default: see pilot.db12cache.default_dir, which reads
+    directory (default: see pilot.cpu.db12cache.default_dir, which reads
     ``environ``).  ``now``: the time used for the cache (tests).  ``max_age``:
     cache expiry in seconds.  ``draws``: draws per iteration, for tests only.
 
@@ -339,7 +339,7 @@ def measure(mode, copies, log, cache_dir=None, now=None, environ=None, max_age=N
     ``cache_status`` and, from the cache, ``measured_at`` / ``age_seconds``.
     Raises BenchmarkError when nothing could be measured.
     """
-    from pilot import db12cache
+    from pilot.cpu import db12cache
 
     if mode not in MODES:
         raise ValueError("unknown DB12 mode %r (expected one of %s)" % (mode, ", ".join(MODES)))

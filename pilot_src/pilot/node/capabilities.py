@@ -12,7 +12,7 @@ ConfigureArchitecture, ConfigureCPURequirements, CheckCECapabilities):
 **Processors**, first answer wins, never more than the hard limits (the
 cgroup CPU quota rounded down, the CPU affinity, the CPU count):
 
-    -P  >  $JOBFEATURES/allocated_cpu  >  batch system (see pilot.batchenv)
+    -P  >  $JOBFEATURES/allocated_cpu  >  batch system (see pilot.node.batchenv)
         >  $MACHINEFEATURES/total_cpu  >  cgroup quota / affinity (when they
         restrict)  >  1 inside a batch job that says nothing  >  CPU count
 
@@ -30,7 +30,7 @@ import threading
 import time
 
 import compat
-from pilot import batchenv, cgroups, mjf, nodeinfo, platforminfo
+from pilot.node import batchenv, cgroups, mjf, nodeinfo, platforminfo
 
 # Where grid sites find apptainer when it is not installed (DIRAC's SingularityCE fallbacks).
 CVMFS_CONTAINER_DIRS = ("/cvmfs/oasis.opensciencegrid.org/mis/apptainer/current/bin",
@@ -340,7 +340,7 @@ def slurm_time_limit(environ, now=None, timeout=PROBE_TIMEOUT):
 def time_limits(environ, features=None, timeout=PROBE_TIMEOUT):
     """The slot's time limit as DIRAC's TimeLeft plugins see it, or None.
 
-    Batch system first (pilot.batchenv; inside a Slurm job whose environment
+    Batch system first (pilot.node.batchenv; inside a Slurm job whose environment
     does not say, squeue), then MJF (DIRAC's MJF plugin: unit 'CPU', limit
     ``cpu_limit_secs``, else ``wall_limit_secs``; used = time since
     ``jobstart_secs``).  ``shutdown`` is the earliest MJF shutdown time, if any.

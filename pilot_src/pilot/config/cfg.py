@@ -190,7 +190,7 @@ class CFG(object):
             handle.close()
 
     def save(self, path):
-        from pilot.fetch import write_atomic
+        from pilot.config.fetch import write_atomic
 
         write_atomic(path, compat.to_bytes(self.dump()))
 

@@ -18,8 +18,8 @@ import os
 
 import compat
 from compat import net
-from pilot.fetch import default_ca_dir
-from pilot.nodeinfo import read_text
+from pilot.config.fetch import default_ca_dir
+from pilot.node.nodeinfo import read_text
 
 TIMEOUT = 5.0
 

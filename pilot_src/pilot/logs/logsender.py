@@ -1,6 +1,6 @@
 """Remote logging's sender: the pilot's log, sent to the logbook while the pilot runs.
 
-``RemoteLog`` is a sink of the pilot's logger (pilot/logger.py).  Every record
+``RemoteLog`` is a sink of the pilot's logger (pilot/logs/logger.py).  Every record
 becomes a message of pilot/messages.py and waits in a bounded in-memory queue
 that a background thread empties:
 
@@ -11,7 +11,7 @@ that a background thread empties:
   most 2 s) and at exit (at most logsession.FINAL_SECONDS in all, signals
   included);
 * a batch that cannot be sent (network, HTTP 5xx, no RECEIPT) is appended to
-  the spool (pilot/logspool.py: ``pilot_log.spool`` in the work directory,
+  the spool (pilot/logs/logspool.py: ``pilot_log.spool`` in the work directory,
   one JSON batch per line, fsync'd); while the spool holds anything, new
   batches are appended behind it, so the logbook receives everything in
   order; the spool is retried with back-off (2 s, doubling, at most 120 s)
@@ -33,9 +33,9 @@ import time
 
 import compat
 from pilot import messages
-from pilot.logspool import REJECTED_FILE, SPOOL_FILE, Spool
-from pilot.logspool import lines as spool_lines
-from pilot.logtransport import Refused, Rejected, SendError, display_url
+from pilot.logs.logspool import REJECTED_FILE, SPOOL_FILE, Spool
+from pilot.logs.logspool import lines as spool_lines
+from pilot.logs.logtransport import Refused, Rejected, SendError, display_url
 from pilot.messages import batch_count, encode_batches
 
 DEFAULT_INTERVAL = 30       # seconds; pilot.json's RemoteLoggerTimerInterval 0 ("never") means this

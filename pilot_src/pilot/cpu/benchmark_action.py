@@ -1,9 +1,9 @@
 """``python pilot.pyz --benchmark [full|quick|cached]``: only the DB12 benchmark.
 
 Like DIRAC's dirac-wms-cpu-normalization, but it prints one JSON object on
-stdout (the keys of pilot.db12.measure plus ``copies_source`` and
+stdout (the keys of pilot.cpu.db12.measure plus ``copies_source`` and
 ``python``); progress and warnings go to stderr.  Copies: -P if given,
-else the processors found by pilot.capabilities.  Nothing is written to the
+else the processors found by pilot.node.capabilities.  Nothing is written to the
 work directory; a full measurement refreshes the node cache.
 """
 
@@ -11,8 +11,10 @@ import json
 import platform
 
 import compat
-from pilot import capabilities, db12, exitcodes
-from pilot.logger import PilotLogger, StreamSink
+from pilot import exitcodes
+from pilot.cpu import db12
+from pilot.node import capabilities
+from pilot.logs.logger import PilotLogger, StreamSink
 
 
 def run_benchmark(parsed, environ, stdout, stderr):
