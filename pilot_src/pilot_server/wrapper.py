@@ -191,7 +191,7 @@ def _heredoc_body(text, terminator):
 
 def rsaverify_source():
     """pilot/config/rsaverify.py, the node-side verifier: one definition, embedded as is."""
-    return pkgutil.get_data("pilot", "rsaverify.py").decode("utf-8")
+    return pkgutil.get_data("pilot", "config/rsaverify.py").decode("utf-8")
 
 
 # -- the scripts ------------------------------------------------------------------------

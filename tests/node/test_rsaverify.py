@@ -21,7 +21,7 @@ from pilot.config import rsaverify  # noqa: E402
 from pilot.config.rsaverify import SignatureError  # noqa: E402
 
 DATA = os.path.join(HERE, "data")
-MODULE = os.path.join(REPO, "pilot_src", "pilot", "rsaverify.py")
+MODULE = os.path.join(REPO, "pilot_src", "pilot", "config", "rsaverify.py")
 
 
 def data_path(name):
