@@ -243,7 +243,7 @@ class Generator(object):
         self.at(time.time() + self.job.get("drip", 1.0), conn, self.drip)
 
     def request(self, conn):
-        from pilot import messages as wire
+        from pilot_server.worker import messages as wire
 
         now = time.time()
         items = [wire.message(conn.stamp, conn.seq + i + 1, now, "JobAgent: no match found, waiting %d s" % i,

@@ -31,7 +31,7 @@ import json
 import math
 import re
 
-import compat
+from .shims import compat
 
 SCHEMA = "pilots2/log/1"
 KINDS = ("log", "command", "heartbeat", "stdin", "result")

@@ -39,7 +39,7 @@ def stdlib_names():
 
 def test_the_pilot_is_arranged_in_folders_by_concern():
     top = set(name[:-3] for name in os.listdir(PILOT_DIR) if name.endswith(".py"))
-    assert top == set(["__init__", "cli", "errors", "exitcodes", "extension", "messages", "testing"])
+    assert top == set(["__init__", "cli", "errors", "exitcodes", "extension", "messages", "shims", "testing"])
     for folder in ("commands", "config", "cpu", "logs", "node", "sequence"):
         assert os.path.isfile(os.path.join(PILOT_DIR, folder, "__init__.py")), folder
 

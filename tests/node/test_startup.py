@@ -12,10 +12,10 @@ import sys
 import helpers
 
 # The pilot's own modules `--version` among other options may load, no more (pilot.config.options parses
-# the command line; pilot.config is its package, a docstring); a lone `--version` is answered by __main__.py
-# from the pilot package alone.
+# the command line; pilot.config is its package, a docstring; pilot.shims finds compat); a lone `--version`
+# is answered by __main__.py from the pilot package alone.
 VERSION_MODULES = ["compat", "pilot", "pilot.cli", "pilot.config", "pilot.config.options", "pilot.errors",
-                   "pilot.exitcodes", "pyzimport"]
+                   "pilot.exitcodes", "pilot.shims", "pyzimport"]
 OURS = ("pilot", "compat", "pyzimport", "pilotTools", "pilotCommands", "six")
 
 # Runs the pyz the way `python pilot.pyz ARGS` does (2.6 ... 3.13), then reports, at exit, the
@@ -51,7 +51,7 @@ def test_lone_version_loads_the_pilot_package_only(pyz, workdir):
     assert stdlib == []
 
 
-def test_version_among_options_loads_eight_modules_of_ours(pyz, workdir):
+def test_version_among_options_loads_nine_modules_of_ours(pyz, workdir):
     rc, out, ours, stdlib = loaded(pyz, ["-d", "--version"], workdir)
     assert rc == 0 and out.startswith("Pilots 2.0 pilot ")
     assert ours == VERSION_MODULES

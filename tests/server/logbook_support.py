@@ -18,7 +18,7 @@ import uuid
 
 import pytest
 
-from pilot import messages as wire
+from pilot_server.worker import messages as wire
 from support.ports import free_port  # noqa: F401  (used by the test modules through this one)
 from support.waiting import wait_until  # noqa: F401
 

@@ -270,9 +270,9 @@ class SendingPilot(object):
     while a thread logs a line every ``pause`` seconds, until ``finish``."""
 
     def __init__(self, url, ca_file, stamp, token, work_dir, pause=0.01, bufsize=20, interval=0.1):
-        from pilot.logs import remotelog
-        from pilot.logs.logger import PilotLogger
-        from pilot.logs.logtransport import Credentials, HttpsTransport
+        from pilot_server.worker.logs import remotelog
+        from pilot_server.worker.logs.logger import PilotLogger
+        from pilot_server.worker.logs.logtransport import Credentials, HttpsTransport
 
         os.makedirs(work_dir, exist_ok=True)
         self.stamp = stamp

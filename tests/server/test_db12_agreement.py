@@ -10,7 +10,7 @@ import pytest
 db12_package = pytest.importorskip("db12")
 benchmark_module = pytest.importorskip("db12.benchmark")
 
-from pilot.cpu import db12  # noqa: E402
+from pilot_server.worker.cpu import db12  # noqa: E402
 
 
 def test_full_benchmark_agrees_with_the_db12_package():

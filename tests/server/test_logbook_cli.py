@@ -11,7 +11,7 @@ import pytest
 
 from logbook_support import (PKI, SECRET, bearer, body, free_port, make_messages, new_stamp, post,  # noqa: F401
                              result_message, token, wait_until)
-from pilot import messages as wire
+from pilot_server.worker import messages as wire
 from cli_support import pilotctl
 
 PILOTCTL = [sys.executable, "-m", "pilot_server.cli"]

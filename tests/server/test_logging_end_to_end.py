@@ -39,8 +39,8 @@ import pytest
 from conftest import INTERPRETERS, REPO
 from logbook_services import ThrowawayPostgres, ThrowawayRabbit, delete_queue
 from logbook_support import PKI, databases, free_port, post, wait_until  # noqa: F401 (fixture)
-from pilot.logs import remotelog
-from pilot.logs.logger import utc_timestamp
+from pilot_server.worker.logs import remotelog
+from pilot_server.worker.logs.logger import utc_timestamp
 
 PILOTCTL = [sys.executable, "-m", "pilot_server.cli"]
 BROKER = "amqp://guest:guest@127.0.0.1:5672/"

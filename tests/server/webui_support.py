@@ -10,7 +10,7 @@ import time
 import uuid
 from urllib.parse import urlsplit
 
-from pilot import messages as wire
+from pilot_server.worker import messages as wire
 
 ADMIN_SECRET = b"web-admin-secret-0123456789abcdef0123"
 ADMIN_TOKEN = ADMIN_SECRET.hex()

@@ -6,10 +6,10 @@ and pilot.cpu.db12 answer on every Python from 2.6, and the keys are written int
 pilot.cfg with DIRAC's names.
 """
 
-import compat
-from pilot.config import params as params_module
-from pilot.node import capabilities, platforminfo
-from pilot.commands.configure import DiracCommand
+from ..shims import compat
+from ..config import params as params_module
+from ..node import capabilities, platforminfo
+from .configure import DiracCommand
 
 
 def node_capabilities(command):
@@ -65,7 +65,7 @@ class ConfigureCPURequirements(DiracCommand):
     def execute(self):
         pp = self.pp
         caps = node_capabilities(self)
-        from pilot.cpu import db12  # only this command measures the CPU power
+        from ..cpu import db12  # only this command measures the CPU power
 
         copies = max(1, int(pp.pilotProcessors or 1))
         found = caps["processors"]["limit"]

@@ -3,9 +3,9 @@
 import os
 import pwd
 
-from pilot.config import credentials
-from pilot.node import nodeinfo
-from pilot.commands.base import Command
+from ..config import credentials
+from ..node import nodeinfo
+from .base import Command
 
 CVMFS_PROBE_SECONDS = 60
 

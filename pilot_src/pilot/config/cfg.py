@@ -15,7 +15,7 @@ dirac-configure keeps its layout when the pilot adds keys.  The output
 parses with the ``diraccfg`` package (a test checks it).
 """
 
-import compat
+from ..shims import compat
 
 
 class CFGError(Exception):
@@ -190,7 +190,7 @@ class CFG(object):
             handle.close()
 
     def save(self, path):
-        from pilot.config.fetch import write_atomic
+        from .fetch import write_atomic
 
         write_atomic(path, compat.to_bytes(self.dump()))
 

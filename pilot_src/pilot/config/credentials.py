@@ -14,8 +14,8 @@ import os
 import re
 import time
 
-import compat
-from pilot.config import rsaverify
+from ..shims import compat
+from . import rsaverify
 
 VOMS_AC_OID = "1.3.6.1.4.1.8005.100.100.5"
 PEM_CERT = re.compile(b"-----BEGIN CERTIFICATE-----(.+?)-----END CERTIFICATE-----", re.S)

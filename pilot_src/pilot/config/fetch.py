@@ -11,9 +11,10 @@ import hashlib
 import os
 import time
 
-import compat
-from compat import net
-from pilot.errors import PilotError
+from ..shims import compat, compat_module
+from ..errors import PilotError
+
+net = compat_module("net")
 
 GRID_CA_DIR = "/etc/grid-security/certificates"
 MIB = 1024 * 1024

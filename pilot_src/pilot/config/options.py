@@ -15,8 +15,8 @@ value except the accumulating ones (``-t``, ``--requiredTag``, ``-o``).
 import getopt
 import re
 
-import compat
-from pilot.errors import UsageError
+from ..shims import compat
+from ..errors import UsageError
 
 DEFAULT_COMMANDS = [
     "CheckWorkerNode", "InstallDIRAC", "ConfigureBasics", "RegisterPilot", "CheckCECapabilities",

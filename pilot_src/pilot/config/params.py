@@ -13,9 +13,9 @@ probes no CVMFS and never exits.
 import os
 import re
 
-import compat
-from pilot.config import options, pilotjson
-from pilot.errors import ConfigError, UsageError
+from ..shims import compat
+from . import options, pilotjson
+from ..errors import ConfigError, UsageError
 
 DEFAULT = "default"
 PILOT_JSON = "pilot.json"

@@ -16,10 +16,10 @@ that look like lists or booleans are parsed defensively.
 
 import os
 
-import compat
-from pilot.config import options, safeinput
-from pilot.errors import ConfigError
-from pilot.config.fetch import LIMITS, is_url
+from ..shims import compat
+from . import options, safeinput
+from ..errors import ConfigError
+from .fetch import LIMITS, is_url
 
 MAX_DEPTH = safeinput.MAX_DEPTH
 MAX_BYTES = LIMITS["pilot.json"][1]  # a local file: the same size limit as a download

@@ -14,7 +14,7 @@ import os
 import re
 import stat
 
-import compat
+from ..shims import compat
 
 MAX_DEPTH = 64   # a real pilot.json nests about 8 levels deep
 

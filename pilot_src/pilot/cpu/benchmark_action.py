@@ -10,11 +10,11 @@ work directory; a full measurement refreshes the node cache.
 import json
 import platform
 
-import compat
-from pilot import exitcodes
-from pilot.cpu import db12
-from pilot.node import capabilities
-from pilot.logs.logger import PilotLogger, StreamSink
+from ..shims import compat
+from .. import exitcodes
+from . import db12
+from ..node import capabilities
+from ..logs.logger import PilotLogger, StreamSink
 
 
 def run_benchmark(parsed, environ, stdout, stderr):

@@ -52,9 +52,10 @@ import sys
 import time
 import warnings
 
-from compat import xrange as _range
+from ..errors import PilotError
+from ..shims import compat
 
-from pilot.errors import PilotError
+_range = compat.xrange
 
 DRAWS_PER_ITERATION = 12500000
 CALIBRATION = 250.0          # HS06.s for one iteration
@@ -339,7 +340,7 @@ def measure(mode, copies, log, cache_dir=None, now=None, environ=None, max_age=N
     ``cache_status`` and, from the cache, ``measured_at`` / ``age_seconds``.
     Raises BenchmarkError when nothing could be measured.
     """
-    from pilot.cpu import db12cache
+    from . import db12cache
 
     if mode not in MODES:
         raise ValueError("unknown DB12 mode %r (expected one of %s)" % (mode, ", ".join(MODES)))

@@ -43,8 +43,8 @@ import platform
 import stat
 import tempfile
 
-import compat
-from pilot.node import privatedir
+from ..shims import compat
+from ..node import privatedir
 
 SCHEMA = "pilots2/db12-cache/1"
 ENV_VAR = "PILOT_DB12_CACHE"
@@ -71,7 +71,7 @@ def default_dir(environ=None):
 
 def node_key(copies, draws, cpuinfo_path="/proc/cpuinfo"):
     """What a result depends on: CPU model, CPU count, kernel, interpreter, copies, size."""
-    from pilot.node import nodeinfo
+    from ..node import nodeinfo
 
     cpu = nodeinfo.cpu_info(cpuinfo_path)
     return {"cpu_model": cpu["model"], "cpus": cpu["count"], "kernel": os.uname()[2],

@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 
-import compat
+from ..shims import compat
 
 LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40}
 PILOT_SOURCE = "Pilot"

@@ -39,8 +39,8 @@ import stat
 import threading
 import time
 
-import compat
-from pilot.node import privatedir
+from ..shims import compat
+from ..node import privatedir
 
 ENV_VAR = "PILOT_LOG_HANDOFF"
 SCHEMA = "pilots2/log-handoff/1"
@@ -235,7 +235,7 @@ def _hand_off(work_dir, environ, stamp, url, vo, token, now):
     if not stamp or not re.match(r"^[A-Za-z0-9_-]{1,128}$", stamp) or not url:
         raise HandoffRefused("%s: no stamp or logbook URL known for it" % source)
     if token is None and meta.get("token_file"):
-        from pilot.logs.logtransport import token_from_file
+        from .logtransport import token_from_file
 
         token, _ = token_from_file(meta["token_file"], os.getuid())
     header = {"handoff": SCHEMA, "stamp": stamp, "url": url, "vo": vo or meta.get("vo"), "token": token,
@@ -382,7 +382,7 @@ class Sender(object):
             self.problem = "%s: %s" % (exc.__class__.__name__, exc)
 
     def _send_spool(self, path):
-        from pilot.logs.logtransport import Credentials, Refused, Rejected, make_transport
+        from .logtransport import Credentials, Refused, Rejected, make_transport
 
         try:
             data = _read_safely(path)

@@ -31,12 +31,12 @@ import collections
 import threading
 import time
 
-import compat
-from pilot import messages
-from pilot.logs.logspool import REJECTED_FILE, SPOOL_FILE, Spool
-from pilot.logs.logspool import lines as spool_lines
-from pilot.logs.logtransport import Refused, Rejected, SendError, display_url
-from pilot.messages import batch_count, encode_batches
+from ..shims import compat
+from .. import messages
+from .logspool import REJECTED_FILE, SPOOL_FILE, Spool
+from .logspool import lines as spool_lines
+from .logtransport import Refused, Rejected, SendError, display_url
+from ..messages import batch_count, encode_batches
 
 DEFAULT_INTERVAL = 30       # seconds; pilot.json's RemoteLoggerTimerInterval 0 ("never") means this
 CAPACITY = 20000            # records held in memory; beyond that they go straight to the spool

@@ -12,9 +12,9 @@ figures into pilot_result.json.  Neither raises.
 
 import os
 
-from pilot.logs.logsender import DEFAULT_INTERVAL, RemoteLog
-from pilot.logs.logspool import SPOOL_FILE
-from pilot.logs.logtransport import TransportError, display_url, make_transport
+from .logsender import DEFAULT_INTERVAL, RemoteLog
+from .logspool import SPOOL_FILE
+from .logtransport import TransportError, display_url, make_transport
 
 FINAL_SECONDS = 15.0        # the final flush, at exit or after a signal
 
@@ -24,7 +24,7 @@ def start(early, logger, params, environ, work_dir):
     set-up lines).  Returns the RemoteLog, or None when remote logging stays off."""
     remote = configure(early, logger, params, environ, work_dir)
     if remote is not None:
-        from pilot.logs.stdincapture import capture_stdin
+        from .stdincapture import capture_stdin
 
         try:
             capture_stdin(logger)
@@ -76,8 +76,8 @@ def configure(early, logger, params, environ, work_dir):
 
 def credentials(params, environ, log):
     """The pilot's credentials for the logbook: the token file, else a proxy or the host cert."""
-    from pilot.config.fetch import default_ca_dir
-    from pilot.logs.logtransport import Credentials, token_from_file
+    from ..config.fetch import default_ca_dir
+    from .logtransport import Credentials, token_from_file
 
     token = None
     if params.logbookTokenFile:
@@ -108,7 +108,7 @@ def credentials(params, environ, log):
 def _start_handoff(remote, creds, params, environ, work_dir, log):
     """Note where this pilot logs to (for the wrapper), and send the spools earlier pilots
     handed off, in the background (pilot/logs/loghandoff.py).  Never raises."""
-    from pilot.logs import loghandoff
+    from . import loghandoff
 
     try:
         vo = params.wnVO or params.jsonVO or None
@@ -125,7 +125,7 @@ def _start_handoff(remote, creds, params, environ, work_dir, log):
 def _hand_off(remote, figures, settings):
     """At close(): the spools of earlier pilots (the sender gets at most loghandoff.EXIT_WAIT
     more), then ours: what is still unsent moves to the node's hand-off directory."""
-    from pilot.logs import loghandoff
+    from . import loghandoff
 
     sender = settings.get("sender")
     if sender is not None:
@@ -143,8 +143,8 @@ def _hand_off(remote, figures, settings):
 def finish(remote, logger, result, started):
     """The result message, then the final flush (at most FINAL_SECONDS, even when a signal
     arrives meanwhile), then the figures into pilot_result.json.  Never raises."""
-    from pilot.errors import PilotKilled
-    from pilot.sequence.heartbeat import usage
+    from ..errors import PilotKilled
+    from ..sequence.heartbeat import usage
 
     log = logger.source("Pilot")
     try:

@@ -12,7 +12,7 @@ import os
 import threading
 import time
 
-from pilot import messages
+from .. import messages
 
 SPOOL_FILE = "pilot_log.spool"
 REJECTED_FILE = "pilot_log.rejected"

@@ -32,9 +32,10 @@ import socket
 import stat
 import sys
 
-import compat
-from compat import net
-from pilot.logs.logger import utc_timestamp
+from ..shims import compat, compat_module
+from .logger import utc_timestamp
+
+net = compat_module("net")
 
 DEFAULT_PATH = "/api/v1/logs"
 DIRAC_ENDPOINT = "TornadoPilotLogging"
@@ -358,7 +359,7 @@ class StompTransport(object):
     name = "stomp"
 
     def __init__(self, url, credentials, login, passcode, vhost=None, timeout=TIMEOUT):
-        from pilot.logs import stomp
+        from . import stomp
 
         self.stomp = stomp
         scheme, _, host, port, path = split_url(url)

@@ -7,10 +7,10 @@ background sender), pilot/logs/logspool.py (the on-disk spool), pilot/logs/stdin
 itself imports those, never this module.
 """
 
-from pilot.logs.logsender import (BATCH_BYTES, BATCH_MESSAGES, CAPACITY, DEFAULT_INTERVAL, FIRST_RETRY,  # noqa: F401
+from .logsender import (BATCH_BYTES, BATCH_MESSAGES, CAPACITY, DEFAULT_INTERVAL, FIRST_RETRY,  # noqa: F401
                                   HUNG_SECONDS, MAX_RETRY, MAX_WARNINGS, OUTAGE_FINAL_TIMEOUT, SLOW_SECONDS,
                                   URGENT_KINDS, RemoteLog)
-from pilot.logs.logsession import FINAL_SECONDS, configure, credentials  # noqa: F401
-from pilot.logs.logspool import REJECTED_FILE, SPOOL_FILE  # noqa: F401
-from pilot.messages import fit_data  # noqa: F401
-from pilot.logs.stdincapture import STDIN_BYTES, STDIN_IDLE, STDIN_SECONDS, capture_stdin, read_stdin  # noqa: F401
+from .logsession import FINAL_SECONDS, configure, credentials  # noqa: F401
+from .logspool import REJECTED_FILE, SPOOL_FILE  # noqa: F401
+from ..messages import fit_data  # noqa: F401
+from .stdincapture import STDIN_BYTES, STDIN_IDLE, STDIN_SECONDS, capture_stdin, read_stdin  # noqa: F401

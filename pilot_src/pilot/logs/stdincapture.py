@@ -7,7 +7,7 @@ read for at most STDIN_SECONDS, and no longer than STDIN_IDLE without data.
 import os
 import time
 
-import compat
+from ..shims import compat
 
 STDIN_BYTES = 1024 * 1024
 STDIN_SECONDS = 2.0         # reading stdin: at most this long in all ...

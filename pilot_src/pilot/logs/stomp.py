@@ -20,7 +20,7 @@ few seconds and reconnects when a send fails.
 import socket
 import time
 
-import compat
+from ..shims import compat
 
 NUL = b"\x00"
 DEFAULT_PORT = 61613

@@ -20,7 +20,7 @@ HTCondor job ad ``MaxRuntime`` (CERN's) with ``JobCurrentStartDate``,
 
 import re
 
-from pilot.node.nodeinfo import read_text
+from .nodeinfo import read_text
 
 # Variables that say "this is a batch job" (DIRAC's pilot and its TimeLeft).
 BATCH_MARKERS = [

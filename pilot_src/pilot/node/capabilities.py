@@ -29,8 +29,8 @@ import platform
 import threading
 import time
 
-import compat
-from pilot.node import batchenv, cgroups, mjf, nodeinfo, platforminfo
+from ..shims import compat
+from . import batchenv, cgroups, mjf, nodeinfo, platforminfo
 
 # Where grid sites find apptainer when it is not installed (DIRAC's SingularityCE fallbacks).
 CVMFS_CONTAINER_DIRS = ("/cvmfs/oasis.opensciencegrid.org/mis/apptainer/current/bin",

@@ -12,7 +12,7 @@ way to know.
 import os
 import re
 
-from pilot.node.nodeinfo import read_text
+from .nodeinfo import read_text
 
 # v1 writes its "no limit" as PAGE_COUNTER_MAX pages (9223372036854771712 on
 # x86_64); anything this large is no limit.

@@ -20,8 +20,8 @@ import os
 import re
 import sys
 
-import compat
-from pilot.node import nodeinfo
+from ..shims import compat
+from . import nodeinfo
 
 # The pilot's own logbook credentials: never handed to its children (payloads run there).
 PILOT_ONLY = ("PILOT_LOGBOOK_TOKEN_FILE", "PILOT_STOMP_LOGIN", "PILOT_STOMP_PASSCODE")
@@ -107,7 +107,7 @@ def write_exports(path, env, base_env=None, mode=0o600):
         if base_env is not None and base_env.get(name) == env[name]:
             continue
         lines.append("export %s=%s\n" % (name, compat.shell_quote(compat.to_text(env[name]))))
-    from pilot.config.fetch import write_atomic
+    from ..config.fetch import write_atomic
 
     write_atomic(path, compat.to_bytes("".join(lines)), mode)
     return len(lines)

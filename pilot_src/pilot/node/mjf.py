@@ -16,10 +16,11 @@ timeout per key).
 
 import os
 
-import compat
-from compat import net
-from pilot.config.fetch import default_ca_dir
-from pilot.node.nodeinfo import read_text
+from ..shims import compat, compat_module
+from ..config.fetch import default_ca_dir
+from .nodeinfo import read_text
+
+net = compat_module("net")
 
 TIMEOUT = 5.0
 

@@ -10,7 +10,7 @@ import socket
 import sys
 import threading
 
-import compat
+from ..shims import compat
 
 
 def read_text(path):

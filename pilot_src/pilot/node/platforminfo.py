@@ -15,7 +15,7 @@ import os
 import platform
 import re
 
-import compat
+from ..shims import compat
 
 LDCONFIG = ("/sbin/ldconfig", "--print-cache")
 _GLIBC_SYMBOL = re.compile(b"GLIBC_([0-9]+(?:\\.[0-9]+)+)")

@@ -26,7 +26,7 @@ import os
 import threading
 import time
 
-from pilot.node import nodeinfo
+from ..node import nodeinfo
 
 DEFAULT_INTERVAL = 300
 MAX_PROC_ENTRIES = 50000

@@ -16,8 +16,8 @@ import threading
 import time
 
 
-import compat
-from pilot.errors import PilotKilled
+from ..shims import compat
+from ..errors import PilotKilled
 
 TAIL_LINES = 40
 POLL_SECONDS = 0.2
@@ -71,7 +71,7 @@ class ProcResult(object):
 
 
 def _signal_name(signum):
-    from pilot.exitcodes import signal_name
+    from ..exitcodes import signal_name
 
     return signal_name(signum)
 

@@ -23,8 +23,8 @@ import os
 import sys
 import time
 
-import compat
-from pilot import __version__, exitcodes
+from ..shims import compat
+from .. import __version__, exitcodes
 
 # json, socket, pilot.config.fetch and pilot.logs.logger are imported when a result is made or written:
 # --help reads FILE_NAME only.
@@ -134,7 +134,7 @@ class PilotResult(object):
         once it has finished, for the people who read it."""
         import json
 
-        from pilot.config.fetch import write_atomic
+        from ..config.fetch import write_atomic
 
         try:
             if self.pilot["status"] == "running":
@@ -148,6 +148,6 @@ class PilotResult(object):
 
 
 def _utc_timestamp(when):
-    from pilot.logs.logger import utc_timestamp
+    from ..logs.logger import utc_timestamp
 
     return utc_timestamp(when)

@@ -16,9 +16,9 @@ import sys
 import time
 import traceback
 
-import compat
-from pilot import exitcodes
-from pilot.errors import PilotError, PilotKilled
+from ..shims import compat
+from .. import exitcodes
+from ..errors import PilotError, PilotKilled
 
 COMMAND_FLUSH_SECONDS = 2.0
 

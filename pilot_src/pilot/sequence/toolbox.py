@@ -19,9 +19,9 @@ import types
 import zipfile
 
 
-import compat
-from pilot.commands.base import Command
-from pilot.errors import ConfigError
+from ..shims import compat
+from ..commands.base import Command
+from ..errors import ConfigError
 
 
 class Entry(object):
@@ -54,7 +54,7 @@ class Toolbox(object):
 
     @classmethod
     def core(cls):
-        from pilot.commands import CORE_NAMES, core_command
+        from ..commands import CORE_NAMES, core_command
 
         toolbox = cls()
         for name in CORE_NAMES:
