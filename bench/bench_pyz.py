@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """Sizes and start-up cost of pilot.pyz.  Prints figures; asserts nothing.
 
-    python3 bench/bench_pyz.py [--runs N] [--pyz PATH] [--rebuild]
+    python3 bench/bench_pyz.py [--runs N] [--pyz PATH] [--rebuild] [--modules]
 
 * size of the pyz and of its base64 (what a wrapper embeds), deflate vs stored;
 * start-up of ``python pilot.pyz --version`` and
   ``python pilot.pyz --explain -X CheckWorkerNode`` under every interpreter in
   ``$(pyenv root)/versions``, as the median of N runs and as a ratio to the bare
-  interpreter start (``python -c pass``) measured here too.
+  interpreter start (``python -c pass``) measured here too;
+* with --modules (instead of the start-up): what each module of pilot.bz2 costs, the blob's
+  bz2 size with it minus without it, largest last.
 
 A run that exits non-zero is timed all the same and its exit code and first
 error line are printed, so the script works before the pilot CLI is complete.
@@ -73,6 +75,25 @@ def print_sizes(pyz):
     for label, size in rows:
         print("  %-30s %10s B" % (label, fmt(size)))
     print("  deflate is %.0f %% of stored" % (100.0 * len(data) / stored))
+
+
+def print_modules(pyz):
+    import bz2
+
+    sys.path.insert(0, os.path.join(REPO, "pilot_src"))
+    from pilot_server import pyzbuild
+
+    modules = pyzbuild.read_modules(pyz)
+    names = sorted(modules)
+    full = len(bz2.compress(b"".join(modules[name] for name in names), 9))
+    print("pilot.bz2: %s B for %s B of stripped source; what each module costs in it:"
+          % (fmt(full), fmt(sum(len(text) for text in modules.values()))))
+    rows = []
+    for name in names:
+        rest = b"".join(modules[other] for other in names if other != name)
+        rows.append((full - len(bz2.compress(rest, 9)), len(modules[name]), name))
+    for cost, size, name in sorted(rows):
+        print("  %-32s %7s B  (%s B stripped)" % (name, fmt(cost), fmt(size)))
 
 
 def fmt(n):
@@ -169,12 +190,16 @@ def main(argv=None):
     parser.add_argument("--runs", type=int, default=11, help="runs per command (default 11)")
     parser.add_argument("--pyz", default=DEFAULT_PYZ, help="default: dist/pilot.pyz")
     parser.add_argument("--rebuild", action="store_true", help="build the pyz first")
+    parser.add_argument("--modules", action="store_true", help="each module's bz2 cost instead of the start-up")
     args = parser.parse_args(argv)
     pyz = os.path.abspath(args.pyz)
     if args.rebuild or not os.path.isfile(pyz):
         build(pyz)
     print_sizes(pyz)
-    print_startup(pyz, max(1, args.runs))
+    if args.modules:
+        print_modules(pyz)
+    else:
+        print_startup(pyz, max(1, args.runs))
     return 0
 
 

@@ -18,7 +18,7 @@
   ``python pilot.pyz --explain <the options>`` against what DIRAC's pilot does before its
   first command: import pilotTools and pilotCommands and make PilotParams() from the same
   pilot.json and options.  Alternating, medians of paired ratios.
-* **Wrapper.**  The complete batch wrapper (whole pilot, base85, no token) against DIRAC's
+* **Wrapper.**  The complete batch wrapper (whole pilot, base94, no token) against DIRAC's
   PilotWrapper.py with its pilot files embedded, made in this run.
 
 DIRAC's pilot needs Python 3.6+; --ours-only interpreters run our pilot alone.

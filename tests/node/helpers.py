@@ -250,9 +250,9 @@ def builder_python():
     return os.environ.get("PILOT_BUILDER_PYTHON") or "python3"
 
 
-def build_pyz(output, extensions=()):
-    """Build a pyz with extensions inside, with a Python 3 builder; returns its path."""
-    argv = [builder_python(), BUILDER, "--quiet", "--output", output]
+def build_pyz(output, extensions=(), with_testing=False):
+    """Build a pyz with extensions (and pilot.testing) inside, with a Python 3 builder; returns its path."""
+    argv = [builder_python(), BUILDER, "--quiet", "--output", output] + (["--with-testing"] if with_testing else [])
     for extension in extensions:
         argv += ["--with-extension", extension]
     try:
