@@ -115,11 +115,9 @@ def test_pilotctl_build_from_the_installed_copy_is_the_checkout_build(installed,
     assert done.returncode == 0, done.stderr.decode("utf-8", "replace")
     checkout = pyzbuild.build_pyz(str(tmp_path / "checkout.pyz"), source_root=REPO)
     assert sha256_file(output) == checkout.sha256
-    with zipfile.ZipFile(output) as zf:
-        index = zf.read(pyzbuild.INDEX).decode("ascii")
-    modules = set(line.split(" ")[0] for line in index.splitlines())
-    assert "pilot.config.options" in modules and "compat.net" in modules and "pilotTools" in modules
-    assert not [name for name in modules if name.startswith(("pilot.compat", "pilot_server"))]
+    members = set(pyzbuild.read_modules(output))
+    assert "pilot/config/options.py" in members and "compat/net.py" in members and "pilotTools.py" in members
+    assert not [name for name in members if name.startswith(("pilot/compat/", "pilot_server/"))]
 
 
 def test_the_editable_install_serves_the_checkout():
