@@ -264,7 +264,7 @@ def baseline_tree(commit, scratch):
 
 
 def db12():
-    from pilot import db12 as bench
+    from pilot.cpu import db12 as bench
 
     result = bench.quick_copy()
     return result["norm"] if result else float("nan")

@@ -6,7 +6,7 @@
 Prints figures; asserts nothing.  On this machine and interpreter, N rounds
 (default 3); each round runs, one after the other so all see the same load:
 
-* the full benchmark of ``pilot.db12`` and of ``db12.multiple_dirac_benchmark``
+* the full benchmark of ``pilot.cpu.db12`` and of ``db12.multiple_dirac_benchmark``
   (the call dirac-wms-cpu-normalization makes); raw scores (no Python-3
   correction on either side), medians and their ratio;
 * the quick estimate (median of 7 samples of 0.1 s of CPU after a 0.3 s
@@ -32,7 +32,7 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [os.path.join(REPO, "pilot_src"), REPO]
 
-from pilot import db12, db12cache  # noqa: E402  (needs the sys.path line above)
+from pilot.cpu import db12, db12cache  # noqa: E402  (needs the sys.path line above)
 
 
 def theirs(copies):
@@ -66,7 +66,7 @@ def main():
     for run in range(args.runs):
         started = time.time()
         ours.append(min(db12.run("full", args.copies)["raw"]))
-        line = "  round %d: full pilot.db12 %.2f" % (run + 1, ours[-1])
+        line = "  round %d: full pilot.cpu.db12 %.2f" % (run + 1, ours[-1])
         if not args.skip_db12:
             dirac.append(min(theirs(args.copies)))
             line += ", db12 package %.2f (ratio %.3f)" % (dirac[-1], ours[-1] / dirac[-1])
@@ -77,13 +77,13 @@ def main():
         print(line + ", quick %.2f, one 0.7 s sample %.2f  (%.0f s)"
               % (quick[-1], single[-1], time.time() - started))
     full = statistics.median(ours)
-    print("full benchmark, median of %d: pilot.db12 %.2f DB12" % (args.runs, full))
+    print("full benchmark, median of %d: pilot.cpu.db12 %.2f DB12" % (args.runs, full))
     if dirac:
         print("full benchmark, median of %d: db12 package %.2f DB12" % (args.runs, statistics.median(dirac)))
-        print("ratio pilot.db12 / db12 package (medians): %.3f (%+.1f %%)"
+        print("ratio pilot.cpu.db12 / db12 package (medians): %.3f (%+.1f %%)"
               % (full / statistics.median(dirac), 100.0 * (full / statistics.median(dirac) - 1)))
     print("spread over %d rounds (min-max; (max-min)/median):" % args.runs)
-    rows = [("full pilot.db12", ours), ("full db12 package", dirac),
+    rows = [("full pilot.cpu.db12", ours), ("full db12 package", dirac),
             ("quick (median of 7 x 0.1 s)", quick), ("one 0.7 s sample", single)]
     for label, values in rows:
         if values:

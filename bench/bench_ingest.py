@@ -52,7 +52,7 @@ REPO = os.path.dirname(HERE)
 SOURCE = os.environ.get("PILOTS2_BENCH_SOURCE") or os.path.join(REPO, "pilot_src")
 sys.path[:0] = [SOURCE, REPO, os.path.join(REPO, "tests")]
 
-from pilot import messages as wire  # noqa: E402
+from pilot_server.worker import messages as wire  # noqa: E402
 from pilot_server import tokens  # noqa: E402
 from support.certificates import self_signed  # noqa: E402
 from support.ports import free_port, port_open  # noqa: E402

@@ -17,7 +17,7 @@ tests/server/receivers_support.py starts them all as plain processes).
    sent after the commit).  Printed: each run with the CPU seconds each receiver, HAProxy and
    the senders used (where the time went), the medians, and the medians of the paired ratios
    of the same round.
-2. A rolling restart: P pilots, each the pilot's own sender (pilot.remotelog over HTTPS, spool
+2. A rolling restart: P pilots, each the pilot's own sender (pilot.logs.remotelog over HTTPS, spool
    and retries), log a line every 10 ms through HAProxy; a steady phase, then A is stopped with
    SIGTERM and started again, HAProxy waited for, then B.  Per phase: sends, their success, send
    latency p50/p99/max, and the longest time a pilot went without a successful send; at the end

@@ -116,8 +116,9 @@ def one_run(python, pyz, release, certs, scratch, extra_args, env_extra, db12, j
 
 def in_process():
     """Per-record cost of the remote sink, and the cost of one heartbeat."""
-    from pilot import heartbeat, remotelog
-    from pilot.logger import PilotLogger
+    from pilot.logs import remotelog
+    from pilot.sequence import heartbeat
+    from pilot.logs.logger import PilotLogger
 
     class Discard:
         name = "discard"

@@ -48,6 +48,8 @@ SYSTEM_WHEEL_DIRS = ("/opt/wheels",)
 DOWNLOAD_TIMEOUT = 120  # seconds for pip download
 
 PYZROOT = "_pyzroot"
+# The installed name of pilot_src/pilot (with compat inside it); the pyz calls them pilot and compat.
+WORKER_PACKAGE = "pilot_server.worker"
 # Run by zipimport before the blob's importer exists: the launcher, the importer, and the pilot
 # package's __init__ (what a lone --version needs, see _pyzroot/__main__.py).
 ROOT_PLAIN = ("__main__.py", "pyzimport.py", "pilot/__init__.py")
@@ -136,13 +138,17 @@ def _package_dir(name):
 
 
 def locate_sources(source_root=None):
-    """(pilot_dir, compat_dir) from a checkout, else from the installed packages."""
+    """(pilot_dir, compat_dir) from a checkout, else from the installed worker package.
+
+    Installed, the worker-node package is pilot_server.worker and compat is inside it
+    (docs/packaging.md); in the pyz they are the top-level pilot and compat all the same."""
     root = source_root or checkout_root()
     if root:
         pilot_dir = os.path.join(root, "pilot_src", "pilot")
         compat_dir = os.path.join(root, "compat")
     else:
-        pilot_dir, compat_dir = _package_dir("pilot"), _package_dir("compat")
+        pilot_dir = _package_dir(WORKER_PACKAGE)
+        compat_dir = os.path.join(pilot_dir, "compat")
     for label, path in (("pilot package", pilot_dir), ("compat package", compat_dir)):
         if not os.path.isdir(path):
             raise BuildError("%s not found: %s is not a directory" % (label, path))
@@ -244,8 +250,11 @@ def collect_members(pilot_dir, compat_dir, six_py=None, extensions=(), with_test
     importer) go into pilot.bz2 and pilot.idx; everything else stays a member.
     FOR_TESTS modules only ``with_testing``.
     """
+    # Installed, compat is a folder of the worker package: in the pyz it is top-level only.
+    inside = os.path.dirname(os.path.abspath(compat_dir)) == os.path.abspath(pilot_dir)
+    skip_top = (PYZROOT, os.path.basename(compat_dir)) if inside else (PYZROOT,)
     sources = (
-        _walk(pilot_dir, ["pilot"], skip_top=(PYZROOT,))
+        _walk(pilot_dir, ["pilot"], skip_top=skip_top)
         + _walk(os.path.join(pilot_dir, PYZROOT), [])
         + _walk(compat_dir, ["compat"])
     )

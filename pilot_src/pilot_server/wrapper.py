@@ -26,9 +26,9 @@ import time
 import uuid
 import zlib
 
-from pilot import __version__
-from pilot import options as pilot_options
-from pilot.errors import UsageError
+from pilot_server.worker import __version__
+from pilot_server.worker.config import options as pilot_options
+from pilot_server.worker.errors import UsageError
 from pilot_server import tokens
 from pilot_server.cliutil import OK, fail, one_line_errors, say
 
@@ -234,8 +234,8 @@ def _heredoc_body(text, terminator):
 
 
 def rsaverify_source():
-    """pilot/rsaverify.py, the node-side verifier: one definition, embedded as is."""
-    return pkgutil.get_data("pilot", "rsaverify.py").decode("utf-8")
+    """pilot/config/rsaverify.py, the node-side verifier: one definition, embedded as is."""
+    return pkgutil.get_data("pilot_server.worker", "config/rsaverify.py").decode("utf-8")
 
 
 # -- the scripts ------------------------------------------------------------------------

@@ -159,7 +159,7 @@ def executed_configure(text, source):
 
 
 def load_cfg(work_dir, name="pilot.cfg"):
-    from pilot.cfg import CFG
+    from pilot.config.cfg import CFG
 
     return CFG.load(os.path.join(work_dir, name))
 

@@ -268,7 +268,7 @@ class ListSink(object):
 
 
 def make_logger(debug=False):
-    from pilot.logger import PilotLogger
+    from pilot.logs.logger import PilotLogger
 
     logger = PilotLogger(debug=debug)
     sink = ListSink()
@@ -373,8 +373,8 @@ def https(make, certs):
 
 def resolve_params(argv, work_dir, environ=None, attempts=1, capath=None):
     """params.resolve() of a command line in work_dir; returns (params, log sink)."""
-    from pilot import options, params
-    from pilot.fetch import Downloader
+    from pilot.config import options, params
+    from pilot.config.fetch import Downloader
 
     logger, sink = make_logger()
     log = logger.source("Pilot", "setup")

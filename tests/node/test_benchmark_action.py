@@ -13,7 +13,8 @@ import time
 
 import pytest
 
-from pilot import db12, db12cache, options
+from pilot.config import options
+from pilot.cpu import db12, db12cache
 
 ENV_DROPPED = ("PILOT_DB12_CACHE", "XDG_CACHE_HOME", "JOBFEATURES", "MACHINEFEATURES", "PYTHONPATH")
 

@@ -1,4 +1,4 @@
-"""pilot.db12 and its node cache (Python 2.6-compatible syntax).
+"""pilot.cpu.db12 and its node cache (Python 2.6-compatible syntax).
 
 Benchmarks here are tiny (``draws``) or quick: the full DB12 costs ~12 s of
 CPU per copy; its agreement with DIRAC's db12 package is checked in
@@ -18,7 +18,7 @@ import warnings
 
 import pytest
 
-from pilot import db12, db12cache
+from pilot.cpu import db12, db12cache
 
 SMALL = 100000  # draws per pass in the tests: ~0.05 s
 
@@ -387,7 +387,7 @@ def test_key_names_what_the_score_depends_on():
 WRITER = """
 import sys, time
 sys.path[:0] = sys.argv[1:3]
-from pilot import db12, db12cache
+from pilot.cpu import db12, db12cache
 cache = db12cache.NodeCache(sys.argv[3], 1, db12.DRAWS_PER_ITERATION)
 value = float(sys.argv[4])
 for _ in range(150):

@@ -23,16 +23,16 @@ class Trap(Command):
 
     def execute(self):
         os.chdir("/")
-        for name in ("pilot.fetch", "pilot.pilotjson"):
+        for name in ("pilot.config.fetch", "pilot.config.pilotjson"):
             KEEP.append(sys.modules.pop(name, None))
         import pilotCommands
         import pilotTools
-        import pilot.fetch
-        import pilot.pilotjson
+        import pilot.config.fetch
+        import pilot.config.pilotjson
         import compat
         data = compat.get_data("pilot", "__init__.py")
         self.log.info("TRAP-OK %s %s %d %s" % (pilotCommands.__name__, pilotTools.CommandBase.__name__,
-                                               len(data), pilot.fetch.is_url("http://x")))
+                                               len(data), pilot.config.fetch.is_url("http://x")))
 '''
 
 

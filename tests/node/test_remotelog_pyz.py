@@ -19,7 +19,8 @@ import pytest
 import helpers
 from doubles.log_receivers import DiracLoggingDouble, LogbookDouble
 from support.tls_front import TlsProxy
-from pilot import messages, remotelog
+from pilot import messages
+from pilot.logs import remotelog
 
 STAMP = "a1b2c3d4e5f60718293a4b5c6d7e8f90"
 TOKEN = "pt1.eyJzdGFtcCI6ImExYjIifQ.c2VjcmV0LXNpZ25hdHVyZS1vZi10aGUtdG9rZW4"

@@ -8,13 +8,13 @@ import pytest
 
 import helpers
 import pilotjson_samples as samples
-from pilot import nodeinfo
+from pilot.node import nodeinfo
 from pilot.commands.base import Context
 from pilot.commands.checknode import CheckWorkerNode
 from pilot.commands.version import GetPilotVersion
 from pilot.errors import CommandFailed
-from pilot.fetch import Downloader
-from pilot.proc import ProcessRunner
+from pilot.config.fetch import Downloader
+from pilot.sequence.proc import ProcessRunner
 
 
 def _command(cls, argv, work_dir, environ=None):

@@ -18,7 +18,7 @@ import uuid
 
 import pytest
 
-from pilot import messages as wire
+from pilot_server.worker import messages as wire
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 MYSQL_ADMIN = "mysql+pymysql://root@127.0.0.1:3306/"

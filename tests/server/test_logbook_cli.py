@@ -13,7 +13,7 @@ from logbook_support import (PKI, SECRET, bearer, body, make_messages, new_stamp
                              token)
 from support.ports import free_port
 from support.waiting import wait_until
-from pilot import messages as wire
+from pilot_server.worker import messages as wire
 from cli_support import pilotctl
 
 PILOTCTL = [sys.executable, "-m", "pilot_server.cli"]

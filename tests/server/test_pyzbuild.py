@@ -502,13 +502,17 @@ def test_default_output():
 
 
 def test_sources_from_installed_packages(fake_root, tmp_path, monkeypatch):
+    # Installed, the worker package is <server>.worker with compat inside it (docs/packaging.md); a
+    # stand-in server package keeps the checkout's own pilot_server out of the way.
     site = str(tmp_path / "site")
-    shutil.copytree(os.path.join(fake_root, "pilot_src", "pilot"), os.path.join(site, "pilot"))
-    shutil.copytree(os.path.join(fake_root, "compat"), os.path.join(site, "compat"))
+    worker = os.path.join(site, "fakeserver", "worker")
+    shutil.copytree(os.path.join(fake_root, "pilot_src", "pilot"), worker)
+    shutil.copytree(os.path.join(fake_root, "compat"), os.path.join(worker, "compat"))
+    with open(os.path.join(site, "fakeserver", "__init__.py"), "w"):
+        pass
     monkeypatch.setattr(pyzbuild, "checkout_root", lambda: None)
+    monkeypatch.setattr(pyzbuild, "WORKER_PACKAGE", "fakeserver.worker")
     monkeypatch.syspath_prepend(site)
-    for name in ("pilot", "compat"):
-        monkeypatch.delitem(sys.modules, name, raising=False)
-    assert pyzbuild.locate_sources() == (os.path.join(site, "pilot"), os.path.join(site, "compat"))
+    assert pyzbuild.locate_sources() == (worker, os.path.join(worker, "compat"))
     from_site = pyzbuild.build_pyz(str(tmp_path / "site.pyz"))
     assert from_site.sha256 == build(fake_root, tmp_path / "checkout.pyz", None).sha256

@@ -499,5 +499,5 @@ def test_fetch_embeds_the_pilots_own_verifier(verified):
     made = wrapper.make_wrapper("fetch", verified, urls=["https://example.org/pilot.pyz"])
     source = wrapper.rsaverify_source()
     assert source.rstrip("\n") in wrapper.read_stage(made.text)  # in the compressed stage
-    repo_copy = open(os.path.join(os.path.dirname(wrapper.__file__), "..", "pilot", "rsaverify.py")).read()
+    repo_copy = open(os.path.join(os.path.dirname(wrapper.__file__), "..", "pilot", "config", "rsaverify.py")).read()
     assert source == repo_copy

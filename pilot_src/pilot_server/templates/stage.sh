@@ -94,7 +94,7 @@ done
 pw_log INFO "the pilot exited with code $pw_rc"
 if [ -s "$pw_work/pilot_log.spool" ]; then
     # A pilot killed before its own exit path left its unsent log here: hand it to the next
-    # pilot on this node (pilot/loghandoff.py), at most 30 s.
+    # pilot on this node (pilot/logs/loghandoff.py), at most 30 s.
     pw_handoff=$(pw_bounded 30 "$pw_py" "$pw_work/pilot.pyz" --hand-off-log 2>&1 </dev/null)
     pw_log INFO "${pw_handoff:-log hand-off: no answer within 30 s}"
 fi
