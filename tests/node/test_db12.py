@@ -256,7 +256,10 @@ def test_quick_measure_for_real(tmpdir):
     assert result["mode"] == "quick" and result["unit"] == "DB12" and result["copies"] == 1
     assert result["from_cache"] is False and result["cache_file"] is None
     assert len(result["raw"]) == 1 and result["score"] > 0
-    assert result["cpu_seconds"] >= db12.QUICK_WARMUP_CPU + db12.QUICK_SAMPLES * db12.QUICK_SAMPLE_CPU - 0.05
+    budget = db12.QUICK_WARMUP_CPU + db12.QUICK_SAMPLES * db12.QUICK_SAMPLE_CPU
+    starved = result["wall_seconds"] >= db12.QUICK_WALL_LIMIT  # a loaded machine: fewer samples, still an answer
+    assert result["cpu_seconds"] >= (db12.QUICK_WARMUP_CPU + db12.QUICK_SAMPLE_CPU if starved else budget) - 0.05
+    assert result["cpu_seconds"] <= budget + 0.3, result  # the copy's whole CPU time: about one second
     assert tmpdir.listdir() == []  # quick results are never cached
 
 
