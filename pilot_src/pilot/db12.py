@@ -38,12 +38,12 @@ of warm-up, then 16 samples of 0.05 s of CPU each (getrusage: microseconds,
 where os.times() counts 10 ms ticks).  The estimate is the rate of the
 samples left when the fastest and the slowest are set aside: their draws over
 their CPU seconds, in DB12.  That is the full benchmark's own statistic (draws
-per CPU second) over 14 samples, so the two agree; setting one sample aside at
-each end keeps a single wild sample out.  A median or an upper quantile of the
-samples was measured to spread wider from run to run: on a shared node the
-speed per CPU second changes over seconds, those changes are real (the full
-benchmark sees them too), and throwing samples away only adds noise (figures
-in docs/performance.md, from ``bench/bench_db12.py``).  **The node cache** is
+per CPU second) over 14 samples; setting one sample aside at
+each end keeps a single wild sample out.  The median of the same samples
+spread wider from run to run: on a shared node the speed per CPU second
+changes over seconds, those changes are real (the full benchmark sees them
+too), and throwing samples away only adds noise (figures in
+docs/performance.md, from ``bench/bench_db12.py``).  **The node cache** is
 in ``pilot.db12cache``.
 """
 
