@@ -33,14 +33,18 @@ with ``os._exit``: it takes no lock and imports nothing, so forking while the
 pilot has daemon threads is safe, and the DeprecationWarning that 3.12+ emits
 for it is silenced.
 
-**Quick mode** runs the same draws for about one CPU second per copy: 0.3 s
-of warm-up, then 7 samples of 0.1 s of CPU each (getrusage: microseconds, where
-os.times() counts 10 ms ticks), each scaled to the DB12 unit; the estimate is
-their **median**.  One long sample takes in every burst of another process on
-the same core; the median of short ones ignores the few samples a burst hits,
-which makes the quick estimate as steady from run to run as the full benchmark
-(``bench/bench_db12.py`` prints both spreads).  **The node cache** is in
-``pilot.cpu.db12cache``.
+**Quick mode** runs the same draws for about one CPU second per copy: 0.2 s
+of warm-up, then 16 samples of 0.05 s of CPU each (getrusage: microseconds,
+where os.times() counts 10 ms ticks).  The estimate is the rate of the
+samples left when the fastest and the slowest are set aside: their draws over
+their CPU seconds, in DB12.  That is the full benchmark's own statistic (draws
+per CPU second) over 14 samples; setting one sample aside at
+each end keeps a single wild sample out.  The median of the same samples
+spread wider from run to run: on a shared node the speed per CPU second
+changes over seconds, those changes are real (the full benchmark sees them
+too), and throwing samples away only adds noise (figures in
+docs/performance.md, from ``bench/bench_db12.py``).  **The node cache** is
+in ``pilot.cpu.db12cache``.
 """
 
 import json
@@ -64,15 +68,12 @@ MODES = ("full", "quick", "cached", "off")
 # db12 1.0.4 factors.json: Python version -> CPU brand -> factor.
 PY3_FACTORS = {"3.9": {"Intel": 0.86, "AMD": 0.71}}
 
-QUICK_WARMUP_CPU = 0.3       # seconds of CPU; a fresh process is slower for a few tenths
-QUICK_SAMPLES = 7            # short samples; the estimate is their median
-QUICK_SAMPLE_CPU = 0.1       # seconds of CPU per sample
-QUICK_MEASURE_CPU = 0.7       # QUICK_SAMPLES x QUICK_SAMPLE_CPU
-QUICK_CHUNK = 5000           # draws between two clock readings (about 4 ms)
+QUICK_WARMUP_CPU = 0.2       # seconds of CPU; lets a CPU with a variable frequency speed up
+QUICK_SAMPLES = 16           # short samples of the quick estimate
+QUICK_SAMPLE_CPU = 0.05      # seconds of CPU per sample: 0.2 + 16 x 0.05 = 1 s per copy
+QUICK_TRIM = 1               # samples set aside at each end (the fastest, the slowest)
+QUICK_CHUNK = 2000           # draws between two clock readings (about 1.5 ms)
 QUICK_WALL_LIMIT = 5.0       # a starved copy stops measuring after this long
-# Ratio full/quick found by bench/bench_db12.py; the two run the same draws, so 1.0.
-QUICK_CALIBRATION = 1.0
-
 
 class BenchmarkError(PilotError):
     """The benchmark could not be measured (a copy failed or measured no CPU time)."""
@@ -120,49 +121,79 @@ def full_copy(iterations=1, draws=DRAWS_PER_ITERATION):
     cpu = _cpu(end) - _cpu(start)
     if cpu <= 0:
         return None
-    norm = CALIBRATION * iterations * (float(draws) / DRAWS_PER_ITERATION) / cpu
+    norm = score(iterations * draws, cpu)
     return {"norm": norm, "cpu": cpu, "wall": end[4] - start[4]}
 
 
 def _cpu_now():
-    """CPU seconds of this process (user + system) with microsecond resolution."""
+    """CPU seconds of this process (user + system) with microsecond resolution.
+
+    The copy is a forked child with one thread, so process and thread CPU
+    time are the same; RUSAGE_THREAD is missing before Python 3.2 anyway.
+    """
     import resource
 
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
 
 
-def quick_copy(warmup=QUICK_WARMUP_CPU, samples=QUICK_SAMPLES, sample_cpu=QUICK_SAMPLE_CPU, chunk=QUICK_CHUNK,
-               wall_limit=QUICK_WALL_LIMIT):
-    """The quick estimate of one copy: the median of ``samples`` short samples after a warm-up.
-
-    Returns {"norm", "cpu", "wall", "samples"} (median score, measured CPU and
-    wall seconds, every sample's score) or None if no sample measured CPU time.
-    """
-    begin_wall, begin = time.time(), _cpu_now()
-    while _cpu_now() - begin < warmup and time.time() - begin_wall < wall_limit:
+def cpu_sample(cpu_seconds, chunk=QUICK_CHUNK):
+    """Draw until ``cpu_seconds`` of CPU are used: returns (draws, CPU seconds used)."""
+    start, done = _cpu_now(), 0
+    while True:
         draw(chunk)
-    scores, cpu_total = [], 0.0
-    start_wall = time.time()
-    for _ in _range(samples):
-        start, done = _cpu_now(), 0
-        while True:
-            draw(chunk)
-            done += chunk
-            cpu = _cpu_now() - start
-            if cpu >= sample_cpu or time.time() - start_wall >= wall_limit:
-                break
-        if cpu > 0:
-            scores.append(QUICK_CALIBRATION * CALIBRATION * (float(done) / DRAWS_PER_ITERATION) / cpu)
-            cpu_total += cpu
-        if time.time() - start_wall >= wall_limit:
-            break
-    if not scores:
+        done += chunk
+        cpu = _cpu_now() - start
+        if cpu >= cpu_seconds:
+            return done, cpu
+
+
+def score(draws, cpu_seconds):
+    """DB12 of ``draws`` draws made in ``cpu_seconds``: 250 x iterations / CPU seconds."""
+    return CALIBRATION * (float(draws) / DRAWS_PER_ITERATION) / cpu_seconds
+
+
+def trimmed_rate(samples, trim=QUICK_TRIM):
+    """DB12 of (draws, CPU seconds) samples without the ``trim`` fastest and slowest.
+
+    Draws over CPU seconds of the samples kept, as the full benchmark
+    computes it; fewer than 2 x trim + 1 samples are all kept.
+    """
+    kept = sorted((pair for pair in samples if pair[1] > 0), key=lambda pair: score(pair[0], pair[1]))
+    if not kept:
         return None
-    ordered = sorted(scores)
-    middle = len(ordered) // 2
-    norm = ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2.0
-    return {"norm": norm, "cpu": cpu_total, "wall": time.time() - start_wall, "samples": scores}
+    if len(kept) > 2 * trim:
+        kept = kept[trim:len(kept) - trim]
+    return score(sum(pair[0] for pair in kept), sum(pair[1] for pair in kept))
+
+
+def quick_copy(warmup=QUICK_WARMUP_CPU, samples=QUICK_SAMPLES, sample_cpu=QUICK_SAMPLE_CPU, trim=QUICK_TRIM,
+               wall_limit=QUICK_WALL_LIMIT, sampler=cpu_sample, pause=0.0):
+    """The quick estimate of one copy: ``samples`` short samples after a warm-up, see trimmed_rate.
+
+    ``sampler(cpu_seconds)`` returns (draws, CPU seconds used); ``pause``
+    (wall seconds slept between samples) is for bench/bench_db12.py.
+    Returns {"norm", "cpu", "wall", "samples"} (the estimate, measured CPU
+    seconds and wall seconds, every sample's [draws, CPU seconds]) or None
+    if no sample measured CPU time.
+    """
+    if warmup > 0:
+        sampler(warmup)
+    taken, cpu_total = [], 0.0
+    start_wall = time.time()
+    for index in _range(samples):
+        if pause and index:
+            time.sleep(pause)
+        done, cpu = sampler(sample_cpu)
+        if cpu > 0:
+            taken.append([done, cpu])
+            cpu_total += cpu
+        if time.time() - start_wall - pause * index >= wall_limit:
+            break
+    norm = trimmed_rate(taken, trim)
+    if norm is None:
+        return None
+    return {"norm": norm, "cpu": cpu_total, "wall": time.time() - start_wall, "samples": taken}
 
 
 # -- copies in parallel ------------------------------------------------------------
