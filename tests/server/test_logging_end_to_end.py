@@ -349,7 +349,7 @@ def wait_stored(url, stamp, count, timeout=60):
 
 def check_stored(url, pilot, exit_code=0):
     """The logbook holds every message of the pilot exactly once, in order, and its result."""
-    result = pilot.sequence.result()
+    result = pilot.result()
     figures = result["remote_logging"]
     total = figures["messages"]
     assert figures["unsent"] == 0 and figures["rejected"] == 0 and figures["dropped"] == 0, figures
@@ -439,7 +439,7 @@ def test_a_pilot_run_arrives_whole_over_https(env_name, tmp_path, signed_pyz, ex
     final = items[-1]
     assert final["status"] == "done" and final["data"]["usage"]["jobs"] == 1
     assert final["data"]["pilot"]["python"].startswith("%s.%s." % (env_name[2], env_name[3:]))
-    assert final["data"]["usage"] == pilot.sequence.result()["usage"]
+    assert final["data"]["usage"] == pilot.result()["usage"]
     token_nowhere(pilot, https_logbook.log())
     # and the reading side shows it: pilotctl logbook pilots / show
     shown = subprocess.run(PILOTCTL + ["logbook", "show", pilot.stamp, "--db", https_logbook.db],
@@ -461,7 +461,7 @@ def test_the_logbook_certificate_is_verified(tmp_path, signed_pyz, extension, ht
     pilot = Pilot(tmp_path, "pilot", python(env_name), signed_pyz, new_stamp(),
                   extension_args(extension, "GetPilotVersion,Chatter", https_logbook.url), secret, other.ca_dir)
     assert pilot.finish() == 0, pilot.output()
-    figures = pilot.sequence.result()["remote_logging"]
+    figures = pilot.result()["remote_logging"]
     assert figures["sent"] == 0 and figures["unsent"] == figures["messages"] > 0
     assert "certificate" in (figures["last_error"] or "").lower(), figures["last_error"]
     assert os.path.getsize(pilot.spool()) > 0
