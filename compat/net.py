@@ -15,15 +15,11 @@ import socket
 import subprocess
 import select
 import sys
-import tempfile
 import threading
 import time
 
-try:
-    from urllib import error as urlerror, request as urlrequest  # novm
-except ImportError:  # Python 2: both in urllib2
-    import urllib2 as urlerror  # novm
-    urlrequest = urlerror
+# urllib (with http.client, email and ssl behind it) and tempfile are imported by the functions
+# that use them: a pilot that only reads a local pilot.json, or explains its plan, never loads them.
 
 # The compat package itself, under whichever name it was imported: top-level in pilot.pyz and the
 # checkout, pilot_server.worker.compat when installed (pilot/shims.py).
@@ -255,6 +251,11 @@ def _ssl_context(cafile, capath, certfile, keyfile):
 
 def _request_python(url, timeout, cafile, capath, certfile, keyfile, data, headers, method=None, limits=UNBOUNDED,
                     state=None):
+    try:
+        from urllib import error as urlerror, request as urlrequest  # novm
+    except ImportError:  # Python 2: both in urllib2
+        import urllib2 as urlerror  # novm
+        urlrequest = urlerror
     handlers = []
     if url.lower().startswith("https:"):
         try:
@@ -318,6 +319,7 @@ def _describe(reason):
 def _run_tool(args, data, what, limits=UNBOUNDED):
     """Run curl or wget; its stdout is the body.  Past the deadline or the size limit it is
     killed (their own options do not bound a body of unknown length)."""
+    import tempfile
     errors_file = tempfile.TemporaryFile()
     try:
         try:
@@ -417,6 +419,7 @@ def _request_curl(url, timeout, cafile, capath, certfile, keyfile, data, headers
         return _run_tool(args + ["--", url], data, "curl", limits)
     # Headers may carry a bearer token: never put them on a command line that
     # other users of the node can read in /proc; hand them over in a 0600 file.
+    import tempfile
     fd, config = tempfile.mkstemp(prefix="pilot-curl-", suffix=".cfg")
     try:
         lines = ['header = "%s: %s"\n' % (key, value.replace('"', '\\"'))

@@ -75,8 +75,20 @@ def test_explain_loads_only_the_planned_commands(pyz, workdir):
                  "pilot.logs.remotelog", "pilot.logs.logsession", "pilot.logs.logsender",
                  "pilot.logs.logspool", "pilot.logs.stdincapture", "pilot.logs.stomp", "pilot.logs.logtransport",
                  "pilot.cpu", "pilot.cpu.db12", "pilot.sequence.heartbeat", "pilot.sequence.runner",
-                 "pilot.sequence.proc", "six"):
+                 "pilot.sequence.proc", "six", "pilot.config.credentials", "pilot.config.rsaverify"):
         assert name not in ours, name
+
+
+def test_explain_of_every_command_runs_none_of_their_checks(pyz, workdir):
+    """Planning the whole default sequence loads the commands, not what they use when they run."""
+    rc, out, ours, stdlib = loaded(pyz, ["--explain"], workdir)
+    assert rc == 0 and "LaunchAgent" in out, out
+    assert "pilot.commands.capability" in ours and "pilot.commands.checknode" in ours
+    for name in ("pilot.node.capabilities", "pilot.config.credentials", "pilot.config.rsaverify"):
+        assert name not in ours, name
+    # urllib (and http.client, email, ssl behind it) only when something is downloaded in Python
+    for name in ("urllib.request", "urllib2", "tarfile", "zipfile"):
+        assert name not in stdlib, name
 
 
 def test_bytecode_cache_is_used_only_when_private(pyz, tmpdir):

@@ -8,8 +8,14 @@ pilot.cfg with DIRAC's names.
 
 from ..shims import compat
 from ..config import params as params_module
-from ..node import capabilities, platforminfo
+from ..node import platforminfo
 from .configure import DiracCommand
+
+
+def _capabilities():
+    """pilot.node.capabilities (534 lines), loaded when a command runs, not to plan or explain."""
+    from ..node import capabilities
+    return capabilities
 
 
 def node_capabilities(command):
@@ -20,7 +26,7 @@ def node_capabilities(command):
         requested = pp.pilotProcessors if source == params_module.COMMAND_LINE else None
         queue = pp.queueParameters or {}
         whole_node = "WholeNode" in pp.tags or _true(queue.get("WholeNode"))
-        pp.capabilities = capabilities.detect(environ=command.context.environ, work_dir=command.work_dir,
+        pp.capabilities = _capabilities().detect(environ=command.context.environ, work_dir=command.work_dir,
                                               requested_processors=requested,
                                               queue_processors=_int(queue.get("NumberOfProcessors")),
                                               whole_node=whole_node)
@@ -46,14 +52,14 @@ class CheckWNCapabilities(DiracCommand):
         self.log.info("containers: %s; user namespaces: %s" % (
             "%s %s" % (container["name"], container.get("version") or "") if container.get("runs") else "none",
             "enabled" if caps["user_namespaces"]["enabled"] else "disabled"))
-        values = capabilities.cfg_values(caps, tags=self.pp.tags, required_tags=self.pp.reqtags,
+        values = _capabilities().cfg_values(caps, tags=self.pp.tags, required_tags=self.pp.reqtags,
                                          queue_parameters=self.pp.queueParameters,
                                          max_processors=self.pp.maxNumberOfProcessors)
         self.details["capabilities"] = {"processors": cpus, "memory": memory, "gpus": gpus,
                                         "container": container, "user_namespaces": caps["user_namespaces"],
                                         "tags": list(self.pp.tags)}
         self.write_cfg(dict((key, value) for key, value in values.items()
-                            if key.startswith(capabilities.CEDEFAULTS)))
+                            if key.startswith(_capabilities().CEDEFAULTS)))
 
 
 class ConfigureCPURequirements(DiracCommand):
@@ -82,7 +88,7 @@ class ConfigureCPURequirements(DiracCommand):
             factor = _float(cfg.get("/LocalSite/CPUNormalizationFactor"))
             self.log.warning("--db12=off: CPU power not measured; using %s" % (factor or "none"))
         source, _ = pp.sources.get("jobCPUReq", (params_module.DEFAULT, ""))
-        queue_time = capabilities.queue_cpu_time(
+        queue_time = _capabilities().queue_cpu_time(
             caps, factor, cpu_time_left=_float(cfg.get("/LocalSite/CPUTimeLeft")),
             queue_parameters=pp.queueParameters,
             job_cpu_req=pp.jobCPUReq if source == params_module.COMMAND_LINE else None)

@@ -3,7 +3,6 @@
 import os
 import pwd
 
-from ..config import credentials
 from ..node import nodeinfo
 from .base import Command
 
@@ -63,6 +62,7 @@ class CheckWorkerNode(Command):
 
     def _check_credentials(self):
         """The proxy (or host certificate): present, readable, with a key, not expired."""
+        from ..config import credentials  # with its RSA code: loaded when the check runs, not to plan
         if self.pp.useServerCertificate:
             cert, key = credentials.host_credential_paths(self.pp.certsLocation)
             kind = "host certificate"

@@ -30,7 +30,6 @@ import os
 import platform
 import shutil
 import sys
-import tarfile
 
 from ..shims import compat
 from ..node import environment, nodeinfo
@@ -323,6 +322,7 @@ def _write(path, text):
 
 def safe_extract(archive, target):
     """Extract a tarball refusing absolute paths, '..', links leaving it and devices."""
+    import tarfile  # only the tarball way extracts (explaining or other ways never load it)
     real_target = os.path.realpath(target)
     try:
         tar = tarfile.open(archive)

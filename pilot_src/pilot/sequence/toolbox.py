@@ -16,7 +16,6 @@ import os
 import sys
 import traceback
 import types
-import zipfile
 
 
 from ..shims import compat
@@ -113,6 +112,7 @@ def find_extension(module_name, search_dirs, archive):
                 return handle.read(), path
             finally:
                 handle.close()
+    import zipfile  # only for an extension inside the pyz (most runs never load it)
     if archive and zipfile.is_zipfile(archive):
         looked.append("inside %s" % os.path.basename(archive))
         archive_file = zipfile.ZipFile(archive)
