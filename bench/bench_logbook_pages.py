@@ -110,7 +110,8 @@ def generate(count, seed=7, now=None):
             seen = submitted + rng.random() * 600
             if state != "Submitted":
                 transitions.append((stamp, state, seen, "submitter"))
-            pilot.update(first_seen=submitted, last_seen=seen, last_seq=0, message_count=0, status_time=seen)
+            pilot.update(first_seen=submitted, last_seen=seen, last_seq=0, message_count=0, message_bytes=0,
+                         status_time=seen)
             yield pilot, [], [], transitions
             continue
         fail_at = rng.randrange(len(COMMANDS)) if state == "Failed" else None
@@ -185,6 +186,8 @@ def generate(count, seed=7, now=None):
         elif state == "Lost":
             transitions.append((stamp, "Lost", last + 900, "logbook"))
         pilot.update(last_seen=last, last_seq=len(messages), message_count=len(messages),
+                     message_bytes=sum(len(item[10].encode("utf-8")) + len((item[11] or "").encode("utf-8"))
+                                       for item in messages),
                      last_message_time=clock[0], status_time=last)
         yield pilot, messages, command_rows, transitions
 
