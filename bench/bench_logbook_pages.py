@@ -10,7 +10,8 @@ MariaDB multi-row ``INSERT``) in the shape the store itself writes.  Then a real
 admin token, the median of ``--repeat`` requests of:
 
 * list pages: the newest pilots; filtered by site, by state, by site and state; the 20th
-  page (following the keyset links); the last day; a failure-reason text search;
+  page (following the keyset links); the last day; a failure-reason text search (a reason of
+  1.5 % of the pilots, and a text that no pilot has);
 * pilot pages: random pilots (a different one each request);
 * statistics: all time; one site over all time; the last day, what /stats opens on.  These
   read the pre-aggregated counts (schema step 5), which the bulk generator does not write: the
@@ -571,6 +572,7 @@ def measure(logbook, size, repeat):
         ("list: 20th page (keyset)", nth_page(logbook, 20)),
         ("list: last day", "/?since=1d"),
         ("list: reason text", "/?reason=cvmfs"),
+        ("list: reason text, no match", "/?reason=no%20such%20reason"),
         ("pilot page", ["/pilot/%s" % stamp for stamp in pilots]),
         ("stats: all time", "/stats?since=all"),
         ("stats: one site, all time", "/stats?site=%s&group_by=ce&since=all" % site),
