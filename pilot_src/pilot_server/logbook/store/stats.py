@@ -282,24 +282,31 @@ def _aggregated(store, filters, fdim, now):
             ranges.append(("h", whole))
         parts.extend(rows)
 
+    def add(connection, grain, low, high, total, splits):
+        condition = [table.c.grain == grain, table.c.fdim == fdim, table.c.fvalue == fvalue]
+        if low is not None:
+            condition.append(table.c.bucket >= low)
+        if high is not None:
+            condition.append(table.c.bucket < high)
+        size = aggregates.DAY if grain == "d" else aggregates.HOUR
+        for bucket, counts in connection.execute(select(table.c.bucket, table.c.counts).where(and_(*condition))):
+            counts = aggregates.decode(counts, (group_by,) if group_by and group_by != fdim else ())
+            if cutoff is not None and counts.get("s|Running"):
+                if bucket + size <= cutoff:
+                    counts = _all_lost(counts)
+                elif bucket < cutoff and grain == "d":
+                    # the day of the cutoff from its hours: only the cutoff's hour is split from rows,
+                    # not every Running pilot of the day
+                    add(connection, "h", bucket, bucket + size, total, splits)
+                    continue
+                elif bucket < cutoff:
+                    splits.add((bucket, cutoff))  # those last seen before the cutoff: below, from rows
+            total.update(counts)
+
     def work(connection):
         total, splits = collections.Counter(), set()
         for grain, (low, high) in ranges:
-            condition = [table.c.grain == grain, table.c.fdim == fdim, table.c.fvalue == fvalue]
-            if low is not None:
-                condition.append(table.c.bucket >= low)
-            if high is not None:
-                condition.append(table.c.bucket < high)
-            size = aggregates.DAY if grain == "d" else aggregates.HOUR
-            for bucket, counts in connection.execute(select(table.c.bucket, table.c.counts)
-                                                     .where(and_(*condition))):
-                counts = aggregates.decode(counts, (group_by,) if group_by and group_by != fdim else ())
-                if cutoff is not None and counts.get("s|Running"):
-                    if bucket + size <= cutoff:
-                        counts = _all_lost(counts)
-                    elif bucket < cutoff:
-                        splits.add((bucket, cutoff))  # those last seen before the cutoff: below, from rows
-                total.update(counts)
+            add(connection, grain, low, high, total, splits)
         for low, high in sorted(splits):
             _lost_in(connection, fdim, fvalue, group_by, low, high, total)
         for low, high, low_included, high_included, sign in parts:
