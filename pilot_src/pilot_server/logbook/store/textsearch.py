@@ -34,6 +34,7 @@ from pilot_server.logbook.store.database import family
 FTS_TABLE = "pilots_text"
 MIN_LENGTH = 3
 FAILURE_INDEX = "ix_pilots_failure_seen"
+PROBE_ROWS, PROBE_MATCHES = 2000, 50
 
 _SQLITE = [
     "CREATE VIRTUAL TABLE pilots_text USING fts5(reason, failed_command, content='pilots', "
@@ -93,10 +94,21 @@ def conditions(store, wanted, pattern):
     found = [or_(pilots.c.reason.ilike(pattern, escape="\\"),
                  pilots.c.failed_command.ilike(pattern, escape="\\")),
              has_failure_text()]
-    indexed = sqlite_condition(store, wanted)
+    indexed = sqlite_condition(store, wanted, pattern)
     if indexed is not None:
         found.append(indexed)
     return found
+
+
+def _common(store, pattern):
+    """Whether the newest PROBE_ROWS pilots with a failure text hold PROBE_MATCHES matches: then a
+    page is read fastest from ``ix_pilots_failure_seen`` newest first (SQLite's planner would collect
+    every FTS5 match and sort them, 0.1 s for a text of 6 % of a million pilots)."""
+    probe = text("SELECT count(*) FROM (SELECT reason, failed_command FROM pilots "
+                 "WHERE reason IS NOT NULL OR failed_command IS NOT NULL ORDER BY last_seen DESC, stamp DESC "
+                 "LIMIT :rows) WHERE lower(reason) LIKE lower(:pattern) ESCAPE '\\' "
+                 "OR lower(failed_command) LIKE lower(:pattern) ESCAPE '\\'")
+    return store.read(lambda c: c.execute(probe, {"rows": PROBE_ROWS, "pattern": pattern}).scalar()) >= PROBE_MATCHES
 
 
 def rebuild(connection):
@@ -111,9 +123,10 @@ def has_index(connection):
     return connection.exec_driver_sql("SELECT count(*) FROM sqlite_master WHERE name = 'pilots_text'").scalar() > 0
 
 
-def sqlite_condition(store, wanted):
+def sqlite_condition(store, wanted, pattern):
     """``pilots.rowid IN (the rows whose reason or failed command holds wanted)`` on a SQLite logbook
-    with the index, else None (another database, or too short a text)."""
+    with the index, else None (another database, too short a text, or one common among the newest
+    pilots with a failure text)."""
     from sqlalchemy import column, literal_column
 
     if store.kind != "sqlite" or len(wanted) < MIN_LENGTH:
@@ -121,7 +134,7 @@ def sqlite_condition(store, wanted):
     known = getattr(store, "_text_index", None)
     if known is None:
         known = store._text_index = store.read(has_index)
-    if not known:
+    if not known or _common(store, pattern):
         return None
     phrase = '"%s"' % wanted.replace('"', '""')
     found = text("SELECT rowid FROM pilots_text WHERE pilots_text MATCH :phrase").bindparams(
