@@ -18,7 +18,7 @@ admin token, the median of ``--repeat`` requests of:
   script runs ``pilotctl logbook aggregates rebuild`` after generating and prints its time.  For
   a paired baseline it also times, in its own process, the same three statistics computed from
   the rows (``stats.compute_from_rows``, what every statistics request did before step 5), and on
-  SQLite the reason search with and without its FTS5 index (schema step 6).
+  SQLite the reason search with and without its FTS5 index (schema step 7).
 
 Usage (from the checkout, with the services of .ci/services.sh running)::
 

@@ -5,13 +5,12 @@ The search is a case-insensitive substring of the pilot's ``reason`` or ``failed
 which at a million pilots costs 0.2 s for a rare reason.  Schema step 7 adds, per database:
 
 * PostgreSQL: trigram GIN indexes (``pg_trgm``, ``gin_trgm_ops``) on both columns, which the
-  planner may use for ``ILIKE`` (for the newest-first page it often prefers the last_seen
-  index: forcing the trigram path, e.g. through a MATERIALIZED CTE, helps rare texts and hurts
-  common ones, so it is left to the planner); without the extension (``CREATE EXTENSION``
-  refused) the step leaves the search as it was;
+  planner uses for ``ILIKE`` with a rare text (a common one is read newest first, step 8);
+  without the extension (``CREATE EXTENSION`` refused) the step leaves the search as it was;
 * SQLite: ``pilots_text``, an FTS5 table with the trigram tokenizer over the two columns
   (external content: the ``pilots`` rows, kept by triggers); the search adds
-  ``rowid IN (... MATCH ...)`` to the same ``ILIKE`` conditions, so the answer is the same;
+  ``rowid IN (... MATCH ...)`` to the same ``ILIKE`` conditions, so the answer is the same,
+  unless a probe finds the text common among the newest pilots with a failure text (``_common``);
 * MySQL/MariaDB: nothing (their FULLTEXT indexes find words, not substrings).
 
 A text of fewer than 3 characters has no trigram: it is searched without the index.
