@@ -45,10 +45,10 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-sys.path[:0] = [os.path.join(REPO, "pilot_src"), REPO, os.path.join(REPO, "tests", "node"), HERE]
+sys.path[:0] = [os.path.join(REPO, "pilot_src"), REPO, os.path.join(REPO, "tests"), HERE]
 
 import bench_ingest  # noqa: E402
-from helpers import free_port  # noqa: E402
+from support.ports import free_port  # noqa: E402
 from pilot_server import tokens  # noqa: E402
 
 SECRET = os.urandom(32)
@@ -230,7 +230,7 @@ def copy_rate(url):
 def ingest(server_source, scratch, secret_file, args):
     """bench_ingest's HTTPS burst into a fresh PostgreSQL database; (messages/s, COPY messages/s, errors,
     the server's CPU microseconds per message)."""
-    cert, key = bench_ingest.self_signed(scratch)
+    cert, key = bench_ingest.server_certificate(scratch)
     database = bench_ingest.Database("postgresql", scratch)
     saved = bench_ingest.PILOTCTL, bench_ingest.SECRET
     try:
@@ -264,7 +264,7 @@ def baseline_tree(commit, scratch):
 
 
 def db12():
-    from pilot import db12 as bench
+    from pilot.cpu import db12 as bench
 
     result = bench.quick_copy()
     return result["norm"] if result else float("nan")

@@ -33,8 +33,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-sys.path[:0] = [os.path.join(REPO, "pilot_src"), os.path.join(REPO, "tests", "node"),
-                os.path.join(REPO, "tests", "server")]
+sys.path[:0] = [os.path.join(REPO, "pilot_src"), os.path.join(REPO, "tests"), os.path.join(REPO, "tests", "server")]
 
 CANDIDATES = ("uvicorn-uvloop", "uvicorn-asyncio", "tornado", "uvloop-httptools")
 REPLY = b'{"stored":5,"duplicates":0}'
@@ -206,7 +205,8 @@ def collect(procs):
 
 
 def measure(name, args, pki_files):
-    from helpers import free_port
+    from support.ports import free_port, port_open
+    from support.waiting import wait_until
 
     cert, key, ca_dir, ca_file, proxy_files = pki_files
     port = free_port()
@@ -214,16 +214,7 @@ def measure(name, args, pki_files):
     server = subprocess.Popen([sys.executable, __file__, "--serve", name, "--port", str(port), "--cert", cert,
                                "--key", key, "--ca-dir", ca_dir], stdout=log, stderr=subprocess.STDOUT)
     try:
-        from logbook_support import wait_until
-        import socket
-
-        def up():
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                return True
-            except OSError:
-                return False
-        wait_until(up, 30, 0.1, what="%s to listen" % name)
+        wait_until(lambda: port_open(port), 30, 0.1, what="%s to listen" % name)
         # warm up: a few connections, so that imports and the first allocations are done
         collect(run_generators(port, ca_file, {"rps": 10}, 2, 30, 0, 1))
         time.sleep(1)

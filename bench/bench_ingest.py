@@ -50,11 +50,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 # this checkout's pilot_src first; a store-path worker of a baseline runs with that commit's instead
 SOURCE = os.environ.get("PILOTS2_BENCH_SOURCE") or os.path.join(REPO, "pilot_src")
-sys.path[:0] = [SOURCE, REPO, os.path.join(REPO, "tests", "node")]
+sys.path[:0] = [SOURCE, REPO, os.path.join(REPO, "tests")]
 
-from pilot import messages as wire  # noqa: E402
+from pilot_server.worker import messages as wire  # noqa: E402
 from pilot_server import tokens  # noqa: E402
-from helpers import free_port  # noqa: E402
+from support.certificates import self_signed  # noqa: E402
+from support.ports import free_port, port_open  # noqa: E402
+from support.waiting import wait_until  # noqa: E402
 
 SECRET = os.urandom(32)
 BROKER = "amqp://guest:guest@127.0.0.1:5672/"
@@ -220,16 +222,7 @@ def stomp_sender(queue, work, sent, errors, pace):
 # -- one run -----------------------------------------------------------------------------------
 
 def wait_port(port, timeout=30):
-    import socket
-
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError("the logbook did not start on port %d" % port)
+    wait_until(lambda: port_open(port), timeout, 0.1, what="the logbook to listen on port %d" % port)
 
 
 def run_once(path, database, pilots, args, scratch, secret_file, cert, key, rate=None):
@@ -424,13 +417,9 @@ def store_path(args, scratch):
     return rows
 
 
-def self_signed(scratch):
-    """(certificate, key) files of a throwaway self-signed certificate for 127.0.0.1 (the senders trust it)."""
-    cert, key = os.path.join(scratch, "cert.pem"), os.path.join(scratch, "key.pem")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                    "-nodes", "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1",
-                    "-keyout", key, "-out", cert], check=True, capture_output=True)
-    return cert, key
+def server_certificate(scratch):
+    """(certificate, key) files of a throwaway self-signed EC certificate for 127.0.0.1 (the senders trust it)."""
+    return self_signed(scratch, days=1, san="IP:127.0.0.1", newkey=("ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"))
 
 
 def percentile(values, p):
@@ -467,7 +456,7 @@ def main(argv=None):
     scratch = tempfile.mkdtemp(prefix="pilots2-bench-")
     secret_file = os.path.join(scratch, "secret")
     tokens.write_secret(secret_file, SECRET)
-    cert, key = self_signed(scratch)
+    cert, key = server_certificate(scratch)
     print("logbook ingestion: %d pilots x %d messages, batches of %d, %d sender threads, %d consumers; "
           "%d cores" % (args.pilots, args.messages, args.batch, args.senders, args.consumers, os.cpu_count()))
     results = []

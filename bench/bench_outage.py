@@ -2,7 +2,7 @@
 """Logs that outlive their pilot: 20 pilots across a logbook outage, with and without the hand-off.
 
 The real pilot.pyz, one node (one hand-off directory), the contract-honouring
-receiver of tests/node/logbook_double.py over HTTPS with one token per pilot.
+receiver of tests/doubles/log_receivers.py over HTTPS with one token per pilot.
 The pilots run in waves of ``--wave`` at once; the logbook is down from the
 second wave to the end of wave ``--down`` + 1 (the pilots of those waves end
 during the outage), then up again for the rest.  Each pilot runs
@@ -32,10 +32,11 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-sys.path[:0] = [os.path.join(REPO, "tests", "node"), REPO, os.path.join(REPO, "pilot_src")]
+sys.path[:0] = [os.path.join(REPO, "tests", "node"), os.path.join(REPO, "tests"), REPO, os.path.join(REPO, "pilot_src")]
 
 import helpers  # noqa: E402
-from logbook_double import LogbookDouble  # noqa: E402
+from doubles.log_receivers import LogbookDouble  # noqa: E402
+from support.certificates import TestCerts  # noqa: E402
 
 EXTENSION = '''
 from pilot.commands.base import Command
@@ -133,7 +134,7 @@ def main():
     scratch = tempfile.mkdtemp(prefix="bench-outage-")
     try:
         os.mkdir(os.path.join(scratch, "certs"))
-        certs = helpers.TestCerts(os.path.join(scratch, "certs"))
+        certs = TestCerts(os.path.join(scratch, "certs"))
         rounds = []
         for _ in range(args.rounds):   # the modes interleaved: the machine's load hits both alike
             rounds.append(dict((mode, run_schedule(mode, args, args.pyz, certs, scratch))

@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """Sizes and start-up cost of pilot.pyz.  Prints figures; asserts nothing.
 
-    python3 bench/bench_pyz.py [--runs N] [--pyz PATH] [--rebuild]
+    python3 bench/bench_pyz.py [--runs N] [--pyz PATH] [--rebuild] [--modules]
 
 * size of the pyz and of its base64 (what a wrapper embeds), deflate vs stored;
 * start-up of ``python pilot.pyz --version`` and
-  ``python pilot.pyz --explain -X CheckWorkerNode`` under every interpreter in
-  ``$(pyenv root)/versions``, as the median of N runs and as a ratio to the bare
-  interpreter start (``python -c pass``) measured here too.
+  ``python pilot.pyz --explain -X CheckWorkerNode`` under every interpreter that
+  .ci/find-pythons.sh finds, as the median of N runs and as a ratio to the bare
+  interpreter start (``python -c pass``) measured here too;
+* with --modules (instead of the start-up): what each module of pilot.bz2 costs, the blob's
+  bz2 size with it minus without it, largest last.
 
 A run that exits non-zero is timed all the same and its exit code and first
 error line are printed, so the script works before the pilot CLI is complete.
@@ -16,7 +18,6 @@ Builds dist/pilot.pyz first if it is missing (or with --rebuild).
 
 import argparse
 import base64
-import glob
 import hashlib
 import io
 import os
@@ -29,6 +30,9 @@ import zipfile
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_PYZ = os.path.join(REPO, "dist", "pilot.pyz")
+sys.path.insert(0, os.path.join(REPO, "tests"))
+
+from support.interpreters import find_interpreters  # noqa: E402
 COMMANDS = (
     ("bare", ["-c", "pass"], False),
     ("--version", ["--version"], True),
@@ -75,31 +79,32 @@ def print_sizes(pyz):
     print("  deflate is %.0f %% of stored" % (100.0 * len(data) / stored))
 
 
+def print_modules(pyz):
+    import bz2
+
+    sys.path.insert(0, os.path.join(REPO, "pilot_src"))
+    from pilot_server import pyzbuild
+
+    modules = pyzbuild.read_modules(pyz)
+    names = sorted(modules)
+    full = len(bz2.compress(b"".join(modules[name] for name in names), 9))
+    print("pilot.bz2: %s B for %s B of stripped source; what each module costs in it:"
+          % (fmt(full), fmt(sum(len(text) for text in modules.values()))))
+    rows = []
+    for name in names:
+        rest = b"".join(modules[other] for other in names if other != name)
+        rows.append((full - len(bz2.compress(rest, 9)), len(modules[name]), name))
+    for cost, size, name in sorted(rows):
+        print("  %-32s %7s B  (%s B stripped)" % (name, fmt(cost), fmt(size)))
+
+
 def fmt(n):
     return "{:,}".format(n)
 
 
 def interpreters():
-    """[(version, path)] of every pyenv interpreter, oldest first."""
-    root = os.environ.get("PYENV_ROOT")
-    if not root:
-        try:
-            root = subprocess.check_output(["pyenv", "root"], universal_newlines=True).strip()
-        except (OSError, subprocess.CalledProcessError):
-            root = os.path.expanduser("~/.pyenv")
-    found = []
-    for prefix in glob.glob(os.path.join(root, "versions", "*")):
-        version = os.path.basename(prefix)
-        for name in ("python", "python3", "python2"):
-            path = os.path.join(prefix, "bin", name)
-            if os.access(path, os.X_OK):
-                found.append((version_key(version), version, path))
-                break
-    return [(v, p) for _, v, p in sorted(found)]
-
-
-def version_key(version):
-    return tuple(int(x) if x.isdigit() else -1 for x in version.split("."))
+    """[(version, path)] of the interpreters of .ci/find-pythons.sh, oldest first."""
+    return [("%s.%s" % (env[2], env[3:]), path) for env, path in find_interpreters()]
 
 
 def clean_env():
@@ -137,7 +142,7 @@ def measure(python, pyz, runs, cwd):
 def print_startup(pyz, runs):
     found = interpreters()
     if not found:
-        print("no interpreters under $(pyenv root)/versions")
+        print("no interpreters found by .ci/find-pythons.sh")
         return
     labels = [label for label, _, _ in COMMANDS]
     print("\nstart-up, median of %d runs, ms (x bare `python -c pass`)" % runs)
@@ -169,12 +174,16 @@ def main(argv=None):
     parser.add_argument("--runs", type=int, default=11, help="runs per command (default 11)")
     parser.add_argument("--pyz", default=DEFAULT_PYZ, help="default: dist/pilot.pyz")
     parser.add_argument("--rebuild", action="store_true", help="build the pyz first")
+    parser.add_argument("--modules", action="store_true", help="each module's bz2 cost instead of the start-up")
     args = parser.parse_args(argv)
     pyz = os.path.abspath(args.pyz)
     if args.rebuild or not os.path.isfile(pyz):
         build(pyz)
     print_sizes(pyz)
-    print_startup(pyz, max(1, args.runs))
+    if args.modules:
+        print_modules(pyz)
+    else:
+        print_startup(pyz, max(1, args.runs))
     return 0
 
 

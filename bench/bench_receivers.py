@@ -17,7 +17,7 @@ tests/server/receivers_support.py starts them all as plain processes).
    sent after the commit).  Printed: each run with the CPU seconds each receiver, HAProxy and
    the senders used (where the time went), the medians, and the medians of the paired ratios
    of the same round.
-2. A rolling restart: P pilots, each the pilot's own sender (pilot.remotelog over HTTPS, spool
+2. A rolling restart: P pilots, each the pilot's own sender (pilot.logs.remotelog over HTTPS, spool
    and retries), log a line every 10 ms through HAProxy; a steady phase, then A is stopped with
    SIGTERM and started again, HAProxy waited for, then B.  Per phase: sends, their success, send
    latency p50/p99/max, and the longest time a pilot went without a successful send; at the end
@@ -47,7 +47,7 @@ import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-sys.path[:0] = [HERE, os.path.join(REPO, "pilot_src"), REPO, os.path.join(REPO, "tests", "server")]
+sys.path[:0] = [HERE, os.path.join(REPO, "pilot_src"), REPO, os.path.join(REPO, "tests"), os.path.join(REPO, "tests", "server")]
 
 import bench_ingest  # noqa: E402  (its pilots, senders, databases and percentile)
 from bench_front_candidates import cpu_seconds  # noqa: E402
@@ -123,7 +123,7 @@ def ingestion(receivers, proxy, context, args):
 
 def ready(proxy, name):
     """Out of maintenance, UP, and past HAProxy's slow start (its full weight)."""
-    from logbook_support import wait_until
+    from support.waiting import wait_until
 
     proxy.command("set server receivers/%s state ready" % name)
     proxy.wait_status(name, "UP")

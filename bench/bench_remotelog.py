@@ -2,11 +2,11 @@
 """The cost of remote logging to a pilot: the same run with logging off, on, and on with the logbook down.
 
 The run is DIRAC's default command list against the DIRAC release test double
-(tests/dirac_double: preinstalled release, a JobAgent that runs one job,
+(tests/doubles/dirac: preinstalled release, a JobAgent that runs one job,
 --db12=quick), as in bench/bench_sequence.py.  Modes, in interleaved rounds:
 
   off        no remote logging
-  https      to a local receiver of the contract (tests/node/logbook_double.py), HTTPS + token
+  https      to a local receiver of the contract (tests/doubles/log_receivers.py), HTTPS + token
   stomp      to RabbitMQ's STOMP plugin on 127.0.0.1:61613 (when it answers)
   down       -g to a port where nothing listens (connection refused)
   blackhole  -g to a server that accepts and never answers (with --blackhole: slow by design)
@@ -37,11 +37,13 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-MAKER = os.path.join(REPO, "tests", "dirac_double", "make_release.py")
-sys.path[:0] = [os.path.join(REPO, "tests", "node"), REPO, os.path.join(REPO, "pilot_src")]
+MAKER = os.path.join(REPO, "tests", "doubles", "dirac", "make_release.py")
+sys.path[:0] = [os.path.join(REPO, "tests", "node"), os.path.join(REPO, "tests"), REPO, os.path.join(REPO, "pilot_src")]
 
 import helpers  # noqa: E402
-from logbook_double import LogbookDouble  # noqa: E402
+from doubles.log_receivers import LogbookDouble  # noqa: E402
+from support.certificates import TestCerts  # noqa: E402
+from support.ports import free_port  # noqa: E402
 
 STAMP = "b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0"
 TOKEN = "pt1.bench-token"
@@ -114,8 +116,9 @@ def one_run(python, pyz, release, certs, scratch, extra_args, env_extra, db12, j
 
 def in_process():
     """Per-record cost of the remote sink, and the cost of one heartbeat."""
-    from pilot import heartbeat, remotelog
-    from pilot.logger import PilotLogger
+    from pilot.logs import remotelog
+    from pilot.sequence import heartbeat
+    from pilot.logs.logger import PilotLogger
 
     class Discard:
         name = "discard"
@@ -191,12 +194,12 @@ def main():
                               check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
     with open(manifest) as handle:
         release = json.load(handle)
-    certs = helpers.TestCerts(tempfile.mkdtemp(dir=scratch))
+    certs = TestCerts(tempfile.mkdtemp(dir=scratch))
     receiver = LogbookDouble(helpers.server_ssl_context(certs), tokens={TOKEN: STAMP})
     modes = [("off", [], {}), ("https", ["-g", receiver.endpoint], {})]
     if stomp_answers():
         modes.append(("stomp", ["-g", "stomp://127.0.0.1:61613/exchange/amq.topic/pilots2.bench"], {}))
-    modes.append(("down", ["-g", "https://localhost:%d/api/v1/logs" % helpers.free_port()], {}))
+    modes.append(("down", ["-g", "https://localhost:%d/api/v1/logs" % free_port()], {}))
     if args.blackhole:
         hole = Blackhole()
         modes.append(("blackhole", ["-g", "https://localhost:%d/api/v1/logs" % hole.port], {}))

@@ -25,7 +25,7 @@ import uuid
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.join(os.path.dirname(HERE), "pilot_src")]
 
-from pilot import messages as wire  # noqa: E402
+from pilot_server.worker import messages as wire  # noqa: E402
 from pilot_server.logbook.store import aggregates, logstore  # noqa: E402
 
 ADMIN = {"postgresql": "postgresql://postgres@127.0.0.1:5432/postgres",

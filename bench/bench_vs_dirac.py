@@ -5,7 +5,7 @@
 
 * **Whole runs.**  DIRAC's pilot (dirac-pilot.py and its modules, from the anchors, see
   bench/dirac_anchors.py) and pilot.pyz run the same command list with the same options
-  on the same test-double release (tests/dirac_double, preinstalled, DB12 not in the
+  on the same test-double release (tests/doubles/dirac, preinstalled, DB12 not in the
   list), alternating (DIRAC first in even runs, ours first in odd ones), each in a fresh
   work directory with the same pilot.json.  The double's tools note how long each of
   their processes lived ($FAKE_DIRAC_TIMES): *tools* is their sum, *own* = wall - tools,
@@ -18,7 +18,7 @@
   ``python pilot.pyz --explain <the options>`` against what DIRAC's pilot does before its
   first command: import pilotTools and pilotCommands and make PilotParams() from the same
   pilot.json and options.  Alternating, medians of paired ratios.
-* **Wrapper.**  The complete batch wrapper (whole pilot, base85, no token) against DIRAC's
+* **Wrapper.**  The complete batch wrapper (whole pilot, base94, no token) against DIRAC's
   PilotWrapper.py with its pilot files embedded, made in this run.
 
 DIRAC's pilot needs Python 3.6+; --ours-only interpreters run our pilot alone.
@@ -36,25 +36,20 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-sys.path[:0] = [HERE, os.path.join(REPO, "pilot_src")]
+sys.path[:0] = [HERE, os.path.join(REPO, "pilot_src"), os.path.join(REPO, "tests")]
 
 import dirac_anchors  # noqa: E402
+from support.interpreters import find_interpreters  # noqa: E402
 
-MAKER = os.path.join(REPO, "tests", "dirac_double", "make_release.py")
+MAKER = os.path.join(REPO, "tests", "doubles", "dirac", "make_release.py")
 COMMANDS = ("CheckWorkerNode,InstallDIRAC,ConfigureBasics,CheckCECapabilities,CheckWNCapabilities,"
             "ConfigureSite,ConfigureArchitecture,LaunchAgent")
 SETUP, SITE = "Test-Setup", "DIRAC.Bench.local"
 
 
 def interpreters():
-    out = subprocess.run(["sh", os.path.join(REPO, ".ci", "find-pythons.sh")], stdout=subprocess.PIPE,
-                         env=dict(os.environ, PILOT_PROVISION_PY27="0", PILOT_PROVISION_PY26="0")).stdout.decode()
-    found = {}
-    for line in out.splitlines():
-        parts = line.split()
-        if len(parts) == 2 and parts[1] != "MISSING":
-            found["%s.%s" % (parts[0][2], parts[0][3:])] = parts[1]
-    return found
+    """{"X.Y": path} of the interpreters of .ci/find-pythons.sh."""
+    return dict(("%s.%s" % (env[2], env[3:]), path) for env, path in find_interpreters())
 
 
 class Bed(object):

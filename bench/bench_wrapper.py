@@ -5,7 +5,7 @@ wrapper start to the pilot's first command.  Prints figures; asserts nothing.
     .venv/bin/python bench/bench_wrapper.py [--runs N]
 
 Builds a pyz into a temporary directory, signs it with a throw-away key, makes each
-wrapper variant, and runs the batch (base85 and base64 payloads) and fetch (file: URL)
+wrapper variant, and runs the batch (base94 and raw payloads) and fetch (file: URL)
 wrappers under /bin/sh with each interpreter of .ci/find-pythons.sh first on PATH.
 DIRAC's wrapper is made by its PilotWrapper.py (the anchors, see bench/dirac_anchors.py)
 with its four pilot files embedded as a SiteDirector embeds them, no proxy.
@@ -79,9 +79,10 @@ def main():
     secret = tokens.generate_secret()
     print("pilot.pyz: %d B, base64 %d B, sha256 %s" % (result.size, 4 * ((result.size + 2) // 3), result.sha256))
     made = {
-        "batch (base85 pyz)": wrapper.make_wrapper("batch", verified, OPTIONS),
-        "batch (base85 pyz) + token": wrapper.make_wrapper("batch", verified, OPTIONS, token_secret=secret),
+        "batch (base94 pyz)": wrapper.make_wrapper("batch", verified, OPTIONS),
+        "batch (base94 pyz) + token": wrapper.make_wrapper("batch", verified, OPTIONS, token_secret=secret),
         "batch (base64 pyz)": wrapper.make_wrapper("batch", verified, OPTIONS, encoding="pyz"),
+        "batch (raw pyz)": wrapper.make_wrapper("batch", verified, OPTIONS, encoding="raw"),
         "fetch (sha256 + signature)": wrapper.make_wrapper("fetch", verified, OPTIONS, urls=["file:" + pyz],
                                                            fetch_rounds=1),
         "fetch (sha256 only)": wrapper.make_wrapper("fetch", verified, OPTIONS, urls=["file:" + pyz],
@@ -99,7 +100,7 @@ def main():
         print("  %-30s %8s B  %s" % (label, "{0:,}".format(item.size),
                                       "%.2fx DIRAC's" % (float(item.size) / dirac) if dirac else ""))
     scripts = {}
-    for label in ("batch (base85 pyz)", "batch (base64 pyz)", "fetch (sha256 + signature)"):
+    for label in ("batch (base94 pyz)", "batch (raw pyz)", "fetch (sha256 + signature)"):
         path = os.path.join(tmp, re.sub(r"\W+", "_", label) + ".sh")
         made[label].write(path)
         scripts[label] = path

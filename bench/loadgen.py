@@ -243,7 +243,7 @@ class Generator(object):
         self.at(time.time() + self.job.get("drip", 1.0), conn, self.drip)
 
     def request(self, conn):
-        from pilot import messages as wire
+        from pilot_server.worker import messages as wire
 
         now = time.time()
         items = [wire.message(conn.stamp, conn.seq + i + 1, now, "JobAgent: no match found, waiting %d s" % i,
@@ -376,7 +376,7 @@ class Generator(object):
         self.at(when, conn, self.open)
 
     def next_retry(self, conn):
-        """A pilot's back-off, as pilot.logsender's: ``retry`` s, doubling up to 120 s, reset by a 200."""
+        """A pilot's back-off, as pilot.logs.logsender's: ``retry`` s, doubling up to 120 s, reset by a 200."""
         conn.backoff = min(120.0, conn.backoff * 2) if conn.backoff else self.retry
         return conn.backoff
 

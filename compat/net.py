@@ -25,7 +25,9 @@ except ImportError:  # Python 2: both in urllib2
     import urllib2 as urlerror  # novm
     urlrequest = urlerror
 
-import compat
+# The compat package itself, under whichever name it was imported: top-level in pilot.pyz and the
+# checkout, pilot_server.worker.compat when installed (pilot/shims.py).
+compat = sys.modules[__name__.rpartition(".")[0]]
 
 
 class FetchError(Exception):

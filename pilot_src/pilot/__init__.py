@@ -2,7 +2,8 @@
 
 Everything under this package runs on CPython 2.6 ... 3.13 with the standard
 library and ``compat`` only (no six: see compat).  Nothing here may import
-``pilot_server``.
+``pilot_server``.  Installed, this package is ``pilot_server.worker`` (docs/packaging.md): its modules
+import each other by relative names and take compat from ``shims``.
 """
 
 __version__ = "2.0.0a1"

@@ -12,9 +12,10 @@
 import os
 import sys
 
-import compat
-from pilot import __version__, exitcodes, options, version_line
-from pilot.errors import UsageError
+from .shims import compat
+from . import __version__, exitcodes, version_line
+from .config import options
+from .errors import UsageError
 
 # Everything else is imported where it is needed: --version and --help load only the modules
 # above (tests/node/test_startup.py pins the set), --explain no command module it does not plan.
@@ -63,12 +64,12 @@ def _main(argv, archive, environ, work_dir, stdout, stderr):
         _line(stdout, version_line())
         return exitcodes.OK
     if "benchmark" in parsed.actions:
-        from pilot.benchmark_action import run_benchmark
+        from .cpu.benchmark_action import run_benchmark
 
         return run_benchmark(parsed, environ, stdout, stderr)
     work_dir = os.path.abspath(work_dir or os.getcwd())
     if "handOffLog" in parsed.actions:
-        from pilot import loghandoff
+        from .logs import loghandoff
 
         return loghandoff.main(work_dir, environ, stdout)
     if any(action in parsed.actions for action in INFO_ACTIONS):
@@ -82,7 +83,7 @@ def _line(stream, text):
 
 
 def _downloader(log, environ):
-    from pilot.fetch import Downloader, default_ca_dir
+    from .config.fetch import Downloader, default_ca_dir
 
     return Downloader(log, capath=default_ca_dir(environ))
 
@@ -95,8 +96,8 @@ def _prepare(parsed, environ, work_dir, archive, logger, with_plan=True, result=
     (remote logging) is called with them then too, so such failures reach
     the logbook.
     """
-    from pilot.params import resolve
-    from pilot.toolbox import Toolbox
+    from .config.params import resolve
+    from .sequence.toolbox import Toolbox
 
     log = logger.source("Pilot", "setup")
     downloader = _downloader(log, environ)
@@ -120,7 +121,7 @@ def _prepare(parsed, environ, work_dir, archive, logger, with_plan=True, result=
 
 
 def _proxy_vo(environ):
-    from pilot import credentials  # and its RSA code: only when the VO must come from the proxy
+    from .config import credentials  # and its RSA code: only when the VO must come from the proxy
 
     return credentials.proxy_vo(environ)
 
@@ -128,8 +129,8 @@ def _proxy_vo(environ):
 # -- information actions -------------------------------------------------------------
 
 def _inform(parsed, environ, work_dir, archive, stdout, stderr):
-    from pilot.errors import PilotError
-    from pilot.logger import PilotLogger, StreamSink
+    from .errors import PilotError
+    from .logs.logger import PilotLogger, StreamSink
 
     logger = PilotLogger(debug=bool(parsed.values.get("debugLevel")))
     logger.add_sink(StreamSink(stderr))  # progress and warnings; the answer goes to stdout
@@ -185,7 +186,7 @@ def explain_text(params, plan, toolbox):
         where = source + (" " + origin if origin else "")
         lines.append("  %-*s = %-34s [%s]" % (width, param.dest, _show(getattr(params, param.dest)), where))
     if params.pilotJSONName:
-        from pilot.pilotjson import schema_of
+        from .config.pilotjson import schema_of
 
         lines.append("pilot.json: %s, %s schema; VO used for its sections: %s [%s]"
                      % (params.pilotJSONName, schema_of(params.pilotJSON), params.jsonVO, params.jsonVOSource))
@@ -237,7 +238,7 @@ def help_text():
         lines.append("  %3d  %-12s %s" % (entry.code, entry.name, entry.meaning))
     lines.append("  128+N %-11s stopped by signal N (%s)" % ("KILLED", ", ".join(exitcodes.HANDLED_SIGNALS)))
     lines.append("")
-    from pilot.result import FILE_NAME
+    from .sequence.result import FILE_NAME
 
     lines.append("Files in the work directory: %s (the log), %s (what happened)." % (LOG_FILE, FILE_NAME))
     return "\n".join(lines)
@@ -249,13 +250,13 @@ def _run(parsed, environ, work_dir, archive, stdout, stderr):
     import time
     import traceback
 
-    from pilot.commands.base import Context
-    from pilot.errors import PilotError, PilotKilled
-    from pilot.heartbeat import Heartbeat, usage
-    from pilot.logger import FileSink, MemorySink, PilotLogger, StreamSink
-    from pilot.proc import ProcessRunner
-    from pilot.result import FILE_NAME, PilotResult
-    from pilot.runner import SignalGuard, run_plan, stderr_line, summary_lines
+    from .commands.base import Context
+    from .errors import PilotError, PilotKilled
+    from .sequence.heartbeat import Heartbeat, usage
+    from .logs.logger import FileSink, MemorySink, PilotLogger, StreamSink
+    from .sequence.proc import ProcessRunner
+    from .sequence.result import FILE_NAME, PilotResult
+    from .sequence.runner import SignalGuard, run_plan, stderr_line, summary_lines
 
     started = time.time()
     guard = SignalGuard()
@@ -268,7 +269,7 @@ def _run(parsed, environ, work_dir, archive, stdout, stderr):
         stderr_line("cannot write %s in %s: %s (logging to stdout only)"
                     % (LOG_FILE, work_dir, exc.strerror or exc))
     # Holds the first records until the parameters say whether remote logging is on
-    # (pilot.logsession is imported only then: a pilot without it does not compile it).
+    # (pilot.logs.logsession is imported only then: a pilot without it does not compile it).
     early = MemorySink()
     logger.add_sink(early)
     log = logger.source("Pilot")
@@ -280,7 +281,7 @@ def _run(parsed, environ, work_dir, archive, stdout, stderr):
 
     def on_params(params):
         if params.pilotLogging:
-            from pilot import logsession
+            from .logs import logsession
 
             remote.append(logsession.start(early, logger, params, environ, work_dir))
         logger.remove_sink(early)
@@ -338,7 +339,7 @@ def _run(parsed, environ, work_dir, archive, stdout, stderr):
             heartbeat.stop()
         logger.remove_sink(early)
         if remote and remote[0] is not None:
-            from pilot import logsession
+            from .logs import logsession
 
             logsession.finish(remote[0], logger, result, started)
         guard.restore()

@@ -1,6 +1,6 @@
 """Exceptions that carry a failure type (see exitcodes) and a one-line reason."""
 
-import compat
+from .shims import compat
 
 
 class PilotError(Exception):

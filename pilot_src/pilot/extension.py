@@ -28,19 +28,19 @@ Hooks, the methods of the standard commands meant to be overridden:
   ``environment()``, ``path()``, ``log``, ``details``, ``pp``, ``context``.
 """
 
-from pilot import exitcodes
-from pilot.commands.agent import LaunchAgent
-from pilot.commands.capability import CheckWNCapabilities, ConfigureArchitectureWithoutCLI, ConfigureCPURequirements
-from pilot.commands.checknode import CheckWorkerNode
-from pilot.commands.configure import (CheckCECapabilities, ConfigureArchitecture, ConfigureBasics, ConfigureSite,
+from . import exitcodes
+from .commands.agent import LaunchAgent
+from .commands.capability import CheckWNCapabilities, ConfigureArchitectureWithoutCLI, ConfigureCPURequirements
+from .commands.checknode import CheckWorkerNode
+from .commands.configure import (CheckCECapabilities, ConfigureArchitecture, ConfigureBasics, ConfigureSite,
                                       RegisterPilot)
-from pilot.commands.install import InstallDIRAC
-from pilot.commands.nagios import NagiosProbes
-from pilot.commands.version import GetPilotVersion
-from pilot.commands.base import Command, CommandBase, Context
-from pilot.commands.install import Skip, system_dir
-from pilot.errors import CommandFailed, ConfigError, PilotError
-from pilot.params import PilotParams
+from .commands.install import InstallDIRAC
+from .commands.nagios import NagiosProbes
+from .commands.version import GetPilotVersion
+from .commands.base import Command, CommandBase, Context
+from .commands.install import Skip, system_dir
+from .errors import CommandFailed, ConfigError, PilotError
+from .config.params import PilotParams
 
 FAILURE_TYPES = exitcodes.FAILURE_TYPES
 """The failure types a command may give to fail() (a command's ``failure_type``)."""

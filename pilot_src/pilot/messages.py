@@ -31,7 +31,7 @@ import json
 import math
 import re
 
-import compat
+from .shims import compat
 
 SCHEMA = "pilots2/log/1"
 KINDS = ("log", "command", "heartbeat", "stdin", "result")
@@ -84,7 +84,7 @@ def encode(document):
 # -- the pilot's builders: a logger record as a message, batches within the limits ----------------
 
 def record_message(stamp, record):
-    """A record of the pilot's logger (pilot/logger.py) as a message: names and data cut to fit."""
+    """A record of the pilot's logger (pilot/logs/logger.py) as a message: names and data cut to fit."""
     return message(stamp, record.seq, record.time, record.text, record.level, _name(record.source) or "Pilot",
                    _name(record.phase), _name(record.status), record.stream, record.kind, fit_data(record.data))
 

@@ -17,18 +17,18 @@ import os
 import shutil
 import tempfile
 
-from pilot import exitcodes
-from pilot import options as options_module
-from pilot import params as params_module
-from pilot.cli import LOG_FILE
-from pilot.commands import core_commands
-from pilot.commands.base import Command, Context
-from pilot.errors import PilotError
-from pilot.fetch import Downloader
-from pilot.logger import FileSink, PilotLogger
-from pilot.proc import ProcessRunner
-from pilot.result import FILE_NAME, PilotResult
-from pilot.runner import run_plan
+from . import exitcodes
+from .config import options as options_module
+from .config import params as params_module
+from .cli import LOG_FILE
+from .commands import core_commands
+from .commands.base import Command, Context
+from .errors import PilotError
+from .config.fetch import Downloader
+from .logs.logger import FileSink, PilotLogger
+from .sequence.proc import ProcessRunner
+from .sequence.result import FILE_NAME, PilotResult
+from .sequence.runner import run_plan
 
 __all__ = ["run_command", "CommandRun"]
 

@@ -8,7 +8,7 @@ import argparse
 import importlib
 import sys
 
-from pilot import __version__
+from pilot_server.worker import __version__
 from pilot_server import extras
 
 USAGE = 2

@@ -86,7 +86,7 @@ def _ca_for_pilots(ca, workdir):
 
 def _registration(argv):
     """ce, queue, site, vo from the pilot's own options (-N -Q -n --wnVO)."""
-    from pilot import options as pilot_options
+    from pilot_server.worker.config import options as pilot_options
 
     values = pilot_options.parse(argv).values
     return dict((key, values.get(dest) or None) for key, dest in (("ce", "ceName"), ("queue", "queueName"),
@@ -94,7 +94,7 @@ def _registration(argv):
 
 
 def submit_command(args):
-    from pilot import options as pilot_options
+    from pilot_server.worker.config import options as pilot_options
     from pilot_server import tokens, wrapper
     from pilot_server.logbook.cli.cmd_state import open_submitter
     from pilot_server.logbook.store.database import DatabaseError, Unavailable

@@ -11,7 +11,8 @@ import json
 import re
 import sys
 
-from pilot import exitcodes, messages, options
+from pilot_server.worker import exitcodes, messages
+from pilot_server.worker.config import options
 
 PAGES = ["docs/reference/options.md", "docs/reference/exit-codes.md", "docs/reference/messages.md",
          "docs/reference/metrics.md"]

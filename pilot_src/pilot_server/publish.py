@@ -17,7 +17,7 @@ import json
 import os
 import tarfile
 
-from pilot import exitcodes
+from pilot_server.worker import exitcodes
 from pilot_server.cliutil import OK, fail, one_line_errors, say
 
 DIRAC_PILOT = '''#!/usr/bin/env python

@@ -10,13 +10,14 @@ Zip layout::
     __main__.py, pyzimport.py   <- pilot_src/pilot/_pyzroot/ (the launcher and the importer), stripped
     pilot/__init__.py           <- stripped too: a lone --version needs nothing else
     pilot.bz2                   <- one bz2 stream: every module, stripped (stored, not deflated)
-    pilot.idx                   <- one line per module: name path offset length kind (P package, M module)
+    pilot.idx                   <- one line per module, in the blob's order: path length
     <data files>                <- non-Python files of pilot/ and compat/, as they are
     <extension files>           <- --with-extension FILE, as they are
 
 The modules in pilot.bz2: pilot/** and compat/** under their paths, the other
 files of _pyzroot/ (pilotTools.py, pilotCommands.py) at the top, and six.py
-with --with-six (the pilot does not need it; some VO extensions do).  Stripped
+with --with-six (the pilot does not need it; some VO extensions do).  pilot/testing.py
+(for a VO's unit tests, never used on a node) only with --with-testing.  Stripped
 means comments and docstrings become blank lines: line numbers stay those of
 the checkout, so a traceback on the node names the real file and line.
 
@@ -47,9 +48,13 @@ SYSTEM_WHEEL_DIRS = ("/opt/wheels",)
 DOWNLOAD_TIMEOUT = 120  # seconds for pip download
 
 PYZROOT = "_pyzroot"
+# The installed name of pilot_src/pilot (with compat inside it); the pyz calls them pilot and compat.
+WORKER_PACKAGE = "pilot_server.worker"
 # Run by zipimport before the blob's importer exists: the launcher, the importer, and the pilot
 # package's __init__ (what a lone --version needs, see _pyzroot/__main__.py).
 ROOT_PLAIN = ("__main__.py", "pyzimport.py", "pilot/__init__.py")
+# For a VO's unit tests only (docs/extensions.md): left out of the node's pyz unless asked for.
+FOR_TESTS = ("pilot/testing.py",)
 BLOB = "pilot.bz2"
 INDEX = "pilot.idx"
 DOS_EPOCH = 315532800  # 1980-01-01 00:00:00 UTC, the earliest zip date
@@ -133,13 +138,17 @@ def _package_dir(name):
 
 
 def locate_sources(source_root=None):
-    """(pilot_dir, compat_dir) from a checkout, else from the installed packages."""
+    """(pilot_dir, compat_dir) from a checkout, else from the installed worker package.
+
+    Installed, the worker-node package is pilot_server.worker and compat is inside it
+    (docs/packaging.md); in the pyz they are the top-level pilot and compat all the same."""
     root = source_root or checkout_root()
     if root:
         pilot_dir = os.path.join(root, "pilot_src", "pilot")
         compat_dir = os.path.join(root, "compat")
     else:
-        pilot_dir, compat_dir = _package_dir("pilot"), _package_dir("compat")
+        pilot_dir = _package_dir(WORKER_PACKAGE)
+        compat_dir = os.path.join(pilot_dir, "compat")
     for label, path in (("pilot package", pilot_dir), ("compat package", compat_dir)):
         if not os.path.isdir(path):
             raise BuildError("%s not found: %s is not a directory" % (label, path))
@@ -234,14 +243,18 @@ def _module_name(member):
     return ".".join(parts), False
 
 
-def collect_members(pilot_dir, compat_dir, six_py=None, extensions=()):
+def collect_members(pilot_dir, compat_dir, six_py=None, extensions=(), with_testing=False):
     """Sorted [(name, bytes)] of the pyz; clashing names are an error.
 
     Python files of pilot/, compat/ and _pyzroot/ (but the launcher and the
     importer) go into pilot.bz2 and pilot.idx; everything else stays a member.
+    FOR_TESTS modules only ``with_testing``.
     """
+    # Installed, compat is a folder of the worker package: in the pyz it is top-level only.
+    inside = os.path.dirname(os.path.abspath(compat_dir)) == os.path.abspath(pilot_dir)
+    skip_top = (PYZROOT, os.path.basename(compat_dir)) if inside else (PYZROOT,)
     sources = (
-        _walk(pilot_dir, ["pilot"], skip_top=(PYZROOT,))
+        _walk(pilot_dir, ["pilot"], skip_top=skip_top)
         + _walk(os.path.join(pilot_dir, PYZROOT), [])
         + _walk(compat_dir, ["compat"])
     )
@@ -253,6 +266,8 @@ def collect_members(pilot_dir, compat_dir, six_py=None, extensions=()):
         if name in origins:
             raise BuildError("%s and %s both become %s in the pyz" % (origins[name], path, name))
         origins[name] = path
+        if name in FOR_TESTS and not with_testing:
+            continue
         if name.endswith(".py") and name not in ROOT_PLAIN:
             modules[name] = _read(path)
         elif name in ROOT_PLAIN:  # zipimport runs them: stripped the same way, line numbers kept
@@ -275,7 +290,7 @@ def collect_members(pilot_dir, compat_dir, six_py=None, extensions=()):
 
 def pack_modules(modules, origins=None):
     """(bz2 blob, index bytes) of {member path: source bytes}, in sorted order."""
-    chunks, lines, offset = [], [], 0
+    chunks, lines = [], []
     for member in sorted(modules):
         origin = (origins or {}).get(member, member)
         try:
@@ -286,9 +301,9 @@ def pack_modules(modules, origins=None):
         name, package = _module_name(member)
         if not name or " " in member:
             raise BuildError("%s cannot be a module of the pyz" % origin)
-        lines.append("%s %s %d %d %s\n" % (name, member, offset, len(data), "P" if package else "M"))
+        # The importer derives the rest: module name and kind from the path, offsets by adding up.
+        lines.append("%s %d\n" % (member, len(data)))
         chunks.append(data)
-        offset += len(data)
     return bz2.compress(b"".join(chunks), 9), "".join(lines).encode("ascii")
 
 
@@ -297,10 +312,11 @@ def read_modules(pyz_path):
     with zipfile.ZipFile(pyz_path) as zf:
         blob, index = zf.read(BLOB), zf.read(INDEX).decode("ascii")
     text = bz2.decompress(blob)
-    found = {}
+    found, offset = {}, 0
     for line in index.splitlines():
-        _, member, offset, length, _ = line.split(" ")
-        found[member] = text[int(offset):int(offset) + int(length)]
+        member, length = line.split(" ")
+        found[member] = text[offset:offset + int(length)]
+        offset += int(length)
     return found
 
 
@@ -457,10 +473,12 @@ def _member_table(members):
     return [{"name": n, "size": len(d), "sha256": _sha256(d)} for n, d in members]
 
 
-def build_pyz(output, source_root=None, six_wheel=None, extensions=(), log=_no_log, with_six=False):
+def build_pyz(output, source_root=None, six_wheel=None, extensions=(), log=_no_log, with_six=False,
+              with_testing=False):
     """Build pilot.pyz at output (atomically) and return a BuildResult.
 
-    ``with_six`` (or a ``six_wheel`` given) adds six.py for extensions that need it."""
+    ``with_six`` (or a ``six_wheel`` given) adds six.py for extensions that need it;
+    ``with_testing`` pilot.testing, for a VO's unit tests."""
     output = os.path.abspath(output)
     if os.path.isdir(output):
         raise BuildError("output %s is a directory" % output)
@@ -469,7 +487,7 @@ def build_pyz(output, source_root=None, six_wheel=None, extensions=(), log=_no_l
     if with_six or six_wheel:
         wheel = find_six_wheel(six_wheel, source_root, log)
         six_py = read_six(wheel)
-    members = collect_members(pilot_dir, compat_dir, six_py, extensions)
+    members = collect_members(pilot_dir, compat_dir, six_py, extensions, with_testing)
     date_time = zip_date_time()
 
     def write(fh):
@@ -529,6 +547,11 @@ def _parser(prog):
         "%s, the cache, else pip download" % (SIX_WHEEL_NAME, ", ".join(SYSTEM_WHEEL_DIRS)),
     )
     parser.add_argument(
+        "--with-testing", action="store_true",
+        help="also put pilot.testing into the pyz, for a VO's unit tests of its commands (a node never "
+        "needs it; see docs/extensions.md)",
+    )
+    parser.add_argument(
         "--with-extension", metavar="FILE", action="append", default=[],
         help="add FILE (e.g. LHCbPilotCommands.py) at the root of the pyz; repeatable",
     )
@@ -570,6 +593,7 @@ def main(argv=None, prog="build_pilot"):
             extensions=args.with_extension,
             log=log,
             with_six=args.with_six,
+            with_testing=args.with_testing,
         )
         _write_line(sys.stdout, "%s  size=%d  sha256=%s" % (result.path, result.size, result.sha256))
         if args.sign_key:

@@ -3,7 +3,7 @@
 * Keys: RSA-3072 (``cryptography``), private key PEM (PKCS#8) readable by its
   owner only, public key PEM (SubjectPublicKeyInfo) beside it as ``<name>.pub.pem``.
 * Key id: the first 16 hex of the SHA-256 of the public key's DER, the same id
-  as the worker node's ``pilot.rsaverify`` computes.
+  as the worker node's ``pilot.config.rsaverify`` computes.
 * Signature: PKCS#1 v1.5 with SHA-256 over the exact artifact bytes, written
   raw (the format of ``openssl dgst -sha256 -sign``) to ``<artifact>.sig``.
   Nothing is appended to the artifact (Python 2.6-3.7 would not run the zip).

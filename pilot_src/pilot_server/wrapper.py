@@ -5,7 +5,7 @@ The library call is ``make_wrapper(variant, verified, ...)``: ``verified`` must 
 trust store first, and refuses an unsigned or mismatching one).  Variants:
 
 * ``batch``: a /bin/sh script (the job's executable on HTCondor-CE, ARC, SSH/local
-  batch) with the signed pyz embedded (base85 by default, base64 with ``--payload pyz``)
+  batch) with the signed pyz embedded (base94 by default, base64 with ``--payload pyz``)
   and its sha256.  The pyz's modules are one bz2 stream already: nothing is compressed twice.
 * ``vm``: cloud-init user data (#cloud-config) that creates a user, writes the pyz,
   the wrapper and a boot script, and starts the pilot at first boot as that user.
@@ -13,7 +13,8 @@ trust store first, and refuses an unsigned or mismatching one).  Variants:
   against the sha256 and/or the signature (public key and verifier embedded).
 
 Every embedded value is validated and single-quoted; the node-side script is in
-``templates/``.  The pilot options are checked with the pilot's own option parser.
+``templates/``: node.sh in clear (it finds a Python), the rest (stage.sh and the variant's
+source block) compressed with zlib in base94, unpacked by that Python and run by the shell.  The pilot options are checked with the pilot's own option parser.
 """
 
 import base64
@@ -23,15 +24,18 @@ import pkgutil
 import re
 import time
 import uuid
+import zlib
 
-from pilot import __version__
-from pilot import options as pilot_options
-from pilot.errors import UsageError
+from pilot_server.worker import __version__
+from pilot_server.worker.config import options as pilot_options
+from pilot_server.worker.errors import UsageError
 from pilot_server import tokens
 from pilot_server.cliutil import OK, fail, one_line_errors, say
 
 VARIANTS = ("batch", "vm", "fetch")
-ENCODINGS = ("b85", "pyz")  # base85 (4 bytes in 5 characters) or base64 (3 in 4) of the signed pyz
+# base94 (68 bytes in 83 characters), base64 (3 in 4) of the signed pyz, or the pyz itself after the script
+ENCODINGS = ("b94", "pyz", "raw")
+ENCODING_NAMES = {"b94": "base94", "pyz": "base64", "raw": "raw bytes after the script"}
 FETCH_CHECKS = ("both", "sha256", "signature")
 
 # Wrapper exit codes when the pilot did not start (DIRAC's 3 and 255, and ours for "no Python").
@@ -50,7 +54,10 @@ VM_LOG_DIR = "/var/log"
 VM_BOOT_LOG = VM_LOG_DIR + "/pilots2-boot.log"
 
 B64_LINE = 76
-B85_LINE = 100
+# Base94: the printable ASCII characters but space, 68 bytes in 83 characters (94**83 >= 256**68);
+# the node decodes it with a few lines of Python 2.6+ (pw_decoder in templates/node.sh).
+B94_BYTES, B94_CHARS = 68, 83
+B94_LINE = 12 * B94_CHARS
 USER_PATTERN = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 PATH_PATTERN = re.compile(r"^/[A-Za-z0-9._/+-]*$")
 URL_PATTERN = re.compile(r"^(https?://[A-Za-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._~/%+=,@:-]*)?|file:/[A-Za-z0-9._~/%+=,@-]*)$")
@@ -63,11 +70,13 @@ class WrapperError(Exception):
 
 
 class Wrapper(object):
-    """A made wrapper: ``text`` (str) and what the SiteDirector records."""
+    """A made wrapper: ``text`` (str; ``data``, the bytes to write, adds a raw payload after it)
+    and what the SiteDirector records."""
 
-    def __init__(self, variant, text, stamp, pilot_sha256, payload_sha256, key_id, token_expires=None):
+    def __init__(self, variant, text, stamp, pilot_sha256, payload_sha256, key_id, token_expires=None, tail=b""):
         self.variant = variant
         self.text = text
+        self.tail = tail
         self.stamp = stamp
         self.pilot_sha256 = pilot_sha256
         self.payload_sha256 = payload_sha256
@@ -75,15 +84,19 @@ class Wrapper(object):
         self.token_expires = token_expires
 
     @property
+    def data(self):
+        return self.text.encode("utf-8") + self.tail
+
+    @property
     def size(self):
-        return len(self.text.encode("utf-8"))
+        return len(self.data)
 
     def write(self, path):
         """Write atomically; mode 0700 (a logbook token may be inside)."""
         tmp = "%s.tmp-%d" % (path, os.getpid())
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o700)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(self.text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(self.data)
         os.chmod(tmp, 0o700)
         os.replace(tmp, path)
 
@@ -150,26 +163,57 @@ def make_logbook_token(secret, stamp, ttl=tokens.DEFAULT_TTL, vo=None, now=None)
 # -- payload --------------------------------------------------------------------------
 
 
+def b94encode(data):
+    """Base94 text of bytes: 33 + the padding bytes, then 83 characters per 68 bytes (big-endian)."""
+    pad = -len(data) % B94_BYTES
+    data += b"\0" * pad
+    out = [chr(33 + pad)]
+    for start in range(0, len(data), B94_BYTES):
+        number = int.from_bytes(data[start:start + B94_BYTES], "big")
+        digits = []
+        for _ in range(B94_CHARS):
+            number, digit = divmod(number, 94)
+            digits.append(chr(33 + digit))
+        out.append("".join(reversed(digits)))
+    return "".join(out)
+
+
+def b94decode(text):
+    """Bytes of b94encode's text (whitespace ignored); the node's decoder is pw_decoder."""
+    text = "".join(text.split())
+    out = b"".join(
+        _b94_number(text[start:start + B94_CHARS]).to_bytes(B94_BYTES, "big")
+        for start in range(1, len(text), B94_CHARS))
+    return out[:len(out) - (ord(text[0]) - 33)]
+
+
+def _b94_number(chars):
+    number = 0
+    for char in chars:
+        number = number * 94 + ord(char) - 33
+    return number
+
+
+def _lines(text, width):
+    return "\n".join(text[i:i + width] for i in range(0, len(text), width))
+
+
 def encode_payload(data, encoding):
     """(the signed pyz as text lines, its sha256: what the node checks and runs)."""
     if encoding == "pyz":
         text, width = base64.b64encode(data).decode("ascii"), B64_LINE
-    elif encoding == "b85":
-        text, width = base64.b85encode(data).decode("ascii"), B85_LINE
+    elif encoding == "b94":
+        text, width = b94encode(data), B94_LINE
     else:
         raise WrapperError("unknown payload encoding %r (%s)" % (encoding, ", ".join(ENCODINGS)))
-    lines = [text[i:i + width] for i in range(0, len(text), width)]
-    return "\n".join(lines), hashlib.sha256(data).hexdigest()
+    return _lines(text, width), hashlib.sha256(data).hexdigest()
 
 
-def _template(name):
-    """A template; a shell one without its comment-only lines but the first two (the
+def _template(name, keep=0):
+    """A shell template without its comment-only lines but the first ``keep`` (node.sh: the
     shebang and what made the script): they explain the template, the wrapper travels."""
-    text = pkgutil.get_data("pilot_server", "templates/" + name).decode("utf-8")
-    if not name.endswith(".sh"):
-        return text
-    lines = text.split("\n")
-    return "\n".join(lines[:2] + [line for line in lines[2:] if not line.lstrip().startswith("#")])
+    lines = pkgutil.get_data("pilot_server", "templates/" + name).decode("utf-8").split("\n")
+    return "\n".join(lines[:keep] + [line for line in lines[keep:] if not line.lstrip().startswith("#")])
 
 
 def _fill(text, values, later=()):
@@ -190,21 +234,36 @@ def _heredoc_body(text, terminator):
 
 
 def rsaverify_source():
-    """pilot/rsaverify.py, the node-side verifier: one definition, embedded as is."""
-    return pkgutil.get_data("pilot", "rsaverify.py").decode("utf-8")
+    """pilot/config/rsaverify.py, the node-side verifier: one definition, embedded as is."""
+    return pkgutil.get_data("pilot_server.worker", "config/rsaverify.py").decode("utf-8")
 
 
 # -- the scripts ------------------------------------------------------------------------
 
 
+def pack_stage(text):
+    """The stage as node.sh carries it: raw deflate (zlib level 9), base94 lines."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, -15)
+    return _lines(b94encode(packer.compress(text.encode("utf-8")) + packer.flush()), B94_LINE)
+
+
+def read_stage(text):
+    """The stage a wrapper's shell runs with eval, unpacked (tests, and to read a wrapper)."""
+    body = re.search(r"<<'PILOT_STAGE_END'\n(.*?)\nPILOT_STAGE_END\n", text, re.S)
+    if not body:
+        raise WrapperError("no stage in this wrapper")
+    return zlib.decompress(b94decode(body.group(1)), -15).decode("utf-8")
+
+
 def node_script(variant, stamp, pilot_options_argv, source_block, sha256, artifact_note, token="",
-                work_base="", cleanup=False, source_note=""):
+                work_base="", cleanup=False, source_note="", clear_block=""):
     if token and not TOKEN_PATTERN.match(token):
         raise WrapperError("logbook token has unexpected characters")
     if work_base and not PATH_PATTERN.match(work_base):
         raise WrapperError("work base %r must be an absolute path of letters, digits and ._/+-" % work_base)
     quoted = " ".join(shell_quote(arg) for arg in pilot_options_argv)
-    head = _fill(_template("node.sh"), {
+    stage = _fill(_template("stage.sh"), {"OPTIONS": quoted}, later=("SOURCE",)).replace("@SOURCE@", source_block)
+    head = _fill(_template("node.sh", keep=2), {
         "VARIANT": variant,
         "VERSION": __version__,
         "WORK_BASE_NOTE": " (default %s)" % work_base if work_base else "",
@@ -218,17 +277,21 @@ def node_script(variant, stamp, pilot_options_argv, source_block, sha256, artifa
         "Q_CLEANUP": shell_quote("yes" if cleanup else "no"),
         "Q_TOKEN": shell_quote(token),
         "Q_SHOWN_OPTIONS": shell_quote(" ".join(pilot_options_argv)),
-        "OPTIONS": quoted,
-    }, later=("SOURCE",))
-    return head.replace("@SOURCE@", source_block)
+    }, later=("CLEAR", "STAGE"))
+    return head.replace("@CLEAR@", clear_block).replace("@STAGE@", _heredoc_body(pack_stage(stage), "PILOT_STAGE_END"))
 
 
 def embedded_source(data, encoding):
+    """(stage block, clear block with the payload, the payload's sha256, bytes after the script)."""
+    if encoding == "raw":  # the script's last len(data) bytes: a binary file, no text channel
+        clear = _fill(_template("payload_raw.sh", keep=1), {"RAW_SIZE": str(len(data))})
+        return _template("source_embedded.sh"), clear, hashlib.sha256(data).hexdigest(), data
     payload, node_sha256 = encode_payload(data, encoding)
-    note = "base64 of pilot.pyz as signed" if encoding == "pyz" else "base85 of pilot.pyz as signed"
-    block = _fill(_template("source_embedded.sh"), {"ENCODING_NOTE": note, "Q_ENCODING": shell_quote(encoding)},
+    note = "%s of pilot.pyz as signed" % ENCODING_NAMES[encoding]
+    clear = _fill(_template("payload.sh", keep=1), {"ENCODING_NOTE": note, "Q_ENCODING": shell_quote(encoding)},
                   later=("PAYLOAD",))
-    return block.replace("@PAYLOAD@", _heredoc_body(payload, "PILOT_PAYLOAD_END")), node_sha256
+    clear = clear.replace("@PAYLOAD@", _heredoc_body(payload, "PILOT_PAYLOAD_END"))
+    return _template("source_embedded.sh"), clear, node_sha256, b""
 
 
 def fetch_source(urls, public_key_pem, rounds=2, pause=10):
@@ -299,7 +362,7 @@ def cloud_config(run_script, payload_lines, boot_script, user):
 
 
 def make_wrapper(variant, verified, pilot_options_argv=(), stamp=None, token_secret=None,
-                 token_ttl=tokens.DEFAULT_TTL, vo=None, work_base="", cleanup=False, encoding="b85",
+                 token_ttl=tokens.DEFAULT_TTL, vo=None, work_base="", cleanup=False, encoding="b94",
                  urls=(), fetch_check="both", fetch_rounds=2, fetch_pause=10, vm_user="pilot",
                  vm_poweroff=False, now=None):
     """Make a wrapper for a verified pyz (see ``verify``); returns a Wrapper."""
@@ -316,10 +379,10 @@ def make_wrapper(variant, verified, pilot_options_argv=(), stamp=None, token_sec
         token, expires = make_logbook_token(token_secret, stamp, token_ttl, vo, now)
     common = dict(token=token, work_base=work_base, cleanup=cleanup)
     if variant == "batch":
-        source, node_sha256 = embedded_source(verified.data, encoding)
+        source, clear, node_sha256, tail = embedded_source(verified.data, encoding)
         text = node_script("batch", stamp, argv, source, node_sha256, _artifact_note(verified),
-                           source_note="embedded, %s" % ("base64" if encoding == "pyz" else "base85"), **common)
-        return Wrapper(variant, text, stamp, verified.sha256, node_sha256, verified.key_id, expires)
+                           source_note="embedded, %s" % ENCODING_NAMES[encoding], clear_block=clear, **common)
+        return Wrapper(variant, text, stamp, verified.sha256, node_sha256, verified.key_id, expires, tail)
     if variant == "fetch":
         if fetch_check not in FETCH_CHECKS:
             raise WrapperError("unknown fetch check %r (%s)" % (fetch_check, ", ".join(FETCH_CHECKS)))
@@ -338,7 +401,7 @@ def make_wrapper(variant, verified, pilot_options_argv=(), stamp=None, token_sec
         argv = argv + ["-t", "WholeNode"]  # the VM is the pilot's: its processors are not 1 (DIRAC's default)
     run_script = node_script("vm", stamp, argv, file_source(VM_PYZ), node_sha256, _artifact_note(verified),
                              source_note="the file %s written by cloud-init" % VM_PYZ, **common)
-    boot = _fill(_template("vm-boot.sh"), {
+    boot = _fill(_template("vm-boot.sh", keep=2), {
         "VERSION": __version__, "RUN_SCRIPT": VM_RUN_SCRIPT, "USER": vm_user, "HOME": VM_HOME,
         "BOOT_LOG": VM_BOOT_LOG, "LOG_DIR": VM_LOG_DIR, "PYZ": VM_PYZ, "Q_USER": shell_quote(vm_user),
         "Q_POWEROFF": shell_quote("yes" if vm_poweroff else "no"),
@@ -377,9 +440,11 @@ def register(commands):
                         help="preferred work base on the node (before $_CONDOR_SCRATCH_DIR, $TMPDIR, ...)")
     parser.add_argument("--cleanup", action="store_true",
                         help="remove the work directory at the end (logs are copied out first)")
-    parser.add_argument("--payload", choices=ENCODINGS, default="b85",
-                        help="batch: b85 = base85 of the signed pyz (default, decoded by the node's Python); "
-                             "pyz = base64 of it, 7%% larger, also decoded by base64 -d or openssl")
+    parser.add_argument("--payload", choices=ENCODINGS, default="b94",
+                        help="batch: b94 = base94 of the signed pyz (default, decoded by the node's Python); "
+                             "pyz = base64 of it, 10%% larger, also decoded by base64 -d or openssl; raw = the "
+                             "pyz's bytes after the script, 17%% smaller, for CEs that take the job's executable "
+                             "as a binary file (the script must be run from its file, not from stdin)")
     parser.add_argument("--url", action="append", default=[], metavar="URL",
                         help="fetch: a location of pilot.pyz (URL.sig beside it); repeatable, tried in order")
     parser.add_argument("--fetch-check", choices=FETCH_CHECKS, default="both",

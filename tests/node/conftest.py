@@ -1,7 +1,7 @@
 """Fixtures of the worker-node tests (Python 2.6 ... 3.13 syntax).
 
 Unit tests import the sources: <repo>/pilot_src and <repo> (for ``compat``)
-go first on sys.path.  Integration tests run the real pilot.pyz
+go first on sys.path, then this folder (helpers) and tests/ (``support``, ``doubles``).  Integration tests run the real pilot.pyz
 (``$PILOT_PYZ``, default <repo>/dist/pilot.pyz) with this interpreter.
 """
 
@@ -12,7 +12,7 @@ import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-for _path in (HERE, REPO, os.path.join(REPO, "pilot_src")):
+for _path in (os.path.dirname(HERE), HERE, REPO, os.path.join(REPO, "pilot_src")):
     if _path in sys.path:
         sys.path.remove(_path)
     sys.path.insert(0, _path)

@@ -18,9 +18,10 @@ import subprocess
 import pytest
 
 import helpers
+from support.certificates import openssl, self_signed  # noqa: F401  (test_credentials takes openssl from here)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-MAKER = os.path.join(os.path.dirname(HERE), "dirac_double", "make_release.py")
+MAKER = os.path.join(os.path.dirname(HERE), "doubles", "dirac", "make_release.py")
 VERSION = "9.0.0"
 SITE = "DIRAC.Test.local"
 SETUP = "Test-Setup"
@@ -67,21 +68,12 @@ def git_release(tmpdir_factory):
     return _release(tmpdir_factory, "git", "--git")
 
 
-def openssl(args, cwd):
-    rc, out, err = helpers.run(["openssl"] + list(args), cwd, timeout=60)
-    assert rc == 0, "openssl %s failed: %s" % (" ".join(args), err)
-    return out
-
-
 @pytest.fixture(scope="session")
 def host_certs(tmpdir_factory):
     """A directory with hostcert.pem and hostkey.pem (valid two days)."""
     if "host_certs" not in _MADE:
         folder = str(tmpdir_factory.mktemp("hostcerts"))
-        openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                 "-subj", "/DC=org/DC=test/CN=pilot.test.local",
-                 "-keyout", os.path.join(folder, "hostkey.pem"), "-out", os.path.join(folder, "hostcert.pem")],
-                folder)
+        self_signed(folder, subject="/DC=org/DC=test/CN=pilot.test.local", san="")
         _MADE["host_certs"] = folder
     return _MADE["host_certs"]
 
@@ -167,7 +159,7 @@ def executed_configure(text, source):
 
 
 def load_cfg(work_dir, name="pilot.cfg"):
-    from pilot.cfg import CFG
+    from pilot.config.cfg import CFG
 
     return CFG.load(os.path.join(work_dir, name))
 

@@ -10,17 +10,19 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import threading
-import time
 
 import six
 
-import tls_front
 from compat import communicate_within, kill_group_after
-from six.moves import BaseHTTPServer, socketserver
+from six.moves import BaseHTTPServer
+from support import tls_front
+from support.certificates import TestCerts  # noqa: F401  (the tests use helpers.TestCerts)
+from support.interpreters import find_interpreter  # noqa: F401  (the tests use helpers.find_interpreter)
+from support.ports import free_port  # noqa: F401  (the tests call helpers.free_port)
+from support.waiting import wait_for  # noqa: F401  (the tests call helpers.wait_for)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -134,16 +136,6 @@ def read_stream_with_timeout(proc, stream, timeout):
     return to_text(data)
 
 
-def wait_for(predicate, timeout=20.0, step=0.05):
-    """Poll ``predicate`` until it is true; return its last value."""
-    deadline = time.time() + timeout
-    value = predicate()
-    while not value and time.time() < deadline:
-        time.sleep(step)
-        value = predicate()
-    return value
-
-
 def read_text(path):
     handle = open(path, "rb")
     try:
@@ -214,15 +206,6 @@ def explain_table(out):
     return table
 
 
-def free_port():
-    """A local port nobody listens on (connection refused)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    return port
-
-
 def process_gone(pid):
     """True when pid no longer runs (a zombie left to a non-reaping init counts as gone)."""
     try:
@@ -250,9 +233,9 @@ def builder_python():
     return os.environ.get("PILOT_BUILDER_PYTHON") or "python3"
 
 
-def build_pyz(output, extensions=()):
-    """Build a pyz with extensions inside, with a Python 3 builder; returns its path."""
-    argv = [builder_python(), BUILDER, "--quiet", "--output", output]
+def build_pyz(output, extensions=(), with_testing=False):
+    """Build a pyz with extensions (and pilot.testing) inside, with a Python 3 builder; returns its path."""
+    argv = [builder_python(), BUILDER, "--quiet", "--output", output] + (["--with-testing"] if with_testing else [])
     for extension in extensions:
         argv += ["--with-extension", extension]
     try:
@@ -285,7 +268,7 @@ class ListSink(object):
 
 
 def make_logger(debug=False):
-    from pilot.logger import PilotLogger
+    from pilot.logs.logger import PilotLogger
 
     logger = PilotLogger(debug=debug)
     sink = ListSink()
@@ -315,25 +298,6 @@ class _Handler(BaseHTTPServer.BaseHTTPRequestHandler):
         pass  # quiet
 
 
-class _Server(socketserver.ThreadingMixIn, BaseHTTPServer.HTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    ssl_context = None
-
-    def finish_request(self, request, client_address):
-        # The TLS handshake happens here, in the request's thread, so a client
-        # that rejects the certificate cannot block the server.
-        if self.ssl_context is not None:
-            try:
-                request = self.ssl_context.wrap_socket(request, server_side=True)
-            except Exception:
-                return
-        BaseHTTPServer.HTTPServer.finish_request(self, request, client_address)
-
-    def handle_error(self, request, client_address):
-        pass  # clients that hang up or reject the certificate are expected
-
-
 class FileServer(object):
     """Serves the files of ``root`` on 127.0.0.1 (HTTPS when ssl_context is given;
     ``https(FileServer, root, certs)`` serves HTTPS on every Python)."""
@@ -342,7 +306,7 @@ class FileServer(object):
 
     def __init__(self, root, ssl_context=None):
         self.root = root
-        self.server = _Server(("127.0.0.1", 0), _Handler)
+        self.server = tls_front.TlsCapableHTTPServer(("127.0.0.1", 0), _Handler)
         self.server.root = root
         self.server.requests = []
         self.server.agents = []   # the User-Agent of each request
@@ -407,91 +371,10 @@ def https(make, certs):
     return server
 
 
-_OPENSSL_CONFIG = """
-[req]
-distinguished_name = dn
-prompt = no
-[dn]
-CN = Pilots2 Test CA
-[v3_ca]
-basicConstraints = critical, CA:TRUE
-keyUsage = critical, keyCertSign, cRLSign
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid:always
-[v3_plain_ca]
-# what `openssl req -x509` makes with OpenSSL's default configuration: no keyUsage
-basicConstraints = critical, CA:TRUE
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid:always
-[server]
-basicConstraints = critical, CA:FALSE
-keyUsage = critical, digitalSignature, keyEncipherment
-extendedKeyUsage = serverAuth
-subjectAltName = IP:127.0.0.1, DNS:localhost
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid, issuer
-[client]
-basicConstraints = critical, CA:FALSE
-keyUsage = critical, digitalSignature, keyEncipherment
-extendedKeyUsage = clientAuth
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid, issuer
-"""
-
-
-class TestCerts(object):
-    """A throwaway CA and a server certificate for 127.0.0.1, made with the openssl CLI.
-
-    ``ca_extensions="v3_plain_ca"``: a CA without keyUsage, as many site CAs are."""
-
-    def __init__(self, folder, ca_extensions="v3_ca"):
-        self.folder = folder
-        self.config = write_text(os.path.join(folder, "openssl.cnf"), _OPENSSL_CONFIG)
-        self.ca_key = os.path.join(folder, "ca.key")
-        self.ca_cert = os.path.join(folder, "ca.pem")
-        self.server_key = os.path.join(folder, "server.key")
-        self.server_csr = os.path.join(folder, "server.csr")
-        self.server_cert = os.path.join(folder, "server.pem")
-        self.ca_dir = os.path.join(folder, "certificates")
-        self._openssl("genrsa", "-out", self.ca_key, "2048")
-        self._openssl("req", "-x509", "-new", "-key", self.ca_key, "-out", self.ca_cert, "-days", "30",
-                      "-sha256", "-config", self.config, "-extensions", ca_extensions)
-        self._openssl("genrsa", "-out", self.server_key, "2048")
-        self._openssl("req", "-new", "-key", self.server_key, "-out", self.server_csr, "-subj", "/CN=127.0.0.1",
-                      "-config", self.config)
-        self._openssl("x509", "-req", "-in", self.server_csr, "-CA", self.ca_cert, "-CAkey", self.ca_key,
-                      "-CAcreateserial", "-out", self.server_cert, "-days", "30", "-sha256",
-                      "-extfile", self.config, "-extensions", "server")
-        # A grid-style CA directory: <subject hash>.0
-        os.makedirs(self.ca_dir)
-        digest = self._openssl("x509", "-hash", "-noout", "-in", self.ca_cert).strip()
-        shutil.copy(self.ca_cert, os.path.join(self.ca_dir, digest + ".0"))
-
-    def host_certificate(self):
-        """A client certificate of the same CA, as hostcert.pem/hostkey.pem in a folder (--cert)."""
-        folder = os.path.join(self.folder, "hostcert")
-        if not os.path.isdir(folder):
-            os.makedirs(folder)
-            key, csr = os.path.join(folder, "hostkey.pem"), os.path.join(folder, "host.csr")
-            self._openssl("genrsa", "-out", key, "2048")
-            self._openssl("req", "-new", "-key", key, "-out", csr, "-subj", "/DC=org/DC=test/CN=pilot.test.local",
-                          "-config", self.config)
-            self._openssl("x509", "-req", "-in", csr, "-CA", self.ca_cert, "-CAkey", self.ca_key,
-                          "-CAcreateserial", "-out", os.path.join(folder, "hostcert.pem"), "-days", "30",
-                          "-sha256", "-extfile", self.config, "-extensions", "client")
-            os.chmod(key, 0o600)
-        return folder
-
-    def _openssl(self, *args):
-        rc, out, err = run(["openssl"] + list(args), self.folder, timeout=60)
-        assert rc == 0, "openssl %s failed: %s" % (" ".join(args), err)
-        return out
-
-
 def resolve_params(argv, work_dir, environ=None, attempts=1, capath=None):
     """params.resolve() of a command line in work_dir; returns (params, log sink)."""
-    from pilot import options, params
-    from pilot.fetch import Downloader
+    from pilot.config import options, params
+    from pilot.config.fetch import Downloader
 
     logger, sink = make_logger()
     log = logger.source("Pilot", "setup")
@@ -510,65 +393,3 @@ if os.environ.get("PILOT_TEST_MATRIX") == "own":
     MATRIX = ("%d.%d" % sys.version_info[:2],)
 else:
     MATRIX = ALL_VERSIONS
-_FOUND = {}
-
-
-def _pyenv_roots():
-    roots = []
-    if os.environ.get("PYENV_ROOT"):
-        roots.append(os.environ["PYENV_ROOT"])
-    roots.append(os.path.join(os.path.expanduser("~"), ".pyenv"))
-    roots.append("/root/.pyenv")
-    roots.append("/opt/pyenv")
-    return roots
-
-
-def _version_key(name):
-    return [int(part) if part.isdigit() else -1 for part in re.split(r"[.\-]", name)]
-
-
-def _is_version(binary, version):
-    if not binary or not os.path.isfile(binary) or not os.access(binary, os.X_OK):
-        return False
-    try:
-        rc, out, err = run([binary, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], "/",
-                           env=clean_env(), timeout=30)
-    except (OSError, AssertionError):
-        return False
-    return rc == 0 and out.strip() == version
-
-
-def find_interpreter(version):
-    """A working pythonX.Y: $(pyenv root)/versions, then PATH (not pyenv shims), then the 2.7
-    provisioned by .ci/provision-python27.sh or the 2.6 built by .ci/provision-python26.sh;
-    None if the machine has none."""
-    if version in _FOUND:
-        return _FOUND[version]
-    candidates = []
-    for root in _pyenv_roots():
-        folder = os.path.join(root, "versions")
-        if not os.path.isdir(folder):
-            continue
-        names = [n for n in os.listdir(folder) if n == version or n.startswith(version + ".")]
-        for name in sorted(names, key=_version_key, reverse=True):
-            candidates.append(os.path.join(folder, name, "bin", "python" + version))
-    for folder in os.environ.get("PATH", "").split(os.pathsep):
-        if folder and "shims" not in folder:
-            candidates.append(os.path.join(folder, "python" + version))
-    if version == "2.7":
-        prefix = os.environ.get("PY27_PREFIX") or os.path.join(os.path.expanduser("~"), ".local",
-                                                               "pilot-interpreters", "py27")
-        candidates.append(os.path.join(prefix, "usr", "bin", "python2.7"))
-    if version == "2.6":
-        cache = os.environ.get("PILOTS2_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "pilots2")
-        if os.path.isdir(cache):
-            builds = [os.path.join(cache, name) for name in os.listdir(cache) if name.startswith("python26-")]
-            builds.sort(key=os.path.getmtime, reverse=True)
-            candidates.extend(os.path.join(build, "bin", "python2.6") for build in builds)
-    found = None
-    for candidate in candidates:
-        if _is_version(candidate, version):
-            found = candidate
-            break
-    _FOUND[version] = found
-    return found

@@ -1,11 +1,11 @@
-"""pilot/batchsystem.py: flavour, pilot reference and batch information (docs/commands.md,
+"""pilot/node/batchsystem.py: flavour, pilot reference and batch information (docs/commands.md,
 "Where the pilot runs")."""
 
 import os
 
 import pytest
 
-from pilot import batchsystem
+from pilot.node import batchsystem
 
 CE = "ce.example.org"
 STAMP = "0123456789abcdef0123456789abcdef"

@@ -1,4 +1,4 @@
-"""pilot.capabilities and its readers against fixture trees, and on this machine.
+"""pilot.node.capabilities and its readers against fixture trees, and on this machine.
 
 Python 2.6-compatible syntax: these tests run under every interpreter.
 """
@@ -10,7 +10,7 @@ import threading
 import pytest
 from six.moves import BaseHTTPServer
 
-from pilot import batchenv, capabilities, cgroups, mjf, platforminfo
+from pilot.node import batchenv, capabilities, cgroups, mjf, platforminfo
 
 GIB = 1024 * 1024 * 1024
 

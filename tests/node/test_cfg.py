@@ -1,4 +1,4 @@
-"""pilot/cfg.py: DIRAC's CFG format (pilot.cfg), read, changed and written."""
+"""pilot/config/cfg.py: DIRAC's CFG format (pilot.cfg), read, changed and written."""
 
 import os
 import re
@@ -6,7 +6,7 @@ import re
 import pytest
 
 import helpers
-from pilot.cfg import CFG, CFGError, format_value
+from pilot.config.cfg import CFG, CFGError, format_value
 
 SAMPLE = """# written by dirac-configure
 DIRAC

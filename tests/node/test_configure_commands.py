@@ -150,7 +150,7 @@ def test_configure_basics_failing(tmpdir, pyz, release, server, host_certs):
 # -- ConfigureSite ----------------------------------------------------------------------------------
 
 def test_configure_site_does_not_forward_the_fake_configure_fail_hook(tmpdir, pyz, release, server, host_certs):
-    """What tests/dirac_double/README.md says of -o /LocalSite/FakeConfigureFail: only a pilot.cfg key."""
+    """What tests/doubles/dirac/README.md says of -o /LocalSite/FakeConfigureFail: only a pilot.cfg key."""
     work = str(tmpdir.mkdir("work"))
     args = base_args(release, server, host_certs, "InstallDIRAC,ConfigureBasics,ConfigureSite") + [
         "--install-methods=preinstalled", "-o", "/LocalSite/FakeConfigureFail=7"]
@@ -352,7 +352,7 @@ def test_ce_capabilities_with_no_configuration_server_says_so(tmpdir, pyz, relea
 ])
 def test_dirac_failure_names_an_unreachable_configuration_server(line, reason, failure_type):
     from pilot.commands.configure import dirac_failure
-    from pilot.proc import ProcResult
+    from pilot.sequence.proc import ProcResult
 
     result = ProcResult(["/release/bin/dirac-x"])
     result.returncode = 1
@@ -529,7 +529,7 @@ def test_full_run_cfg_parses_and_agent_ran(full):
                      "LaunchAgent"]
     assert full.details("LaunchAgent")["jobs"] == 1
     assert full.details("LaunchAgent")["job_ids"] == ["2"]          # the job of the -G group
-    from pilot.cfg import CFG
+    from pilot.config.cfg import CFG
 
     text = helpers.read_text(os.path.join(full.work, "pilot.cfg"))
     assert CFG.parse(text).dump() == CFG.parse(CFG.parse(text).dump()).dump()

@@ -1,4 +1,4 @@
-"""pilot/credentials.py: proxies and host certificates, read with the pilot's DER reader.
+"""pilot/config/credentials.py: proxies and host certificates, read with the pilot's DER reader.
 
 The certificates are made with the openssl CLI: a CA, a user certificate,
 proxies (certificate and key in one file) with a VOMS attribute-certificate
@@ -19,11 +19,11 @@ import time
 import pytest
 
 import helpers
-import samples
+import pilotjson_samples as samples
 pytest.register_assert_rewrite("dirac_fixtures")  # before its first import
 from dirac_fixtures import openssl, pilot_env
-from pilot import credentials
-from pilot.credentials import CredentialError
+from pilot.config import credentials
+from pilot.config.credentials import CredentialError
 
 VOMS_AC_OID = "1.3.6.1.4.1.8005.100.100.5"
 VOMS_ATTR_OID = "1.3.6.1.4.1.8005.100.100.4"

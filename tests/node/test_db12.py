@@ -1,4 +1,4 @@
-"""pilot.db12 and its node cache (Python 2.6-compatible syntax).
+"""pilot.cpu.db12 and its node cache (Python 2.6-compatible syntax).
 
 Benchmarks here are tiny (``draws``) or quick: the full DB12 costs ~12 s of
 CPU per copy; its agreement with DIRAC's db12 package is checked in
@@ -18,7 +18,7 @@ import warnings
 
 import pytest
 
-from pilot import db12, db12cache
+from pilot.cpu import db12, db12cache
 
 SMALL = 100000  # draws per pass in the tests: ~0.05 s
 
@@ -71,20 +71,83 @@ def test_full_copy_scales_the_score_to_the_draws():
     assert abs(result["norm"] - expected) < 1e-6 * expected
 
 
-def test_quick_copy_runs_about_one_cpu_second():
-    result = db12.quick_copy()
-    starved = result["wall"] >= db12.QUICK_WALL_LIMIT  # a loaded machine: fewer samples, still an answer
-    assert result["cpu"] >= db12.QUICK_MEASURE_CPU - 1e-9 or starved, result
-    assert result["norm"] > 0 and (len(result["samples"]) == db12.QUICK_SAMPLES or starved), result
+def test_score_is_in_db12_units():
+    assert db12.score(db12.DRAWS_PER_ITERATION, 1.0) == 250.0  # one iteration per CPU second
+    assert abs(db12.score(db12.DRAWS_PER_ITERATION, 250.0 / 30) - 30.0) < 1e-9
 
 
-def test_quick_estimate_is_the_median_of_its_samples():
-    result = db12.quick_copy(warmup=0.0, samples=5, sample_cpu=0.02)
-    ordered = sorted(result["samples"])
-    assert len(ordered) == 5 and result["norm"] == ordered[2]
-    even = db12.quick_copy(warmup=0.0, samples=4, sample_cpu=0.02)
-    ordered = sorted(even["samples"])
-    assert even["norm"] == (ordered[1] + ordered[2]) / 2.0
+class FakeSampler(object):
+    """Samples at a given DB12 score: records the CPU seconds asked for."""
+
+    def __init__(self, scores, clock=None, wall_per_sample=0.0):
+        self.scores, self.asked, self.clock, self.wall_per_sample = list(scores), [], clock, wall_per_sample
+
+    def __call__(self, cpu_seconds):
+        self.asked.append(cpu_seconds)
+        if self.clock is not None:
+            self.clock.now += self.wall_per_sample
+        value = self.scores.pop(0) if len(self.asked) > 1 else 1.0  # the warm-up's score is not used
+        return int(round(value * cpu_seconds * db12.DRAWS_PER_ITERATION / db12.CALIBRATION)), cpu_seconds
+
+
+class FakeClock(object):
+    def __init__(self):
+        self.now, self.slept = 1000.0, []
+
+    def time(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def test_quick_copy_spends_about_one_cpu_second():
+    sampler = FakeSampler([30.0] * db12.QUICK_SAMPLES)
+    result = db12.quick_copy(sampler=sampler)
+    assert sampler.asked == [db12.QUICK_WARMUP_CPU] + [db12.QUICK_SAMPLE_CPU] * db12.QUICK_SAMPLES
+    assert 0.9 <= sum(sampler.asked) <= 1.1  # warm-up included
+    assert abs(result["cpu"] - db12.QUICK_SAMPLES * db12.QUICK_SAMPLE_CPU) < 1e-9
+    assert len(result["samples"]) == db12.QUICK_SAMPLES
+    assert abs(result["norm"] - 30.0) < 0.01
+
+
+def test_quick_estimate_ignores_the_fastest_and_slowest_sample():
+    steady = [30.0] * (db12.QUICK_SAMPLES - 2)
+    result = db12.quick_copy(sampler=FakeSampler([3000.0] + steady[:5] + [0.5] + steady[5:]))
+    assert abs(result["norm"] - 30.0) < 0.01
+    untrimmed = db12.trimmed_rate(result["samples"], 0)
+    assert untrimmed > 100  # the same samples without trimming: one burst would make it
+    # draws over CPU seconds of the samples kept, as the full benchmark computes it
+    samples = [[db12.DRAWS_PER_ITERATION, 10.0], [db12.DRAWS_PER_ITERATION, 5.0], [1, 100.0], [10 ** 9, 1.0]]
+    assert abs(db12.trimmed_rate(samples, 1) - 2 * 250.0 / 15.0) < 1e-9
+    assert db12.trimmed_rate(samples[:2], 1) == db12.score(2 * db12.DRAWS_PER_ITERATION, 15.0)  # too few to trim
+    assert db12.trimmed_rate([[5, 0.0]]) is None
+
+
+def test_quick_copy_samples_for_real():
+    draws, cpu = db12.cpu_sample(0.02)
+    assert cpu >= 0.02 and draws > 0 and draws % db12.QUICK_CHUNK == 0
+    result = db12.quick_copy(warmup=0.0, samples=4, sample_cpu=0.02)
+    assert len(result["samples"]) == 4 and all(cpu >= 0.02 for _, cpu in result["samples"])
+    assert result["norm"] == db12.trimmed_rate(result["samples"])
+
+
+def test_a_starved_quick_copy_stops_at_the_wall_limit(monkeypatch):
+    clock = FakeClock()
+    monkeypatch.setattr(db12, "time", clock)
+    result = db12.quick_copy(sampler=FakeSampler([30.0] * db12.QUICK_SAMPLES, clock, wall_per_sample=2.0),
+                             wall_limit=5.0)
+    assert len(result["samples"]) == 3 and abs(result["norm"] - 30.0) < 0.01  # after 6 s, not 32 s
+    paused = FakeClock()
+    monkeypatch.setattr(db12, "time", paused)
+    result = db12.quick_copy(sampler=FakeSampler([30.0] * 4, paused, wall_per_sample=1.0), samples=4,
+                             wall_limit=5.0, pause=3.0)
+    assert paused.slept == [3.0] * 3 and len(result["samples"]) == 4  # sleeping is not starving
+
+
+def test_a_quick_copy_that_measures_no_cpu_is_none():
+    assert db12.quick_copy(sampler=lambda cpu_seconds: (100, 0.0)) is None
 
 
 def test_cpu_brand_is_the_leading_letters_of_the_model_name():
@@ -193,7 +256,10 @@ def test_quick_measure_for_real(tmpdir):
     assert result["mode"] == "quick" and result["unit"] == "DB12" and result["copies"] == 1
     assert result["from_cache"] is False and result["cache_file"] is None
     assert len(result["raw"]) == 1 and result["score"] > 0
-    assert result["cpu_seconds"] >= db12.QUICK_WARMUP_CPU + db12.QUICK_MEASURE_CPU - 0.05
+    budget = db12.QUICK_WARMUP_CPU + db12.QUICK_SAMPLES * db12.QUICK_SAMPLE_CPU
+    starved = result["wall_seconds"] >= db12.QUICK_WALL_LIMIT  # a loaded machine: fewer samples, still an answer
+    assert result["cpu_seconds"] >= (db12.QUICK_WARMUP_CPU + db12.QUICK_SAMPLE_CPU if starved else budget) - 0.05
+    assert result["cpu_seconds"] <= budget + 0.3, result  # the copy's whole CPU time: about one second
     assert tmpdir.listdir() == []  # quick results are never cached
 
 
@@ -387,7 +453,7 @@ def test_key_names_what_the_score_depends_on():
 WRITER = """
 import sys, time
 sys.path[:0] = sys.argv[1:3]
-from pilot import db12, db12cache
+from pilot.cpu import db12, db12cache
 cache = db12cache.NodeCache(sys.argv[3], 1, db12.DRAWS_PER_ITERATION)
 value = float(sys.argv[4])
 for _ in range(150):

@@ -1,5 +1,5 @@
 # -*- coding: utf-8 -*-
-"""pilot/environment.py: the environment of the pilot's children (never os.environ itself)."""
+"""pilot/node/environment.py: the environment of the pilot's children (never os.environ itself)."""
 
 import json
 import os
@@ -9,8 +9,8 @@ import sys
 import pytest
 
 import helpers
-from pilot import environment
-from pilot.proc import ProcessRunner
+from pilot.node import environment
+from pilot.sequence.proc import ProcessRunner
 
 
 def _params(argv, work_dir):

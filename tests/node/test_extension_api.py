@@ -292,9 +292,17 @@ def _doc_example():
     return found[0]
 
 
-def test_the_documented_unit_test_passes(tmpdir, pyz):
+def test_the_node_pyz_has_no_pilot_testing(tmpdir, pyz):
+    # pilot.testing is for a VO's unit tests: the pyz a node runs goes without it (its size).
+    rc, out, err = helpers.run([sys.executable, "-c", 'import sys; sys.path[:0] = [sys.argv[1]]; import pilot.testing',
+                                pyz], str(tmpdir))
+    assert rc != 0 and "No module named" in err, out + err
+
+
+def test_the_documented_unit_test_passes(tmpdir):
     folder = str(tmpdir.mkdir("myvo"))
-    shutil.copy(pyz, os.path.join(folder, "pilot.pyz"))
+    # as docs/extensions.md says: a pyz built --with-testing
+    helpers.build_pyz(os.path.join(folder, "pilot.pyz"), with_testing=True)
     shutil.copy(os.path.join(EXAMPLES, "MyVOPilotCommands.py"), folder)
     helpers.write_text(os.path.join(folder, "test_myvo.py"), _doc_example())
     # the pilot must come from pilot.pyz: keep PYTHONPATH (pytest may come from it) without this checkout

@@ -3,7 +3,7 @@
 The real pilot.pyz runs under such a Python and fetches pilot.json from a real
 HTTPS server (the test CA's certificate): through curl, through wget, and with
 neither on PATH (a one-line error, exit code 11).  It sends its log to an HTTPS
-logbook through wget (curl: test_remote_pilot.py, run under 2.6 by the py26 env),
+logbook through wget (curl: test_remotelog_pyz.py, run under 2.6 by the py26 env),
 and says why remote logging is off where it cannot be done.  Under the py26 env the
 pilot's Python is the env's own; run from a Python that has ssl, the tests
 use the machine's 2.6 (.ci/provision-python26.sh) when the matrix includes it.
@@ -16,9 +16,9 @@ import sys
 import pytest
 
 import helpers
-import samples
+import pilotjson_samples as samples
 from compat import net
-from logbook_double import LogbookDouble
+from doubles.log_receivers import LogbookDouble
 from pilot import exitcodes
 
 

@@ -17,7 +17,9 @@ from six.moves import BaseHTTPServer, socketserver
 
 import helpers
 from compat import net
-from pilot import exitcodes, fetch, nodeinfo, pilotjson, safeinput
+from pilot import exitcodes
+from pilot.config import fetch, pilotjson, safeinput
+from pilot.node import nodeinfo
 from pilot.errors import PilotError
 
 NETWORK = exitcodes.BY_NAME["NETWORK"].code
@@ -222,7 +224,7 @@ def test_benchmark_copies_are_capped_at_the_processors_found(run_pilot, workdir,
     import json
 
     result = json.loads(out)
-    from pilot import capabilities
+    from pilot.node import capabilities
 
     assert result["copies"] == capabilities.processors(os.environ)["limit"] < 1000
     assert "-P (1000, capped by" in result["copies_source"]

@@ -1,4 +1,4 @@
-"""The local log (pilot/logger.py): format, UTC, multi-line, non-ASCII, broken sinks."""
+"""The local log (pilot/logs/logger.py): format, UTC, multi-line, non-ASCII, broken sinks."""
 
 import io
 import os
@@ -10,8 +10,8 @@ import time
 import pytest
 
 import helpers
-from pilot import logger as logger_module
-from pilot.logger import FileSink, PilotLogger, StreamSink
+from pilot.logs import logger as logger_module
+from pilot.logs.logger import FileSink, PilotLogger, StreamSink
 
 
 def test_utc_timestamp():
@@ -112,7 +112,7 @@ def test_stream_sink_on_python_2_and_3_streams():
 
 CHILD = (
     "import sys\n"
-    "from pilot.logger import PilotLogger, StreamSink\n"
+    "from pilot.logs.logger import PilotLogger, StreamSink\n"
     "logger = PilotLogger()\n"
     "logger.add_sink(StreamSink(sys.stdout))\n"
     "logger.source('Cmd').info(u'caf\\u00e9 \\u2713')\n"

@@ -1,4 +1,4 @@
-"""Logs that outlive their pilot (pilot/loghandoff.py): unit tests, then real pilots.
+"""Logs that outlive their pilot (pilot/logs/loghandoff.py): unit tests, then real pilots.
 
 The multi-pilot tests wait on conditions (the logbook's content, files), never on
 sleeps, and every wait is generous: they run on a loaded machine.
@@ -12,8 +12,9 @@ import time
 import pytest
 
 import helpers
-from logbook_double import LogbookDouble
-from pilot import loghandoff, messages, remotelog
+from doubles.log_receivers import LogbookDouble
+from pilot import messages
+from pilot.logs import loghandoff, remotelog
 
 STAMPS = ["%032x" % (0xabc0 + number) for number in range(5)]
 TOKENS = ["pt1.eyJ0ZXN0IjoiaGFuZG9mZiJ9.token-of-pilot-%d" % number for number in range(5)]
@@ -131,7 +132,7 @@ def test_stale_linked_and_foreign_spools_are_ignored(workdir, handoff, env, tmpd
 
 
 def test_sender_sends_and_puts_back_what_the_logbook_did_not_take(workdir, handoff, env):
-    from pilot.logtransport import Credentials
+    from pilot.logs.logtransport import Credentials
 
     logbook = LogbookDouble()
     try:

@@ -1,9 +1,9 @@
-"""The command line (pilot/options.py): DIRAC's getopt semantics, one-line errors."""
+"""The command line (pilot/config/options.py): DIRAC's getopt semantics, one-line errors."""
 
 import pytest
 
 import helpers
-from pilot import options
+from pilot.config import options
 from pilot.errors import UsageError
 
 # A raw value for each kind and what it must become.

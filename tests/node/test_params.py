@@ -1,12 +1,12 @@
-"""Parameter resolution (pilot/params.py): default < pilot.json < environment < command line."""
+"""Parameter resolution (pilot/config/params.py): default < pilot.json < environment < command line."""
 
 import os
 
 import pytest
 
 import helpers
-import samples
-from pilot import options, params
+import pilotjson_samples as samples
+from pilot.config import options, params
 from pilot.errors import ConfigError
 
 
@@ -256,7 +256,7 @@ def test_pyz_dry_run_is_explain(run_pilot, workdir):
 def test_generated_stamps_are_uuid4_hex():
     import uuid
 
-    from pilot.params import new_stamp
+    from pilot.config.params import new_stamp
 
     stamps = set(new_stamp() for _ in range(50))
     assert len(stamps) == 50

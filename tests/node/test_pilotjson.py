@@ -1,4 +1,4 @@
-"""pilot.json (pilot/pilotjson.py): both DIRAC schemas, bad files, URL lists."""
+"""pilot.json (pilot/config/pilotjson.py): both DIRAC schemas, bad files, URL lists."""
 
 import json
 import os
@@ -6,8 +6,8 @@ import os
 import pytest
 
 import helpers
-import samples
-from pilot import pilotjson
+import pilotjson_samples as samples
+from pilot.config import pilotjson
 from pilot.errors import ConfigError
 
 

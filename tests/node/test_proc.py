@@ -1,4 +1,4 @@
-"""The subprocess helper (pilot/proc.py)."""
+"""The subprocess helper (pilot/sequence/proc.py)."""
 
 import os
 import signal
@@ -8,7 +8,7 @@ import threading
 import pytest
 
 import helpers
-from pilot import proc
+from pilot.sequence import proc
 
 PY = sys.executable
 
@@ -180,7 +180,7 @@ TICKER = "while :; do echo tick; sleep 0.05; done"
 ])
 def test_a_child_that_never_stops_writing_is_still_stopped(monkeypatch, script, timeout):
     """The timeout and the drain limit must hold while output keeps coming."""
-    from pilot.logger import PilotLogger
+    from pilot.logs.logger import PilotLogger
 
     monkeypatch.setattr(proc, "DRAIN_SECONDS", 0.5)
     runner = _runner(grace=1.0)

@@ -23,16 +23,16 @@ class Trap(Command):
 
     def execute(self):
         os.chdir("/")
-        for name in ("pilot.fetch", "pilot.pilotjson"):
+        for name in ("pilot.config.fetch", "pilot.config.pilotjson"):
             KEEP.append(sys.modules.pop(name, None))
         import pilotCommands
         import pilotTools
-        import pilot.fetch
-        import pilot.pilotjson
+        import pilot.config.fetch
+        import pilot.config.pilotjson
         import compat
         data = compat.get_data("pilot", "__init__.py")
         self.log.info("TRAP-OK %s %s %d %s" % (pilotCommands.__name__, pilotTools.CommandBase.__name__,
-                                               len(data), pilot.fetch.is_url("http://x")))
+                                               len(data), pilot.config.fetch.is_url("http://x")))
 '''
 
 
@@ -91,13 +91,17 @@ def test_pyz_layout(pyz):
     finally:
         archive.close()
     assert sorted(names) == ["__main__.py", "pilot.bz2", "pilot.idx", "pilot/__init__.py", "pyzimport.py"]
-    index = [line.split(" ") for line in archive_member(pyz, "pilot.idx").decode("ascii").splitlines()]
-    modules = dict((fields[0], fields[1]) for fields in index)
-    for name, path in (("pilotCommands", "pilotCommands.py"), ("pilotTools", "pilotTools.py"),
-                       ("compat", "compat/__init__.py"), ("compat.net", "compat/net.py"),
-                       ("pilot.cli", "pilot/cli.py"),
-                       ("pilot.commands.base", "pilot/commands/base.py")):
-        assert modules[name] == path, name
+    sys.path.insert(0, os.path.join(helpers.PILOT_SRC, "pilot", "_pyzroot"))
+    try:
+        import pyzimport
+    finally:
+        del sys.path[0]
+    modules = pyzimport.BlobImporter(pyz, lambda member: archive_member(pyz, member)).modules
+    for name, path, package in (("pilotCommands", "pilotCommands.py", False), ("pilotTools", "pilotTools.py", False),
+                                ("compat", "compat/__init__.py", True), ("compat.net", "compat/net.py", False),
+                                ("pilot.cli", "pilot/cli.py", False), ("pilot.commands", "pilot/commands/__init__.py", True),
+                                ("pilot.commands.base", "pilot/commands/base.py", False)):
+        assert (modules[name][0], modules[name][3]) == (path, package), name
     assert "six" not in modules  # compat does without it (pilotctl build --with-six adds it)
     assert [n for n in names if n.startswith("pilot_server")] == []  # the server side never ships
     data = helpers.read_bytes(pyz)

@@ -1,7 +1,7 @@
-"""The remote log sink and its sender (pilot/logsender.py, by pilot/remotelog.py's names), in process.
+"""The remote log sink and its sender (pilot/logs/logsender.py, by pilot/logs/remotelog.py's names), in process.
 
 Against fake transports (to control failures exactly) and against the
-contract-honouring receiver of logbook_double.py over HTTP(S).  Bounds are
+contract-honouring receiver of doubles/log_receivers.py over HTTP(S).  Bounds are
 asserted through counts (flush timeouts, what is in the spool), never
 through wall-clock time.
 """
@@ -14,11 +14,12 @@ import time
 import pytest
 
 import helpers
-from logbook_double import LogbookDouble
-from pilot import logsender, messages, remotelog
-from pilot.logger import PilotLogger
-from pilot.logtransport import (Credentials, HttpsTransport, Refused, Rejected, SendError, make_transport,
-                                token_from_file)
+from doubles.log_receivers import LogbookDouble
+from pilot import messages
+from pilot.logs import logsender, remotelog
+from pilot.logs.logger import PilotLogger
+from pilot.logs.logtransport import (Credentials, HttpsTransport, Refused, Rejected, SendError, make_transport,
+                                     token_from_file)
 
 STAMP = "0123456789abcdef0123456789abcdef"
 
@@ -448,7 +449,7 @@ def test_https_transport_default_path_and_no_token_over_plain_http():
 
 
 def test_unsupported_urls():
-    from pilot.logtransport import TransportError
+    from pilot.logs.logtransport import TransportError
 
     for url in ("ftp://x/y", "logbook.example.org", "stomp://broker:61613"):
         with pytest.raises(TransportError):

@@ -1,4 +1,4 @@
-"""The worker-node RSA verifier (pilot/rsaverify.py) under every interpreter.
+"""The worker-node RSA verifier (pilot/config/rsaverify.py) under every interpreter.
 
 Fixtures in data/ were made with openssl 3 (``genpkey -algorithm RSA``, 3072 bits,
 ``dgst -sha256 -sign``): two keys (a, b), a 3000-byte file signed by each, the
@@ -17,11 +17,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "pilot_src"))
 
-from pilot import rsaverify  # noqa: E402
-from pilot.rsaverify import SignatureError  # noqa: E402
+from pilot.config import rsaverify  # noqa: E402
+from pilot.config.rsaverify import SignatureError  # noqa: E402
 
 DATA = os.path.join(HERE, "data")
-MODULE = os.path.join(REPO, "pilot_src", "pilot", "rsaverify.py")
+MODULE = os.path.join(REPO, "pilot_src", "pilot", "config", "rsaverify.py")
 
 
 def data_path(name):

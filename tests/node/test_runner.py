@@ -317,7 +317,7 @@ def test_exit_code_table_is_consistent():
 
 
 def test_result_is_compact_while_running_and_indented_at_the_end(tmpdir):
-    from pilot.result import PilotResult
+    from pilot.sequence.result import PilotResult
 
     path = str(tmpdir.join("pilot_result.json"))
     result = PilotResult(path)

@@ -13,7 +13,7 @@ import stat
 
 import pytest
 
-from pilot import capabilities
+from pilot.node import capabilities
 
 NOW = 1700000000
 

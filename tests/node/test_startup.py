@@ -11,9 +11,11 @@ import sys
 
 import helpers
 
-# The pilot's own modules `--version` among other options may load, no more (pilot.options parses
-# the command line); a lone `--version` is answered by __main__.py from the pilot package alone.
-VERSION_MODULES = ["compat", "pilot", "pilot.cli", "pilot.errors", "pilot.exitcodes", "pilot.options", "pyzimport"]
+# The pilot's own modules `--version` among other options may load, no more (pilot.config.options parses
+# the command line; pilot.config is its package, a docstring; pilot.shims finds compat); a lone `--version`
+# is answered by __main__.py from the pilot package alone.
+VERSION_MODULES = ["compat", "pilot", "pilot.cli", "pilot.config", "pilot.config.options", "pilot.errors",
+                   "pilot.exitcodes", "pilot.shims", "pyzimport"]
 OURS = ("pilot", "compat", "pyzimport", "pilotTools", "pilotCommands", "six")
 
 # Runs the pyz the way `python pilot.pyz ARGS` does (2.6 ... 3.13), then reports, at exit, the
@@ -49,7 +51,7 @@ def test_lone_version_loads_the_pilot_package_only(pyz, workdir):
     assert stdlib == []
 
 
-def test_version_among_options_loads_seven_modules_of_ours(pyz, workdir):
+def test_version_among_options_loads_nine_modules_of_ours(pyz, workdir):
     rc, out, ours, stdlib = loaded(pyz, ["-d", "--version"], workdir)
     assert rc == 0 and out.startswith("Pilots 2.0 pilot ")
     assert ours == VERSION_MODULES
@@ -70,9 +72,10 @@ def test_explain_loads_only_the_planned_commands(pyz, workdir):
     assert "uuid" not in stdlib  # Python 2's uuid runs ldconfig -p when imported
     assert "pilot.commands.checknode" in ours
     for name in ("pilot.commands.install", "pilot.commands.agent", "pilot.commands.configure",
-                 "pilot.remotelog", "pilot.logsession", "pilot.logsender", "pilot.logspool", "pilot.stdincapture",
-                 "pilot.stomp", "pilot.logtransport", "pilot.db12", "pilot.heartbeat",
-                 "pilot.runner", "pilot.proc", "six"):
+                 "pilot.logs.remotelog", "pilot.logs.logsession", "pilot.logs.logsender",
+                 "pilot.logs.logspool", "pilot.logs.stdincapture", "pilot.logs.stomp", "pilot.logs.logtransport",
+                 "pilot.cpu", "pilot.cpu.db12", "pilot.sequence.heartbeat", "pilot.sequence.runner",
+                 "pilot.sequence.proc", "six"):
         assert name not in ours, name
 
 

@@ -1,4 +1,4 @@
-"""The pilot's STOMP 1.2 client (pilot/stomp.py) and the STOMP transport, against the real
+"""The pilot's STOMP 1.2 client (pilot/logs/stomp.py) and the STOMP transport, against the real
 RabbitMQ of the machine (its STOMP plugin on 127.0.0.1:61613; ./run-tests enables it).
 
 Messages are read back with a SUBSCRIBE of the same client.  Most tests send to
@@ -15,9 +15,10 @@ import uuid
 import pytest
 
 import helpers
-from tls_front import TlsProxy
-from pilot import messages, stomp
-from pilot.logtransport import Credentials, Refused, SendError, make_transport
+from support.tls_front import TlsProxy
+from pilot import messages
+from pilot.logs import stomp
+from pilot.logs.logtransport import Credentials, Refused, SendError, make_transport
 
 HOST, PORT = "127.0.0.1", int(os.environ.get("PILOT_TEST_STOMP_PORT", "61613"))
 STAMP = "0123456789abcdef0123456789abcdef"

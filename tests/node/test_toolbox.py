@@ -1,11 +1,11 @@
-"""The toolbox and extensions (pilot/toolbox.py): DIRAC's <Prefix>Commands rules."""
+"""The toolbox and extensions (pilot/sequence/toolbox.py): DIRAC's <Prefix>Commands rules."""
 
 import os
 
 import pytest
 
 import helpers
-from pilot import toolbox
+from pilot.sequence import toolbox
 from pilot.commands.base import Command
 from pilot.errors import ConfigError
 

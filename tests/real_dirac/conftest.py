@@ -5,7 +5,6 @@ A server that cannot be installed or started fails the tests that need it, with 
 never skips them.
 """
 
-import glob
 import os
 import subprocess
 import sys
@@ -15,30 +14,15 @@ import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-for path in (HERE, os.path.join(REPO, "pilot_src")):
+for path in (HERE, os.path.join(REPO, "pilot_src"), os.path.dirname(HERE)):  # tests/: support
     if path not in sys.path:
         sys.path.insert(0, path)
 
 import dirac_server  # noqa: E402
+from support.interpreters import find_interpreters  # noqa: E402
 
 PILOTCTL = [sys.executable, "-m", "pilot_server.cli"]
-
-
-def find_interpreters():
-    """{env name: path} of .ci/find-pythons.sh, plus the cached 2.6 of .ci/provision-python26.sh."""
-    out = subprocess.run(["sh", os.path.join(REPO, ".ci", "find-pythons.sh")], stdout=subprocess.PIPE,
-                         stderr=subprocess.DEVNULL, env=dict(os.environ, PILOT_PROVISION_PY27="0"),
-                         universal_newlines=True, check=False).stdout
-    found = dict(line.split() for line in out.splitlines() if len(line.split()) == 2)
-    found = dict((name, path) for name, path in found.items() if path != "MISSING")
-    if "py26" not in found:
-        cached = sorted(glob.glob(os.path.expanduser("~/.cache/pilots2/python26-*/bin/python2.6")))
-        if cached:
-            found["py26"] = cached[-1]
-    return found
-
-
-INTERPRETERS = find_interpreters()
+INTERPRETERS = dict(find_interpreters())
 
 
 def interpreter(name):

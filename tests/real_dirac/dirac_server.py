@@ -28,17 +28,18 @@ This module needs Python 3.9+ with ``diraccfg`` (the project's .venv or the DIRA
 import argparse
 import json
 import os
-import random
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(REPO, "tests"))  # run as a script too (.ci/dirac-server.sh)
+
+from support.ports import port_open, ports_below_ephemeral  # noqa: E402
 PROVISION = os.path.join(REPO, ".ci", "provision-dirac.sh")
 
 VO = "pilots2"
@@ -110,34 +111,8 @@ def provision():
 
 # -- small helpers -------------------------------------------------------------------------------
 
-def free_ports(count):
-    """Distinct free ports, below the kernel's ephemeral range (where outgoing connections take
-    theirs); another process may still take one before it is used: start() then tries again."""
-    ports = []
-    while len(ports) < count:
-        port = random.randrange(20000, 32000)
-        sock = socket.socket()
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        finally:
-            sock.close()
-        if port not in ports:
-            ports.append(port)
-    return ports
-
-
 def free_port():
-    return free_ports(1)[0]
-
-
-def port_open(port):
-    try:
-        socket.create_connection(("127.0.0.1", port), 1).close()
-        return True
-    except OSError:
-        return False
+    return ports_below_ephemeral(1)[0]
 
 
 def run(args, what, **kwargs):
@@ -398,7 +373,7 @@ def wait_ports(state, names, seconds=START_SECONDS):
     waiting = list(names)
     while waiting:
         for name in list(waiting):
-            if port_open(state["ports"][name]):
+            if port_open(state["ports"][name], timeout=1):
                 waiting.remove(name)
             elif not alive(state["pids"][name]):
                 tail = log_tail(state, name)
@@ -537,7 +512,7 @@ def start_once(directory, venv):
         os.makedirs(os.path.join(directory, sub), exist_ok=True)
     tag = secrets.token_hex(4)
     names = ["%s/%s" % pair for pair in SERVICES]
-    ports = dict(zip(names + ["OpenSearch (none)"], free_ports(len(names) + 1)))  # nothing listens on the last
+    ports = dict(zip(names + ["OpenSearch (none)"], ports_below_ephemeral(len(names) + 1)))  # nothing listens on the last
     state = {"dir": directory, "venv": venv, "version": open(os.path.join(venv, ".complete")).read().strip(),
              "ports": ports, "pids": {}, "started": time.time(),
              "cs_url": "dips://localhost:%d/Configuration/Server" % ports["Configuration/Server"],

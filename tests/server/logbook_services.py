@@ -23,35 +23,8 @@ import uuid
 
 import pytest
 
-from logbook_support import free_port, wait_until
-
-
-def _port_open(port):
-    import socket
-
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-        return True
-    except OSError:
-        return False
-
-
-def _listening_port():
-    """A free TCP port on 127.0.0.1 between 20000 and 32767, below the ephemeral range."""
-    import random
-    import socket
-
-    for _ in range(200):
-        port = random.randint(20000, 32767)
-        probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            probe.bind(("127.0.0.1", port))
-            return port
-        except OSError:
-            continue
-        finally:
-            probe.close()
-    return free_port()
+from support.ports import port_open, ports_below_ephemeral
+from support.waiting import wait_until
 
 
 def _run(command, env=None, timeout=120):
@@ -68,7 +41,7 @@ class ThrowawayPostgres(object):
             pytest.fail("pg_createcluster (Debian's postgresql-common) is needed for the restart test")
         self.version = sorted(os.listdir("/etc/postgresql"), key=lambda v: [int(p) for p in v.split(".")])[-1]
         self.name = "pilots2t_%s" % uuid.uuid4().hex[:8]
-        self.port = _listening_port()
+        self.port = ports_below_ephemeral(1)[0]
         _run(["pg_createcluster", self.version, self.name, "--port", str(self.port), "--",
               "--auth-local=trust", "--auth-host=trust"])
         self.start()
@@ -76,15 +49,15 @@ class ThrowawayPostgres(object):
 
     def start(self):
         _run(["pg_ctlcluster", "--skip-systemctl-redirect", self.version, self.name, "start"])
-        wait_until(lambda: _port_open(self.port), 30, what="the throwaway PostgreSQL")
+        wait_until(lambda: port_open(self.port), 30, what="the throwaway PostgreSQL")
 
     def stop(self):
         _run(["pg_ctlcluster", "--skip-systemctl-redirect", self.version, self.name, "stop", "-m", "fast"])
-        wait_until(lambda: not _port_open(self.port), 30, what="the throwaway PostgreSQL to stop")
+        wait_until(lambda: not port_open(self.port), 30, what="the throwaway PostgreSQL to stop")
 
     def restart(self):
         _run(["pg_ctlcluster", "--skip-systemctl-redirect", self.version, self.name, "restart", "-m", "fast"])
-        wait_until(lambda: _port_open(self.port), 30, what="the throwaway PostgreSQL")
+        wait_until(lambda: port_open(self.port), 30, what="the throwaway PostgreSQL")
 
     def drop(self):
         subprocess.run(["pg_dropcluster", "--stop", self.version, self.name], stdout=subprocess.DEVNULL,
@@ -99,7 +72,7 @@ class ThrowawayRabbit(object):
         self.node = "pilots2t%s@localhost" % uuid.uuid4().hex[:8]
         # below the kernel's ephemeral range (32768-60999): a port picked there can be taken as the
         # local port of some other connection before the node binds it (seen: dist_port_already_used)
-        self.amqp_port, self.stomp_port = _listening_port(), _listening_port()
+        self.amqp_port, self.stomp_port = ports_below_ephemeral(2)
         with open(os.path.join(self.dir, "rabbitmq.conf"), "w") as handle:
             handle.write("listeners.tcp.default = 127.0.0.1:%d\nstomp.listeners.tcp.1 = 127.0.0.1:%d\n"
                          % (self.amqp_port, self.stomp_port))
@@ -125,7 +98,7 @@ class ThrowawayRabbit(object):
         failures = []
         for attempt in range(2):
             # Erlang's distribution port only matters while the node runs: a new one at each start
-            self.env["RABBITMQ_DIST_PORT"] = str(_listening_port())
+            self.env["RABBITMQ_DIST_PORT"] = str(ports_below_ephemeral(1)[0])
             console = os.path.join(self.dir, "console-%d.txt" % attempt)
             with open(console, "wb") as handle:
                 self.process = subprocess.Popen(["rabbitmq-server"], env=self.env, stdout=handle,
@@ -133,7 +106,7 @@ class ThrowawayRabbit(object):
                                                 start_new_session=True)
             try:
                 wait_until(lambda: self.process.poll() is not None
-                           or (_port_open(self.amqp_port) and _port_open(self.stomp_port)), 120, 0.2,
+                           or (port_open(self.amqp_port) and port_open(self.stomp_port)), 120, 0.2,
                            what="the throwaway RabbitMQ node")
                 if self.process.poll() is None:
                     return
@@ -175,7 +148,7 @@ class ThrowawayRabbit(object):
 
     def stop(self):
         _run(["rabbitmqctl", "-n", self.node, "stop"], env=self.env)
-        wait_until(lambda: not _port_open(self.amqp_port), 30, what="the throwaway node to stop")
+        wait_until(lambda: not port_open(self.amqp_port), 30, what="the throwaway node to stop")
         self.process.wait(timeout=60)
 
     def remove(self):

@@ -18,9 +18,7 @@ import uuid
 
 import pytest
 
-from pilot import messages as wire
-from support.ports import free_port  # noqa: F401  (used by the test modules through this one)
-from support.waiting import wait_until  # noqa: F401
+from pilot_server.worker import messages as wire
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 MYSQL_ADMIN = "mysql+pymysql://root@127.0.0.1:3306/"
@@ -227,6 +225,16 @@ def start_server(store, secrets=(SECRET,), trusted_dns=(), admin_secrets=(), tls
 
 
 # -- a small PKI (cryptography) ------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    """A test CA (hash links, as /etc/grid-security/certificates) and the logbook's certificate
+    (``.server_files``: certificate, key)."""
+    made = PKI(tmp_path_factory.mktemp("pki"))
+    made.rehash()
+    made.server_files = made.server()
+    return made
+
 
 class PKI(object):
     """A CA, a server certificate for 127.0.0.1, user certificates and RFC 3820 proxies, on disk."""

@@ -9,7 +9,7 @@ Used by tests/server/test_logbook_receivers.py and bench/bench_receivers.py:
   as a plain process with the configuration of ``examples/haproxy/logbook.cfg``, changed
   only where a test must (loopback addresses and free ports, this PKI's CA, no chroot or
   daemon), its servers' states read from its stats socket;
-* ``SendingPilot``: a pilot's own sender (``pilot.remotelog`` over ``pilot.logtransport``'s
+* ``SendingPilot``: a pilot's own sender (``pilot.logs.remotelog`` over ``pilot.logs.logtransport``'s
   HTTPS transport, spool and retries included) logging a line every few milliseconds.
 
 Nothing here imports pytest's fixtures; failures of the set-up raise SetupError with the reason.
@@ -29,7 +29,8 @@ import tempfile
 import threading
 import time
 
-from logbook_support import free_port, wait_until
+from support.ports import free_port
+from support.waiting import wait_until
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EXAMPLE = os.path.join(REPO, "examples", "haproxy", "logbook.cfg")
@@ -266,13 +267,13 @@ class TimedTransport(object):
 
 
 class SendingPilot(object):
-    """A pilot's remote log (pilot.remotelog, its spool and retries) sending over HTTPS to ``url``
+    """A pilot's remote log (pilot.logs.remotelog, its spool and retries) sending over HTTPS to ``url``
     while a thread logs a line every ``pause`` seconds, until ``finish``."""
 
     def __init__(self, url, ca_file, stamp, token, work_dir, pause=0.01, bufsize=20, interval=0.1):
-        from pilot import remotelog
-        from pilot.logger import PilotLogger
-        from pilot.logtransport import Credentials, HttpsTransport
+        from pilot_server.worker.logs import remotelog
+        from pilot_server.worker.logs.logger import PilotLogger
+        from pilot_server.worker.logs.logtransport import Credentials, HttpsTransport
 
         os.makedirs(work_dir, exist_ok=True)
         self.stamp = stamp

@@ -1,4 +1,4 @@
-"""pilot.db12 agrees with DIRAC's own ``db12`` package (installed by setup.py's dev extra).
+"""pilot.cpu.db12 agrees with DIRAC's own ``db12`` package (installed by setup.py's dev extra).
 
 One full run each (~12 s of CPU apiece), so the bound is loose enough never
 to flake on a shared machine: +-25 %.  bench/bench_db12.py measures the
@@ -10,7 +10,7 @@ import pytest
 db12_package = pytest.importorskip("db12")
 benchmark_module = pytest.importorskip("db12.benchmark")
 
-from pilot import db12  # noqa: E402
+from pilot_server.worker.cpu import db12  # noqa: E402
 
 
 def test_full_benchmark_agrees_with_the_db12_package():

@@ -5,7 +5,8 @@ import os
 import re
 import subprocess
 
-from pilot import exitcodes, options
+from pilot_server.worker import exitcodes
+from pilot_server.worker.config import options
 from pilot_server import docs
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -39,7 +40,7 @@ def test_reference_lists_every_option_and_exit_code():
 
 
 def test_message_reference_has_the_schema_and_its_limits():
-    from pilot import messages
+    from pilot_server.worker import messages
 
     text = read("docs/reference/messages.md")
     assert '"schema": "%s"' % messages.SCHEMA in text

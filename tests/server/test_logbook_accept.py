@@ -4,7 +4,8 @@ are admitted a few at a time, so that their TLS handshakes do not take the CPU o
 import socket
 import threading
 
-from logbook_support import sqlite_store, start_server, wait_until  # noqa: F401
+from logbook_support import sqlite_store, start_server  # noqa: F401
+from support.waiting import wait_until
 
 
 def on_loop(front, function):

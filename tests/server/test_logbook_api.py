@@ -10,7 +10,7 @@ import pytest
 
 from logbook_support import (SECRET, backend, bearer, body, databases, new_stamp, post,  # noqa: F401
                              result_message, session_stores, session_urls, start_server, store, token)
-from pilot import messages as wire
+from pilot_server.worker import messages as wire
 from pilot_server.logbook.receive.access import Access, Identity
 from pilot_server.logbook.receive.intake import Refused
 from pilot_server.logbook.clients.submitter import HTTPSubmitter, LocalSubmitter, SubmitterError

@@ -9,9 +9,11 @@ import time
 
 import pytest
 
-from logbook_support import (PKI, SECRET, bearer, body, free_port, make_messages, new_stamp, post,  # noqa: F401
-                             result_message, token, wait_until)
-from pilot import messages as wire
+from logbook_support import (PKI, SECRET, bearer, body, make_messages, new_stamp, post, result_message,  # noqa: F401
+                             token)
+from support.ports import free_port
+from support.waiting import wait_until
+from pilot_server.worker import messages as wire
 from cli_support import pilotctl
 
 PILOTCTL = [sys.executable, "-m", "pilot_server.cli"]

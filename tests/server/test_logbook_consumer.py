@@ -19,8 +19,8 @@ from sqlalchemy import create_engine, text
 
 from logbook_services import (ThrowawayPostgres, ThrowawayRabbit, delete_queue, queue_depth,
                               stomp_send_reliably)
-from logbook_support import (SECRET, body, databases, new_stamp, sqlite_store, token,  # noqa: F401
-                             wait_until)
+from logbook_support import SECRET, body, databases, new_stamp, sqlite_store, token  # noqa: F401
+from support.waiting import wait_until
 
 BROKER = "amqp://guest:guest@127.0.0.1:5672/"
 STOMP_PORT = 61613

@@ -15,8 +15,8 @@ import weakref
 
 import pytest
 
-from logbook_support import (PKI, bearer, body, new_stamp, post, sqlite_store, start_server,  # noqa: F401
-                             token, wait_until)
+from logbook_support import bearer, body, new_stamp, pki, post, sqlite_store, start_server, token  # noqa: F401
+from support.waiting import wait_until
 from pilot_server.logbook.receive.limits import limits
 
 LOGS = "/api/v1/logs"
@@ -94,13 +94,6 @@ def quick(sqlite_store):
     running = serve(sqlite_store, head_timeout=2, body_timeout=3, idle_timeout=4, handshake_timeout=2)
     yield running
     running.stop()
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    authority = PKI(tmp_path_factory.mktemp("pki"))
-    authority.server_files = authority.server()
-    return authority
 
 
 @pytest.fixture

@@ -7,8 +7,9 @@ import pytest
 from sqlalchemy import text
 
 from logbook_support import (SECRET, bearer, body, databases, make_messages, new_stamp, post,  # noqa: F401
-                             sqlite_store, start_server, token, wait_until)
-from pilot import messages as wire
+                             sqlite_store, start_server, token)
+from support.waiting import wait_until
+from pilot_server.worker import messages as wire
 from pilot_server.logbook.store import migrations
 
 LOGS = "/api/v1/logs"

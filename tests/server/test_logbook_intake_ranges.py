@@ -12,7 +12,7 @@ from sqlalchemy import func, select, text
 
 from logbook_support import (SECRET, backend, bearer, body, databases, make_messages, new_stamp,  # noqa: F401
                              get_text, post, session_stores, session_urls, sqlite_store, start_server, store, token)
-from pilot import messages as wire
+from pilot_server.worker import messages as wire
 from pilot_server.logbook.store import schema
 
 ADMIN_SECRET = b"admin-secret-0123456789abcdef01234567"

@@ -170,7 +170,7 @@ def test_a_rolling_restart_loses_and_duplicates_nothing(layout):
 
 def wait_for_more(stored, counts, timeout=60):
     """Wait until more lines are stored than at the last call (the pilots keep getting through)."""
-    from logbook_support import wait_until
+    from support.waiting import wait_until
 
     last = counts[-1]
     counts.append(wait_until(lambda: stored() > last + 50 and stored(), timeout, 0.1,

@@ -14,7 +14,9 @@ import subprocess
 import sys
 import time
 
-from logbook_support import PKI, SECRET, free_port, wait_until
+from logbook_support import PKI, SECRET
+from support.ports import free_port
+from support.waiting import wait_until
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LOADGEN = os.path.join(os.path.dirname(os.path.dirname(HERE)), "bench", "loadgen.py")

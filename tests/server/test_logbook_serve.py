@@ -9,7 +9,9 @@ import sys
 import pytest
 
 from cli_support import pilotctl
-from logbook_support import SECRET, bearer, body, free_port, new_stamp, post, token, wait_until
+from logbook_support import SECRET, bearer, body, new_stamp, post, token
+from support.ports import free_port
+from support.waiting import wait_until
 
 PILOTCTL = [sys.executable, "-m", "pilot_server.cli"]
 

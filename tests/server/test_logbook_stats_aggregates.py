@@ -14,7 +14,7 @@ import time
 import pytest
 
 from logbook_support import BACKENDS, databases, new_stamp  # noqa: F401
-from pilot import messages as wire
+from pilot_server.worker import messages as wire
 from pilot_server.logbook.store import aggregates, logstore, retention, schema, stats
 
 SITES = ("SiteA", "SiteB", "SiteC")

@@ -6,7 +6,7 @@ import pytest
 
 from logbook_support import (backend, databases, make_messages, new_stamp, result_message,  # noqa: F401
                              session_stores, session_urls, store)
-from pilot import messages as wire
+from pilot_server.worker import messages as wire
 
 
 def seqs(store, stamp):

@@ -1,6 +1,6 @@
 """Pilot logging end to end: the real pilot.pyz, under several Pythons, logging into the real logbook.
 
-Nothing here is a double except the DIRAC release (tests/dirac_double): the pilot is the freshly
+Nothing here is a double except the DIRAC release (tests/doubles/dirac): the pilot is the freshly
 built and signed pyz, run as a process under Python 2.7 (the oldest this machine has), 3.6 and
 3.13 (skipped, saying so, when absent); the logbook is ``pilotctl logbook serve`` (HTTPS, a test CA,
 pilot tokens of pilot_server.tokens) or ``pilotctl logbook consume`` behind the machine's RabbitMQ
@@ -38,15 +38,17 @@ import pytest
 
 from conftest import INTERPRETERS, REPO
 from logbook_services import ThrowawayPostgres, ThrowawayRabbit, delete_queue
-from logbook_support import PKI, databases, free_port, post, wait_until  # noqa: F401 (fixture)
-from pilot import remotelog
-from pilot.logger import utc_timestamp
+from logbook_support import PKI, databases, pki, post  # noqa: F401 (fixtures)
+from support.ports import free_port
+from support.waiting import wait_until
+from pilot_server.worker.logs import remotelog
+from pilot_server.worker.logs.logger import utc_timestamp
 
 PILOTCTL = [sys.executable, "-m", "pilot_server.cli"]
 BROKER = "amqp://guest:guest@127.0.0.1:5672/"
 STOMP_PORT = 61613
 PYTHONS = dict(INTERPRETERS)
-MAKER = os.path.join(REPO, "tests", "dirac_double", "make_release.py")
+MAKER = os.path.join(REPO, "tests", "doubles", "dirac", "make_release.py")
 
 # The test's commands (the pilot loads them with -E E2E): written for Python 2.6 too.
 EXTENSION = '''
@@ -133,16 +135,7 @@ def read(path):
         return handle.read().decode("utf-8", "replace")
 
 
-# -- the fixtures of the module: a CA, a token secret, the test extension, a DIRAC release ----------
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    """A test CA (hash links, as /etc/grid-security/certificates) and the logbook's certificate."""
-    made = PKI(tmp_path_factory.mktemp("pki"))
-    made.rehash()
-    made.server_files = made.server()
-    return made
-
+# -- the fixtures of the module: a token secret, the test extension, a DIRAC release (the CA: pki) --
 
 @pytest.fixture(scope="module")
 def secret(tmp_path_factory):

@@ -18,7 +18,7 @@ diraccfg = pytest.importorskip("diraccfg", reason="pip install diraccfg (it belo
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PYZ = os.path.join(REPO, "dist", "pilot.pyz")
-MAKER = os.path.join(REPO, "tests", "dirac_double", "make_release.py")
+MAKER = os.path.join(REPO, "tests", "doubles", "dirac", "make_release.py")
 VERSION = "9.0.0"
 STAMP = "feedfacefeedfacefeedfacefeedface"
 
@@ -94,7 +94,7 @@ def test_pilot_cfg_parses_with_diraccfg(pilot_run):
 def test_diraccfg_reads_every_value_as_the_pilot_does(pilot_run):
     sys.path.insert(0, os.path.join(REPO, "pilot_src"))
     sys.path.insert(0, REPO)
-    from pilot.cfg import CFG
+    from pilot_server.worker.config.cfg import CFG
 
     ours = CFG.parse(pilot_run["text"])
     theirs = pilot_run["cfg"]

@@ -6,7 +6,7 @@ The six wheel (only for --with-six) is found like the build finds it (local
 copies first); pip downloads it only when no local copy exists.
 """
 
-import glob
+import bz2
 import hashlib
 import os
 import shutil
@@ -23,6 +23,7 @@ if PILOT_SRC not in sys.path:
     sys.path.insert(0, PILOT_SRC)
 
 from pilot_server import pyzbuild  # noqa: E402
+from support.interpreters import find_interpreter as interpreter  # noqa: E402
 
 LAUNCHER = os.path.join(REPO, "build", "build_pilot.py")
 EPOCH_1980 = (1980, 1, 1, 0, 0, 0)
@@ -110,28 +111,6 @@ def all_files(root):
     for dirpath, _, filenames in os.walk(root):
         for name in filenames:
             yield os.path.join(dirpath, name)
-
-
-def pyenv_root():
-    root = os.environ.get("PYENV_ROOT")
-    if not root:
-        try:
-            root = subprocess.check_output(["pyenv", "root"], universal_newlines=True).strip()
-        except (OSError, subprocess.CalledProcessError):
-            root = os.path.expanduser("~/.pyenv")
-    return root
-
-
-def interpreter(version):
-    """Newest pyenv python of version 'X.Y', or None when truly absent."""
-    def patch(path):
-        return int(path.split(os.sep)[-3].split(".")[2])
-
-    found = [
-        p for p in glob.glob(os.path.join(pyenv_root(), "versions", version + ".*", "bin", "python"))
-        if os.access(p, os.X_OK) and os.path.basename(os.path.dirname(os.path.dirname(p))).count(".") == 2
-    ]
-    return max(found, key=patch) if found else None
 
 
 def clean_env(**extra):
@@ -226,9 +205,8 @@ def test_fake_tree_layout(fake_root, tmp_path):
         assert zf.namelist() == FAKE_MEMBERS
         assert zf.getinfo("pilot.bz2").compress_type == zipfile.ZIP_STORED  # compressed once
         index = [line.split(" ") for line in zf.read("pilot.idx").decode("ascii").splitlines()]
-        assert [(f[0], f[1], f[4]) for f in index][:3] == [
-            ("compat", "compat/__init__.py", "P"), ("compat.net", "compat/net.py", "M"),
-            ("pilot.commands", "pilot/commands/__init__.py", "P")]
+        assert [f[0] for f in index][:3] == ["compat/__init__.py", "compat/net.py", "pilot/commands/__init__.py"]
+        assert sum(int(f[1]) for f in index) == len(bz2.decompress(zf.read("pilot.bz2")))
         table = {m["name"]: m for m in result.members}
         for name in zf.namelist():
             data = zf.read(name)
@@ -284,6 +262,9 @@ def test_real_tree_layout(real_root, tmp_path):
     for needed in ("pilot/cli.py", "compat/__init__.py"):
         assert needed in modules
     assert "six.py" not in modules
+    assert "pilot/testing.py" not in modules  # for a VO's unit tests only
+    assert "pilot/testing.py" in pyzbuild.read_modules(
+        build(real_root, tmp_path / "testing.pyz", None, with_testing=True).path)
     for name, source in modules.items():
         compile(source, name, "exec")  # what runs still compiles ...
         original = os.path.join(real_root, "pilot_src", "pilot", "_pyzroot", name) if "/" not in name else \
@@ -336,7 +317,7 @@ def test_mtimes_and_modes_do_not_matter(real_root, six_wheel, tmp_path):
 def test_same_sha256_under_each_python(version, real_root, tmp_path):
     python = interpreter(version)
     if python is None:
-        pytest.skip("Python %s is not installed under %s/versions" % (version, pyenv_root()))
+        pytest.skip("Python %s is not on this machine (.ci/find-pythons.sh finds none)" % version)
     expected = build(real_root, tmp_path / "here.pyz", None).sha256
     out = str(tmp_path / ("py" + version + ".pyz"))
     proc = run_launcher("--source-root", real_root, "--output", out, "--quiet", python=python)
@@ -384,7 +365,7 @@ def test_pyz_runs_under_every_interpreter(fake_root, six_wheel, tmp_path):
         assert 'raise ValueError("line 12 " + x)' in proc.stderr, (version, proc.stderr)
         ran += 1
     if not ran:
-        pytest.skip("no pyenv interpreters under %s/versions" % pyenv_root())
+        pytest.skip("no interpreter on this machine (.ci/find-pythons.sh finds none)")
 
 
 # ------------------------------------------------------------------ errors
@@ -521,13 +502,17 @@ def test_default_output():
 
 
 def test_sources_from_installed_packages(fake_root, tmp_path, monkeypatch):
+    # Installed, the worker package is <server>.worker with compat inside it (docs/packaging.md); a
+    # stand-in server package keeps the checkout's own pilot_server out of the way.
     site = str(tmp_path / "site")
-    shutil.copytree(os.path.join(fake_root, "pilot_src", "pilot"), os.path.join(site, "pilot"))
-    shutil.copytree(os.path.join(fake_root, "compat"), os.path.join(site, "compat"))
+    worker = os.path.join(site, "fakeserver", "worker")
+    shutil.copytree(os.path.join(fake_root, "pilot_src", "pilot"), worker)
+    shutil.copytree(os.path.join(fake_root, "compat"), os.path.join(worker, "compat"))
+    with open(os.path.join(site, "fakeserver", "__init__.py"), "w"):
+        pass
     monkeypatch.setattr(pyzbuild, "checkout_root", lambda: None)
+    monkeypatch.setattr(pyzbuild, "WORKER_PACKAGE", "fakeserver.worker")
     monkeypatch.syspath_prepend(site)
-    for name in ("pilot", "compat"):
-        monkeypatch.delitem(sys.modules, name, raising=False)
-    assert pyzbuild.locate_sources() == (os.path.join(site, "pilot"), os.path.join(site, "compat"))
+    assert pyzbuild.locate_sources() == (worker, os.path.join(worker, "compat"))
     from_site = pyzbuild.build_pyz(str(tmp_path / "site.pyz"))
     assert from_site.sha256 == build(fake_root, tmp_path / "checkout.pyz", None).sha256

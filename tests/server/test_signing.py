@@ -15,7 +15,7 @@ from pilot_server import cli, signing
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(REPO, "pilot_src"))
 
-from pilot import rsaverify  # noqa: E402
+from pilot_server.worker.config import rsaverify  # noqa: E402
 
 
 def sha256(path):

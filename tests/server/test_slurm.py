@@ -7,7 +7,7 @@ never skips: when Slurm cannot be installed or started, the tests fail and say w
 The flow is a SiteDirector's: the signed pyz -> batch wrapper -> ``sbatch`` -> the wrapper and the
 pilot in a Slurm job -> the pilot logs to ``pilotctl logbook serve`` (HTTPS, SQLite, started here);
 ``--wait`` polls squeue and reports Slurm's states.  The pilots drive the DIRAC release test double
-(tests/dirac_double): a CVMFS-style release and a server directory per scenario with its own jobs.
+(tests/doubles/dirac): a CVMFS-style release and a server directory per scenario with its own jobs.
 
 Scenarios: the pilot's view of Slurm (flavour, job id, ``-c``/``--mem`` allocation, time limit) under Python
 2.7 and the host's; the wrapper's work directory in ``$TMPDIR`` and its clean-up; walltime
@@ -27,11 +27,12 @@ import time
 import pytest
 
 from conftest import INTERPRETERS, REPO
-from logbook_support import PKI, wait_until
+from logbook_support import PKI
+from support.waiting import wait_until
 from test_logging_end_to_end import PILOTCTL, Serve, open_store, read
 
 SLURM_SH = os.path.join(REPO, ".ci", "slurm.sh")
-MAKER = os.path.join(REPO, "tests", "dirac_double", "make_release.py")
+MAKER = os.path.join(REPO, "tests", "doubles", "dirac", "make_release.py")
 KILLWAIT = 30
 PYTHONS = dict(INTERPRETERS)
 

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from logbook_support import PKI, SECRET, sqlite_store, start_server  # noqa: F401
+from logbook_support import SECRET, pki, sqlite_store, start_server  # noqa: F401
 from pilot_server.logbook.receive import tlsconfig
 
 ADMIN_SECRET = b"admin-secret-0123456789abcdef01234567"
@@ -20,13 +20,6 @@ def secret_file(path, secret):
     path.write_text(binascii.hexlify(secret).decode("ascii") + "\n")
     path.chmod(0o600)
     return str(path)
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    authority = PKI(tmp_path_factory.mktemp("pki"))
-    authority.server_files = authority.server()
-    return authority
 
 
 @pytest.fixture

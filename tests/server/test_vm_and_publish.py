@@ -1,5 +1,5 @@
 """The VM variant (cloud-init user data, its boot script run in a scratch root) and
-`pilotctl publish` behind the DIRAC wrapper test double (tests/dirac_wrapper_double.py)."""
+`pilotctl publish` behind the DIRAC wrapper test double (tests/doubles/dirac_wrapper.py)."""
 
 import base64
 import glob
@@ -19,7 +19,7 @@ from conftest import INTERPRETERS, REPO, sandbox_env
 from pilot_server import cli, publish, wrapper
 
 PILOT_OPTIONS = ["-X", "GetPilotVersion,CheckWorkerNode", "-r", "v9.0.0", "-D", "10"]
-DOUBLE = os.path.join(REPO, "tests", "dirac_wrapper_double.py")
+DOUBLE = os.path.join(REPO, "tests", "doubles", "dirac_wrapper.py")
 CLOUD_INIT_SITE = os.environ.get("PILOT_CLOUDINIT_SITE") or os.path.expanduser(
     "~/.cache/pilots2/cloud-init/usr/lib/python3/dist-packages")
 
@@ -29,8 +29,8 @@ def verified(signed_pyz, keys):
     return wrapper.verify(signed_pyz, [keys.public["a"]])
 
 
-def user_data(verified, **kwargs):
-    made = wrapper.make_wrapper("vm", verified, PILOT_OPTIONS, **kwargs)
+def user_data(verified, pilot_options=PILOT_OPTIONS, **kwargs):
+    made = wrapper.make_wrapper("vm", verified, pilot_options, **kwargs)
     return made, yaml.safe_load(made.text)
 
 
@@ -50,13 +50,15 @@ def test_vm_user_data_is_a_cloud_config(verified):
 
 def test_vm_pilot_takes_the_whole_machine(verified):
     """The VM is the pilot's: -t WholeNode (else DIRAC's default is 1 processor), added once."""
-    _, config = user_data(verified)
-    files = dict((entry["path"], entry) for entry in config["write_files"])
-    assert "'-t' 'WholeNode'" in files[wrapper.VM_RUN_SCRIPT]["content"]
-    made = wrapper.make_wrapper("vm", verified, PILOT_OPTIONS + ["--tag=WholeNode"])
-    assert "'-t' 'WholeNode'" not in made.text and "'--tag=WholeNode'" in made.text
+    def run_command(config):  # the pilot's command line is in the run script's (compressed) stage
+        files = dict((entry["path"], entry) for entry in config["write_files"])
+        return wrapper.read_stage(files[wrapper.VM_RUN_SCRIPT]["content"])
+
+    assert "'-t' 'WholeNode'" in run_command(user_data(verified)[1])
+    stage = run_command(user_data(verified, pilot_options=PILOT_OPTIONS + ["--tag=WholeNode"])[1])
+    assert "'-t' 'WholeNode'" not in stage and "'--tag=WholeNode'" in stage
     batch = wrapper.make_wrapper("batch", verified, PILOT_OPTIONS)
-    assert "WholeNode" not in batch.text
+    assert "WholeNode" not in batch.text + wrapper.read_stage(batch.text)
 
 
 def test_vm_user_data_passes_cloud_inits_schema_check(verified, tmp_path):

@@ -17,7 +17,9 @@ import tempfile
 
 import pytest
 
-from logbook_support import SECRET, free_port, post, wait_until
+from logbook_support import SECRET, post
+from support.ports import free_port
+from support.waiting import wait_until
 from webui_support import ADMIN_SECRET, ADMIN_TOKEN, populate
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

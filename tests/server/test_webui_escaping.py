@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 import pytest
 
 from logbook_support import sqlite_store, start_server  # noqa: F401
-from pilot import messages as wire
+from pilot_server.worker import messages as wire
 from pilot_server.logbook.store import stats
 from webui_support import ADMIN, ADMIN_SECRET, HTML, request
 

@@ -80,21 +80,33 @@ def test_pilot_exit_code_passes_through(verified, tools_dir, tmp_path, shell):
     assert "the pilot exited with code 11" in out
 
 
-@pytest.mark.parametrize("encoding", ["b85", "pyz"])
+@pytest.mark.parametrize("encoding", ["b94", "pyz", "raw"])
 def test_payload_encodings_run_the_signed_pyz(verified, tools_dir, tmp_path, encoding):
     # The size target is tracked by bench/bench_wrapper.py (docs/performance.md): measured, not asserted.
     made = wrapper.make_wrapper("batch", verified, PILOT_OPTIONS, encoding=encoding)
-    if encoding == "b85":
+    if encoding == "b94":
         assert made.size < wrapper.make_wrapper("batch", verified, PILOT_OPTIONS, encoding="pyz").size
+    if encoding == "raw":  # the pyz itself after the script's last line
+        assert made.data.endswith(b"\nexit 3\n" + verified.data)
+        assert made.size < wrapper.make_wrapper("batch", verified, PILOT_OPTIONS).size
     assert made.payload_sha256 == verified.sha256  # the node runs the signed bytes, not a re-pack
-    for env_name, python in (INTERPRETERS[0], INTERPRETERS[-1]):
+    for (env_name, python), shell in ((INTERPRETERS[0], SHELLS[0]), (INTERPRETERS[-1], SHELLS[-1])):
         bin_dir = str(tmp_path / ("bin-" + env_name))
         env = sandbox_env(tools_dir, python, link_name(env_name), bin_dir, {"TMPDIR": str(tmp_path)})
-        code, out, err = run(write_script(tmp_path, made), env, str(tmp_path))
+        # by a relative path, as a batch system may start it (a raw payload is read from "$0")
+        code, out, err = run(os.path.basename(write_script(tmp_path, made)), env, str(tmp_path), shell)
         assert code == 0, out + err
         assert "sha256 %s as expected" % verified.sha256 in out
         with open(os.path.join(work_dir_of(out), "pilot.pyz"), "rb") as handle:
             assert handle.read() == verified.data
+
+
+def test_base94_round_trip_and_alphabet():
+    for data in (b"", b"\0", bytes(range(256)) * 3, os.urandom(67), os.urandom(68), os.urandom(69), b"\xff" * 136):
+        text = wrapper.b94encode(data)
+        assert set(text) <= set(chr(c) for c in range(33, 127)), data  # printable, no space
+        assert len(text) == 1 + 83 * -(-len(data) // 68)
+        assert wrapper.b94decode(text) == data
 
 
 def one_python_env(tools_dir, tmp_path, extra=None):
@@ -108,7 +120,7 @@ def test_tampered_payload_is_refused_with_255(verified, tools_dir, tmp_path):
     text = wrapper.make_wrapper("batch", verified, PILOT_OPTIONS).text
     lines = text.split("\n")
     start = lines.index("    cat <<'PILOT_PAYLOAD_END'") + 1
-    target = start + 100
+    target = start + 10
     lines[target] = ("B" if lines[target][0] != "B" else "C") + lines[target][1:]
     script = tmp_path / "tampered.sh"
     script.write_text("\n".join(lines))
@@ -125,6 +137,17 @@ def test_undecodable_payload_is_an_unpack_failure_3(verified, tools_dir, tmp_pat
     code, out, err = run(str(script), one_python_env(tools_dir, tmp_path), str(tmp_path))
     assert code == 3, out + err
     assert "cannot decode the embedded pilot" in err
+
+
+def test_undecodable_stage_is_an_unpack_failure_3(verified, tools_dir, tmp_path):
+    text = wrapper.make_wrapper("batch", verified, PILOT_OPTIONS).text
+    text = re.sub(r"(cat <<'PILOT_STAGE_END'\n).*?(\nPILOT_STAGE_END)", r"\1A\2", text, flags=re.S)
+    script = tmp_path / "broken.sh"
+    script.write_text(text)
+    code, out, err = run(str(script), one_python_env(tools_dir, tmp_path), str(tmp_path))
+    assert code == 3, out + err
+    assert "cannot unpack the wrapper's stage" in err
+    assert "work directory" not in out  # nothing of the stage ran
 
 
 def test_wrong_checksum_is_255(verified, tools_dir, tmp_path):
@@ -475,6 +498,6 @@ def test_fetch_without_curl_or_wget_uses_python(verified, signed_pyz, tools_dir,
 def test_fetch_embeds_the_pilots_own_verifier(verified):
     made = wrapper.make_wrapper("fetch", verified, urls=["https://example.org/pilot.pyz"])
     source = wrapper.rsaverify_source()
-    assert source.rstrip("\n") in made.text
-    repo_copy = open(os.path.join(os.path.dirname(wrapper.__file__), "..", "pilot", "rsaverify.py")).read()
+    assert source.rstrip("\n") in wrapper.read_stage(made.text)  # in the compressed stage
+    repo_copy = open(os.path.join(os.path.dirname(wrapper.__file__), "..", "pilot", "config", "rsaverify.py")).read()
     assert source == repo_copy

@@ -1,6 +1,6 @@
 """Pilots for the web page tests, stored through the real store API as pilots send them.
 
-Each pilot sends what pilot/runner.py and pilot/cli.py send: a set-up log line whose data
+Each pilot sends what pilot/sequence/runner.py and pilot/cli.py send: a set-up log line whose data
 says where it runs, for each command a ``started`` and an ok/failed ``command`` message
 with log lines of several levels between, and a final ``result`` message.
 """
@@ -10,7 +10,7 @@ import time
 import uuid
 from urllib.parse import urlsplit
 
-from pilot import messages as wire
+from pilot_server.worker import messages as wire
 
 ADMIN_SECRET = b"web-admin-secret-0123456789abcdef0123"
 ADMIN_TOKEN = ADMIN_SECRET.hex()

@@ -13,10 +13,11 @@ import types
 import warnings
 
 import compat
-from pilot import batchsystem, credentials, fetch, nodeinfo
+from pilot.config import credentials, fetch
+from pilot.node import batchsystem, nodeinfo
 from pilot.commands.base import Command, CommandBase  # noqa: F401
 from pilot.errors import PilotError
-from pilot.params import pep440_version as parseVersion  # noqa: F401  (DIRAC's name)
+from pilot.config.params import pep440_version as parseVersion  # noqa: F401  (DIRAC's name)
 
 _SELF_LOG = "log through self.log in a command (debug, info, warn, error)"
 _OWN_LOG = "the pilot sends its log itself (-z/--pilotLogging, -g/--loggerURL); " + _SELF_LOG

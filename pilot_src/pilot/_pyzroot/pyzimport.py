@@ -3,8 +3,8 @@
 The build (pilot_server/pyzbuild.py) strips comments and docstrings from every
 module (each becomes blank lines, so line numbers stay those of the checkout),
 concatenates them into one bz2 stream (much smaller than one zip member each)
-and writes pilot.idx: one line per module, ``name path offset length kind``
-(kind P for a package).  The blob is decompressed once, at the first import
+and writes pilot.idx: one line per module, ``path length``, in the blob's
+order (the module name and whether it is a package follow from the path).  The blob is decompressed once, at the first import
 from it; a module is compiled when it is imported, named after its real file
 (``<pyz>/pilot/cli.py``), so tracebacks show file names, line numbers and,
 through get_source, the lines themselves.
@@ -31,9 +31,13 @@ class BlobImporter(object):
         self.archive = archive
         self.read = reader            # member name -> bytes
         self.modules = {}             # name -> (path, offset, length, is_package)
+        offset = 0
         for line in self.read(INDEX).decode("ascii").splitlines():
-            name, path, offset, length, kind = line.split(" ")
-            self.modules[name] = (path, int(offset), int(length), kind == "P")
+            path, length = line.split(" ")
+            parts = path[:-3].split("/")  # pilot/commands/__init__.py: the package pilot.commands
+            package = parts[-1] == "__init__"
+            self.modules[".".join(parts[:-1] if package else parts)] = (path, offset, int(length), package)
+            offset += int(length)
         self._text = None
         self._cache = _Cache(archive)
 

@@ -1,11 +1,11 @@
-"""The core toolbox.  Extensions add to it or override it (see pilot.toolbox).
+"""The core toolbox.  Extensions add to it or override it (see pilot.sequence.toolbox).
 
 A core command's module is imported when the command is planned, listed or
 asked for (core_commands()), not before: --explain -X CheckWorkerNode
 compiles only pilot.commands.checknode.
 """
 
-from pilot.commands.base import Command, CommandBase, Context  # noqa: F401
+from .base import Command, CommandBase, Context  # noqa: F401
 
 # (command name, module under pilot.commands), in DIRAC's order.
 CORE = (
@@ -21,7 +21,7 @@ CORE_NAMES = [name for name, _ in CORE]
 def core_command(name):
     """The class of a core command (imports its module)."""
     module = dict(CORE)[name]
-    return getattr(__import__("pilot.commands." + module, fromlist=[name]), name)
+    return getattr(__import__("%s.%s" % (__name__, module), fromlist=[name]), name)  # any package name
 
 
 def core_commands():

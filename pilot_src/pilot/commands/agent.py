@@ -2,8 +2,8 @@
 
 import re
 
-from pilot import nodeinfo
-from pilot.commands.configure import DiracCommand
+from ..node import nodeinfo
+from .configure import DiracCommand
 
 # The JobAgent's own log line for each job it gets (DIRAC's gLogger format):
 #   "2026-11-21 16:07:27 UTC WorkloadManagement/JobAgent INFO: Received JobID=123, JobType=User, ..."

@@ -17,8 +17,8 @@ it is obeyed (``_hook``).
 
 import os
 
-from pilot import params as params_module
-from pilot.errors import CommandFailed
+from ..config import params as params_module
+from ..errors import CommandFailed
 
 
 def legacy_alias(public):
@@ -49,7 +49,7 @@ class Context(object):
     def base_environment(self, params):
         """The environment children get before a release is installed (built once)."""
         if self._base_env is None:
-            from pilot import environment
+            from ..node import environment
 
             if self.security is None:
                 self.security = environment.security_directories(params.CVMFS_locations, self.environ)

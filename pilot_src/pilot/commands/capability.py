@@ -1,14 +1,15 @@
 """The commands that describe what this node offers, natively (no release script).
 
 DIRAC asks the release (dirac-wms-get-wn-parameters, dirac-wms-cpu-normalization,
-dirac-wms-get-queue-cpu-time, the platform script); here pilot.capabilities
-and pilot.db12 answer on every Python from 2.6, and the keys are written into
+dirac-wms-get-queue-cpu-time, the platform script); here pilot.node.capabilities
+and pilot.cpu.db12 answer on every Python from 2.6, and the keys are written into
 pilot.cfg with DIRAC's names.
 """
 
-import compat
-from pilot import capabilities, params as params_module, platforminfo
-from pilot.commands.configure import DiracCommand
+from ..shims import compat
+from ..config import params as params_module
+from ..node import capabilities, platforminfo
+from .configure import DiracCommand
 
 
 def node_capabilities(command):
@@ -64,7 +65,7 @@ class ConfigureCPURequirements(DiracCommand):
     def execute(self):
         pp = self.pp
         caps = node_capabilities(self)
-        from pilot import db12  # only this command measures the CPU power
+        from ..cpu import db12  # only this command measures the CPU power
 
         copies = max(1, int(pp.pilotProcessors or 1))
         found = caps["processors"]["limit"]

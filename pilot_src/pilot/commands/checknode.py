@@ -3,8 +3,9 @@
 import os
 import pwd
 
-from pilot import credentials, nodeinfo
-from pilot.commands.base import Command
+from ..config import credentials
+from ..node import nodeinfo
+from .base import Command
 
 CVMFS_PROBE_SECONDS = 60
 

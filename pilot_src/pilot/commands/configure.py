@@ -13,10 +13,10 @@ import os
 import platform
 import re
 
-import compat
-from pilot import batchsystem
-from pilot.cfg import CFG, CFGError
-from pilot.commands.base import Command
+from ..shims import compat
+from ..node import batchsystem
+from ..config.cfg import CFG, CFGError
+from .base import Command
 
 ARCHITECTURE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 # DIRAC's line when no configuration server answered.  The script then fails on a key it could

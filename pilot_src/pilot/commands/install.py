@@ -32,10 +32,10 @@ import shutil
 import sys
 import tarfile
 
-import compat
-from pilot import environment, nodeinfo
-from pilot.commands.base import Command, legacy_alias
-from pilot.errors import PilotError
+from ..shims import compat
+from ..node import environment, nodeinfo
+from .base import Command, legacy_alias
+from ..errors import PilotError
 
 METHODS = ("preinstalled", "diracos", "venv", "tarball")
 UNPINNED = ("", "master", "main", "integration")

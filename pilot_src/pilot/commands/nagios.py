@@ -4,8 +4,10 @@ import os
 import stat
 import time
 
-from compat import net
-from pilot.commands.base import Command
+from ..shims import compat_module
+from .base import Command
+
+net = compat_module("net")
 
 PROBE_TIMEOUT = 300
 LEVELS = {0: "info", 1: "warning"}

@@ -2,10 +2,10 @@
 
 import os
 
-import compat
-from pilot import fetch, options, safeinput
-from pilot.commands.base import Command
-from pilot.fetch import is_url
+from ..shims import compat
+from ..config import fetch, options, safeinput
+from .base import Command
+from ..config.fetch import is_url
 
 
 class GetPilotVersion(Command):

@@ -1,36 +1,23 @@
 
-# -- the pilot, embedded: @ENCODING_NOTE@
-pw_encoding=@Q_ENCODING@
-pw_payload() {
-    cat <<'PILOT_PAYLOAD_END'
-@PAYLOAD@
-PILOT_PAYLOAD_END
-}
-
+# -- the pilot, embedded (pw_payload, before the stage): decoded by the node's Python, a base64
+# payload also by base64 -d or openssl base64 -d; raw: the last $pw_raw_size bytes of the script.
 pw_decode_with() {  # pw_decode_with TOOL OUT
-    case $1 in
-    python) pw_payload | "$pw_py" -c 'import base64, struct, sys
-data = "".join(sys.stdin.read().split())
-if sys.argv[2] == "pyz":
-    data = base64.b64decode(data.encode("ascii"))
-elif hasattr(base64, "b85decode"):
-    data = base64.b85decode(data)
-else:  # Python 2: base85 (RFC 1924 alphabet) by hand
-    digits = dict((c, i) for i, c in enumerate("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz!#$%&()*+-;<=>?@^_`{|}~"))
-    pad = -len(data) % 5
-    data += "~" * pad
-    out = []
-    for i in range(0, len(data), 5):
-        n = 0
-        for c in data[i:i + 5]:
-            n = n * 85 + digits[c]
-        out.append(struct.pack(">I", n))
-    data = "".join(out)[:len(out) * 4 - pad]
+    case $pw_encoding.$1 in
+    b94.python) pw_payload | "$pw_py" -c "$pw_decoder" "$2" ;;
+    pyz.python) pw_payload | "$pw_py" -c 'import base64, sys
 out = open(sys.argv[1], "wb")
-out.write(data)
-out.close()' "$2" "$pw_encoding" ;;
-    base64) [ "$pw_encoding" = pyz ] && command -v base64 >/dev/null 2>&1 && pw_payload | base64 -d > "$2" ;;
-    openssl) [ "$pw_encoding" = pyz ] && command -v openssl >/dev/null 2>&1 && pw_payload | openssl base64 -d > "$2" ;;
+out.write(base64.b64decode("".join(sys.stdin.read().split()).encode("ascii")))
+out.close()' "$2" ;;
+    pyz.base64) command -v base64 >/dev/null 2>&1 && pw_payload | base64 -d > "$2" ;;
+    pyz.openssl) command -v openssl >/dev/null 2>&1 && pw_payload | openssl base64 -d > "$2" ;;
+    raw.python) "$pw_py" -c 'import sys
+f = open(sys.argv[1], "rb")
+d = f.read()[-int(sys.argv[3]):]
+f.close()
+f = open(sys.argv[2], "wb")
+f.write(d)
+f.close()' "$pw_self" "$2" "$pw_raw_size" ;;
+    *) return 1 ;;
     esac
 }
 

@@ -10,7 +10,7 @@ pw_key() {
 @KEY_PEM@
 PILOT_KEY_END
 }
-pw_verifier() {  # pilot/rsaverify.py of the pilot sources, verbatim
+pw_verifier() {  # pilot/config/rsaverify.py of the pilot sources, verbatim
     cat <<'PILOT_RSAVERIFY_END'
 @RSAVERIFY@
 PILOT_RSAVERIFY_END

@@ -2,7 +2,7 @@
 
 import json
 
-from pilot.logger import utc_timestamp
+from pilot_server.worker.logs.logger import utc_timestamp
 from pilot_server.logbook.store import readable
 
 

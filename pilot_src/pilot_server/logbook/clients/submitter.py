@@ -38,7 +38,7 @@ class LocalSubmitter(object):
         self.store = store
 
     def register(self, stamp, ce=None, queue=None, site=None, vo=None, submitted=None):
-        from pilot import messages as wire
+        from pilot_server.worker import messages as wire
 
         problem = wire.registration_problem({"stamp": stamp, "ce": ce, "queue": queue, "site": site, "vo": vo,
                                              "submitted": submitted})
@@ -47,7 +47,7 @@ class LocalSubmitter(object):
         return self.store.register(stamp, ce=ce, queue=queue, site=site, vo=vo, submitted=submitted)
 
     def report_state(self, stamp, state, time=None):
-        from pilot import messages as wire
+        from pilot_server.worker import messages as wire
 
         problem = wire.time_problem("time", time, null=True)
         if problem:

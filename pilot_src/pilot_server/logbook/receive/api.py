@@ -24,7 +24,7 @@ import logging
 import re
 from urllib.parse import parse_qs, unquote
 
-from pilot import messages as wire
+from pilot_server.worker import messages as wire
 from pilot_server.logbook.receive import access as access_rules
 from pilot_server.logbook.store import export, states, stats, timespec
 from pilot_server.logbook.receive import intake

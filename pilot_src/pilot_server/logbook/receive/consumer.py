@@ -42,7 +42,7 @@ import time
 import pika
 from pika.exceptions import AMQPError
 
-from pilot import messages as wire
+from pilot_server.worker import messages as wire
 from pilot_server.logbook.receive import intake, quota
 from pilot_server.logbook.store.database import Unavailable
 from pilot_server.logbook.receive.intake import Refused

@@ -38,7 +38,7 @@ import time
 
 import httptools
 
-from pilot import __version__
+from pilot_server.worker import __version__
 from pilot_server.logbook.receive import limits as limits_module
 from pilot_server.logbook.receive import routes
 from pilot_server.logbook.receive.exchange import Headers, Peer, Request, Response

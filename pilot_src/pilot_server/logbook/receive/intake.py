@@ -17,7 +17,7 @@ The schema and its rules are ``pilot.messages`` (one definition, shared with the
 
 import json
 
-from pilot import messages as wire
+from pilot_server.worker import messages as wire
 
 STAMP_PATTERN = wire.STAMP_PATTERN
 

@@ -23,7 +23,7 @@ import logging
 import resource
 import time
 
-from pilot import messages as wire
+from pilot_server.worker import messages as wire
 
 RESERVED_FILES = 256  # kept for the database, the log files, the broker
 MAX_HEADERS = 100

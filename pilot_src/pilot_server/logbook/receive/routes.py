@@ -20,8 +20,8 @@ import hmac
 import logging
 import threading
 
-from pilot import __version__
-from pilot import messages as wire
+from pilot_server.worker import __version__
+from pilot_server.worker import messages as wire
 from pilot_server.logbook.receive import access as access_rules
 from pilot_server.logbook.receive import api, intake, quota
 from pilot_server.logbook.receive.exchange import Response, unavailable

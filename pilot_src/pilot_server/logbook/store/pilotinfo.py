@@ -15,7 +15,7 @@ import calendar
 import math
 import time
 
-from pilot import messages as wire
+from pilot_server.worker import messages as wire
 from pilot_server.logbook.store import schema
 from pilot_server.logbook.store.states import DONE, FAILED
 

@@ -19,7 +19,7 @@ import datetime
 import json
 import math
 
-from pilot import messages as wire
+from pilot_server.worker import messages as wire
 
 MAX_TIME = wire.MAX_TIME
 TIME_FIELDS = ("time", "received", "first_seen", "last_seen", "last_message_time", "heartbeat_time", "status_time",

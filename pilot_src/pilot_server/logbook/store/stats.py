@@ -33,7 +33,7 @@ from sqlalchemy import and_, case, cast, func, Integer, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import Join
 
-from pilot import messages as wire
+from pilot_server.worker import messages as wire
 from pilot_server.logbook.store import aggregates, schema, states
 from pilot_server.logbook.store.pilotinfo import COMMAND_END as FINISHED
 

@@ -26,8 +26,8 @@ import os
 import threading
 from urllib.parse import parse_qs, quote, unquote, urlencode
 
-from pilot import __version__
-from pilot import messages as wire
+from pilot_server.worker import __version__
+from pilot_server.worker import messages as wire
 from pilot_server.logbook.receive import access as access_rules
 from pilot_server.logbook.receive.exchange import Response
 from pilot_server.logbook.receive.intake import STAMP_PATTERN, Refused

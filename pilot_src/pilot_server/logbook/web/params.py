@@ -3,7 +3,7 @@
 import re
 from urllib.parse import parse_qs
 
-from pilot import messages as wire
+from pilot_server.worker import messages as wire
 from pilot_server.logbook.receive.intake import STAMP_PATTERN
 from pilot_server.logbook.store import stats, timespec
 from pilot_server.logbook.web import data as webdata

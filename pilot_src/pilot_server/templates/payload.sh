@@ -1,0 +1,7 @@
+# -- the pilot, embedded: @ENCODING_NOTE@
+pw_encoding=@Q_ENCODING@
+pw_payload() {
+    cat <<'PILOT_PAYLOAD_END'
+@PAYLOAD@
+PILOT_PAYLOAD_END
+}
