@@ -10,14 +10,15 @@ MariaDB multi-row ``INSERT``) in the shape the store itself writes.  Then a real
 admin token, the median of ``--repeat`` requests of:
 
 * list pages: the newest pilots; filtered by site, by state, by site and state; the 20th
-  page (following the keyset links); the last day; a failure-reason text search;
+  page (following the keyset links); the last day; a failure-reason text search (a reason of
+  1.5 % of the pilots, and a text that no pilot has);
 * pilot pages: random pilots (a different one each request);
 * statistics: all time; one site over all time; the last day, what /stats opens on.  These
   read the pre-aggregated counts (schema step 5), which the bulk generator does not write: the
   script runs ``pilotctl logbook aggregates rebuild`` after generating and prints its time.  For
   a paired baseline it also times, in its own process, the same three statistics computed from
   the rows (``stats.compute_from_rows``, what every statistics request did before step 5), and on
-  SQLite the reason search with and without its FTS5 index (schema step 6).
+  SQLite the reason search with and without its FTS5 index (schema step 7).
 
 Usage (from the checkout, with the services of .ci/services.sh running)::
 
@@ -110,7 +111,8 @@ def generate(count, seed=7, now=None):
             seen = submitted + rng.random() * 600
             if state != "Submitted":
                 transitions.append((stamp, state, seen, "submitter"))
-            pilot.update(first_seen=submitted, last_seen=seen, last_seq=0, message_count=0, status_time=seen)
+            pilot.update(first_seen=submitted, last_seen=seen, last_seq=0, message_count=0, message_bytes=0,
+                         status_time=seen)
             yield pilot, [], [], transitions
             continue
         fail_at = rng.randrange(len(COMMANDS)) if state == "Failed" else None
@@ -185,6 +187,8 @@ def generate(count, seed=7, now=None):
         elif state == "Lost":
             transitions.append((stamp, "Lost", last + 900, "logbook"))
         pilot.update(last_seen=last, last_seq=len(messages), message_count=len(messages),
+                     message_bytes=sum(len(item[10].encode("utf-8")) + len((item[11] or "").encode("utf-8"))
+                                       for item in messages),
                      last_message_time=clock[0], status_time=last)
         yield pilot, messages, command_rows, transitions
 
@@ -568,6 +572,7 @@ def measure(logbook, size, repeat):
         ("list: 20th page (keyset)", nth_page(logbook, 20)),
         ("list: last day", "/?since=1d"),
         ("list: reason text", "/?reason=cvmfs"),
+        ("list: reason text, no match", "/?reason=no%20such%20reason"),
         ("pilot page", ["/pilot/%s" % stamp for stamp in pilots]),
         ("stats: all time", "/stats?since=all"),
         ("stats: one site, all time", "/stats?site=%s&group_by=ce&since=all" % site),

@@ -138,6 +138,14 @@ def test_aggregates_equal_rows_and_rebuild(fresh_store, monkeypatch):
     windows = [(None, None), (now - 86400, None), (now - 86400 * 1.37, now - 3600 * 5.5),
                (now - 86400 * 2.9, now - 86400 * 2.85), (now - 1800, None),
                (float(int(now // 86400) * 86400 - 86400), float(int(now // 86400) * 86400))]
+    # edges in the first half of an hour (since) or the second (until), next to a pilot outside the
+    # window: read as the hour's row less the rows of the rest of the hour, which hold that pilot
+    from sqlalchemy import select
+
+    seen = sorted(store.read(lambda c: c.execute(select(schema.pilots.c.last_seen)).scalars().all()))
+    early, late = [t for t in seen if t % 3600 < 1700], [t for t in seen if t % 3600 > 1900]
+    windows += [(early[0] + 0.5, late[-1] - 0.5), (early[len(early) // 2] + 0.5, None),
+                (None, late[len(late) // 2] - 0.5), (early[-1] + 0.5, None)]
     filters = [{}, {"vo": vo}, {"site": "SiteB"}, {"site": "SiteA", "group_by": "ce"}, {"group_by": "site"},
                {"vo": vo, "group_by": "queue"}, {"group_by": "vo"}]
     checked = 0
@@ -171,6 +179,22 @@ def test_plan_reads_whole_days_hours_and_edges():
     assert stats.plan(start + 10, start + 20) == ([(start + 10, start + 20, True)], None, [])
     edges, days, hours = stats.plan(start + hour, None)
     assert edges == [] and days == (start + day, None) and hours == [(start + hour, start + day)]
+
+
+def test_a_partial_hour_is_read_from_the_cheaper_side():
+    hour = 3600
+    start = 1700000000 // hour * hour
+    # since 10 min into an hour: that hour's row less its first 10 min; 50 min in: the last 10 min's rows
+    assert stats._cheaper_side((start + 600, start + hour, False)) == (
+        (start, start + hour), [(start, start + 600, True, False, -1)])
+    assert stats._cheaper_side((start + 3000, start + hour, False)) == (
+        None, [(start + 3000, start + hour, True, False, 1)])
+    # until 50 min into an hour: its row less what came after; 10 min: the rows
+    assert stats._cheaper_side((start, start + 3000, True)) == (
+        (start, start + hour), [(start + 3000, start + hour, False, False, -1)])
+    assert stats._cheaper_side((start, start + 600, True)) == (None, [(start, start + 600, True, True, 1)])
+    # a window inside one hour that starts after its beginning: its rows
+    assert stats._cheaper_side((start + 60, start + 3000, True)) == (None, [(start + 60, start + 3000, True, True, 1)])
 
 
 def test_rebuild_command(tmp_path, capsys):

@@ -156,6 +156,13 @@ def _step7_reason_text_index(connection):
     textsearch.create(connection)
 
 
+def _step8_failure_text_index(connection):
+    """The pilots that have a failure text, newest first, for the reason search (textsearch.py)."""
+    from pilot_server.logbook.store import textsearch
+
+    textsearch.create_failure_index(connection)
+
+
 STEPS = [
     (1, "pilots, messages, rejected", _step1_tables),
     (2, "pilot registration; list indexes on site, ce, status, vo and last_seen",
@@ -166,6 +173,7 @@ STEPS = [
     (5, "bytes of each pilot's messages (per-pilot quota)", _step5_message_bytes),
     (6, "pre-aggregated statistics per hour and day of last seen", _step6_statistics_aggregates),
     (7, "text index of the failure reasons", _step7_reason_text_index),
+    (8, "last-seen index of the pilots with a failure text", _step8_failure_text_index),
 ]
 LATEST = STEPS[-1][0]
 

@@ -5,24 +5,35 @@ The search is a case-insensitive substring of the pilot's ``reason`` or ``failed
 which at a million pilots costs 0.2 s for a rare reason.  Schema step 7 adds, per database:
 
 * PostgreSQL: trigram GIN indexes (``pg_trgm``, ``gin_trgm_ops``) on both columns, which the
-  planner may use for ``ILIKE`` (for the newest-first page it often prefers the last_seen
-  index: forcing the trigram path, e.g. through a MATERIALIZED CTE, helps rare texts and hurts
-  common ones, so it is left to the planner); without the extension (``CREATE EXTENSION``
-  refused) the step leaves the search as it was;
+  planner uses for ``ILIKE`` with a rare text (a common one is read newest first, step 8);
+  without the extension (``CREATE EXTENSION`` refused) the step leaves the search as it was;
 * SQLite: ``pilots_text``, an FTS5 table with the trigram tokenizer over the two columns
   (external content: the ``pilots`` rows, kept by triggers); the search adds
-  ``rowid IN (... MATCH ...)`` to the same ``ILIKE`` conditions, so the answer is the same;
+  ``rowid IN (... MATCH ...)`` to the same ``ILIKE`` conditions, so the answer is the same,
+  unless a probe finds the text common among the newest pilots with a failure text (``_common``);
 * MySQL/MariaDB: nothing (their FULLTEXT indexes find words, not substrings).
 
 A text of fewer than 3 characters has no trigram: it is searched without the index.
+
+Schema step 8 adds ``ix_pilots_failure_seen``, an index on (last_seen, stamp) of only the pilots
+that have a reason or a failed command (PostgreSQL and SQLite; MySQL/MariaDB have no partial
+indexes).  The newest-first walk of ``ix_pilots_last_seen`` first reads every pilot that is
+running or waiting, which has no reason (at a million pilots, 82,000 rows before the first
+match); this index holds only the pilots the search can find, so a common text fills its page
+after a few hundred rows, while a rare one is still cheaper through the trigram indexes: the
+planner chooses from the column statistics.  ``conditions`` repeats the index's WHERE in the
+query, since SQLite uses a partial index only when the query holds its condition.
 """
 
-from sqlalchemy import text
+from sqlalchemy import or_, text
 
+from pilot_server.logbook.store import schema
 from pilot_server.logbook.store.database import family
 
 FTS_TABLE = "pilots_text"
 MIN_LENGTH = 3
+FAILURE_INDEX = "ix_pilots_failure_seen"
+PROBE_ROWS, PROBE_MATCHES = 2000, 50
 
 _SQLITE = [
     "CREATE VIRTUAL TABLE pilots_text USING fts5(reason, failed_command, content='pilots', "
@@ -61,6 +72,44 @@ def create(connection):
                                     % (column, column)))
 
 
+def has_failure_text():
+    """The WHERE of ``ix_pilots_failure_seen``, as the query must spell it."""
+    pilots = schema.pilots
+    return or_(pilots.c.reason.isnot(None), pilots.c.failed_command.isnot(None))
+
+
+def create_failure_index(connection):
+    """Schema step 8 (inside its transaction)."""
+    if family(connection) in ("sqlite", "postgresql"):
+        connection.execute(text("CREATE INDEX %s ON pilots (last_seen, stamp) "
+                                "WHERE reason IS NOT NULL OR failed_command IS NOT NULL" % FAILURE_INDEX))
+
+
+def conditions(store, wanted, pattern):
+    """The WHERE conditions of the search for ``wanted`` (a case-insensitive substring of the
+    reason or the failed command; ``pattern``: its LIKE pattern, escaped with \\), with what lets
+    each database use its indexes."""
+    pilots = schema.pilots
+    found = [or_(pilots.c.reason.ilike(pattern, escape="\\"),
+                 pilots.c.failed_command.ilike(pattern, escape="\\")),
+             has_failure_text()]
+    indexed = sqlite_condition(store, wanted, pattern)
+    if indexed is not None:
+        found.append(indexed)
+    return found
+
+
+def _common(store, pattern):
+    """Whether the newest PROBE_ROWS pilots with a failure text hold PROBE_MATCHES matches: then a
+    page is read fastest from ``ix_pilots_failure_seen`` newest first (SQLite's planner would collect
+    every FTS5 match and sort them, 0.1 s for a text of 6 % of a million pilots)."""
+    probe = text("SELECT count(*) FROM (SELECT reason, failed_command FROM pilots "
+                 "WHERE reason IS NOT NULL OR failed_command IS NOT NULL ORDER BY last_seen DESC, stamp DESC "
+                 "LIMIT :rows) WHERE lower(reason) LIKE lower(:pattern) ESCAPE '\\' "
+                 "OR lower(failed_command) LIKE lower(:pattern) ESCAPE '\\'")
+    return store.read(lambda c: c.execute(probe, {"rows": PROBE_ROWS, "pattern": pattern}).scalar()) >= PROBE_MATCHES
+
+
 def rebuild(connection):
     """Refill SQLite's text index from the pilot rows (after a VACUUM, which renumbers rowids)."""
     if family(connection) == "sqlite" and has_index(connection):
@@ -73,9 +122,10 @@ def has_index(connection):
     return connection.exec_driver_sql("SELECT count(*) FROM sqlite_master WHERE name = 'pilots_text'").scalar() > 0
 
 
-def sqlite_condition(store, wanted):
+def sqlite_condition(store, wanted, pattern):
     """``pilots.rowid IN (the rows whose reason or failed command holds wanted)`` on a SQLite logbook
-    with the index, else None (another database, or too short a text)."""
+    with the index, else None (another database, too short a text, or one common among the newest
+    pilots with a failure text)."""
     from sqlalchemy import column, literal_column
 
     if store.kind != "sqlite" or len(wanted) < MIN_LENGTH:
@@ -83,7 +133,7 @@ def sqlite_condition(store, wanted):
     known = getattr(store, "_text_index", None)
     if known is None:
         known = store._text_index = store.read(has_index)
-    if not known:
+    if not known or _common(store, pattern):
         return None
     phrase = '"%s"' % wanted.replace('"', '""')
     found = text("SELECT rowid FROM pilots_text WHERE pilots_text MATCH :phrase").bindparams(

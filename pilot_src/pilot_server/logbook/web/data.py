@@ -39,12 +39,7 @@ def list_pilots(store, filters, cursor=None, limit=50):
     query = select(*[pilots.c[name] for name in LIST_COLUMNS]).where(*store.pilot_conditions(
         now, **dict((name, filters.get(name)) for name in EXACT_FILTERS + ("since", "until"))))
     if filters.get("reason"):
-        pattern = _like_pattern(filters["reason"])
-        query = query.where(or_(pilots.c.reason.ilike(pattern, escape="\\"),
-                                pilots.c.failed_command.ilike(pattern, escape="\\")))
-        indexed = textsearch.sqlite_condition(store, filters["reason"])  # PostgreSQL: its own trigram index
-        if indexed is not None:
-            query = query.where(indexed)
+        query = query.where(*textsearch.conditions(store, filters["reason"], _like_pattern(filters["reason"])))
     if filters.get("stamp"):
         query = query.where(pilots.c.stamp.like(_like_pattern(filters["stamp"], prefix_only=True), escape="\\"))
     if cursor is not None:
