@@ -53,7 +53,7 @@ from pilot_server import tokens  # noqa: E402
 
 SECRET = os.urandom(32)
 PER_PROCESS = 4500  # sockets per load generator process (its file limit is 20,000)
-PER_ADDRESS = 900   # sockets per source address (the front's default cap is 1,000 an address)
+PER_ADDRESS = 900  # sockets per source address (the front's default cap is 1,000 an address)
 
 
 class Server(object):
@@ -67,9 +67,31 @@ class Server(object):
             env["PYTHONPATH"] = source
         self.log = open(os.path.join(scratch, "serve-%s-%d.log" % (name, self.port)), "w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "pilot_server.cli", "logbook", "serve", "--db", database_url, "--listen",
-             "127.0.0.1:%d" % self.port, "--tls-cert", cert, "--tls-key", key, "--token-secret", secret_file,
-             "--log-level", "warning", "--maintenance-interval", "0"], env=env, stderr=self.log, cwd=scratch)
+            [
+                sys.executable,
+                "-m",
+                "pilot_server.cli",
+                "logbook",
+                "serve",
+                "--db",
+                database_url,
+                "--listen",
+                "127.0.0.1:%d" % self.port,
+                "--tls-cert",
+                cert,
+                "--tls-key",
+                key,
+                "--token-secret",
+                secret_file,
+                "--log-level",
+                "warning",
+                "--maintenance-interval",
+                "0",
+            ],
+            env=env,
+            stderr=self.log,
+            cwd=scratch,
+        )
         bench_ingest.wait_port(self.port, 60)
         time.sleep(1)
 
@@ -114,13 +136,27 @@ def generators(port, ca_file, roles, duration, ramp, interval, messages, first_a
             for _ in range((take + PER_ADDRESS - 1) // PER_ADDRESS):
                 sources.append("127.0.%d.%d" % (address // 250, address % 250 + 2))
                 address += 1
-            jobs.append({"host": "127.0.0.1", "port": port, "sources": sources, "ca_file": ca_file,
-                         "duration": duration, "ramp": ramp, "roles": {role: take}, "interval": interval,
-                         "retry": 2, "messages": messages, "start_at": start_at, "secret": SECRET.hex()})
+            jobs.append(
+                {
+                    "host": "127.0.0.1",
+                    "port": port,
+                    "sources": sources,
+                    "ca_file": ca_file,
+                    "duration": duration,
+                    "ramp": ramp,
+                    "roles": {role: take},
+                    "interval": interval,
+                    "retry": 2,
+                    "messages": messages,
+                    "start_at": start_at,
+                    "secret": SECRET.hex(),
+                }
+            )
     procs = []
     for job in jobs:
-        proc = subprocess.Popen([sys.executable, os.path.join(HERE, "loadgen.py")], stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [sys.executable, os.path.join(HERE, "loadgen.py")], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
         proc.stdin.write(json.dumps(job).encode())
         proc.stdin.close()
         procs.append(proc)
@@ -160,13 +196,22 @@ def run_load(server, args, ca_file, pilots, attackers):
     time.sleep(1)
     base_rss, base_files, base_cpu = server.rss_kb(), server.files(), server.cpu()
     roles = {"pilot": pilots}
-    procs, next_address = generators(server.port, ca_file, roles, args.ramp + args.hold, args.ramp, args.interval,
-                                     args.messages, 0)
+    procs, next_address = generators(
+        server.port, ca_file, roles, args.ramp + args.hold, args.ramp, args.interval, args.messages, 0
+    )
     if attackers:
         third = attackers // 3
         attack = {"slowloris": third, "idle": third, "half": attackers - 2 * third}
-        more, _ = generators(server.port, ca_file, attack, args.ramp + args.hold, args.ramp / 3.0, args.interval,
-                             args.messages, next_address)
+        more, _ = generators(
+            server.port,
+            ca_file,
+            attack,
+            args.ramp + args.hold,
+            args.ramp / 3.0,
+            args.interval,
+            args.messages,
+            next_address,
+        )
         procs += more
     sampler = Sampler(server)
     sampler.start()
@@ -185,7 +230,7 @@ def run_load(server, args, ca_file, pilots, attackers):
             attack_closed += len(result.get("closed_after", {}).get(role, []))
     # the hold: after the ramp, while every pilot should be connected
     held = [(rss, files) for when, rss, files in sampler.samples]
-    steady = held[int(len(held) * 0.5):] or held
+    steady = held[int(len(held) * 0.5) :] or held
     peak_files = max(files for _, files in steady) if steady else 0
     peak_rss = max(rss for rss, _ in steady) if steady else 0
     connections = max(0, peak_files - base_files)
@@ -193,12 +238,23 @@ def run_load(server, args, ca_file, pilots, attackers):
     ok = statuses.get("200", 0)
     duration = args.ramp + args.hold
     due = sum(int((duration - args.ramp * k / float(pilots)) // args.interval) + 1 for k in range(pilots))
-    return {"connections": connections, "kb_per_conn": (peak_rss - base_rss) / float(max(1, connections)),
-            "rss_mb": peak_rss / 1024.0, "base_mb": base_rss / 1024.0, "batches": answered, "ok": ok,
-            "success": 100.0 * ok / answered if answered else 0.0, "due": due,
-            "delivered": min(100.0, 100.0 * ok / due), "p50": percentile(latencies, 50),
-            "p99": percentile(latencies, 99), "cpu": cpu, "statuses": statuses, "connect_errors": connect_errors,
-            "attack_closed": attack_closed}
+    return {
+        "connections": connections,
+        "kb_per_conn": (peak_rss - base_rss) / float(max(1, connections)),
+        "rss_mb": peak_rss / 1024.0,
+        "base_mb": base_rss / 1024.0,
+        "batches": answered,
+        "ok": ok,
+        "success": 100.0 * ok / answered if answered else 0.0,
+        "due": due,
+        "delivered": min(100.0, 100.0 * ok / due),
+        "p50": percentile(latencies, 50),
+        "p99": percentile(latencies, 99),
+        "cpu": cpu,
+        "statuses": statuses,
+        "connect_errors": connect_errors,
+        "attack_closed": attack_closed,
+    }
 
 
 def copy_rate(url):
@@ -256,8 +312,12 @@ def baseline_tree(commit, scratch):
     archive = subprocess.run(["git", "-C", REPO, "archive", commit], stdout=subprocess.PIPE, check=True).stdout
     subprocess.run(["tar", "-x", "-C", target], input=archive, check=True)
     source = os.path.join(target, "pilot_src")
-    check = subprocess.run([sys.executable, "-c", "import pilot_server.logbook as m; print(m.__file__)"],
-                           env=dict(os.environ, PYTHONPATH=source), stdout=subprocess.PIPE, universal_newlines=True)
+    check = subprocess.run(
+        [sys.executable, "-c", "import pilot_server.logbook as m; print(m.__file__)"],
+        env=dict(os.environ, PYTHONPATH=source),
+        stdout=subprocess.PIPE,
+        universal_newlines=True,
+    )
     if not check.stdout.startswith(target):
         raise SystemExit("the baseline %s does not run from %s: %s" % (commit, target, check.stdout))
     return source
@@ -279,8 +339,12 @@ def main(argv=None):
     parser.add_argument("--messages", type=int, default=5, help="messages per batch (default 5)")
     parser.add_argument("--ramp", type=float, default=30.0, help="seconds over which the pilots connect (default 30)")
     parser.add_argument("--hold", type=float, default=75.0, help="seconds the load lasts after the ramp (default 75)")
-    parser.add_argument("--ingest-pilots", type=int, default=100, help="pilots x 500 messages for ingestion (default 100)")
-    parser.add_argument("--ingest-runs", type=int, default=3, help="ingestion runs of each server, interleaved (default 3)")
+    parser.add_argument(
+        "--ingest-pilots", type=int, default=100, help="pilots x 500 messages for ingestion (default 100)"
+    )
+    parser.add_argument(
+        "--ingest-runs", type=int, default=3, help="ingestion runs of each server, interleaved (default 3)"
+    )
     parser.add_argument("--baseline", default="a2de512", help="the commit of today's server (default a2de512)")
     parser.add_argument("--no-baseline", action="store_true", help="only this checkout's server")
     parser.add_argument("--phases", default="held,attack,ingest", help="held,attack,ingest (default all)")
@@ -298,8 +362,10 @@ def main(argv=None):
     servers = [("this checkout", None)]
     if not args.no_baseline:
         servers.append(("baseline %s" % args.baseline, baseline_tree(args.baseline, scratch)))
-    print("bench_connections: Python %s, %d cores, load %.1f at start; pilots send %d messages every %g s"
-          % (sys.version.split()[0], os.cpu_count(), os.getloadavg()[0], args.messages, args.interval))
+    print(
+        "bench_connections: Python %s, %d cores, load %.1f at start; pilots send %d messages every %g s"
+        % (sys.version.split()[0], os.cpu_count(), os.getloadavg()[0], args.messages, args.interval)
+    )
     sys.stdout.flush()
     rows = []
     try:
@@ -320,17 +386,47 @@ def main(argv=None):
                         row = run_load(server, args, pki.ca_file, pilots, attackers)
                     finally:
                         row_stop = server.stop()
-                    row.update({"server": name, "phase": phase, "pilots": pilots, "attackers": attackers,
-                                "stop_s": row_stop[0], "exit": row_stop[1], "load": load})
+                    row.update(
+                        {
+                            "server": name,
+                            "phase": phase,
+                            "pilots": pilots,
+                            "attackers": attackers,
+                            "stop_s": row_stop[0],
+                            "exit": row_stop[1],
+                            "load": load,
+                        }
+                    )
                     rows.append(row)
-                    print("%-16s %-6s pilots %6d attackers %5d: held %6d conns, %6.1f KB/conn (RSS %.0f -> %.0f MB); "
-                          "batches due %d, answered %d, 200: %.2f %% of answered, %.2f %% of due; p50 %.0f ms, "
-                          "p99 %.0f ms; server CPU %.0f s; attack sockets closed %d; stop %.1f s (exit %s); load %.1f; "
-                          "statuses %s; connect errors %s" % (
-                              name, phase, pilots, attackers, row["connections"], row["kb_per_conn"], row["base_mb"],
-                              row["rss_mb"], row["due"], row["batches"], row["success"], row["delivered"], row["p50"],
-                              row["p99"], row["cpu"], row["attack_closed"], row["stop_s"], row["exit"], load,
-                              row["statuses"], row["connect_errors"]))
+                    print(
+                        "%-16s %-6s pilots %6d attackers %5d: held %6d conns, %6.1f KB/conn (RSS %.0f -> %.0f MB); "
+                        "batches due %d, answered %d, 200: %.2f %% of answered, %.2f %% of due; p50 %.0f ms, "
+                        "p99 %.0f ms; server CPU %.0f s; attack sockets closed %d; stop %.1f s (exit %s); load %.1f; "
+                        "statuses %s; connect errors %s"
+                        % (
+                            name,
+                            phase,
+                            pilots,
+                            attackers,
+                            row["connections"],
+                            row["kb_per_conn"],
+                            row["base_mb"],
+                            row["rss_mb"],
+                            row["due"],
+                            row["batches"],
+                            row["success"],
+                            row["delivered"],
+                            row["p50"],
+                            row["p99"],
+                            row["cpu"],
+                            row["attack_closed"],
+                            row["stop_s"],
+                            row["exit"],
+                            load,
+                            row["statuses"],
+                            row["connect_errors"],
+                        )
+                    )
                     sys.stdout.flush()
                 finally:
                     database.drop()
@@ -342,21 +438,39 @@ def main(argv=None):
                     load = os.getloadavg()[0]
                     rate, copy, errors, cpu = ingest(source, scratch, secret_file, args)
                     figures[name].append((rate, copy, rate / copy if copy else 0.0, cpu))
-                    print("%-16s ingest %d: HTTPS -> PostgreSQL %.0f msg/s; PostgreSQL COPY of the same rows %.0f "
-                          "msg/s; ratio %.3f; server CPU %.1f us/msg; load %.1f%s" % (
-                              name, attempt + 1, rate, copy, figures[name][-1][2], cpu, load,
-                              "; ERRORS %s" % errors if errors else ""))
+                    print(
+                        "%-16s ingest %d: HTTPS -> PostgreSQL %.0f msg/s; PostgreSQL COPY of the same rows %.0f "
+                        "msg/s; ratio %.3f; server CPU %.1f us/msg; load %.1f%s"
+                        % (
+                            name,
+                            attempt + 1,
+                            rate,
+                            copy,
+                            figures[name][-1][2],
+                            cpu,
+                            load,
+                            "; ERRORS %s" % errors if errors else "",
+                        )
+                    )
                     sys.stdout.flush()
             for name, _ in servers:
-                print("%-16s ingest median: %.0f msg/s, %.3f of COPY, server CPU %.1f us/msg; DB12 %.1f (quick "
-                      "estimate, one copy)" % (name, statistics.median(r[0] for r in figures[name]),
-                                               statistics.median(r[2] for r in figures[name]),
-                                               statistics.median(r[3] for r in figures[name]), score))
+                print(
+                    "%-16s ingest median: %.0f msg/s, %.3f of COPY, server CPU %.1f us/msg; DB12 %.1f (quick "
+                    "estimate, one copy)"
+                    % (
+                        name,
+                        statistics.median(r[0] for r in figures[name]),
+                        statistics.median(r[2] for r in figures[name]),
+                        statistics.median(r[3] for r in figures[name]),
+                        score,
+                    )
+                )
             if len(servers) == 2:
                 paired = [a[0] / b[0] for a, b in zip(figures[servers[0][0]], figures[servers[1][0]]) if b[0]]
-                print("this checkout / %s, paired ingest rate ratio: median %.2f (runs: %s)" % (
-                    servers[1][0],
-                    statistics.median(paired), ", ".join("%.2f" % value for value in paired)))
+                print(
+                    "this checkout / %s, paired ingest rate ratio: median %.2f (runs: %s)"
+                    % (servers[1][0], statistics.median(paired), ", ".join("%.2f" % value for value in paired))
+                )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return rows

@@ -108,9 +108,17 @@ def main():
     parser.add_argument("--copies", type=int, default=1)
     parser.add_argument("--skip-db12", action="store_true", help="do not run DIRAC's db12 package")
     args = parser.parse_args()
-    print("Python %s, CPU %s, %d cop%s, %d runs, load average %s" % (
-        sys.version.split()[0], db12cache.node_key(1, 0)["cpu_model"], args.copies,
-        "y" if args.copies == 1 else "ies", args.runs, load()))
+    print(
+        "Python %s, CPU %s, %d cop%s, %d runs, load average %s"
+        % (
+            sys.version.split()[0],
+            db12cache.node_key(1, 0)["cpu_model"],
+            args.copies,
+            "y" if args.copies == 1 else "ies",
+            args.runs,
+            load(),
+        )
+    )
     factor, note = db12.correction()
     print("Python-3 correction here: %s" % (factor if factor else "none (%s)" % note))
 
@@ -131,23 +139,45 @@ def main():
             rows[label].append(min(statistic(result["samples"]) for result in quick))
         for label, job in OWN_COPIES:
             rows[label].append(copies_min(args.copies, job))
-        print("  round %d: full %.2f%s, quick %.2f  (%.0f s, load %s)" % (
-            run + 1, rows[FULL][-1], ", db12 package %.2f" % rows[DIRAC][-1] if rows[DIRAC] else "",
-            rows[QUICK][-1], time.time() - started, load()))
+        print(
+            "  round %d: full %.2f%s, quick %.2f  (%.0f s, load %s)"
+            % (
+                run + 1,
+                rows[FULL][-1],
+                ", db12 package %.2f" % rows[DIRAC][-1] if rows[DIRAC] else "",
+                rows[QUICK][-1],
+                time.time() - started,
+                load(),
+            )
+        )
 
     full = statistics.median(rows[FULL])
-    print("over %d rounds: min - max (DB12), (max - min) / median, median, bias of the median against full:"
-          % args.runs)
+    print(
+        "over %d rounds: min - max (DB12), (max - min) / median, median, bias of the median against full:" % args.runs
+    )
     for label in [FULL, DIRAC, QUICK] + [row[0] for row in SAME_SAMPLES + OWN_COPIES]:
         values = rows[label]
         if values:
-            print("  %-32s %6.2f - %6.2f  %5.1f %%  %6.2f  %+5.1f %%" % (
-                label, min(values), max(values), spread(values), statistics.median(values),
-                100.0 * (statistics.median(values) / full - 1)))
-    print("quick estimate: %.2f s of CPU measured after the warm-up, %.2f s wall (medians), "
-          "worst single run against the full median %+.1f %%" % (
-              statistics.median(quick_cpu), statistics.median(quick_wall),
-              max((100.0 * (value / full - 1) for value in rows[QUICK]), key=abs)))
+            print(
+                "  %-32s %6.2f - %6.2f  %5.1f %%  %6.2f  %+5.1f %%"
+                % (
+                    label,
+                    min(values),
+                    max(values),
+                    spread(values),
+                    statistics.median(values),
+                    100.0 * (statistics.median(values) / full - 1),
+                )
+            )
+    print(
+        "quick estimate: %.2f s of CPU measured after the warm-up, %.2f s wall (medians), "
+        "worst single run against the full median %+.1f %%"
+        % (
+            statistics.median(quick_cpu),
+            statistics.median(quick_wall),
+            max((100.0 * (value / full - 1) for value in rows[QUICK]), key=abs),
+        )
+    )
 
     folder = tempfile.mkdtemp(prefix="bench-db12-")
     try:
@@ -159,8 +189,10 @@ def main():
             result = db12.measure("cached", args.copies, None, cache_dir=folder)
             timings.append(time.perf_counter() - started)
             assert result["from_cache"], result["cache_status"]
-        print("cached lookup (measure('cached') served by the cache): median %.2f ms, max %.2f ms"
-              % (1000 * statistics.median(timings), 1000 * max(timings)))
+        print(
+            "cached lookup (measure('cached') served by the cache): median %.2f ms, max %.2f ms"
+            % (1000 * statistics.median(timings), 1000 * max(timings))
+        )
     finally:
         shutil.rmtree(folder)
 

@@ -41,6 +41,7 @@ REPLY = b'{"stored":5,"duplicates":0}'
 
 # -- the servers (run with --serve NAME in a process of their own) ----------------------------------
 
+
 def chain_dn(ssl_object):
     """The DN the handler can see from an SSLObject/SSLSocket, or a note why not."""
     from pilot_server.logbook.receive.x509identity import peer_dn
@@ -73,8 +74,18 @@ def serve_uvicorn(port, context, loop):
             HttpToolsProtocol.on_headers_complete(self)
 
     app = Starlette(routes=[Route("/api/v1/logs", logs, methods=["POST"]), Route("/dn", dn)])
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, loop=loop, http=ChainProtocol, lifespan="off",
-                            log_level="warning", timeout_keep_alive=120, backlog=4096, access_log=False)
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        loop=loop,
+        http=ChainProtocol,
+        lifespan="off",
+        log_level="warning",
+        timeout_keep_alive=120,
+        backlog=4096,
+        access_log=False,
+    )
     config.load()
     config.ssl = context
     uvicorn.Server(config).run()
@@ -130,13 +141,15 @@ def serve_uvloop_httptools(port, context):
                 body = json.dumps({"dn": chain_dn(self.transport.get_extra_info("ssl_object"))}).encode()
             else:
                 body = REPLY
-            self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
-                                 % (len(body), body))
+            self.transport.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+            )
 
     async def main():
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(Protocol, "127.0.0.1", port, ssl=context, backlog=4096,
-                                          ssl_handshake_timeout=10)
+        server = await loop.create_server(
+            Protocol, "127.0.0.1", port, ssl=context, backlog=4096, ssl_handshake_timeout=10
+        )
         await server.serve_forever()
 
     uvloop.run(main())
@@ -159,6 +172,7 @@ def serve(name, port, cert, key, ca_dir):
 
 
 # -- the measurements ------------------------------------------------------------------------------
+
 
 def rss_kb(pid):
     with open("/proc/%d/status" % pid) as handle:
@@ -183,12 +197,23 @@ def run_generators(port, ca_file, roles_per_process, duration, interval, ramp, p
     start_at = time.time() + 1.0
     procs = []
     for index in range(processes):
-        job = {"host": "127.0.0.1", "port": port, "source": "127.0.0.%d" % (index + 2), "ca_file": ca_file,
-               "duration": duration, "ramp": ramp, "roles": roles_per_process, "interval": interval,
-               "messages": 5, "start_at": start_at, "secret": None}
+        job = {
+            "host": "127.0.0.1",
+            "port": port,
+            "source": "127.0.0.%d" % (index + 2),
+            "ca_file": ca_file,
+            "duration": duration,
+            "ramp": ramp,
+            "roles": roles_per_process,
+            "interval": interval,
+            "messages": 5,
+            "start_at": start_at,
+            "secret": None,
+        }
         job.update(extra or {})
-        proc = subprocess.Popen([sys.executable, os.path.join(HERE, "loadgen.py")], stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [sys.executable, os.path.join(HERE, "loadgen.py")], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
         proc.stdin.write(json.dumps(job).encode())
         proc.stdin.close()
         procs.append(proc)
@@ -211,8 +236,24 @@ def measure(name, args, pki_files):
     cert, key, ca_dir, ca_file, proxy_files = pki_files
     port = free_port()
     log = tempfile.TemporaryFile()
-    server = subprocess.Popen([sys.executable, __file__, "--serve", name, "--port", str(port), "--cert", cert,
-                               "--key", key, "--ca-dir", ca_dir], stdout=log, stderr=subprocess.STDOUT)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            __file__,
+            "--serve",
+            name,
+            "--port",
+            str(port),
+            "--cert",
+            cert,
+            "--key",
+            key,
+            "--ca-dir",
+            ca_dir,
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         wait_until(lambda: port_open(port), 30, 0.1, what="%s to listen" % name)
         # warm up: a few connections, so that imports and the first allocations are done
@@ -250,9 +291,17 @@ def measure(name, args, pki_files):
             dn = "error: %s" % exc
         finally:
             connection.close()
-        return {"candidate": name, "held": held_conns, "ok_first": ok, "base_mb": base_rss / 1024.0,
-                "rss_mb": loaded_rss / 1024.0, "kb_per_conn": per_conn, "rps": rps,
-                "cpu_ms_per_req": 1000.0 * cpu / max(1, done), "dn": dn}
+        return {
+            "candidate": name,
+            "held": held_conns,
+            "ok_first": ok,
+            "base_mb": base_rss / 1024.0,
+            "rss_mb": loaded_rss / 1024.0,
+            "kb_per_conn": per_conn,
+            "rps": rps,
+            "cpu_ms_per_req": 1000.0 * cpu / max(1, done),
+            "dn": dn,
+        }
     finally:
         server.send_signal(signal.SIGTERM)
         try:
@@ -288,15 +337,29 @@ def main(argv=None):
     alice_cert, alice_key, alice_dn, _ = pki.user("alice")
     _, _, proxy_files = pki.proxy("alice-proxy", alice_cert, alice_key, [alice_cert])
     files = (cert, key, pki.ca_dir, pki.ca_file, proxy_files)
-    print("Python %s; load %s; %d TLS keep-alive connections from %d processes"
-          % (sys.version.split()[0], os.getloadavg()[0], args.connections, args.processes))
-    print("%-18s %8s %9s %9s %10s %8s %11s  %s" % ("candidate", "held", "base MB", "held MB", "KB/conn",
-                                                  "req/s", "CPU ms/req", "DN seen (alice's proxy)"))
+    print(
+        "Python %s; load %s; %d TLS keep-alive connections from %d processes"
+        % (sys.version.split()[0], os.getloadavg()[0], args.connections, args.processes)
+    )
+    print(
+        "%-18s %8s %9s %9s %10s %8s %11s  %s"
+        % ("candidate", "held", "base MB", "held MB", "KB/conn", "req/s", "CPU ms/req", "DN seen (alice's proxy)")
+    )
     for name in args.candidates.split(","):
         row = measure(name, args, files)
-        print("%-18s %8d %9.1f %9.1f %10.1f %8.0f %11.2f  %s" % (
-            row["candidate"], row["held"], row["base_mb"], row["rss_mb"], row["kb_per_conn"], row["rps"],
-            row["cpu_ms_per_req"], row["dn"] + (" (ok)" if row["dn"] == alice_dn else "")))
+        print(
+            "%-18s %8d %9.1f %9.1f %10.1f %8.0f %11.2f  %s"
+            % (
+                row["candidate"],
+                row["held"],
+                row["base_mb"],
+                row["rss_mb"],
+                row["kb_per_conn"],
+                row["rps"],
+                row["cpu_ms_per_req"],
+                row["dn"] + (" (ok)" if row["dn"] == alice_dn else ""),
+            )
+        )
         sys.stdout.flush()
 
 

@@ -62,10 +62,12 @@ SECRET = os.urandom(32)
 BROKER = "amqp://guest:guest@127.0.0.1:5672/"
 STOMP_PORT = 61613
 PILOTCTL = [sys.executable, "-m", "pilot_server.cli", "logbook"]
-TEXTS = ["Checking the worker node: %d MB free in the work directory",
-         "pip: Collecting DIRAC==9.0.%d (from -r requirements.txt)",
-         "dirac-configure: setting /LocalSite/CPUNormalizationFactor to %d.0",
-         "JobAgent: no match found, waiting %d s before the next request"]
+TEXTS = [
+    "Checking the worker node: %d MB free in the work directory",
+    "pip: Collecting DIRAC==9.0.%d (from -r requirements.txt)",
+    "dirac-configure: setting /LocalSite/CPUNormalizationFactor to %d.0",
+    "JobAgent: no match found, waiting %d s before the next request",
+]
 
 
 def make_pilots(count, messages, batch):
@@ -77,19 +79,40 @@ def make_pilots(count, messages, batch):
         items = []
         for seq in range(1, messages + 1):
             if seq % 50 == 1:
-                items.append(wire.message(stamp, seq, base + seq * 0.01, "InstallDIRAC ok after 12.5 s",
-                                          source="InstallDIRAC", kind="command", phase="Installing", status="ok",
-                                          data={"duration": 12.5, "failure_type": None, "reason": None}))
+                items.append(
+                    wire.message(
+                        stamp,
+                        seq,
+                        base + seq * 0.01,
+                        "InstallDIRAC ok after 12.5 s",
+                        source="InstallDIRAC",
+                        kind="command",
+                        phase="Installing",
+                        status="ok",
+                        data={"duration": 12.5, "failure_type": None, "reason": None},
+                    )
+                )
             else:
-                items.append(wire.message(stamp, seq, base + seq * 0.01, TEXTS[seq % 4] % seq,
-                                          source="InstallDIRAC", stream="stdout" if seq % 3 else None))
-        batches = [(items[i:i + batch][-1]["seq"], wire.encode(wire.batch(stamp, items[i:i + batch])))
-                   for i in range(0, len(items), batch)]
+                items.append(
+                    wire.message(
+                        stamp,
+                        seq,
+                        base + seq * 0.01,
+                        TEXTS[seq % 4] % seq,
+                        source="InstallDIRAC",
+                        stream="stdout" if seq % 3 else None,
+                    )
+                )
+        batches = [
+            (items[i : i + batch][-1]["seq"], wire.encode(wire.batch(stamp, items[i : i + batch])))
+            for i in range(0, len(items), batch)
+        ]
         pilots.append((stamp, tokens.make_token(SECRET, stamp), batches))
     return pilots
 
 
 # -- databases --------------------------------------------------------------------------------
+
 
 class Database(object):
     def __init__(self, family, scratch):
@@ -100,8 +123,9 @@ class Database(object):
         if family == "sqlite":
             self.url = "sqlite:///%s" % os.path.join(scratch, "%s.sqlite" % self.name)
             return
-        admin = ("postgresql://postgres@127.0.0.1/postgres" if family == "postgresql"
-                 else "mysql+pymysql://root@127.0.0.1/")
+        admin = (
+            "postgresql://postgres@127.0.0.1/postgres" if family == "postgresql" else "mysql+pymysql://root@127.0.0.1/"
+        )
         self.admin = sqlalchemy.create_engine(admin, isolation_level="AUTOCOMMIT")
         with self.admin.connect() as connection:
             connection.execute(sqlalchemy.text("CREATE DATABASE %s" % self.name))
@@ -114,8 +138,11 @@ class Database(object):
             return
         with self.admin.connect() as connection:
             if self.family == "postgresql":
-                connection.execute(sqlalchemy.text(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '%s'" % self.name))
+                connection.execute(
+                    sqlalchemy.text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '%s'" % self.name
+                    )
+                )
             connection.execute(sqlalchemy.text("DROP DATABASE %s" % self.name))
         self.admin.dispose()
 
@@ -155,6 +182,7 @@ class Poller(threading.Thread):
 
 # -- senders ------------------------------------------------------------------------------------
 
+
 class Pace(object):
     """None (as fast as possible), or a steady total rate: each batch waits for its slot."""
 
@@ -185,8 +213,12 @@ def https_sender(port, context, work, sent, errors, pace):
             for last, payload in batches:
                 pace.wait()
                 sent[(stamp, last)] = time.time()
-                connection.request("POST", "/api/v1/logs", body=payload, headers={
-                    "Authorization": "Bearer " + token, "Content-Type": "application/json"})
+                connection.request(
+                    "POST",
+                    "/api/v1/logs",
+                    body=payload,
+                    headers={"Authorization": "Bearer " + token, "Content-Type": "application/json"},
+                )
                 response = connection.getresponse()
                 response.read()
                 if response.status != 200:
@@ -221,6 +253,7 @@ def stomp_sender(queue, work, sent, errors, pace):
 
 # -- one run -----------------------------------------------------------------------------------
 
+
 def wait_port(port, timeout=30):
     wait_until(lambda: port_open(port), timeout, 0.1, what="the logbook to listen on port %d" % port)
 
@@ -236,16 +269,50 @@ def run_once(path, database, pilots, args, scratch, secret_file, cert, key, rate
     log = open(os.path.join(scratch, "logbook-%s-%s.log" % (path, database.family)), "w")
     if path == "https":
         port = free_port()
-        processes.append(subprocess.Popen(PILOTCTL + ["serve", "--db", database.url, "--listen", "127.0.0.1:%d" % port,
-                                                      "--tls-cert", cert, "--tls-key", key, "--token-secret",
-                                                      secret_file, "--log-level", "warning"], stderr=log))
+        processes.append(
+            subprocess.Popen(
+                PILOTCTL
+                + [
+                    "serve",
+                    "--db",
+                    database.url,
+                    "--listen",
+                    "127.0.0.1:%d" % port,
+                    "--tls-cert",
+                    cert,
+                    "--tls-key",
+                    key,
+                    "--token-secret",
+                    secret_file,
+                    "--log-level",
+                    "warning",
+                ],
+                stderr=log,
+            )
+        )
         wait_port(port)
         context = ssl.create_default_context(cafile=cert)
     else:
         for _ in range(args.consumers):
-            processes.append(subprocess.Popen(PILOTCTL + ["consume", "--db", database.url, "--broker", BROKER,
-                                                          "--queue", queue, "--token-secret", secret_file,
-                                                          "--log-level", "warning"], stderr=log))
+            processes.append(
+                subprocess.Popen(
+                    PILOTCTL
+                    + [
+                        "consume",
+                        "--db",
+                        database.url,
+                        "--broker",
+                        BROKER,
+                        "--queue",
+                        queue,
+                        "--token-secret",
+                        secret_file,
+                        "--log-level",
+                        "warning",
+                    ],
+                    stderr=log,
+                )
+            )
         time.sleep(1.5)
     work = queuelib.Queue()
     for pilot in pilots:
@@ -253,11 +320,14 @@ def run_once(path, database, pilots, args, scratch, secret_file, cert, key, rate
     sent, errors = {}, []
     poller = Poller(database.url, total)
     if path == "https":
-        threads = [threading.Thread(target=https_sender, args=(port, context, work, sent, errors, pace))
-                   for _ in range(args.senders)]
+        threads = [
+            threading.Thread(target=https_sender, args=(port, context, work, sent, errors, pace))
+            for _ in range(args.senders)
+        ]
     else:
-        threads = [threading.Thread(target=stomp_sender, args=(queue, work, sent, errors, pace))
-                   for _ in range(args.senders)]
+        threads = [
+            threading.Thread(target=stomp_sender, args=(queue, work, sent, errors, pace)) for _ in range(args.senders)
+        ]
     poller.start()
     start = time.time()
     for thread in threads:
@@ -286,10 +356,18 @@ def run_once(path, database, pilots, args, scratch, secret_file, cert, key, rate
     store = Store.open(database.url, migrate=False, pool_size=1)
     stored = store.counts()[1]
     store.close()
-    return {"path": path, "database": database.family, "messages": stored, "expected": total,
-            "load": "%s msg/s" % "{:,}".format(rate) if rate else "burst",
-            "seconds": elapsed, "rate": stored / elapsed if elapsed else 0.0,
-            "p50": percentile(latencies, 50), "p99": percentile(latencies, 99), "errors": errors[:3]}
+    return {
+        "path": path,
+        "database": database.family,
+        "messages": stored,
+        "expected": total,
+        "load": "%s msg/s" % "{:,}".format(rate) if rate else "burst",
+        "seconds": elapsed,
+        "rate": stored / elapsed if elapsed else 0.0,
+        "p50": percentile(latencies, 50),
+        "p99": percentile(latencies, 99),
+        "errors": errors[:3],
+    }
 
 
 # -- the store path --------------------------------------------------------------------------------
@@ -316,14 +394,32 @@ def store_worker(job):
             items = []
             for seq in range(first, first + size):
                 if seq % 50 == 1:
-                    items.append(wire.message(stamp, seq, base + seq, "InstallDIRAC ok after 12.5 s",
-                                              source="InstallDIRAC", kind="command", phase="Installing",
-                                              status="ok", data={"duration": 12.5}))
+                    items.append(
+                        wire.message(
+                            stamp,
+                            seq,
+                            base + seq,
+                            "InstallDIRAC ok after 12.5 s",
+                            source="InstallDIRAC",
+                            kind="command",
+                            phase="Installing",
+                            status="ok",
+                            data={"duration": 12.5},
+                        )
+                    )
                 else:
-                    items.append(wire.message(stamp, seq, base + seq, TEXTS[seq % 4] % seq, source="JobAgent",
-                                              stream="stdout" if seq % 3 else None))
+                    items.append(
+                        wire.message(
+                            stamp,
+                            seq,
+                            base + seq,
+                            TEXTS[seq % 4] % seq,
+                            source="JobAgent",
+                            stream="stdout" if seq % 3 else None,
+                        )
+                    )
             batches.append(Batch(stamp, items))
-        groups.extend(batches[i:i + GROUP] for i in range(0, len(batches), GROUP))
+        groups.extend(batches[i : i + GROUP] for i in range(0, len(batches), GROUP))
     store = Store.open(job["url"], pool_size=job["writers"] + 1)
     work = queuelib.Queue()
     for group in groups:
@@ -350,8 +446,18 @@ def store_worker(job):
     seconds = time.time() - start
     rows = store.counts()[1]
     store.close()
-    print(json.dumps({"seconds": seconds, "batches": sum(len(group) for group in groups), "stored": sum(stored),
-                      "rows": rows, "errors": errors[:3], "source": pilot_server.__file__}))
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "batches": sum(len(group) for group in groups),
+                "stored": sum(stored),
+                "rows": rows,
+                "errors": errors[:3],
+                "source": pilot_server.__file__,
+            }
+        )
+    )
 
 
 def baseline_source(commit, scratch):
@@ -367,14 +473,24 @@ def run_store(family, source, args, scratch):
     """One store-path run on a fresh database of ``family``, by the store of ``source`` (None: this checkout)."""
     database = Database(family, scratch)
     try:
-        job = {"url": database.url, "pilots": args.store_pilots, "rounds": args.store_rounds,
-               "messages": args.store_messages, "writers": args.writers}
+        job = {
+            "url": database.url,
+            "pilots": args.store_pilots,
+            "rounds": args.store_rounds,
+            "messages": args.store_messages,
+            "writers": args.writers,
+        }
         env = dict(os.environ)
         if source:
             env["PILOTS2_BENCH_SOURCE"] = source
             env["PYTHONPATH"] = source
-        done = subprocess.run([sys.executable, os.path.abspath(__file__), "--store-worker", json.dumps(job)],
-                              env=env, stdout=subprocess.PIPE, universal_newlines=True, check=True)
+        done = subprocess.run(
+            [sys.executable, os.path.abspath(__file__), "--store-worker", json.dumps(job)],
+            env=env,
+            stdout=subprocess.PIPE,
+            universal_newlines=True,
+            check=True,
+        )
         result = json.loads(done.stdout.strip().splitlines()[-1])
     finally:
         database.drop()
@@ -389,9 +505,11 @@ def store_path(args, scratch):
     servers = [("this checkout", None)]
     if args.baseline:
         servers.append(("baseline %s" % args.baseline, baseline_source(args.baseline, scratch)))
-    print("store path: %d pilots x %d batches of %d messages, groups of %d batches, %d writer threads, "
-          "%d runs each, interleaved" % (args.store_pilots, args.store_rounds, args.store_messages, GROUP,
-                                          args.writers, args.store_runs))
+    print(
+        "store path: %d pilots x %d batches of %d messages, groups of %d batches, %d writer threads, "
+        "%d runs each, interleaved"
+        % (args.store_pilots, args.store_rounds, args.store_messages, GROUP, args.writers, args.store_runs)
+    )
     rows = []
     for family in args.databases.split(","):
         rates = dict((name, []) for name, _ in servers)
@@ -401,18 +519,33 @@ def store_path(args, scratch):
                 result = run_store(family, source, args, scratch)
                 rates[name].append(result["rate"])
                 expected = args.store_pilots * args.store_rounds * args.store_messages
-                print("  store %-10s %-22s run %d: %7.0f batches/s (%8.0f msg/s), %d rows of %d, acks count %d; "
-                      "load %.1f%s" % (family, name, attempt + 1, result["rate"], result["rate"] * args.store_messages,
-                                       result["rows"], expected, result["stored"], load,
-                                       "  ERRORS %s" % result["errors"] if result["errors"] else ""), flush=True)
+                print(
+                    "  store %-10s %-22s run %d: %7.0f batches/s (%8.0f msg/s), %d rows of %d, acks count %d; "
+                    "load %.1f%s"
+                    % (
+                        family,
+                        name,
+                        attempt + 1,
+                        result["rate"],
+                        result["rate"] * args.store_messages,
+                        result["rows"],
+                        expected,
+                        result["stored"],
+                        load,
+                        "  ERRORS %s" % result["errors"] if result["errors"] else "",
+                    ),
+                    flush=True,
+                )
         for name, _ in servers:
             rows.append({"database": family, "server": name, "median": statistics.median(rates[name])})
             print("  store %-10s %-22s median %7.0f batches/s" % (family, name, statistics.median(rates[name])))
         if len(servers) == 2:
             paired = [a / b for a, b in zip(rates[servers[0][0]], rates[servers[1][0]]) if b]
-            print("  store %-10s this checkout / %s, paired ratio: median %.2f (runs: %s)" % (
-                family, servers[1][0], statistics.median(paired), ", ".join("%.2f" % value for value in paired)),
-                flush=True)
+            print(
+                "  store %-10s this checkout / %s, paired ratio: median %.2f (runs: %s)"
+                % (family, servers[1][0], statistics.median(paired), ", ".join("%.2f" % value for value in paired)),
+                flush=True,
+            )
             rows[-2]["ratio"] = statistics.median(paired)
     return rows
 
@@ -438,17 +571,24 @@ def main(argv=None):
     parser.add_argument("--consumers", type=int, default=2, help="consumer processes (RabbitMQ path)")
     parser.add_argument("--databases", default="sqlite,postgresql,mariadb")
     parser.add_argument("--paths", default="https,rabbitmq")
-    parser.add_argument("--paced", type=int, default=5000, metavar="RATE",
-                        help="also measure the latency at a steady RATE msg/s below capacity, with a quarter "
-                             "of the pilots (0: skip); the burst's latency is mostly the time waiting in line")
-    parser.add_argument("--baseline", metavar="COMMIT",
-                        help="store path: also run the store of this commit (git archive), interleaved")
+    parser.add_argument(
+        "--paced",
+        type=int,
+        default=5000,
+        metavar="RATE",
+        help="also measure the latency at a steady RATE msg/s below capacity, with a quarter "
+        "of the pilots (0: skip); the burst's latency is mostly the time waiting in line",
+    )
+    parser.add_argument(
+        "--baseline", metavar="COMMIT", help="store path: also run the store of this commit (git archive), interleaved"
+    )
     parser.add_argument("--store-pilots", type=int, default=640, help="store path: pilots (default 640)")
     parser.add_argument("--store-rounds", type=int, default=5, help="store path: batches per pilot (default 5)")
     parser.add_argument("--store-messages", type=int, default=5, help="store path: messages per batch (default 5)")
     parser.add_argument("--store-runs", type=int, default=3, help="store path: runs of each store (default 3)")
-    parser.add_argument("--writers", type=int, default=2,
-                        help="store path: writer threads, as the group commit's (default 2)")
+    parser.add_argument(
+        "--writers", type=int, default=2, help="store path: writer threads, as the group commit's (default 2)"
+    )
     parser.add_argument("--store-worker", metavar="JOB", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.store_worker:
@@ -457,8 +597,10 @@ def main(argv=None):
     secret_file = os.path.join(scratch, "secret")
     tokens.write_secret(secret_file, SECRET)
     cert, key = server_certificate(scratch)
-    print("logbook ingestion: %d pilots x %d messages, batches of %d, %d sender threads, %d consumers; "
-          "%d cores" % (args.pilots, args.messages, args.batch, args.senders, args.consumers, os.cpu_count()))
+    print(
+        "logbook ingestion: %d pilots x %d messages, batches of %d, %d sender threads, %d consumers; "
+        "%d cores" % (args.pilots, args.messages, args.batch, args.senders, args.consumers, os.cpu_count())
+    )
     results = []
     try:
         loads = [(args.pilots, None)] + ([(max(1, args.pilots // 4), args.paced)] if args.paced else [])
@@ -477,11 +619,21 @@ def main(argv=None):
                     finally:
                         database.drop()
                     results.append(result)
-                    print("  %-8s %-10s %-14s %7d msgs  %6.2f s  %8.0f msg/s  p50 %6.0f ms  p99 %6.0f ms%s" % (
-                        result["path"], result["database"], result["load"], result["messages"], result["seconds"],
-                        result["rate"],
-                        result["p50"] * 1000, result["p99"] * 1000,
-                        "  ERRORS %s" % result["errors"] if result["errors"] else ""), flush=True)
+                    print(
+                        "  %-8s %-10s %-14s %7d msgs  %6.2f s  %8.0f msg/s  p50 %6.0f ms  p99 %6.0f ms%s"
+                        % (
+                            result["path"],
+                            result["database"],
+                            result["load"],
+                            result["messages"],
+                            result["seconds"],
+                            result["rate"],
+                            result["p50"] * 1000,
+                            result["p99"] * 1000,
+                            "  ERRORS %s" % result["errors"] if result["errors"] else "",
+                        ),
+                        flush=True,
+                    )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     if not results:
@@ -490,9 +642,19 @@ def main(argv=None):
     print("| path | database | load | messages | seconds | messages/s | latency p50 | latency p99 |")
     print("|---|---|---|---|---|---|---|---|")
     for result in results:
-        print("| %s | %s | %s | %d | %.2f | %s | %.0f ms | %.0f ms |" % (
-            result["path"], result["database"], result["load"], result["messages"], result["seconds"],
-            "{:,.0f}".format(result["rate"]), result["p50"] * 1000, result["p99"] * 1000))
+        print(
+            "| %s | %s | %s | %d | %.2f | %s | %.0f ms | %.0f ms |"
+            % (
+                result["path"],
+                result["database"],
+                result["load"],
+                result["messages"],
+                result["seconds"],
+                "{:,.0f}".format(result["rate"]),
+                result["p50"] * 1000,
+                result["p99"] * 1000,
+            )
+        )
     best = max((r for r in results if r["load"] == "burst"), key=lambda r: r["rate"]) if results else None
     if best:
         print("\nbest path: %s + %s, %s messages/s" % (best["path"], best["database"], "{:,.0f}".format(best["rate"])))

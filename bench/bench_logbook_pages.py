@@ -57,21 +57,48 @@ PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 MYSQL_ADMIN = "mysql+pymysql://root@127.0.0.1:3306/"
 PILOTCTL = [sys.executable, "-m", "pilot_server.cli", "logbook"]
 COMMANDS = ("CheckWorkerNode", "InstallDIRAC", "ConfigureDIRAC", "LaunchAgent")
-REASONS = ("download of DIRAC failed: timeout after 3 attempts", "not enough disk space: 812 MB free, 5000 MB needed",
-           "dirac-configure exited with code 1", "no CA certificates in /etc/grid-security/certificates",
-           "JobAgent stopped: no more jobs to match", "pip: could not find a version for DIRAC==9.0.1",
-           "the node has no cvmfs mount for /cvmfs/dirac.egi.eu", "CPU time left 1200 s is below 3600 s")
+REASONS = (
+    "download of DIRAC failed: timeout after 3 attempts",
+    "not enough disk space: 812 MB free, 5000 MB needed",
+    "dirac-configure exited with code 1",
+    "no CA certificates in /etc/grid-security/certificates",
+    "JobAgent stopped: no more jobs to match",
+    "pip: could not find a version for DIRAC==9.0.1",
+    "the node has no cvmfs mount for /cvmfs/dirac.egi.eu",
+    "CPU time left 1200 s is below 3600 s",
+)
 FAILURE_TYPES = ("network", "node", "configure", "node", "agent", "install", "node", "node")
-STATE_SHARES = (("Done", 0.70), ("Failed", 0.12), ("Running", 0.08), ("Submitted", 0.04), ("Waiting", 0.02),
-                ("Aborted", 0.01), ("Deleted", 0.01), ("Lost", 0.02))
+STATE_SHARES = (
+    ("Done", 0.70),
+    ("Failed", 0.12),
+    ("Running", 0.08),
+    ("Submitted", 0.04),
+    ("Waiting", 0.02),
+    ("Aborted", 0.01),
+    ("Deleted", 0.01),
+    ("Lost", 0.02),
+)
 SITES = ["LCG.Site%02d.%s" % (index, ("ch", "uk", "fr", "de", "it", "es")[index % 6]) for index in range(60)]
 VOS = ("lhcb", "belle", "dteam", "ilc")
 DAYS = 30
-MESSAGE_COLUMNS = ("stamp", "seq", "time", "received", "kind", "level", "source", "phase", "status", "stream",
-                   "text", "data")
+MESSAGE_COLUMNS = (
+    "stamp",
+    "seq",
+    "time",
+    "received",
+    "kind",
+    "level",
+    "source",
+    "phase",
+    "status",
+    "stream",
+    "text",
+    "data",
+)
 
 
 # -- the data ----------------------------------------------------------------------------------
+
 
 def pick_state(rng):
     value, total = rng.random(), 0.0
@@ -102,17 +129,28 @@ def generate(count, seed=7, now=None):
         if state == "Running":  # still running: started within the last hours, heard of minutes ago
             submitted = now - 600 - rng.random() * 6 * 3600
             start = submitted + 30 + rng.random() * 300
-        pilot = {"stamp": stamp, "vo": vo, "site": site, "ce": ce, "queue": queue, "version": version,
-                 "status": state, "registered": True, "submitted_time": submitted,
-                 "status_source": "submitter" if state in ("Submitted", "Waiting", "Aborted", "Deleted")
-                 else ("logbook" if state == "Lost" else "pilot")}
+        pilot = {
+            "stamp": stamp,
+            "vo": vo,
+            "site": site,
+            "ce": ce,
+            "queue": queue,
+            "version": version,
+            "status": state,
+            "registered": True,
+            "submitted_time": submitted,
+            "status_source": "submitter"
+            if state in ("Submitted", "Waiting", "Aborted", "Deleted")
+            else ("logbook" if state == "Lost" else "pilot"),
+        }
         transitions = [(stamp, "Submitted", submitted, "submitter")]
         if state in ("Submitted", "Waiting", "Aborted", "Deleted"):
             seen = submitted + rng.random() * 600
             if state != "Submitted":
                 transitions.append((stamp, state, seen, "submitter"))
-            pilot.update(first_seen=submitted, last_seen=seen, last_seq=0, message_count=0, message_bytes=0,
-                         status_time=seen)
+            pilot.update(
+                first_seen=submitted, last_seen=seen, last_seq=0, message_count=0, message_bytes=0, status_time=seen
+            )
             yield pilot, [], [], transitions
             continue
         fail_at = rng.randrange(len(COMMANDS)) if state == "Failed" else None
@@ -122,61 +160,153 @@ def generate(count, seed=7, now=None):
 
         def add(kind, level, source, text, phase=None, status=None, stream=None, data=None, step=0.5):
             clock[0] += step
-            messages.append((stamp, len(messages) + 1, clock[0], clock[0] + 0.2, kind, level, source, phase, status,
-                             stream, text, json.dumps(data, separators=(",", ":"), sort_keys=True)
-                             if data is not None else None))
+            messages.append(
+                (
+                    stamp,
+                    len(messages) + 1,
+                    clock[0],
+                    clock[0] + 0.2,
+                    kind,
+                    level,
+                    source,
+                    phase,
+                    status,
+                    stream,
+                    text,
+                    json.dumps(data, separators=(",", ":"), sort_keys=True) if data is not None else None,
+                )
+            )
 
-        add("log", "INFO", "Pilot", "Pilots 2.0 pilot %s starting on wn%04d with Python 3.9.18"
-            % (version, rng.randrange(10000)))
-        add("log", "INFO", "Pilot", "Pilot stamp %s; commands: %s" % (stamp, ",".join(COMMANDS)),
-            data={"version": version, "site": site, "ce": ce, "queue": queue, "vo": vo, "setup": "Production",
-                  "release": "v9.0.1", "hostname": "wn%04d.example.org" % rng.randrange(10000),
-                  "python": "3.9.18"})
+        add(
+            "log",
+            "INFO",
+            "Pilot",
+            "Pilots 2.0 pilot %s starting on wn%04d with Python 3.9.18" % (version, rng.randrange(10000)),
+        )
+        add(
+            "log",
+            "INFO",
+            "Pilot",
+            "Pilot stamp %s; commands: %s" % (stamp, ",".join(COMMANDS)),
+            data={
+                "version": version,
+                "site": site,
+                "ce": ce,
+                "queue": queue,
+                "vo": vo,
+                "setup": "Production",
+                "release": "v9.0.1",
+                "hostname": "wn%04d.example.org" % rng.randrange(10000),
+                "python": "3.9.18",
+            },
+        )
         results, command_rows = [], []
         for index, name in enumerate(COMMANDS):
             began = clock[0] + 0.5
             add("command", "INFO", name, "=== %s (builtin) ===" % name, name, "started")
             add("log", "INFO", name, "%s: step 1 of 2" % name, name, step=rng.random() * 20)
             if index == fail_at:
-                add("log", "WARNING", name, "%s (stderr): %s" % (name.lower(), REASONS[reason_index][:40]), name,
-                    stream="stderr", step=rng.random() * 30)
+                add(
+                    "log",
+                    "WARNING",
+                    name,
+                    "%s (stderr): %s" % (name.lower(), REASONS[reason_index][:40]),
+                    name,
+                    stream="stderr",
+                    step=rng.random() * 30,
+                )
                 took = clock[0] + 0.5 - began
-                add("command", "ERROR", name, "%s failed after %.2f s: %s" % (name, took, REASONS[reason_index]),
-                    name, "failed", data={"duration": round(took, 3), "failure_type": FAILURE_TYPES[reason_index],
-                                          "reason": REASONS[reason_index]})
-                results.append({"name": name, "status": "failed", "duration": round(took, 3),
-                                "failure_type": FAILURE_TYPES[reason_index]})
-                command_rows.append((stamp, name, "failed", began, round(took, 3), FAILURE_TYPES[reason_index],
-                                     REASONS[reason_index]))
+                add(
+                    "command",
+                    "ERROR",
+                    name,
+                    "%s failed after %.2f s: %s" % (name, took, REASONS[reason_index]),
+                    name,
+                    "failed",
+                    data={
+                        "duration": round(took, 3),
+                        "failure_type": FAILURE_TYPES[reason_index],
+                        "reason": REASONS[reason_index],
+                    },
+                )
+                results.append(
+                    {
+                        "name": name,
+                        "status": "failed",
+                        "duration": round(took, 3),
+                        "failure_type": FAILURE_TYPES[reason_index],
+                    }
+                )
+                command_rows.append(
+                    (stamp, name, "failed", began, round(took, 3), FAILURE_TYPES[reason_index], REASONS[reason_index])
+                )
                 break
             if state == "Running" and index == 3:
                 command_rows.append((stamp, name, "running", began, None, None, None))
                 break
-            add("log", "DEBUG" if index % 2 else "INFO", name, "%s: step 2 of 2" % name, name,
-                step=rng.random() * (120 if name == "InstallDIRAC" else 10))
+            add(
+                "log",
+                "DEBUG" if index % 2 else "INFO",
+                name,
+                "%s: step 2 of 2" % name,
+                name,
+                step=rng.random() * (120 if name == "InstallDIRAC" else 10),
+            )
             took = clock[0] + 0.5 - began
-            add("command", "INFO", name, "%s done in %.2f s" % (name, took), name, "ok",
-                data={"duration": round(took, 3), "failure_type": None, "reason": None})
+            add(
+                "command",
+                "INFO",
+                name,
+                "%s done in %.2f s" % (name, took),
+                name,
+                "ok",
+                data={"duration": round(took, 3), "failure_type": None, "reason": None},
+            )
             results.append({"name": name, "status": "ok", "duration": round(took, 3), "failure_type": None})
             command_rows.append((stamp, name, "ok", began, round(took, 3), None, None))
             if name == "CheckWorkerNode":
                 pilot["db12"] = round(max(2.0, rng.gauss(22, 7)), 2)
                 add("log", "INFO", name, "DB12 %.2f" % pilot["db12"], name)
-        add("heartbeat", "INFO", COMMANDS[min(len(results), len(COMMANDS)) - 1], "",
-            data={"load1": round(rng.random() * 8, 2), "memory_available_mb": 2048, "disk_free_mb": 20000,
-                  "agent_alive": state != "Failed", "interval": 300})
+        add(
+            "heartbeat",
+            "INFO",
+            COMMANDS[min(len(results), len(COMMANDS)) - 1],
+            "",
+            data={
+                "load1": round(rng.random() * 8, 2),
+                "memory_available_mb": 2048,
+                "disk_free_mb": 20000,
+                "agent_alive": state != "Failed",
+                "interval": 300,
+            },
+        )
         pilot.update(first_seen=start, heartbeat_time=clock[0], running_time=start)
         transitions.append((stamp, "Running", start, "pilot"))
         if state in ("Done", "Failed"):
-            for name in COMMANDS[len(results):]:
+            for name in COMMANDS[len(results) :]:
                 results.append({"name": name, "status": "not run", "duration": None, "failure_type": None})
             code = 0 if state == "Done" else 11
             failed = COMMANDS[fail_at] if fail_at is not None else None
             reason = REASONS[reason_index] if fail_at is not None else None
-            add("result", "ERROR" if code else "INFO", "Pilot", "result: exit code %d" % code, status=state.lower(),
-                data={"pilot": {"exit_code": code, "status": state.lower(), "failed_command": failed,
-                                "reason": reason, "duration": round(clock[0] - start, 3), "version": version},
-                      "commands": results, "usage": {"wall_seconds": round(clock[0] - start, 3), "jobs": 1}})
+            add(
+                "result",
+                "ERROR" if code else "INFO",
+                "Pilot",
+                "result: exit code %d" % code,
+                status=state.lower(),
+                data={
+                    "pilot": {
+                        "exit_code": code,
+                        "status": state.lower(),
+                        "failed_command": failed,
+                        "reason": reason,
+                        "duration": round(clock[0] - start, 3),
+                        "version": version,
+                    },
+                    "commands": results,
+                    "usage": {"wall_seconds": round(clock[0] - start, 3), "jobs": 1},
+                },
+            )
             pilot.update(exit_code=code, failed_command=failed, reason=reason, result_time=clock[0])
             transitions.append((stamp, state, clock[0], "pilot"))
         else:
@@ -186,10 +316,16 @@ def generate(count, seed=7, now=None):
             last = now - rng.random() * 300
         elif state == "Lost":
             transitions.append((stamp, "Lost", last + 900, "logbook"))
-        pilot.update(last_seen=last, last_seq=len(messages), message_count=len(messages),
-                     message_bytes=sum(len(item[10].encode("utf-8")) + len((item[11] or "").encode("utf-8"))
-                                       for item in messages),
-                     last_message_time=clock[0], status_time=last)
+        pilot.update(
+            last_seen=last,
+            last_seq=len(messages),
+            message_count=len(messages),
+            message_bytes=sum(
+                len(item[10].encode("utf-8")) + len((item[11] or "").encode("utf-8")) for item in messages
+            ),
+            last_message_time=clock[0],
+            status_time=last,
+        )
         yield pilot, messages, command_rows, transitions
 
 
@@ -198,6 +334,7 @@ def pilot_row(columns, pilot):
 
 
 # -- writing ---------------------------------------------------------------------------------
+
 
 def pilot_columns(engine):
     from sqlalchemy import inspect
@@ -221,14 +358,18 @@ def fill_sqlite(path, count, progress):
     connection.execute("PRAGMA synchronous=OFF")
     connection.execute("PRAGMA cache_size=-400000")
     pilots_sql = "INSERT INTO pilots (%s) VALUES (%s)" % (", ".join(columns), ", ".join("?" * len(columns)))
-    messages_sql = "INSERT INTO messages (%s) VALUES (%s)" % (", ".join(MESSAGE_COLUMNS),
-                                                             ", ".join("?" * len(MESSAGE_COLUMNS)))
+    messages_sql = "INSERT INTO messages (%s) VALUES (%s)" % (
+        ", ".join(MESSAGE_COLUMNS),
+        ", ".join("?" * len(MESSAGE_COLUMNS)),
+    )
+
     def write(pilots, messages, extra):
         connection.executemany(pilots_sql, pilots)
         connection.executemany(messages_sql, messages)
         for table, names in extras:
-            connection.executemany("INSERT INTO %s (%s) VALUES (%s)" % (table, ", ".join(names),
-                                                                       ", ".join("?" * len(names))), extra[table])
+            connection.executemany(
+                "INSERT INTO %s (%s) VALUES (%s)" % (table, ", ".join(names), ", ".join("?" * len(names))), extra[table]
+            )
         connection.commit()
 
     write_batches(count, columns, progress, write)
@@ -246,8 +387,11 @@ def extra_tables(engine):
     from sqlalchemy import inspect
 
     names = set(inspect(engine).get_table_names())
-    return [(table, columns) for table, columns in (("commands", COMMAND_COLUMNS), ("pilot_states", STATE_COLUMNS))
-            if table in names]
+    return [
+        (table, columns)
+        for table, columns in (("commands", COMMAND_COLUMNS), ("pilot_states", STATE_COLUMNS))
+        if table in names
+    ]
 
 
 def write_batches(count, columns, progress, write, size=5000):
@@ -334,16 +478,20 @@ def fill_mariadb(url, count, progress):
     raw = engine.raw_connection()
     cursor = raw.cursor()
     pilots_sql = "INSERT INTO pilots (%s) VALUES (%s)" % (", ".join(columns), ", ".join(["%s"] * len(columns)))
-    messages_sql = "INSERT INTO messages (%s) VALUES (%s)" % (", ".join(MESSAGE_COLUMNS),
-                                                             ", ".join(["%s"] * len(MESSAGE_COLUMNS)))
+    messages_sql = "INSERT INTO messages (%s) VALUES (%s)" % (
+        ", ".join(MESSAGE_COLUMNS),
+        ", ".join(["%s"] * len(MESSAGE_COLUMNS)),
+    )
 
     def write(pilots, messages, extra):
         cursor.executemany(pilots_sql, pilots)
         for start in range(0, len(messages), 5000):
-            cursor.executemany(messages_sql, messages[start:start + 5000])
+            cursor.executemany(messages_sql, messages[start : start + 5000])
         for table, names in extras:
-            cursor.executemany("INSERT INTO %s (%s) VALUES (%s)" % (table, ", ".join(names),
-                                                                   ", ".join(["%s"] * len(names))), extra[table])
+            cursor.executemany(
+                "INSERT INTO %s (%s) VALUES (%s)" % (table, ", ".join(names), ", ".join(["%s"] * len(names))),
+                extra[table],
+            )
         raw.commit()
 
     write_batches(count, columns, progress, write)
@@ -374,8 +522,13 @@ def admin_execute(kind, statement):
     try:
         with engine.connect() as connection:
             if kind == "postgresql" and statement.startswith("DROP"):
-                connection.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n "
-                                        "AND pid <> pg_backend_pid()"), {"n": statement.split()[-1]})
+                connection.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n "
+                        "AND pid <> pg_backend_pid()"
+                    ),
+                    {"n": statement.split()[-1]},
+                )
             connection.execute(text(statement))
     finally:
         engine.dispose()
@@ -402,8 +555,8 @@ def prepare(kind, size, workdir, keep):
         return url, 0.0
     if kind == "sqlite":
         for suffix in ("", "-wal", "-shm"):
-            if os.path.exists(url[len("sqlite:///"):] + suffix):
-                os.remove(url[len("sqlite:///"):] + suffix)
+            if os.path.exists(url[len("sqlite:///") :] + suffix):
+                os.remove(url[len("sqlite:///") :] + suffix)
     else:
         admin_execute(kind, "DROP DATABASE IF EXISTS %s" % name)
         admin_execute(kind, "CREATE DATABASE %s" % name)
@@ -414,9 +567,12 @@ def prepare(kind, size, workdir, keep):
         if time.time() - last[0] > 30 or done == size:
             last[0] = time.time()
             print("  %s %d: %d pilots written (%.0f s)" % (kind, size, done, time.time() - started), flush=True)
-    {"sqlite": lambda: fill_sqlite(url[len("sqlite:///"):], size, progress),
-     "postgresql": lambda: fill_postgresql(url, size, progress),
-     "mariadb": lambda: fill_mariadb(url, size, progress)}[kind]()
+
+    {
+        "sqlite": lambda: fill_sqlite(url[len("sqlite:///") :], size, progress),
+        "postgresql": lambda: fill_postgresql(url, size, progress),
+        "mariadb": lambda: fill_mariadb(url, size, progress),
+    }[kind]()
     rebuild(url)
     return url, time.time() - started
 
@@ -436,8 +592,11 @@ def rows_baseline(url, repeat):
     store = Store.open(url, migrate=False, pool_size=1)
     site = SITES[7]
     day = time.time() - 86400
-    cases = [("stats: all time", {}), ("stats: one site, all time", {"site": site, "group_by": "ce"}),
-             ("stats: last day (the default)", {"since": day})]
+    cases = [
+        ("stats: all time", {}),
+        ("stats: one site, all time", {"site": site, "group_by": "ce"}),
+        ("stats: last day (the default)", {"since": day}),
+    ]
     results = []
     try:
         for label, arguments in cases:
@@ -448,13 +607,16 @@ def rows_baseline(url, repeat):
                 started = time.perf_counter()
                 stats.compute_from_rows(store, arguments)
                 times.append(time.perf_counter() - started)
-            results.append(("%s, from rows" % label.replace("stats: ", "stats (before): "),
-                            statistics.median(times), 200))
+            results.append(
+                ("%s, from rows" % label.replace("stats: ", "stats (before): "), statistics.median(times), 200)
+            )
         if store.kind == "sqlite":  # the reason search in this process, with and without its FTS5 index
             from pilot_server.logbook.web import data
 
-            for label, indexed in (("list (in process): reason text", True),
-                                   ("list (before): reason text, no index", False)):
+            for label, indexed in (
+                ("list (in process): reason text", True),
+                ("list (before): reason text, no index", False),
+            ):
                 store._text_index = None if indexed else False
                 times = []
                 for _ in range(repeat + 1):
@@ -471,7 +633,7 @@ def drop(kind, size, workdir):
     url, name = database_url(kind, size, workdir)
     if kind == "sqlite":
         for suffix in ("", "-wal", "-shm"):
-            path = url[len("sqlite:///"):] + suffix
+            path = url[len("sqlite:///") :] + suffix
             if os.path.exists(path):
                 os.remove(path)
     else:
@@ -492,10 +654,25 @@ class Logbook(object):
         tokens.write_secret(secret, os.urandom(32))
         self.port = free_port()
         self.log = open(os.path.join(workdir, "serve.log"), "ab")
-        self.process = subprocess.Popen(PILOTCTL + ["serve", "--db", url, "--listen", "127.0.0.1:%d" % self.port,
-                                                    "--insecure-http", "--token-secret", secret,
-                                                    "--admin-token-file", path, "--log-level", "warning"],
-                                        stdout=self.log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(
+            PILOTCTL
+            + [
+                "serve",
+                "--db",
+                url,
+                "--listen",
+                "127.0.0.1:%d" % self.port,
+                "--insecure-http",
+                "--token-secret",
+                secret,
+                "--admin-token-file",
+                path,
+                "--log-level",
+                "warning",
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
         self.files = (path, secret)
         deadline = time.time() + 120
         while time.time() < deadline:
@@ -550,7 +727,7 @@ def nth_page(logbook, pages):
         if marker < 0:
             return path
         start = body.rfind('href="', 0, marker) + len('href="')
-        path = body[start:body.find('"', start)].replace("&amp;", "&")
+        path = body[start : body.find('"', start)].replace("&amp;", "&")
     return path
 
 
@@ -629,8 +806,11 @@ def main(argv=None):
             engine.dispose()
             table[(kind, size)] = (results, messages)
             for label, seconds, status in results:
-                print("  %-31s %s" % (label, "%8.1f ms" % (seconds * 1000) if seconds is not None
-                                       else "   (HTTP %d)" % status), flush=True)
+                print(
+                    "  %-31s %s"
+                    % (label, "%8.1f ms" % (seconds * 1000) if seconds is not None else "   (HTTP %d)" % status),
+                    flush=True,
+                )
             if not args.keep:
                 drop(kind, size, args.workdir)
     print()
@@ -645,8 +825,9 @@ def main(argv=None):
         labels = [label for label, _, _ in table[(kind, sizes[0])][0]]
         for index, label in enumerate(labels):
             values = [table[(kind, size)][0][index][1] for size in sizes]
-            line = "%-31s" % label + "".join("%16s" % ("%.1f" % (value * 1000) if value is not None else "n/a")
-                                            for value in values)
+            line = "%-31s" % label + "".join(
+                "%16s" % ("%.1f" % (value * 1000) if value is not None else "n/a") for value in values
+            )
             if len(sizes) > 1 and values[0] and values[-1]:
                 line += "%9.1fx" % (values[-1] / values[0])
             print(line)

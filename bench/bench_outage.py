@@ -53,7 +53,7 @@ class Talk(Command):
 
 
 def stamp_of(number):
-    return "%032x" % (0xbe0c0000 + number)
+    return "%032x" % (0xBE0C0000 + number)
 
 
 def token_of(number):
@@ -74,8 +74,7 @@ def run_schedule(mode, args, pyz, certs, scratch):
     logbook = helpers.https(lambda context: LogbookDouble(context, tokens=tokens), certs)
     figures = {"logged": 0, "late": 0, "first_command": {}, "after": []}
     try:
-        waves = [list(range(start, min(start + args.wave, args.pilots)))
-                 for start in range(0, args.pilots, args.wave)]
+        waves = [list(range(start, min(start + args.wave, args.pilots))) for start in range(0, args.pilots, args.wave)]
         for index, wave in enumerate(waves):
             if index == 1:
                 logbook.stop()
@@ -85,12 +84,37 @@ def run_schedule(mode, args, pyz, certs, scratch):
                 os.mkdir(work)
                 token = helpers.write_text(os.path.join(work, "logbook.token"), token_of(number) + "\n")
                 os.chmod(token, 0o600)
-                env = helpers.clean_env({"X509_CERT_DIR": certs.ca_dir, "PILOT_LOGBOOK_TOKEN_FILE": token,
-                                         "PILOT_LOG_HANDOFF": handoff, "BENCH_LINES": str(args.lines)})
-                argv = [args.python, pyz, "-X", "GetPilotVersion,Talk", "-r", "v1", "-E", "Bench",
-                        "--extensions-dir", exts, "--pilotUUID", stamp_of(number), "-g", logbook.endpoint]
-                procs.append((number, work, subprocess.Popen(argv, cwd=work, env=env, stdout=subprocess.DEVNULL,
-                                                             stderr=subprocess.DEVNULL)))
+                env = helpers.clean_env(
+                    {
+                        "X509_CERT_DIR": certs.ca_dir,
+                        "PILOT_LOGBOOK_TOKEN_FILE": token,
+                        "PILOT_LOG_HANDOFF": handoff,
+                        "BENCH_LINES": str(args.lines),
+                    }
+                )
+                argv = [
+                    args.python,
+                    pyz,
+                    "-X",
+                    "GetPilotVersion,Talk",
+                    "-r",
+                    "v1",
+                    "-E",
+                    "Bench",
+                    "--extensions-dir",
+                    exts,
+                    "--pilotUUID",
+                    stamp_of(number),
+                    "-g",
+                    logbook.endpoint,
+                ]
+                procs.append(
+                    (
+                        number,
+                        work,
+                        subprocess.Popen(argv, cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+                    )
+                )
             for number, work, proc in procs:
                 proc.wait(300)
                 result = helpers.load_result(work)
@@ -109,8 +133,11 @@ def run_schedule(mode, args, pyz, certs, scratch):
         incomplete = 0
         for number in range(args.pilots):
             items = logbook.messages_of(stamp_of(number))
-            if not items or items[-1]["kind"] != "result" or [m["seq"] for m in items] != list(
-                    range(1, len(items) + 1)):
+            if (
+                not items
+                or items[-1]["kind"] != "result"
+                or [m["seq"] for m in items] != list(range(1, len(items) + 1))
+            ):
                 incomplete += 1
         figures["incomplete"] = incomplete
         figures["waiting"] = len(os.listdir(handoff)) if mode == "handoff" and os.path.isdir(handoff) else 0
@@ -124,8 +151,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pilots", type=int, default=20)
     parser.add_argument("--wave", type=int, default=4, help="pilots run at once")
-    parser.add_argument("--down", type=int, default=3,
-                        help="the logbook is down from the 2nd wave to the end of wave DOWN+1")
+    parser.add_argument(
+        "--down", type=int, default=3, help="the logbook is down from the 2nd wave to the end of wave DOWN+1"
+    )
     parser.add_argument("--lines", type=int, default=30)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--python", default=sys.executable)
@@ -136,23 +164,42 @@ def main():
         os.mkdir(os.path.join(scratch, "certs"))
         certs = TestCerts(os.path.join(scratch, "certs"))
         rounds = []
-        for _ in range(args.rounds):   # the modes interleaved: the machine's load hits both alike
-            rounds.append(dict((mode, run_schedule(mode, args, args.pyz, certs, scratch))
-                               for mode in ("handoff", "off")))
+        for _ in range(args.rounds):  # the modes interleaved: the machine's load hits both alike
+            rounds.append(
+                dict((mode, run_schedule(mode, args, args.pyz, certs, scratch)) for mode in ("handoff", "off"))
+            )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    python = subprocess.run([args.python, "-c", "import platform; print(platform.python_version())"],
-                            stdout=subprocess.PIPE, universal_newlines=True).stdout.strip()
-    print("%d pilots in waves of %d, logbook down from wave 2 to wave %d; %d lines each; Python %s; %d round(s)"
-          % (args.pilots, args.wave, args.down + 1, args.lines, python, args.rounds))
-    print("%-8s %5s %7s %7s %6s %15s %11s %11s %8s" % ("mode", "round", "logged", "stored", "lost",
-                                                       "late (hand-off)", "incomplete", "duplicates", "waiting"))
+    python = subprocess.run(
+        [args.python, "-c", "import platform; print(platform.python_version())"],
+        stdout=subprocess.PIPE,
+        universal_newlines=True,
+    ).stdout.strip()
+    print(
+        "%d pilots in waves of %d, logbook down from wave 2 to wave %d; %d lines each; Python %s; %d round(s)"
+        % (args.pilots, args.wave, args.down + 1, args.lines, python, args.rounds)
+    )
+    print(
+        "%-8s %5s %7s %7s %6s %15s %11s %11s %8s"
+        % ("mode", "round", "logged", "stored", "lost", "late (hand-off)", "incomplete", "duplicates", "waiting")
+    )
     for number, results in enumerate(rounds):
         for mode in ("handoff", "off"):
             r = results[mode]
-            print("%-8s %5d %7d %7d %6d %15d %11d %11d %8d"
-                  % (mode, number + 1, r["logged"], r["stored"], r["logged"] - r["stored"], r["late"],
-                     r["incomplete"], r["duplicates"], r["waiting"]))
+            print(
+                "%-8s %5d %7d %7d %6d %15d %11d %11d %8d"
+                % (
+                    mode,
+                    number + 1,
+                    r["logged"],
+                    r["stored"],
+                    r["logged"] - r["stored"],
+                    r["late"],
+                    r["incomplete"],
+                    r["duplicates"],
+                    r["waiting"],
+                )
+            )
     on, off = [], []
     for results in rounds:
         for pilot in results["handoff"]["after"]:
@@ -160,9 +207,11 @@ def main():
             off.append(results["off"]["first_command"][pilot])
     if on:
         ratios = [a / b for a, b in zip(on, off) if b > 0]
-        print("first command of the pilots after the outage (%d, paired by round and pilot), from the pilot's "
-              "start: median %.3f s with hand-off, %.3f s without; paired ratio median %.2f"
-              % (len(on), statistics.median(on), statistics.median(off), statistics.median(ratios)))
+        print(
+            "first command of the pilots after the outage (%d, paired by round and pilot), from the pilot's "
+            "start: median %.3f s with hand-off, %.3f s without; paired ratio median %.2f"
+            % (len(on), statistics.median(on), statistics.median(off), statistics.median(ratios))
+        )
 
 
 if __name__ == "__main__":

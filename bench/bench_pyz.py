@@ -33,6 +33,7 @@ DEFAULT_PYZ = os.path.join(REPO, "dist", "pilot.pyz")
 sys.path.insert(0, os.path.join(REPO, "tests"))
 
 from support.interpreters import find_interpreters  # noqa: E402
+
 COMMANDS = (
     ("bare", ["-c", "pass"], False),
     ("--version", ["--version"], True),
@@ -66,8 +67,9 @@ def print_sizes(pyz):
         members = zf.infolist()
     source = sum(i.file_size for i in members)
     stored = stored_size(data)
-    print("%s: %d members, %s B of source, sha256 %s"
-          % (pyz, len(members), fmt(source), hashlib.sha256(data).hexdigest()))
+    print(
+        "%s: %d members, %s B of source, sha256 %s" % (pyz, len(members), fmt(source), hashlib.sha256(data).hexdigest())
+    )
     rows = (
         ("pyz (deflate, default level)", len(data)),
         ("base64(pyz)", len(base64.b64encode(data))),
@@ -88,8 +90,10 @@ def print_modules(pyz):
     modules = pyzbuild.read_modules(pyz)
     names = sorted(modules)
     full = len(bz2.compress(b"".join(modules[name] for name in names), 9))
-    print("pilot.bz2: %s B for %s B of stripped source; what each module costs in it:"
-          % (fmt(full), fmt(sum(len(text) for text in modules.values()))))
+    print(
+        "pilot.bz2: %s B for %s B of stripped source; what each module costs in it:"
+        % (fmt(full), fmt(sum(len(text) for text in modules.values())))
+    )
     rows = []
     for name in names:
         rest = b"".join(modules[other] for other in names if other != name)

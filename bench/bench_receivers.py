@@ -47,7 +47,13 @@ import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-sys.path[:0] = [HERE, os.path.join(REPO, "pilot_src"), REPO, os.path.join(REPO, "tests"), os.path.join(REPO, "tests", "server")]
+sys.path[:0] = [
+    HERE,
+    os.path.join(REPO, "pilot_src"),
+    REPO,
+    os.path.join(REPO, "tests"),
+    os.path.join(REPO, "tests", "server"),
+]
 
 import bench_ingest  # noqa: E402  (its pilots, senders, databases and percentile)
 from bench_front_candidates import cpu_seconds  # noqa: E402
@@ -74,6 +80,7 @@ def cpu_of(receivers, proxy):
 
 # -- 1. ingestion ------------------------------------------------------------------------------------
 
+
 def ingest(ports, context, args):
     """(messages sent, seconds, errors: statuses other than 200 and exceptions) of one burst; sender
     thread i sends to 127.0.0.1:ports[i % len(ports)]."""
@@ -82,9 +89,12 @@ def ingest(ports, context, args):
     for pilot in pilots:
         work.put(pilot)
     sent, errors = {}, []
-    threads = [threading.Thread(target=https_sender, args=(ports[index % len(ports)], context, work, sent, errors,
-                                                           Pace(None, 1)))
-               for index in range(args.senders)]
+    threads = [
+        threading.Thread(
+            target=https_sender, args=(ports[index % len(ports)], context, work, sent, errors, Pace(None, 1))
+        )
+        for index in range(args.senders)
+    ]
     start = time.time()
     for thread in threads:
         thread.start()
@@ -114,9 +124,21 @@ def ingestion(receivers, proxy, context, args):
             share = " ".join("%s %d" % (name, after[name] - before[name]) for name in sorted(after))
             cpu = " ".join("%s %.1f" % (name, cpu_after[name] - cpu_before[name]) for name in sorted(cpu_after))
             runs[mode].append(messages / seconds)
-            print("  round %d  %-20s %7d msgs  %6.2f s  %8.0f msg/s   connections: %s   CPU s: %s%s   (%s)" % (
-                round_index + 1, mode, messages, seconds, messages / seconds, "-" if "direct" in mode else share,
-                cpu, "  ERRORS %s" % errors[:3] if errors else "", load()), flush=True)
+            print(
+                "  round %d  %-20s %7d msgs  %6.2f s  %8.0f msg/s   connections: %s   CPU s: %s%s   (%s)"
+                % (
+                    round_index + 1,
+                    mode,
+                    messages,
+                    seconds,
+                    messages / seconds,
+                    "-" if "direct" in mode else share,
+                    cpu,
+                    "  ERRORS %s" % errors[:3] if errors else "",
+                    load(),
+                ),
+                flush=True,
+            )
     ready(proxy, b.name)
     return runs
 
@@ -127,8 +149,12 @@ def ready(proxy, name):
 
     proxy.command("set server receivers/%s state ready" % name)
     proxy.wait_status(name, "UP")
-    wait_until(lambda: proxy.servers()[name]["weight"] == proxy.servers()[name]["uweight"], 60, 0.2,
-               what="receiver %s at its full weight" % name)
+    wait_until(
+        lambda: proxy.servers()[name]["weight"] == proxy.servers()[name]["uweight"],
+        60,
+        0.2,
+        what="receiver %s at its full weight" % name,
+    )
 
 
 MODES = ("1, direct", "2, direct", "1 receiver", "2 receivers")  # "direct": no HAProxy, senders split by port
@@ -140,14 +166,22 @@ def served(proxy):
 
 # -- 2. the rolling restart -----------------------------------------------------------------------------
 
+
 def rolling(receivers, proxy, pki, args, work):
     from pilot_server.logbook.store.logstore import Store
 
     pilots = []
     for index in range(args.restart_pilots):
         stamp = uuid.uuid4().hex
-        pilots.append(SendingPilot(proxy.url, pki.ca_file, stamp, tokens.make_token(bench_ingest.SECRET, stamp),
-                                   os.path.join(work, "pilot%d" % index)))
+        pilots.append(
+            SendingPilot(
+                proxy.url,
+                pki.ca_file,
+                stamp,
+                tokens.make_token(bench_ingest.SECRET, stamp),
+                os.path.join(work, "pilot%d" % index),
+            )
+        )
     phases = [("steady", time.time())]
     time.sleep(args.steady)
     phases.append(("rolling restart", time.time()))
@@ -157,15 +191,20 @@ def rolling(receivers, proxy, pki, args, work):
         down = time.time()
         receiver.start()
         proxy.wait_status(receiver.name, "UP")
-        print("  receiver %s: SIGTERM exit %s, back UP in HAProxy after %.1f s" % (
-            receiver.name, code, time.time() - down), flush=True)
+        print(
+            "  receiver %s: SIGTERM exit %s, back UP in HAProxy after %.1f s"
+            % (receiver.name, code, time.time() - down),
+            flush=True,
+        )
         time.sleep(2)
     phases.append(("end", time.time()))
     summaries = [pilot.finish(60) for pilot in pilots]
     store = Store.open(receivers[0].argv[receivers[0].argv.index("--db") + 1], migrate=False, pool_size=1)
     try:
-        exact = all([item["seq"] for item in store.messages(pilot.stamp)] == list(range(1, summary["messages"] + 1))
-                    for pilot, summary in zip(pilots, summaries))
+        exact = all(
+            [item["seq"] for item in store.messages(pilot.stamp)] == list(range(1, summary["messages"] + 1))
+            for pilot, summary in zip(pilots, summaries)
+        )
         stored = sum(store.pilot(pilot.stamp)["message_count"] for pilot in pilots)
     finally:
         store.close()
@@ -176,16 +215,33 @@ def rolling(receivers, proxy, pki, args, work):
         times = sorted(item[1] for item in sends)
         gaps = [longest_gap([item for item in pilot.transport.sends if item[2]], began, ended) for pilot in pilots]
         ok = sum(1 for item in sends if item[2])
-        print("| %s | %.1f | %d | %.2f %% | %.1f ms | %.1f ms | %.1f ms | %.2f s |" % (
-            name, ended - began, len(sends), 100.0 * ok / max(1, len(sends)), percentile(times, 50) * 1000,
-            percentile(times, 99) * 1000, (times[-1] if times else float("nan")) * 1000, max(gaps)))
+        print(
+            "| %s | %.1f | %d | %.2f %% | %.1f ms | %.1f ms | %.1f ms | %.2f s |"
+            % (
+                name,
+                ended - began,
+                len(sends),
+                100.0 * ok / max(1, len(sends)),
+                percentile(times, 50) * 1000,
+                percentile(times, 99) * 1000,
+                (times[-1] if times else float("nan")) * 1000,
+                max(gaps),
+            )
+        )
     logged = sum(summary["messages"] for summary in summaries)
-    print("\nlogged %d lines, stored %d, each pilot's seq 1..n once: %s; left in spools %d; sender failures %d, "
-          "resent from the spool %d, duplicates %d" % (
-              logged, stored, "yes" if exact else "NO", sum(summary["unsent"] for summary in summaries),
-              sum(summary["failures"] for summary in summaries),
-              sum(summary["resent_from_spool"] for summary in summaries),
-              sum(summary["duplicates"] for summary in summaries)))
+    print(
+        "\nlogged %d lines, stored %d, each pilot's seq 1..n once: %s; left in spools %d; sender failures %d, "
+        "resent from the spool %d, duplicates %d"
+        % (
+            logged,
+            stored,
+            "yes" if exact else "NO",
+            sum(summary["unsent"] for summary in summaries),
+            sum(summary["failures"] for summary in summaries),
+            sum(summary["resent_from_spool"] for summary in summaries),
+            sum(summary["duplicates"] for summary in summaries),
+        )
+    )
 
 
 def longest_gap(sends, began, ended):
@@ -215,13 +271,25 @@ def main(argv=None):
         tokens.write_secret(files[name], secret)
     database = Database("postgresql", work)
     receivers, proxy = [], None
-    print("several receivers: %d cores, %s; %d pilots x %d messages, batches of %d, %d sender threads, %d rounds"
-          % (os.cpu_count(), load(), args.pilots, args.messages, args.batch, args.senders, args.rounds))
+    print(
+        "several receivers: %d cores, %s; %d pilots x %d messages, batches of %d, %d sender threads, %d rounds"
+        % (os.cpu_count(), load(), args.pilots, args.messages, args.batch, args.senders, args.rounds)
+    )
     try:
         for name in ("a", "b"):
-            receivers.append(Receiver(name, work, database.url, cert, key, pki.ca_file, files["token"],
-                                      session_key=files["session"],
-                                      extra=["--log-level", "warning", "--max-connections-per-address", "0"]).start())
+            receivers.append(
+                Receiver(
+                    name,
+                    work,
+                    database.url,
+                    cert,
+                    key,
+                    pki.ca_file,
+                    files["token"],
+                    session_key=files["session"],
+                    extra=["--log-level", "warning", "--max-connections-per-address", "0"],
+                ).start()
+            )
         proxy = HAProxy(binary, work, receivers, pki.ca_file).start()
         context = ssl.create_default_context(cafile=pki.ca_file)
         runs = ingestion(receivers, proxy, context, args)
@@ -229,16 +297,26 @@ def main(argv=None):
 
         def paired(top, bottom):
             return statistics.median(high / low for high, low in zip(runs[top], runs[bottom]))
+
         print("\n| receivers | median messages/s (%d rounds) |" % args.rounds)
         print("|---|---|")
         for mode in MODES:
-            print("| %s | %s |" % (mode.replace("direct", "direct (no HAProxy)") if "direct" in mode
-                                  else mode + " behind HAProxy", "{:,.0f}".format(medians[mode])))
-        print("\npaired by round, median of the ratios: 2 receivers / 1 behind HAProxy %.2f; 2 / 1 direct %.2f; "
-              "1 behind HAProxy / 1 direct %.2f" % (paired("2 receivers", "1 receiver"), paired("2, direct", "1, direct"),
-                                                   paired("1 receiver", "1, direct")))
-        print("\nrolling restart: %d pilots, a line every 10 ms each, %.0f s steady first (%s)" % (
-            args.restart_pilots, args.steady, load()))
+            print(
+                "| %s | %s |"
+                % (
+                    mode.replace("direct", "direct (no HAProxy)") if "direct" in mode else mode + " behind HAProxy",
+                    "{:,.0f}".format(medians[mode]),
+                )
+            )
+        print(
+            "\npaired by round, median of the ratios: 2 receivers / 1 behind HAProxy %.2f; 2 / 1 direct %.2f; "
+            "1 behind HAProxy / 1 direct %.2f"
+            % (paired("2 receivers", "1 receiver"), paired("2, direct", "1, direct"), paired("1 receiver", "1, direct"))
+        )
+        print(
+            "\nrolling restart: %d pilots, a line every 10 ms each, %.0f s steady first (%s)"
+            % (args.restart_pilots, args.steady, load())
+        )
         rolling(receivers, proxy, pki, args, work)
         print("\n(%s)" % load())
     finally:

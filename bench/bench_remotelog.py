@@ -83,8 +83,9 @@ def one_run(python, pyz, release, certs, scratch, extra_args, env_extra, db12, j
         # a job of a realistic kind: it runs for a while and prints now and then
         subprocess.run([sys.executable, MAKER, "--new-server", server, "--no-job"], check=True, capture_output=True)
         script = "i=0; while [ $i -lt %d ]; do echo step $i; sleep 1; i=$((i+1)); done" % job_seconds
-        subprocess.run([sys.executable, MAKER, "--add-job", server, "--", "/bin/sh", "-c", script], check=True,
-                       capture_output=True)
+        subprocess.run(
+            [sys.executable, MAKER, "--add-job", server, "--", "/bin/sh", "-c", script], check=True, capture_output=True
+        )
     else:
         subprocess.run([sys.executable, MAKER, "--new-server", server], check=True, capture_output=True)
     work = tempfile.mkdtemp(dir=scratch)
@@ -92,11 +93,35 @@ def one_run(python, pyz, release, certs, scratch, extra_args, env_extra, db12, j
     with open(token, "w") as handle:
         handle.write(TOKEN)
     os.chmod(token, 0o600)
-    args = [python, pyz, "-S", "Bench", "-r", release["version"], "-C", "file://" + server,
-            "-N", release["ce"], "-Q", release["queue"], "-n", "DIRAC.Bench.local", "-M", "1", "--cert",
-            "--certLocation=%s" % certs.host_certificate(), "--CVMFS_locations=%s" % release["cvmfs_location"],
-            "--install-methods=preinstalled", "--PollingTime=0", "--StopAfterFailedMatches=1", "-D", "10",
-            "--db12=" + db12, "--pilotUUID", STAMP] + extra_args
+    args = [
+        python,
+        pyz,
+        "-S",
+        "Bench",
+        "-r",
+        release["version"],
+        "-C",
+        "file://" + server,
+        "-N",
+        release["ce"],
+        "-Q",
+        release["queue"],
+        "-n",
+        "DIRAC.Bench.local",
+        "-M",
+        "1",
+        "--cert",
+        "--certLocation=%s" % certs.host_certificate(),
+        "--CVMFS_locations=%s" % release["cvmfs_location"],
+        "--install-methods=preinstalled",
+        "--PollingTime=0",
+        "--StopAfterFailedMatches=1",
+        "-D",
+        "10",
+        "--db12=" + db12,
+        "--pilotUUID",
+        STAMP,
+    ] + extra_args
     env = helpers.clean_env(dict({"X509_CERT_DIR": certs.ca_dir, "PILOT_LOGBOOK_TOKEN_FILE": token}, **env_extra))
     started = time.perf_counter()
     proc = subprocess.run(args, cwd=work, capture_output=True, text=True, env=env)
@@ -108,10 +133,15 @@ def one_run(python, pyz, release, certs, scratch, extra_args, env_extra, db12, j
     remote = result.get("remote_logging") or {}
     db12 = [c["duration"] for c in result["commands"] if c["name"] == "ConfigureCPURequirements"][0]
     own = wall - result["pilot"]["subprocess_seconds"] - db12
-    return {"wall": wall, "own": own, "cpu_self": result["usage"]["cpu_self_seconds"],
-            "waited": (remote.get("flush_wait_seconds") or 0.0) + (remote.get("final_flush_seconds") or 0.0),
-            "messages": remote.get("messages", 0), "batches": remote.get("batches_sent", 0),
-            "unsent": remote.get("unsent", 0)}, None
+    return {
+        "wall": wall,
+        "own": own,
+        "cpu_self": result["usage"]["cpu_self_seconds"],
+        "waited": (remote.get("flush_wait_seconds") or 0.0) + (remote.get("final_flush_seconds") or 0.0),
+        "messages": remote.get("messages", 0),
+        "batches": remote.get("batches_sent", 0),
+        "unsent": remote.get("unsent", 0),
+    }, None
 
 
 def in_process():
@@ -183,15 +213,29 @@ def main():
     parser.add_argument("--python", default=sys.executable)
     parser.add_argument("--pyz", default=os.path.join(REPO, "dist", "pilot.pyz"))
     parser.add_argument("--blackhole", action="store_true", help="also run against a logbook that never answers")
-    parser.add_argument("--db12", default="quick", choices=("quick", "off"),
-                        help="the pilot's --db12 (off: a shorter, steadier run)")
-    parser.add_argument("--job-seconds", type=int, default=0, metavar="S",
-                        help="the JobAgent's job runs S seconds, printing a line a second (default 0: a job "
-                             "that ends at once, the shortest pilot run)")
+    parser.add_argument(
+        "--db12", default="quick", choices=("quick", "off"), help="the pilot's --db12 (off: a shorter, steadier run)"
+    )
+    parser.add_argument(
+        "--job-seconds",
+        type=int,
+        default=0,
+        metavar="S",
+        help="the JobAgent's job runs S seconds, printing a line a second (default 0: a job "
+        "that ends at once, the shortest pilot run)",
+    )
     args = parser.parse_args()
     scratch = tempfile.mkdtemp(prefix="bench-remotelog-")
-    manifest = subprocess.run([sys.executable, MAKER, "--version", "9.0.0", "--out", os.path.join(scratch, "rel")],
-                              check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+    manifest = (
+        subprocess.run(
+            [sys.executable, MAKER, "--version", "9.0.0", "--out", os.path.join(scratch, "rel")],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
     with open(manifest) as handle:
         release = json.load(handle)
     certs = TestCerts(tempfile.mkdtemp(dir=scratch))
@@ -203,38 +247,61 @@ def main():
     if args.blackhole:
         hole = Blackhole()
         modes.append(("blackhole", ["-g", "https://localhost:%d/api/v1/logs" % hole.port], {}))
-    version = subprocess.run([args.python, "-c", "import sys; print(sys.version.split()[0])"],
-                             capture_output=True, text=True).stdout.strip()
+    version = subprocess.run(
+        [args.python, "-c", "import sys; print(sys.version.split()[0])"], capture_output=True, text=True
+    ).stdout.strip()
     runs = dict((name, []) for name, _, _ in modes)
     paired = dict((name, []) for name, _, _ in modes)
     for round_ in range(args.runs):
         # interleaved, in a rotating order: drifts of the machine hit every mode alike
         this_round = {}
-        for name, extra, env_extra in modes[round_ % len(modes):] + modes[:round_ % len(modes)]:
-            figures, problem = one_run(args.python, args.pyz, release, certs, scratch, extra, env_extra, args.db12,
-                                       args.job_seconds)
+        for name, extra, env_extra in modes[round_ % len(modes) :] + modes[: round_ % len(modes)]:
+            figures, problem = one_run(
+                args.python, args.pyz, release, certs, scratch, extra, env_extra, args.db12, args.job_seconds
+            )
             if figures is None:
                 print("%s: %s" % (name, problem))
                 return 1
             runs[name].append(figures)
             this_round[name] = figures
-        for name in this_round:     # the same round's "off" run: drifts cancel
-            paired[name].append((this_round[name]["wall"] - this_round["off"]["wall"],
-                                 this_round[name]["own"] - this_round["off"]["own"]))
+        for name in this_round:  # the same round's "off" run: drifts cancel
+            paired[name].append(
+                (
+                    this_round[name]["wall"] - this_round["off"]["wall"],
+                    this_round[name]["own"] - this_round["off"]["own"],
+                )
+            )
     receiver.close()
-    print("Default command list to a JobAgent that runs one job%s (DIRAC double, preinstalled, --db12=%s),"
-          % (" of %d s" % args.job_seconds if args.job_seconds else "", args.db12))
+    print(
+        "Default command list to a JobAgent that runs one job%s (DIRAC double, preinstalled, --db12=%s),"
+        % (" of %d s" % args.job_seconds if args.job_seconds else "", args.db12)
+    )
     print("Python %s, median of %d interleaved runs (seconds)" % (version, args.runs))
-    print("%-10s %7s %9s %7s %9s %7s %8s %8s %9s %8s %7s" % (
-        "mode", "wall", "added", "added%", "own", "added", "own CPU", "waited", "messages", "batches", "unsent"))
+    print(
+        "%-10s %7s %9s %7s %9s %7s %8s %8s %9s %8s %7s"
+        % ("mode", "wall", "added", "added%", "own", "added", "own CPU", "waited", "messages", "batches", "unsent")
+    )
     base = statistics.median(run["wall"] for run in runs["off"])
     for name, _, _ in modes:
         median = dict((key, statistics.median(run[key] for run in runs[name])) for key in runs[name][0])
         added = statistics.median(pair[0] for pair in paired[name])
         own_added = statistics.median(pair[1] for pair in paired[name])
-        print("%-10s %7.3f %+9.3f %+6.1f%% %9.3f %+7.3f %8.3f %8.3f %9d %8d %7d" % (
-            name, median["wall"], added, 100.0 * added / base, median["own"], own_added, median["cpu_self"],
-            median["waited"], median["messages"], median["batches"], median["unsent"]))
+        print(
+            "%-10s %7.3f %+9.3f %+6.1f%% %9.3f %+7.3f %8.3f %8.3f %9d %8d %7d"
+            % (
+                name,
+                median["wall"],
+                added,
+                100.0 * added / base,
+                median["own"],
+                own_added,
+                median["cpu_self"],
+                median["waited"],
+                median["messages"],
+                median["batches"],
+                median["unsent"],
+            )
+        )
     print("(added: median of the differences to the same round's run without remote logging;")
     print(" own = wall - children - DB12: the pilot's own share, where remote logging's cost shows;")
     print(" waited = time the pilot spent in end-of-command flushes and the final flush)")
@@ -243,8 +310,10 @@ def main():
     print("In process (%s): one log record" % sys.version.split()[0])
     for label, (wall_us, cpu_us) in per_record.items():
         print("  %-22s %6.1f us wall, %6.1f us CPU (sender thread included)" % (label, wall_us, cpu_us))
-    print("One heartbeat sample: %.2f ms median, %.2f ms max (200 samples, %d processes in /proc)"
-          % (beat_median, beat_max, processes))
+    print(
+        "One heartbeat sample: %.2f ms median, %.2f ms max (200 samples, %d processes in /proc)"
+        % (beat_median, beat_max, processes)
+    )
     return 0
 
 

@@ -31,11 +31,33 @@ def one_run(python, pyz, release, certs, scratch):
     os.rmdir(server)
     subprocess.run([sys.executable, MAKER, "--new-server", server], check=True, capture_output=True)
     work = tempfile.mkdtemp(dir=scratch)
-    args = [python, pyz, "-S", "Bench", "-r", release["version"], "-C", "file://" + server,
-            "-N", release["ce"], "-Q", release["queue"], "-n", "DIRAC.Bench.local", "-M", "1", "--cert",
-            "--certLocation=%s" % certs, "--CVMFS_locations=%s" % release["cvmfs_location"],
-            "--install-methods=preinstalled", "--PollingTime=0", "--StopAfterFailedMatches=1", "-D", "10",
-            "--db12=quick"]
+    args = [
+        python,
+        pyz,
+        "-S",
+        "Bench",
+        "-r",
+        release["version"],
+        "-C",
+        "file://" + server,
+        "-N",
+        release["ce"],
+        "-Q",
+        release["queue"],
+        "-n",
+        "DIRAC.Bench.local",
+        "-M",
+        "1",
+        "--cert",
+        "--certLocation=%s" % certs,
+        "--CVMFS_locations=%s" % release["cvmfs_location"],
+        "--install-methods=preinstalled",
+        "--PollingTime=0",
+        "--StopAfterFailedMatches=1",
+        "-D",
+        "10",
+        "--db12=quick",
+    ]
     started = time.perf_counter()
     proc = subprocess.run(args, cwd=work, capture_output=True, text=True)
     wall = time.perf_counter() - started
@@ -54,8 +76,16 @@ def main():
     parser.add_argument("--pyz", default=os.path.join(REPO, "dist", "pilot.pyz"))
     args = parser.parse_args()
     scratch = tempfile.mkdtemp(prefix="bench-sequence-")
-    manifest = subprocess.run([sys.executable, MAKER, "--version", "9.0.0", "--out", os.path.join(scratch, "rel")],
-                              check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+    manifest = (
+        subprocess.run(
+            [sys.executable, MAKER, "--version", "9.0.0", "--out", os.path.join(scratch, "rel")],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
     with open(manifest) as handle:
         release = json.load(handle)
     certs = tempfile.mkdtemp(dir=scratch)
@@ -73,8 +103,17 @@ def main():
             print("%-6s %s" % (env, problem))
             continue
         median = dict((key, statistics.median(run[key] for run in runs)) for key in runs[0])
-        print("%-6s %8.2f %10.2f %8.2f %12.3f %9.1f%%" % (env, median["wall"], median["children"], median["db12"],
-                                                         median["own"], 100.0 * median["own"] / median["wall"]))
+        print(
+            "%-6s %8.2f %10.2f %8.2f %12.3f %9.1f%%"
+            % (
+                env,
+                median["wall"],
+                median["children"],
+                median["db12"],
+                median["own"],
+                100.0 * median["own"] / median["wall"],
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -28,8 +28,10 @@ sys.path[:0] = [os.path.join(os.path.dirname(HERE), "pilot_src")]
 from pilot_server.worker import messages as wire  # noqa: E402
 from pilot_server.logbook.store import aggregates, logstore  # noqa: E402
 
-ADMIN = {"postgresql": "postgresql://postgres@127.0.0.1:5432/postgres",
-         "mariadb": "mysql+pymysql://root@127.0.0.1:3306/"}
+ADMIN = {
+    "postgresql": "postgresql://postgres@127.0.0.1:5432/postgres",
+    "mariadb": "mysql+pymysql://root@127.0.0.1:3306/",
+}
 SERVER = {"postgresql": "postgresql://postgres@127.0.0.1:5432/%s", "mariadb": "mysql+pymysql://root@127.0.0.1:3306/%s"}
 
 
@@ -51,14 +53,32 @@ def batches(pilots, per_pilot=5, size=20):
                 seq += 1
                 name = "Command%d" % number
                 if line == 0:
-                    items.append(wire.message(stamp, seq, time.time(), "start", kind="command", source=name,
-                                              status="started"))
+                    items.append(
+                        wire.message(stamp, seq, time.time(), "start", kind="command", source=name, status="started")
+                    )
                 elif line == size - 1:
-                    items.append(wire.message(stamp, seq, time.time(), "end", kind="command", source=name,
-                                              status="ok", data={"duration": 1.5 * (number + 1)}))
+                    items.append(
+                        wire.message(
+                            stamp,
+                            seq,
+                            time.time(),
+                            "end",
+                            kind="command",
+                            source=name,
+                            status="ok",
+                            data={"duration": 1.5 * (number + 1)},
+                        )
+                    )
                 else:
-                    items.append(wire.message(stamp, seq, time.time(), "line %d" % line, data={
-                        "site": "Site%d" % (index % 7), "vo": "vo"} if seq == 1 else None))
+                    items.append(
+                        wire.message(
+                            stamp,
+                            seq,
+                            time.time(),
+                            "line %d" % line,
+                            data={"site": "Site%d" % (index % 7), "vo": "vo"} if seq == 1 else None,
+                        )
+                    )
             out.append((stamp, items))
     return out
 
@@ -121,8 +141,11 @@ def main(argv=None):
                     drop(kind, url)
         without, kept = statistics.median(seconds[False]), statistics.median(seconds[True])
         count = args.pilots * 5
-        print("%-10s %d batches: without aggregates %.2f ms/batch, kept %.2f ms/batch, ratio %.2f"
-              % (kind, count, without * 1000 / count, kept * 1000 / count, kept / without), flush=True)
+        print(
+            "%-10s %d batches: without aggregates %.2f ms/batch, kept %.2f ms/batch, ratio %.2f"
+            % (kind, count, without * 1000 / count, kept * 1000 / count, kept / without),
+            flush=True,
+        )
     return 0
 
 

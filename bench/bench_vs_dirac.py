@@ -42,8 +42,10 @@ import dirac_anchors  # noqa: E402
 from support.interpreters import find_interpreters  # noqa: E402
 
 MAKER = os.path.join(REPO, "tests", "doubles", "dirac", "make_release.py")
-COMMANDS = ("CheckWorkerNode,InstallDIRAC,ConfigureBasics,CheckCECapabilities,CheckWNCapabilities,"
-            "ConfigureSite,ConfigureArchitecture,LaunchAgent")
+COMMANDS = (
+    "CheckWorkerNode,InstallDIRAC,ConfigureBasics,CheckCECapabilities,CheckWNCapabilities,"
+    "ConfigureSite,ConfigureArchitecture,LaunchAgent"
+)
 SETUP, SITE = "Test-Setup", "DIRAC.Bench.local"
 
 
@@ -57,16 +59,36 @@ class Bed(object):
 
     def __init__(self, scratch):
         self.scratch = scratch
-        out = subprocess.run([sys.executable, MAKER, "--version", "9.0.0", "--out", os.path.join(scratch, "rel")],
-                             check=True, stdout=subprocess.PIPE).stdout.decode()
+        out = subprocess.run(
+            [sys.executable, MAKER, "--version", "9.0.0", "--out", os.path.join(scratch, "rel")],
+            check=True,
+            stdout=subprocess.PIPE,
+        ).stdout.decode()
         with open(out.strip().splitlines()[-1]) as handle:
             self.release = json.load(handle)
         self.certs = os.path.join(scratch, "certs")
         os.mkdir(self.certs)
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
-                        "/CN=bench.local", "-keyout", os.path.join(self.certs, "hostkey.pem"),
-                        "-out", os.path.join(self.certs, "hostcert.pem")], check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=bench.local",
+                "-keyout",
+                os.path.join(self.certs, "hostkey.pem"),
+                "-out",
+                os.path.join(self.certs, "hostcert.pem"),
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
 
     def server(self):
         path = tempfile.mkdtemp(dir=self.scratch)
@@ -75,17 +97,42 @@ class Bed(object):
         return path
 
     def pilot_json(self, server):
-        return {"Setups": {SETUP: {"Commands": {"Defaults": COMMANDS.split(",")}, "Version": "9.0.0"},
-                           "Defaults": {"Commands": {"Defaults": ["CheckWorkerNode"]}}},
-                "CEs": {self.release["ce"]: {"Site": SITE, "GridCEType": "TEST"}},
-                "DefaultSetup": SETUP, "ConfigurationServers": ["file://" + server]}
+        return {
+            "Setups": {
+                SETUP: {"Commands": {"Defaults": COMMANDS.split(",")}, "Version": "9.0.0"},
+                "Defaults": {"Commands": {"Defaults": ["CheckWorkerNode"]}},
+            },
+            "CEs": {self.release["ce"]: {"Site": SITE, "GridCEType": "TEST"}},
+            "DefaultSetup": SETUP,
+            "ConfigurationServers": ["file://" + server],
+        }
 
     def options(self):
         rel = self.release
-        return ["-S", SETUP, "-r", "9.0.0", "-N", rel["ce"], "-Q", rel["queue"], "-n", SITE, "-M", "1", "--cert",
-                "--certLocation=" + self.certs, "-X", COMMANDS, "-D", "10",
-                "--preinstalledEnv=" + rel["preinstalled_rc"], "--CVMFS_locations=" + rel["cvmfs_location"],
-                "--PollingTime=0", "--StopAfterFailedMatches=1"]
+        return [
+            "-S",
+            SETUP,
+            "-r",
+            "9.0.0",
+            "-N",
+            rel["ce"],
+            "-Q",
+            rel["queue"],
+            "-n",
+            SITE,
+            "-M",
+            "1",
+            "--cert",
+            "--certLocation=" + self.certs,
+            "-X",
+            COMMANDS,
+            "-D",
+            "10",
+            "--preinstalledEnv=" + rel["preinstalled_rc"],
+            "--CVMFS_locations=" + rel["cvmfs_location"],
+            "--PollingTime=0",
+            "--StopAfterFailedMatches=1",
+        ]
 
     def work_dir(self, server, dirac):
         work = tempfile.mkdtemp(dir=self.scratch)
@@ -113,8 +160,7 @@ def whole_run(bed, python, pyz, dirac, cache=None):
     if cache:
         extra["PILOT_PYC_CACHE"] = cache
     started = time.perf_counter()
-    proc = subprocess.run(argv, cwd=work, env=environment(extra),
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.run(argv, cwd=work, env=environment(extra), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     wall = time.perf_counter() - started
     if proc.returncode:
         tail = proc.stdout.decode("utf-8", "replace").strip().splitlines()[-1:]
@@ -131,8 +177,10 @@ def timed(argv, cwd, env):
     proc = subprocess.run(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     took = time.perf_counter() - started
     if proc.returncode:
-        raise RuntimeError("%s exited %d: %s" % (" ".join(argv[:3]), proc.returncode,
-                                                 proc.stderr.decode("utf-8", "replace").strip()[-300:]))
+        raise RuntimeError(
+            "%s exited %d: %s"
+            % (" ".join(argv[:3]), proc.returncode, proc.stderr.decode("utf-8", "replace").strip()[-300:])
+        )
     return took
 
 
@@ -170,18 +218,22 @@ def startup(bed, version, python, pyz, runs, with_dirac):
         print("  %-5s -d --version%s %s, bare %s: %.2fx bare" % (version, label, fmt_ms(ours), fmt_ms(base), ratio))
     explain = [python, pyz, "--explain"] + bed.options()
     if with_dirac:
-        code = ("import sys; sys.path.insert(0, '.'); sys.argv = ['dirac-pilot.py'] + %r; "
-                "import pilotTools, pilotCommands; pilotTools.PilotParams()" % bed.options())
+        code = (
+            "import sys; sys.path.insert(0, '.'); sys.argv = ['dirac-pilot.py'] + %r; "
+            "import pilotTools, pilotCommands; pilotTools.PilotParams()" % bed.options()
+        )
         theirs_argv = [python, "-c", code]
         for label, run_env in (("", env), (" with PILOT_PYC_CACHE", cached)):
-            ours, theirs, ratio = paired(lambda: timed(explain, work, run_env), lambda: timed(theirs_argv, work, env),
-                                         runs)
-            print("  %-5s --explain%s %s, DIRAC's imports + PilotParams() %s: %.2fx DIRAC's"
-                  % (version, label, fmt_ms(ours), fmt_ms(theirs), ratio))
+            ours, theirs, ratio = paired(
+                lambda: timed(explain, work, run_env), lambda: timed(theirs_argv, work, env), runs
+            )
+            print(
+                "  %-5s --explain%s %s, DIRAC's imports + PilotParams() %s: %.2fx DIRAC's"
+                % (version, label, fmt_ms(ours), fmt_ms(theirs), ratio)
+            )
     else:
         ours, base, ratio = paired(lambda: timed(explain, work, env), bare, runs)
-        print("  %-5s --explain %s (DIRAC's pilot does not run here), bare %s" % (version, fmt_ms(ours),
-                                                                                 fmt_ms(base)))
+        print("  %-5s --explain %s (DIRAC's pilot does not run here), bare %s" % (version, fmt_ms(ours), fmt_ms(base)))
     shutil.rmtree(work, ignore_errors=True)
 
 
@@ -195,8 +247,10 @@ def wrapper_sizes(bed, pyz, built):
     verified = wrapper.verify(pyz, [signing.public_key_path(key_path)])
     ours = wrapper.make_wrapper("batch", verified, bed.options()).size
     theirs = len(dirac_anchors.wrapper_text(bed.anchors, bed.options()).encode("utf-8"))
-    print("  complete batch wrapper: ours %s B, DIRAC's %s B (ratio %.2f); pilot.pyz %s B"
-          % ("{0:,}".format(ours), "{0:,}".format(theirs), float(ours) / theirs, "{0:,}".format(os.path.getsize(pyz))))
+    print(
+        "  complete batch wrapper: ours %s B, DIRAC's %s B (ratio %.2f); pilot.pyz %s B"
+        % ("{0:,}".format(ours), "{0:,}".format(theirs), float(ours) / theirs, "{0:,}".format(os.path.getsize(pyz)))
+    )
 
 
 def main():
@@ -222,7 +276,9 @@ def main():
         print("Same test-double release, commands %s, DB12 not run; %d runs each, alternating." % (COMMANDS, args.runs))
         if not args.skip_whole:
             print("\nWhole runs (seconds, medians; own = wall - time in DIRAC's tools):")
-            print("  %-5s %-8s %7s %7s %7s   %s" % ("python", "pilot", "wall", "tools", "own", "own ratio ours/DIRAC's"))
+            print(
+                "  %-5s %-8s %7s %7s %7s   %s" % ("python", "pilot", "wall", "tools", "own", "own ratio ours/DIRAC's")
+            )
             for version in both + alone:
                 python = found[version]
                 cache = tempfile.mkdtemp(dir=scratch)
@@ -230,8 +286,10 @@ def main():
                 whole_run(bed, python, pyz, False, cache)  # fills the bytecode cache
                 ours, cached, theirs = [], [], []
                 for run in range(args.runs):  # alternating: DIRAC's first, then ours first ...
-                    order = [(ours, lambda: whole_run(bed, python, pyz, False)),
-                             (cached, lambda: whole_run(bed, python, pyz, False, cache))]
+                    order = [
+                        (ours, lambda: whole_run(bed, python, pyz, False)),
+                        (cached, lambda: whole_run(bed, python, pyz, False, cache)),
+                    ]
                     if version in both:
                         order.insert(0, (theirs, lambda: whole_run(bed, python, pyz, True)))
                     if run % 2:
@@ -240,14 +298,28 @@ def main():
                         target.append(thunk())
                 for label, runs in (("DIRAC's", theirs), ("ours", ours), ("ours+pyc", cached)):
                     if runs:
-                        print("  %-5s %-8s %7.2f %7.2f %7.3f" % (version, label, *[statistics.median(r[key] for r in runs)
-                                                                                   for key in ("wall", "tools", "own")]))
+                        print(
+                            "  %-5s %-8s %7.2f %7.2f %7.3f"
+                            % (
+                                version,
+                                label,
+                                *[statistics.median(r[key] for r in runs) for key in ("wall", "tools", "own")],
+                            )
+                        )
                 for label, runs in (("ours", ours), ("ours+pyc", cached)):
                     if theirs:
                         ratios = [o["own"] / t["own"] for o, t in zip(runs, theirs)]
-                        print("  %-5s %-8s paired ratios to DIRAC's: own %.2f (min %.2f, max %.2f), wall %.2f"
-                              % (version, label, statistics.median(ratios), min(ratios), max(ratios),
-                                 statistics.median(o["wall"] / t["wall"] for o, t in zip(runs, theirs))))
+                        print(
+                            "  %-5s %-8s paired ratios to DIRAC's: own %.2f (min %.2f, max %.2f), wall %.2f"
+                            % (
+                                version,
+                                label,
+                                statistics.median(ratios),
+                                min(ratios),
+                                max(ratios),
+                                statistics.median(o["wall"] / t["wall"] for o, t in zip(runs, theirs)),
+                            )
+                        )
         print("\nStart-up (medians of %d alternating runs; ratios: medians of paired ratios):" % args.runs)
         for version in both + alone:
             startup(bed, version, found[version], pyz, args.runs, version in both)

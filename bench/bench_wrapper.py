@@ -42,8 +42,7 @@ def first_command_time(pilot_out):
         for line in handle:
             match = FIRST.match(line)
             if match:
-                return calendar.timegm(time.strptime(match.group(1), "%Y-%m-%dT%H:%M:%S")) + float(
-                    match.group(2) or 0)
+                return calendar.timegm(time.strptime(match.group(1), "%Y-%m-%dT%H:%M:%S")) + float(match.group(2) or 0)
     return None
 
 
@@ -83,10 +82,12 @@ def main():
         "batch (base94 pyz) + token": wrapper.make_wrapper("batch", verified, OPTIONS, token_secret=secret),
         "batch (base64 pyz)": wrapper.make_wrapper("batch", verified, OPTIONS, encoding="pyz"),
         "batch (raw pyz)": wrapper.make_wrapper("batch", verified, OPTIONS, encoding="raw"),
-        "fetch (sha256 + signature)": wrapper.make_wrapper("fetch", verified, OPTIONS, urls=["file:" + pyz],
-                                                           fetch_rounds=1),
-        "fetch (sha256 only)": wrapper.make_wrapper("fetch", verified, OPTIONS, urls=["file:" + pyz],
-                                                    fetch_check="sha256", fetch_rounds=1),
+        "fetch (sha256 + signature)": wrapper.make_wrapper(
+            "fetch", verified, OPTIONS, urls=["file:" + pyz], fetch_rounds=1
+        ),
+        "fetch (sha256 only)": wrapper.make_wrapper(
+            "fetch", verified, OPTIONS, urls=["file:" + pyz], fetch_check="sha256", fetch_rounds=1
+        ),
         "vm (cloud-config)": wrapper.make_wrapper("vm", verified, OPTIONS),
     }
     anchors = dirac_anchors.find()
@@ -97,8 +98,10 @@ def main():
     else:
         print("  DIRAC's wrapper: not measured (no anchors; set PILOT_ANCHORS)")
     for label, item in made.items():
-        print("  %-30s %8s B  %s" % (label, "{0:,}".format(item.size),
-                                      "%.2fx DIRAC's" % (float(item.size) / dirac) if dirac else ""))
+        print(
+            "  %-30s %8s B  %s"
+            % (label, "{0:,}".format(item.size), "%.2fx DIRAC's" % (float(item.size) / dirac) if dirac else "")
+        )
     scripts = {}
     for label in ("batch (base94 pyz)", "batch (raw pyz)", "fetch (sha256 + signature)"):
         path = os.path.join(tmp, re.sub(r"\W+", "_", label) + ".sh")
@@ -117,8 +120,9 @@ def main():
                 if first is not None:
                     firsts.append(first)
             if firsts:
-                cells.append("%6.0f ms [%5.0f ms]" % (1000 * statistics.median(firsts),
-                                                      1000 * statistics.median(totals)))
+                cells.append(
+                    "%6.0f ms [%5.0f ms]" % (1000 * statistics.median(firsts), 1000 * statistics.median(totals))
+                )
             else:
                 cells.append("failed (exit %s)" % ",".join(map(str, sorted(codes))))
         print("  %-8s %s" % (env_name, "  ".join("%-30s" % cell for cell in cells)))

@@ -18,8 +18,10 @@ def find():
     """The anchors folder (holding dirac-pilot/ and dirac-pilotwrapper/), or None."""
     candidates = [os.environ.get("PILOT_ANCHORS", "")]
     parent = os.path.dirname(REPO)
-    candidates += [os.path.join(parent, "shared", "anchors"),
-                   os.path.join(os.path.dirname(parent), "shared", "anchors")]
+    candidates += [
+        os.path.join(parent, "shared", "anchors"),
+        os.path.join(os.path.dirname(parent), "shared", "anchors"),
+    ]
     for folder in candidates:
         if folder and os.path.isfile(os.path.join(folder, "dirac-pilot", "Pilot", "dirac-pilot.py")):
             return folder
@@ -46,7 +48,14 @@ def wrapper_text(anchors, pilot_options):
     spec = importlib.util.spec_from_file_location("dirac_pilot_wrapper", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    encoded = dict((name, base64.b64encode(bz2.compress(data)).decode("ascii"))
-                   for name, data in sorted(pilot_files(anchors).items()))
-    return module.pilotWrapperScript(pilotFilesCompressedEncodedDict=encoded, pilotOptions=" ".join(pilot_options),
-                                     pilotExecDir="", envVariables={}, location="")
+    encoded = dict(
+        (name, base64.b64encode(bz2.compress(data)).decode("ascii"))
+        for name, data in sorted(pilot_files(anchors).items())
+    )
+    return module.pilotWrapperScript(
+        pilotFilesCompressedEncodedDict=encoded,
+        pilotOptions=" ".join(pilot_options),
+        pilotExecDir="",
+        envVariables={},
+        location="",
+    )

@@ -49,8 +49,23 @@ HALF_HELLO = b"\x16\x03\x01\x02\x00\x01"  # a handshake record of 512 bytes anno
 
 
 class Conn(object):
-    __slots__ = ("role", "sock", "state", "out", "inbuf", "sent_at", "seq", "stamp", "token", "events",
-                 "opened_at", "expect", "index", "due", "backoff")
+    __slots__ = (
+        "role",
+        "sock",
+        "state",
+        "out",
+        "inbuf",
+        "sent_at",
+        "seq",
+        "stamp",
+        "token",
+        "events",
+        "opened_at",
+        "expect",
+        "index",
+        "due",
+        "backoff",
+    )
 
     def __init__(self, role, index):
         self.role, self.index = role, index
@@ -82,15 +97,15 @@ class Generator(object):
             self.context.check_hostname = False  # the test certificate names 127.0.0.1 and localhost
             if job.get("client_cert"):
                 self.context.load_cert_chain(*job["client_cert"])
-        self.latencies = []      # seconds, successful pilot batches
-        self.statuses = {}       # status or error kind -> count
-        self.batches = []        # (stamp, last seq acknowledged) of the pilots
-        self.closed_after = {}   # role -> [seconds a socket lived before the server closed it]
+        self.latencies = []  # seconds, successful pilot batches
+        self.statuses = {}  # status or error kind -> count
+        self.batches = []  # (stamp, last seq acknowledged) of the pilots
+        self.closed_after = {}  # role -> [seconds a socket lived before the server closed it]
         self.reconnects = 0
         self.connect_errors = {}
         self.open_now = 0
         self.peak_open = 0
-        self.acked = {}          # stamp -> highest seq answered 200
+        self.acked = {}  # stamp -> highest seq answered 200
         self.secret = bytes.fromhex(job["secret"]) if job.get("secret") else None
         self.messages = job.get("messages", 5)
         self.end = job["start_at"] + job["duration"]
@@ -198,8 +213,11 @@ class Generator(object):
             conn.state = "holding"
             return self.watch(conn, READ)
         self.watch(conn, 0)
-        conn.sock = self.context.wrap_socket(conn.sock, do_handshake_on_connect=False) \
-            if self.context is not None else conn.sock
+        conn.sock = (
+            self.context.wrap_socket(conn.sock, do_handshake_on_connect=False)
+            if self.context is not None
+            else conn.sock
+        )
         conn.state = "handshake"
         if self.context is None:
             return self.handshaken(conn)
@@ -246,12 +264,20 @@ class Generator(object):
         from pilot_server.worker import messages as wire
 
         now = time.time()
-        items = [wire.message(conn.stamp, conn.seq + i + 1, now, "JobAgent: no match found, waiting %d s" % i,
-                              source="JobAgent") for i in range(self.messages)]
+        items = [
+            wire.message(
+                conn.stamp, conn.seq + i + 1, now, "JobAgent: no match found, waiting %d s" % i, source="JobAgent"
+            )
+            for i in range(self.messages)
+        ]
         body = wire.encode(wire.batch(conn.stamp, items))
         conn.expect = conn.seq + self.messages
-        head = ("POST %s HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
-                % (self.job.get("path", "/api/v1/logs"), self.host, self.port, len(body)))
+        head = "POST %s HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: application/json\r\nContent-Length: %d\r\n" % (
+            self.job.get("path", "/api/v1/logs"),
+            self.host,
+            self.port,
+            len(body),
+        )
         if conn.token:
             head += "Authorization: Bearer %s\r\n" % conn.token
         return head.encode("ascii") + b"\r\n" + body
@@ -311,8 +337,8 @@ class Generator(object):
         if len(conn.inbuf) < head_end + 4 + length:
             return False
         status = int(head[0].split()[1])
-        body = conn.inbuf[head_end + 4:head_end + 4 + length]
-        conn.inbuf = conn.inbuf[head_end + 4 + length:]
+        body = conn.inbuf[head_end + 4 : head_end + 4 + length]
+        conn.inbuf = conn.inbuf[head_end + 4 + length :]
         now = time.time()
         self.count(self.statuses, status)
         if status == 200:
@@ -397,9 +423,15 @@ class Generator(object):
         table[key] = table.get(key, 0) + 1
 
     def results(self):
-        return {"latencies": [round(value, 5) for value in self.latencies], "statuses": self.statuses,
-                "closed_after": self.closed_after, "reconnects": self.reconnects,
-                "connect_errors": self.connect_errors, "peak_open": self.peak_open, "acked": self.acked}
+        return {
+            "latencies": [round(value, 5) for value in self.latencies],
+            "statuses": self.statuses,
+            "closed_after": self.closed_after,
+            "reconnects": self.reconnects,
+            "connect_errors": self.connect_errors,
+            "peak_open": self.peak_open,
+            "acked": self.acked,
+        }
 
 
 def main():

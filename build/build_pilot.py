@@ -5,13 +5,13 @@ A thin launcher, standard library only, that needs nothing installed: it puts
 <repo>/pilot_src first on sys.path and runs pilot_server.pyzbuild, the one
 implementation of the build (also behind ``pilotctl build``).
 """
+
 import os
 import sys
 
 # Kept parseable by Python 2 so that the wrong interpreter gets a sentence, not a SyntaxError.
 if sys.version_info < (3, 6):
-    sys.stderr.write("build_pilot: error: the build needs Python 3.6+, this is %s\n"
-                     % sys.version.split()[0])
+    sys.stderr.write("build_pilot: error: the build needs Python 3.6+, this is %s\n" % sys.version.split()[0])
     sys.exit(1)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

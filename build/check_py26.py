@@ -66,65 +66,152 @@ DEFAULT_EXCLUDES = ("*/six.py", "*/_vendor/*")
 MARKER = re.compile(r"#.*\bpy26:\s*ok\b")
 
 # [[fill]align][sign][z][#][0][width][grouping][.precision][type]
-SPEC = re.compile(r"^(?:.?[<>=^])?[-+ ]?z?#?0?\d*(?P<grouping>[,_])?(?:\.\d+)?[a-zA-Z%]?$",
-                  re.DOTALL)
+SPEC = re.compile(r"^(?:.?[<>=^])?[-+ ]?z?#?0?\d*(?P<grouping>[,_])?(?:\.\d+)?[a-zA-Z%]?$", re.DOTALL)
 GUARD_NAME = re.compile(r"^(version_info|hexversion|PY\d*)$")
 GUARD_EXCEPTIONS = {"ImportError", "ModuleNotFoundError", "AttributeError"}
 
 NO_EXIT_26 = {"ZipFile", "GzipFile", "TarFile", "BZ2File", "Popen", "urlopen"}
-NO_EXIT_26_DOTTED = {"tarfile.open", "gzip.open", "bz2.open", "TarFile.open",
-                     "socket.socket", "socket.create_connection"}
+NO_EXIT_26_DOTTED = {
+    "tarfile.open",
+    "gzip.open",
+    "bz2.open",
+    "TarFile.open",
+    "socket.socket",
+    "socket.create_connection",
+}
 
 UNITTEST_27 = {
-    "assertIn", "assertNotIn", "assertIs", "assertIsNot", "assertIsNone",
-    "assertIsNotNone", "assertIsInstance", "assertNotIsInstance",
-    "assertItemsEqual", "assertCountEqual", "assertGreater", "assertGreaterEqual",
-    "assertLess", "assertLessEqual", "assertDictEqual", "assertSetEqual",
-    "assertListEqual", "assertTupleEqual", "assertSequenceEqual",
-    "assertMultiLineEqual", "assertRegex", "assertNotRegex", "assertRaisesRegex",
-    "assertWarns", "assertWarnsRegex", "assertLogs", "subTest", "addCleanup",
-    "doCleanups", "skipTest", "setUpClass", "tearDownClass",
+    "assertIn",
+    "assertNotIn",
+    "assertIs",
+    "assertIsNot",
+    "assertIsNone",
+    "assertIsNotNone",
+    "assertIsInstance",
+    "assertNotIsInstance",
+    "assertItemsEqual",
+    "assertCountEqual",
+    "assertGreater",
+    "assertGreaterEqual",
+    "assertLess",
+    "assertLessEqual",
+    "assertDictEqual",
+    "assertSetEqual",
+    "assertListEqual",
+    "assertTupleEqual",
+    "assertSequenceEqual",
+    "assertMultiLineEqual",
+    "assertRegex",
+    "assertNotRegex",
+    "assertRaisesRegex",
+    "assertWarns",
+    "assertWarnsRegex",
+    "assertLogs",
+    "subTest",
+    "addCleanup",
+    "doCleanups",
+    "skipTest",
+    "setUpClass",
+    "tearDownClass",
 }
-UNITTEST_27_AND_REMOVED = {"assertRegexpMatches", "assertNotRegexpMatches",
-                           "assertRaisesRegexp", "assertDictContainsSubset"}
+UNITTEST_27_AND_REMOVED = {
+    "assertRegexpMatches",
+    "assertNotRegexpMatches",
+    "assertRaisesRegexp",
+    "assertDictContainsSubset",
+}
 UNITTEST_ALIASES = {  # removed in 3.12
-    "assertEquals": "assertEqual", "failUnlessEqual": "assertEqual",
-    "assertNotEquals": "assertNotEqual", "failIfEqual": "assertNotEqual",
+    "assertEquals": "assertEqual",
+    "failUnlessEqual": "assertEqual",
+    "assertNotEquals": "assertNotEqual",
+    "failIfEqual": "assertNotEqual",
     "assertAlmostEquals": "assertAlmostEqual",
     "failUnlessAlmostEqual": "assertAlmostEqual",
     "assertNotAlmostEquals": "assertNotAlmostEqual",
     "failIfAlmostEqual": "assertNotAlmostEqual",
-    "failUnless": "assertTrue", "assert_": "assertTrue", "failIf": "assertFalse",
+    "failUnless": "assertTrue",
+    "assert_": "assertTrue",
+    "failIf": "assertFalse",
     "failUnlessRaises": "assertRaises",
 }
 UNITTEST_MODULE_27 = {"skip", "skipIf", "skipUnless", "expectedFailure", "SkipTest"}
 SETUP_27 = {"setUpClass", "tearDownClass", "setUpModule", "tearDownModule"}
 
 REMOVED_MODULES = {
-    "imp": "3.12", "distutils": "3.12", "asyncore": "3.12", "asynchat": "3.12",
-    "smtpd": "3.12", "pipes": "3.13", "cgi": "3.13", "cgitb": "3.13",
-    "imghdr": "3.13", "sndhdr": "3.13", "telnetlib": "3.13", "nntplib": "3.13",
-    "crypt": "3.13", "spwd": "3.13", "nis": "3.13", "audioop": "3.13",
-    "aifc": "3.13", "chunk": "3.13", "mailcap": "3.13", "msilib": "3.13",
-    "ossaudiodev": "3.13", "sunau": "3.13", "uu": "3.13", "xdrlib": "3.13",
-    "lib2to3": "3.13", "binhex": "3.11", "formatter": "3.10", "parser": "3.10",
-    "symbol": "3.10", "macpath": "3.8",
+    "imp": "3.12",
+    "distutils": "3.12",
+    "asyncore": "3.12",
+    "asynchat": "3.12",
+    "smtpd": "3.12",
+    "pipes": "3.13",
+    "cgi": "3.13",
+    "cgitb": "3.13",
+    "imghdr": "3.13",
+    "sndhdr": "3.13",
+    "telnetlib": "3.13",
+    "nntplib": "3.13",
+    "crypt": "3.13",
+    "spwd": "3.13",
+    "nis": "3.13",
+    "audioop": "3.13",
+    "aifc": "3.13",
+    "chunk": "3.13",
+    "mailcap": "3.13",
+    "msilib": "3.13",
+    "ossaudiodev": "3.13",
+    "sunau": "3.13",
+    "uu": "3.13",
+    "xdrlib": "3.13",
+    "lib2to3": "3.13",
+    "binhex": "3.11",
+    "formatter": "3.10",
+    "parser": "3.10",
+    "symbol": "3.10",
+    "macpath": "3.8",
 }
 COLLECTIONS_ABC = {
-    "Awaitable", "Coroutine", "AsyncIterable", "AsyncIterator", "AsyncGenerator",
-    "Hashable", "Iterable", "Iterator", "Generator", "Reversible", "Sized",
-    "Container", "Callable", "Collection", "Set", "MutableSet", "Mapping",
-    "MutableMapping", "MappingView", "KeysView", "ItemsView", "ValuesView",
-    "Sequence", "MutableSequence", "ByteString",
+    "Awaitable",
+    "Coroutine",
+    "AsyncIterable",
+    "AsyncIterator",
+    "AsyncGenerator",
+    "Hashable",
+    "Iterable",
+    "Iterator",
+    "Generator",
+    "Reversible",
+    "Sized",
+    "Container",
+    "Callable",
+    "Collection",
+    "Set",
+    "MutableSet",
+    "Mapping",
+    "MutableMapping",
+    "MappingView",
+    "KeysView",
+    "ItemsView",
+    "ValuesView",
+    "Sequence",
+    "MutableSequence",
+    "ByteString",
 }
 REMOVED_ATTRS = {
-    "platform.linux_distribution": "3.8", "platform.dist": "3.8",
-    "time.clock": "3.8", "os.errno": "3.7", "base64.encodestring": "3.9",
-    "base64.decodestring": "3.9", "sys.setcheckinterval": "3.9",
-    "fractions.gcd": "3.9", "inspect.getargspec": "3.11",
-    "ssl.wrap_socket": "3.12", "ssl.match_hostname": "3.12",
-    "locale.format": "3.12", "unittest.makeSuite": "3.13",
-    "unittest.findTestCases": "3.13", "unittest.getTestCaseNames": "3.13",
+    "platform.linux_distribution": "3.8",
+    "platform.dist": "3.8",
+    "time.clock": "3.8",
+    "os.errno": "3.7",
+    "base64.encodestring": "3.9",
+    "base64.decodestring": "3.9",
+    "sys.setcheckinterval": "3.9",
+    "fractions.gcd": "3.9",
+    "inspect.getargspec": "3.11",
+    "ssl.wrap_socket": "3.12",
+    "ssl.match_hostname": "3.12",
+    "locale.format": "3.12",
+    "unittest.makeSuite": "3.13",
+    "unittest.findTestCases": "3.13",
+    "unittest.getTestCaseNames": "3.13",
 }
 REMOVED_METHODS = {"isAlive": "3.9", "readfp": "3.12", "SafeConfigParser": "3.12"}
 REMOVED_KEYWORDS = {  # callable (last name) -> keywords removed
@@ -132,8 +219,7 @@ REMOVED_KEYWORDS = {  # callable (last name) -> keywords removed
     "urlopen": ({"cafile", "capath", "cadefault"}, "3.13"),
 }
 PY27_MODULES = {"argparse", "importlib", "sysconfig"}
-PY27_FROM = {"collections": {"OrderedDict", "Counter"},
-             "subprocess": {"check_output"}}
+PY27_FROM = {"collections": {"OrderedDict", "Counter"}, "subprocess": {"check_output"}}
 
 
 def dotted(node):
@@ -275,27 +361,24 @@ class Checker(ast.NodeVisitor):
             if isinstance(expr, ast.Call):
                 name = dotted(expr.func) or ""
                 last = name.split(".")[-1]
-                if last in NO_EXIT_26 or any(
-                        name == d or name.endswith("." + d) for d in NO_EXIT_26_DOTTED):
-                    self.report(expr, "'with %s(...)': no __exit__ on 2.6, use "
-                                      "try/finally and close()" % name, "with")
+                if last in NO_EXIT_26 or any(name == d or name.endswith("." + d) for d in NO_EXIT_26_DOTTED):
+                    self.report(expr, "'with %s(...)': no __exit__ on 2.6, use try/finally and close()" % name, "with")
         self.generic_visit(node)
 
     def visit_FunctionDef(self, node):
         if node.name in SETUP_27:
-            self.report(node, "%s (2.7+) is never called on 2.6" % node.name,
-                        "unittest", guardable=True)
+            self.report(node, "%s (2.7+) is never called on 2.6" % node.name, "unittest", guardable=True)
         self.generic_visit(node)
 
     # -- imports ------------------------------------------------------------
     def check_module(self, node, module):
         top = module.split(".")[0]
         if top in REMOVED_MODULES:
-            self.report(node, "module %s removed in Python %s" % (module, REMOVED_MODULES[top]),
-                        "removed", guardable=True)
+            self.report(
+                node, "module %s removed in Python %s" % (module, REMOVED_MODULES[top]), "removed", guardable=True
+            )
         if top in PY27_MODULES and not self.in_compat:
-            self.report(node, "module %s is 2.7+ (use compat)" % module, "py27",
-                        guardable=True)
+            self.report(node, "module %s is 2.7+ (use compat)" % module, "py27", guardable=True)
 
     def visit_Import(self, node):
         for alias in node.names:
@@ -307,20 +390,18 @@ class Checker(ast.NodeVisitor):
         for alias in node.names:
             name = alias.name
             if module == "collections" and name in COLLECTIONS_ABC:
-                self.report(node, "collections.%s removed in Python 3.10 (collections.abc)"
-                            % name, "removed", guardable=True)
+                self.report(
+                    node, "collections.%s removed in Python 3.10 (collections.abc)" % name, "removed", guardable=True
+                )
             if name in PY27_FROM.get(module, ()) and not self.in_compat:
-                self.report(node, "%s.%s is 2.7+ (use compat)" % (module, name), "py27",
-                            guardable=True)
+                self.report(node, "%s.%s is 2.7+ (use compat)" % (module, name), "py27", guardable=True)
             if name in REMOVED_METHODS:
-                self.report(node, "%s removed in Python %s" % (name, REMOVED_METHODS[name]),
-                            "removed", guardable=True)
+                self.report(node, "%s removed in Python %s" % (name, REMOVED_METHODS[name]), "removed", guardable=True)
             if module == "unittest" and name in UNITTEST_MODULE_27:
                 self.report(node, "unittest.%s is 2.7+" % name, "unittest", guardable=True)
             full = "%s.%s" % (module, name)
             if full in REMOVED_ATTRS:
-                self.report(node, "%s removed in Python %s" % (full, REMOVED_ATTRS[full]),
-                            "removed", guardable=True)
+                self.report(node, "%s removed in Python %s" % (full, REMOVED_ATTRS[full]), "removed", guardable=True)
 
     # -- attributes and calls -----------------------------------------------
     def visit_Attribute(self, node):
@@ -331,31 +412,30 @@ class Checker(ast.NodeVisitor):
         if attr in UNITTEST_27:
             self.report(node, "%s is unittest 2.7+" % attr, "unittest", guardable=True)
         elif attr in UNITTEST_27_AND_REMOVED:
-            self.report(node, "%s is unittest 2.7+ and removed in 3.12" % attr,
-                        "unittest", guardable=True)
+            self.report(node, "%s is unittest 2.7+ and removed in 3.12" % attr, "unittest", guardable=True)
         elif attr in UNITTEST_ALIASES:
-            self.report(node, "%s removed in Python 3.12: use %s"
-                        % (attr, UNITTEST_ALIASES[attr]), "unittest", guardable=True)
+            self.report(
+                node, "%s removed in Python 3.12: use %s" % (attr, UNITTEST_ALIASES[attr]), "unittest", guardable=True
+            )
         elif base == "unittest" and attr in UNITTEST_MODULE_27:
             self.report(node, "unittest.%s is 2.7+" % attr, "unittest", guardable=True)
         if name in REMOVED_ATTRS:
-            self.report(node, "%s removed in Python %s" % (name, REMOVED_ATTRS[name]),
-                        "removed", guardable=True)
+            self.report(node, "%s removed in Python %s" % (name, REMOVED_ATTRS[name]), "removed", guardable=True)
         elif base == "collections" and attr in COLLECTIONS_ABC:
-            self.report(node, "collections.%s removed in Python 3.10 (collections.abc)"
-                        % attr, "removed", guardable=True)
+            self.report(
+                node, "collections.%s removed in Python 3.10 (collections.abc)" % attr, "removed", guardable=True
+            )
         elif attr in REMOVED_METHODS:
-            self.report(node, "%s removed in Python %s" % (attr, REMOVED_METHODS[attr]),
-                        "removed", guardable=True)
-        if name in ("int.bit_length", "long.bit_length", "timedelta.total_seconds") or \
-                name.endswith(".timedelta.total_seconds"):
+            self.report(node, "%s removed in Python %s" % (attr, REMOVED_METHODS[attr]), "removed", guardable=True)
+        if name in ("int.bit_length", "long.bit_length", "timedelta.total_seconds") or name.endswith(
+            ".timedelta.total_seconds"
+        ):
             self.report(node, "%s is 2.7+" % name, "py27", guardable=True)
-        elif attr in ("major", "minor", "micro", "releaselevel", "serial") and \
-                base.split(".")[-1] == "version_info":
-            self.report(node, "sys.version_info.%s is 2.7+: use sys.version_info[i]" % attr,
-                        "py27")
-        elif not self.in_compat and (name in ("collections.OrderedDict", "collections.Counter",
-                                              "subprocess.check_output")):
+        elif attr in ("major", "minor", "micro", "releaselevel", "serial") and base.split(".")[-1] == "version_info":
+            self.report(node, "sys.version_info.%s is 2.7+: use sys.version_info[i]" % attr, "py27")
+        elif not self.in_compat and (
+            name in ("collections.OrderedDict", "collections.Counter", "subprocess.check_output")
+        ):
             self.report(node, "%s is 2.7+ (use compat)" % name, "py27", guardable=True)
         self.generic_visit(node)
 
@@ -365,23 +445,26 @@ class Checker(ast.NodeVisitor):
         keywords = set(k.arg for k in node.keywords if k.arg)
         if name == "format" and len(node.args) == 2:
             spec = node.args[1]
-            if isinstance(spec, ast.Constant) and isinstance(spec.value, str) \
-                    and has_grouping(spec.value):
+            if isinstance(spec, ast.Constant) and isinstance(spec.value, str) and has_grouping(spec.value):
                 self.report(node, "format(x, %r): grouping is 2.7+" % spec.value, "format")
         if isinstance(node.func, ast.Attribute) and last in ("total_seconds", "bit_length"):
             self.report(node.func, ".%s() is 2.7+" % last, "py27", guardable=True)
         if last == "StreamHandler" and "stream" in keywords:
-            self.report(node, "StreamHandler(stream=...): the 2.6 keyword is 'strm', "
-                              "pass the stream positionally", "logging")
+            self.report(
+                node, "StreamHandler(stream=...): the 2.6 keyword is 'strm', pass the stream positionally", "logging"
+            )
         if last in REMOVED_KEYWORDS:
             removed, version = REMOVED_KEYWORDS[last]
             for keyword in sorted(keywords & removed):
-                self.report(node, "%s(%s=...) removed in Python %s" % (last, keyword, version),
-                            "removed", guardable=True)
-        if last in ("assertRaises", "failUnlessRaises") and len(node.args) < 2 and \
-                not any(isinstance(a, ast.Starred) for a in node.args):
-            self.report(node, "assertRaises as a context manager is 2.7+", "unittest",
-                        guardable=True)
+                self.report(
+                    node, "%s(%s=...) removed in Python %s" % (last, keyword, version), "removed", guardable=True
+                )
+        if (
+            last in ("assertRaises", "failUnlessRaises")
+            and len(node.args) < 2
+            and not any(isinstance(a, ast.Starred) for a in node.args)
+        ):
+            self.report(node, "assertRaises as a context manager is 2.7+", "unittest", guardable=True)
         self.generic_visit(node)
 
 
@@ -407,9 +490,16 @@ def non_ascii(source):
     lines = source.splitlines()
     if any(CODING.match(line) for line in lines[:2]):
         return []
-    return [(number, next(i for i, c in enumerate(line) if ord(c) > 127) + 1,
-             "non-ASCII character without a coding declaration (SyntaxError on Python 2)", "encoding")
-            for number, line in enumerate(lines, 1) if any(ord(c) > 127 for c in line)]
+    return [
+        (
+            number,
+            next(i for i, c in enumerate(line) if ord(c) > 127) + 1,
+            "non-ASCII character without a coding declaration (SyntaxError on Python 2)",
+            "encoding",
+        )
+        for number, line in enumerate(lines, 1)
+        if any(ord(c) > 127 for c in line)
+    ]
 
 
 def check_source(source, path="<string>", in_compat=None):
@@ -457,18 +547,22 @@ def display(path):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        description="Flag what Python 2.6 cannot run and vermin does not see.")
-    parser.add_argument("paths", nargs="*", metavar="PATH",
-                        help="files or directories (default: %s under the repository root)"
-                             % " ".join(DEFAULT_PATHS))
-    parser.add_argument("--exclude", action="append", metavar="GLOB",
-                        help="skip files whose absolute path matches (default: %s)"
-                             % " ".join(DEFAULT_EXCLUDES))
+    parser = argparse.ArgumentParser(description="Flag what Python 2.6 cannot run and vermin does not see.")
+    parser.add_argument(
+        "paths",
+        nargs="*",
+        metavar="PATH",
+        help="files or directories (default: %s under the repository root)" % " ".join(DEFAULT_PATHS),
+    )
+    parser.add_argument(
+        "--exclude",
+        action="append",
+        metavar="GLOB",
+        help="skip files whose absolute path matches (default: %s)" % " ".join(DEFAULT_EXCLUDES),
+    )
     args = parser.parse_args(argv)  # exits 2 on a usage error
     if sys.version_info < (3, 8):
-        parser.error("needs Python 3.8+ (older ast has no ast.Constant), this is %s"
-                     % sys.version.split()[0])
+        parser.error("needs Python 3.8+ (older ast has no ast.Constant), this is %s" % sys.version.split()[0])
     paths = args.paths or [os.path.join(ROOT, p) for p in DEFAULT_PATHS]
     excludes = args.exclude if args.exclude is not None else list(DEFAULT_EXCLUDES)
     missing = [p for p in paths if not os.path.exists(p)]

@@ -48,8 +48,9 @@ def wanted(project_file=os.path.join(ROOT, "pyproject.toml")):
     name = data["project"]["name"]
     runtime = list(data["project"]["dependencies"])
     for extra in EXTRAS:
-        runtime += [r for r in data["project"]["optional-dependencies"][extra]
-                    if not re.match(r"%s\s*\[" % re.escape(name), r)]
+        runtime += [
+            r for r in data["project"]["optional-dependencies"][extra] if not re.match(r"%s\s*\[" % re.escape(name), r)
+        ]
     return {"pilotctl": runtime, "dev": runtime + _group(data["dependency-groups"], "dev")}
 
 
@@ -87,17 +88,36 @@ def compile_lock(lock, requirements):
     try:
         source.write("\n".join(requirements) + "\n")
         source.close()
-        subprocess.check_call([sys.executable, "-m", "piptools", "compile", "--quiet", "--generate-hashes",
-                               "--allow-unsafe", "--strip-extras", "--no-header", "--no-emit-index-url",
-                               "--no-emit-find-links", "--no-emit-trusted-host", "--rebuild",
-                               "--output-file", output, source.name], cwd=ROOT)
+        subprocess.check_call(
+            [
+                sys.executable,
+                "-m",
+                "piptools",
+                "compile",
+                "--quiet",
+                "--generate-hashes",
+                "--allow-unsafe",
+                "--strip-extras",
+                "--no-header",
+                "--no-emit-index-url",
+                "--no-emit-find-links",
+                "--no-emit-trusted-host",
+                "--rebuild",
+                "--output-file",
+                output,
+                source.name,
+            ],
+            cwd=ROOT,
+        )
         with open(output) as handle:
             text = handle.read().replace(source.name, "pyproject.toml")
     finally:
         os.unlink(source.name)
-    header = ("# requirements/%s.txt: written by requirements/refresh-locks.py from pyproject.toml\n"
-              "# (pip-compile --generate-hashes, Python %d.%d); install with pip --require-hashes.\n"
-              % (lock, sys.version_info[0], sys.version_info[1]))
+    header = (
+        "# requirements/%s.txt: written by requirements/refresh-locks.py from pyproject.toml\n"
+        "# (pip-compile --generate-hashes, Python %d.%d); install with pip --require-hashes.\n"
+        % (lock, sys.version_info[0], sys.version_info[1])
+    )
     with open(output, "w") as handle:
         handle.write(header + text)
 

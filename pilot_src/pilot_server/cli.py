@@ -24,8 +24,14 @@ def _build(argv):
 PASSTHROUGH = {"build": _build}
 
 # Modules whose register(commands) adds their subcommands (handler in set_defaults).
-SUBCOMMAND_MODULES = ["pilot_server.cmd_keys", "pilot_server.cmd_tokens", "pilot_server.wrapper", "pilot_server.publish",
-                      "pilot_server.cmd_submit", "pilot_server.logbook.cli"]
+SUBCOMMAND_MODULES = [
+    "pilot_server.cmd_keys",
+    "pilot_server.cmd_tokens",
+    "pilot_server.wrapper",
+    "pilot_server.publish",
+    "pilot_server.cmd_submit",
+    "pilot_server.logbook.cli",
+]
 # Subcommands that need an extra (pyproject.toml): without it they only say which one to install.
 EXTRA_COMMANDS = {"pilot_server.logbook.cli": ("logbook", "logbook")}
 

@@ -10,37 +10,54 @@ from pilot_server.cliutil import OK, fail, one_line_errors, say
 
 
 def register(commands):
-    keygen = one_line_errors(commands.add_parser(
-        "keygen", help="make an RSA-3072 signing key (private 0600 + public .pub.pem)",
-        description="Write a new RSA signing key: KEYFILE (private, mode 0600) and its public key "
-                    "beside it (KEYFILE without .pem + .pub.pem).  Never overwrites."))
+    keygen = one_line_errors(
+        commands.add_parser(
+            "keygen",
+            help="make an RSA-3072 signing key (private 0600 + public .pub.pem)",
+            description="Write a new RSA signing key: KEYFILE (private, mode 0600) and its public key "
+            "beside it (KEYFILE without .pem + .pub.pem).  Never overwrites.",
+        )
+    )
     keygen.add_argument("keyfile", metavar="KEYFILE")
     keygen.add_argument("--bits", type=int, default=3072, choices=(3072, 4096), help="key size (default 3072)")
     keygen.add_argument("--passphrase-file", metavar="FILE", help="encrypt the private key with this passphrase")
     keygen.set_defaults(handler=keygen_command)
 
-    sign = one_line_errors(commands.add_parser(
-        "sign", help="sign an artifact: writes ARTIFACT.sig and ARTIFACT.manifest.json",
-        description="Sign ARTIFACT (e.g. dist/pilot.pyz): a detached RSA PKCS#1 v1.5 SHA-256 signature "
-                    "ARTIFACT.sig and a manifest ARTIFACT.manifest.json.  The artifact is not changed."))
+    sign = one_line_errors(
+        commands.add_parser(
+            "sign",
+            help="sign an artifact: writes ARTIFACT.sig and ARTIFACT.manifest.json",
+            description="Sign ARTIFACT (e.g. dist/pilot.pyz): a detached RSA PKCS#1 v1.5 SHA-256 signature "
+            "ARTIFACT.sig and a manifest ARTIFACT.manifest.json.  The artifact is not changed.",
+        )
+    )
     sign.add_argument("artifact", metavar="ARTIFACT")
     sign.add_argument("--key", required=True, metavar="KEYFILE", help="private key (from pilotctl keygen)")
     sign.add_argument("--passphrase-file", metavar="FILE", help="passphrase of an encrypted key")
     sign.add_argument("--git-commit", metavar="SHA", help="git commit to record in the manifest")
     sign.set_defaults(handler=sign_command)
 
-    verify = one_line_errors(commands.add_parser(
-        "verify", help="verify a signed artifact against trusted public keys",
-        description="Verify ARTIFACT against its detached signature and the trusted public keys. "
-                    "Exit 0 accepted, 1 rejected (the reason is printed), 2 usage."))
+    verify = one_line_errors(
+        commands.add_parser(
+            "verify",
+            help="verify a signed artifact against trusted public keys",
+            description="Verify ARTIFACT against its detached signature and the trusted public keys. "
+            "Exit 0 accepted, 1 rejected (the reason is printed), 2 usage.",
+        )
+    )
     verify.add_argument("artifact", metavar="ARTIFACT")
     add_trust_options(verify)
     verify.set_defaults(handler=verify_command)
 
 
 def add_trust_options(parser):
-    parser.add_argument("--trust", action="append", required=True, metavar="PATH",
-                        help="trusted public key (PEM) or directory of *.pem keys; repeatable (key rotation)")
+    parser.add_argument(
+        "--trust",
+        action="append",
+        required=True,
+        metavar="PATH",
+        help="trusted public key (PEM) or directory of *.pem keys; repeatable (key rotation)",
+    )
     parser.add_argument("--signature", metavar="FILE", help="detached signature (default: ARTIFACT.sig)")
     parser.add_argument("--manifest", metavar="FILE", help="manifest (default: ARTIFACT.manifest.json, if present)")
 
@@ -77,8 +94,10 @@ def sign_command(args):
         return fail(prog, exc)
     except OSError as exc:
         return fail(prog, "%s: %s" % (exc.filename or args.artifact, exc.strerror or exc))
-    say("signed %s  size=%d  sha256=%s  key id=%s" % (args.artifact, manifest["size"], manifest["sha256"],
-                                                      manifest["key_id"]))
+    say(
+        "signed %s  size=%d  sha256=%s  key id=%s"
+        % (args.artifact, manifest["size"], manifest["sha256"], manifest["key_id"])
+    )
     say("signature: %s" % signing.signature_path(args.artifact))
     say("manifest: %s" % signing.manifest_path(args.artifact))
     return OK
@@ -106,6 +125,8 @@ def verify_command(args):
     if verified is None:
         return code
     trust = signing.TrustStore.load(args.trust)
-    say("OK %s  size=%d  sha256=%s  signed by key %s (%s)" % (args.artifact, verified.size, verified.sha256,
-                                                              verified.key_id, trust.origins[verified.key_id]))
+    say(
+        "OK %s  size=%d  sha256=%s  signed by key %s (%s)"
+        % (args.artifact, verified.size, verified.sha256, verified.key_id, trust.origins[verified.key_id])
+    )
     return OK

@@ -33,38 +33,66 @@ def register(commands):
     from pilot_server.logbook.cli import options as cliopts
     from pilot_server.logbook.cli.cmd_state import add_submitter_options
 
-    parser = one_line_errors(commands.add_parser(
-        "submit", help="run N pilots as batch jobs (local or Slurm), registered with the logbook",
-        description="Make N batch wrappers of the verified signed pyz (each with its own pilot token), "
-                    "register each pilot with the logbook (Submitted), and run them in WORKDIR/<stamp>/ as "
-                    "detached local batch jobs (--backend local, job id = PID), which report Running, then "
-                    "Done/Failed (exit code) or Aborted (killed), or as Slurm jobs (--backend slurm: sbatch, "
-                    "job id = Slurm's; with --wait the states squeue/sacct show are reported).  Pilot options "
-                    "come after '--'.  Exit 0 submitted (with --wait: all Done), 1 refused or (--wait) a pilot "
-                    "not Done, 2 usage.",
-        usage="pilotctl submit --count N --logbook URL --admin-token-file FILE --token-secret FILE --trust PATH "
-              "--workdir DIR [--ca FILE|DIR] [--backend local|slurm] [--sbatch-arg=ARG ...] [--cleanup] "
-              "[--wait [--poll-interval S]] [-- PILOT OPTIONS...]"))
+    parser = one_line_errors(
+        commands.add_parser(
+            "submit",
+            help="run N pilots as batch jobs (local or Slurm), registered with the logbook",
+            description="Make N batch wrappers of the verified signed pyz (each with its own pilot token), "
+            "register each pilot with the logbook (Submitted), and run them in WORKDIR/<stamp>/ as "
+            "detached local batch jobs (--backend local, job id = PID), which report Running, then "
+            "Done/Failed (exit code) or Aborted (killed), or as Slurm jobs (--backend slurm: sbatch, "
+            "job id = Slurm's; with --wait the states squeue/sacct show are reported).  Pilot options "
+            "come after '--'.  Exit 0 submitted (with --wait: all Done), 1 refused or (--wait) a pilot "
+            "not Done, 2 usage.",
+            usage="pilotctl submit --count N --logbook URL --admin-token-file FILE --token-secret FILE --trust PATH "
+            "--workdir DIR [--ca FILE|DIR] [--backend local|slurm] [--sbatch-arg=ARG ...] [--cleanup] "
+            "[--wait [--poll-interval S]] [-- PILOT OPTIONS...]",
+        )
+    )
     parser.add_argument("--count", type=int, default=1, metavar="N", help="how many pilots (default 1)")
     parser.add_argument("--workdir", required=True, metavar="DIR", help="where the job directories go")
     parser.add_argument("--artifact", metavar="PYZ", help="the signed pilot (default: dist/pilot.pyz)")
-    parser.add_argument("--trust", action="append", required=True, metavar="PATH",
-                        help="trusted public key (PEM) or directory of *.pem; repeatable")
-    parser.add_argument("--token-secret", metavar="FILE",
-                        help="the logbook's pilot-token secret (0600): each pilot gets its own token")
+    parser.add_argument(
+        "--trust",
+        action="append",
+        required=True,
+        metavar="PATH",
+        help="trusted public key (PEM) or directory of *.pem; repeatable",
+    )
+    parser.add_argument(
+        "--token-secret", metavar="FILE", help="the logbook's pilot-token secret (0600): each pilot gets its own token"
+    )
     cliopts.add_db_option(parser)
     add_submitter_options(parser)
-    parser.add_argument("--backend", choices=BACKENDS, default="local",
-                        help="local: detached local jobs (default); slurm: sbatch (Slurm's client commands on PATH)")
-    parser.add_argument("--sbatch-arg", action="append", default=[], dest="sbatch_args", metavar="ARG",
-                        help="an sbatch argument, repeatable, written with '=' (--sbatch-arg=--time=30 "
-                             "--sbatch-arg=--cpus-per-task=2); only with --backend slurm")
-    parser.add_argument("--cleanup", action="store_true",
-                        help="the wrapper removes the pilot's work directory at the end (its log and result "
-                             "are copied to the job directory first)")
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="local",
+        help="local: detached local jobs (default); slurm: sbatch (Slurm's client commands on PATH)",
+    )
+    parser.add_argument(
+        "--sbatch-arg",
+        action="append",
+        default=[],
+        dest="sbatch_args",
+        metavar="ARG",
+        help="an sbatch argument, repeatable, written with '=' (--sbatch-arg=--time=30 "
+        "--sbatch-arg=--cpus-per-task=2); only with --backend slurm",
+    )
+    parser.add_argument(
+        "--cleanup",
+        action="store_true",
+        help="the wrapper removes the pilot's work directory at the end (its log and result "
+        "are copied to the job directory first)",
+    )
     parser.add_argument("--wait", action="store_true", help="wait until every pilot has ended; print how")
-    parser.add_argument("--poll-interval", type=float, default=10.0, metavar="S",
-                        help="with --backend slurm --wait: seconds between two squeue calls (default 10)")
+    parser.add_argument(
+        "--poll-interval",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="with --backend slurm --wait: seconds between two squeue calls (default 10)",
+    )
     parser.add_argument("pilot_options", nargs="*", metavar="PILOT_OPTION")
     parser.set_defaults(handler=submit_command)
 
@@ -77,8 +105,7 @@ def _ca_for_pilots(ca, workdir):
     os.makedirs(directory, exist_ok=True)
     shutil.copy(ca, os.path.join(directory, "logbook-ca.pem"))
     try:
-        subprocess.run(["openssl", "rehash", directory], check=True, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.PIPE)
+        subprocess.run(["openssl", "rehash", directory], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     except (OSError, subprocess.CalledProcessError) as exc:
         raise ValueError("cannot make a CA directory for the pilots (openssl rehash): %s" % exc)
     return directory
@@ -89,8 +116,10 @@ def _registration(argv):
     from pilot_server.worker.config import options as pilot_options
 
     values = pilot_options.parse(argv).values
-    return dict((key, values.get(dest) or None) for key, dest in (("ce", "ceName"), ("queue", "queueName"),
-                                                                   ("site", "site"), ("vo", "wnVO")))
+    return dict(
+        (key, values.get(dest) or None)
+        for key, dest in (("ce", "ceName"), ("queue", "queueName"), ("site", "site"), ("vo", "wnVO"))
+    )
 
 
 def submit_command(args):
@@ -108,8 +137,11 @@ def submit_command(args):
     if not 0.1 <= args.poll_interval <= 3600:
         return fail(PROG, "--poll-interval must be from 0.1 to 3600 seconds", USAGE)
     if args.backend == "slurm" and not shutil.which("sbatch"):
-        return fail(PROG, "sbatch not found on PATH: --backend slurm needs Slurm's client commands "
-                          "(sbatch, squeue; sacct for ended jobs)")
+        return fail(
+            PROG,
+            "sbatch not found on PATH: --backend slurm needs Slurm's client commands "
+            "(sbatch, squeue; sacct for ended jobs)",
+        )
     workdir = os.path.abspath(args.workdir)
     try:
         argv = wrapper.check_pilot_options(args.pilot_options)
@@ -151,8 +183,9 @@ def _submit_all(args, argv, where, secret, pilot_env, workdir, submitter):
     try:
         verified = wrapper.verify(args.artifact or _default_artifact(), args.trust)
         for _ in range(args.count):
-            made = wrapper.make_wrapper("batch", verified, argv, token_secret=secret, vo=where["vo"],
-                                        cleanup=args.cleanup)
+            made = wrapper.make_wrapper(
+                "batch", verified, argv, token_secret=secret, vo=where["vo"], cleanup=args.cleanup
+            )
             job_dir = os.path.join(workdir, made.stamp)
             os.makedirs(job_dir)
             made.write(os.path.join(job_dir, "pilot-job.sh"))
@@ -167,8 +200,7 @@ def _submit_all(args, argv, where, secret, pilot_env, workdir, submitter):
             else:
                 process = localce.start_job(job_dir, made.stamp, runner_args, pilot_env)
                 job_id = process.pid
-            localce.write_status(job_dir, stamp=made.stamp, backend=args.backend, job_id=job_id,
-                                 state="Submitted")
+            localce.write_status(job_dir, stamp=made.stamp, backend=args.backend, job_id=job_id, state="Submitted")
             jobs.append((made.stamp, job_dir, job_id, process))
             say("submitted pilot %s: %s job %d in %s" % (made.stamp, args.backend, job_id, job_dir))
     except (wrapper.WrapperError, SubmitterError, slurmce.SlurmError) as exc:
@@ -177,8 +209,10 @@ def _submit_all(args, argv, where, secret, pilot_env, workdir, submitter):
         return fail(PROG, "%s: %s" % (exc.filename or workdir, exc.strerror or exc)), jobs
     except (DatabaseError, Unavailable) as exc:
         return fail(PROG, exc), jobs
-    say("%d pilot(s) submitted to the %s CE %s (queue %s, site %s)" % (
-        len(jobs), args.backend, where["ce"] or "-", where["queue"] or "-", where["site"] or "-"))
+    say(
+        "%d pilot(s) submitted to the %s CE %s (queue %s, site %s)"
+        % (len(jobs), args.backend, where["ce"] or "-", where["queue"] or "-", where["site"] or "-")
+    )
     return OK, jobs
 
 
@@ -218,15 +252,28 @@ def _wait_slurm(jobs, submitter, interval):
             state = answer["state"]
             if state != seen[job_id]:
                 seen[job_id] = state
-                localce.write_status(job_dir, state=state, slurm_state=answer["slurm_state"],
-                                     exit_code=answer["exit_code"], source=answer["source"])
+                localce.write_status(
+                    job_dir,
+                    state=state,
+                    slurm_state=answer["slurm_state"],
+                    exit_code=answer["exit_code"],
+                    source=answer["source"],
+                )
                 if state != slurmce.UNKNOWN:
                     localce.report(submitter, stamp, state)
             if state in slurmce.FINAL:
                 del pending[job_id]
-                say("pilot %s: %s (exit code %s; Slurm job %d %s%s)" % (
-                    stamp, state, "?" if answer["exit_code"] is None else answer["exit_code"], job_id,
-                    answer["slurm_state"], "" if state != slurmce.UNKNOWN else ": " + answer["source"]))
+                say(
+                    "pilot %s: %s (exit code %s; Slurm job %d %s%s)"
+                    % (
+                        stamp,
+                        state,
+                        "?" if answer["exit_code"] is None else answer["exit_code"],
+                        job_id,
+                        answer["slurm_state"],
+                        "" if state != slurmce.UNKNOWN else ": " + answer["source"],
+                    )
+                )
                 if state != "Done":
                     code = FAILED
         if pending:
@@ -236,8 +283,12 @@ def _wait_slurm(jobs, submitter, interval):
 
 def _runner_args(args):
     out = []
-    for flag, value in (("--logbook", args.logbook), ("--ca", args.ca), ("--admin-token-file", args.admin_token_file),
-                        ("--db", args.db)):
+    for flag, value in (
+        ("--logbook", args.logbook),
+        ("--ca", args.ca),
+        ("--admin-token-file", args.admin_token_file),
+        ("--db", args.db),
+    ):
         if value:
             out += [flag, os.path.abspath(value) if flag in ("--ca", "--admin-token-file") else value]
     return out

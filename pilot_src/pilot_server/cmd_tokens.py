@@ -13,25 +13,39 @@ from pilot_server.cliutil import OK, USAGE, fail, one_line_errors, say
 
 
 def register(commands):
-    secret = one_line_errors(commands.add_parser(
-        "token-secret", help="make the logbook's pilot-token secret (a 0600 hex file)",
-        description="Write a new random 32-byte secret, hex, to FILE (mode 0600; never overwrites).  Give "
-                    "the same file to the logbook (--token-secret) and to what makes tokens (pilotctl "
-                    "wrapper/submit/token).  For rotation, make a new one and give the logbook both."))
+    secret = one_line_errors(
+        commands.add_parser(
+            "token-secret",
+            help="make the logbook's pilot-token secret (a 0600 hex file)",
+            description="Write a new random 32-byte secret, hex, to FILE (mode 0600; never overwrites).  Give "
+            "the same file to the logbook (--token-secret) and to what makes tokens (pilotctl "
+            "wrapper/submit/token).  For rotation, make a new one and give the logbook both.",
+        )
+    )
     secret.add_argument("file", metavar="FILE")
     secret.set_defaults(handler=secret_command)
 
-    token = one_line_errors(commands.add_parser(
-        "token", help="make one pilot's logbook token, into a 0600 file",
-        description="Make a pilot token for STAMP (a new random stamp when none is given), signed with the "
-                    "secret, and write it to --output (mode 0600; never overwrites).  The stamp is "
-                    "printed; the token is not.  Give the file to the pilot as --logbook-token-file (or "
-                    "$PILOT_LOGBOOK_TOKEN_FILE) and the stamp as --pilotUUID."))
+    token = one_line_errors(
+        commands.add_parser(
+            "token",
+            help="make one pilot's logbook token, into a 0600 file",
+            description="Make a pilot token for STAMP (a new random stamp when none is given), signed with the "
+            "secret, and write it to --output (mode 0600; never overwrites).  The stamp is "
+            "printed; the token is not.  Give the file to the pilot as --logbook-token-file (or "
+            "$PILOT_LOGBOOK_TOKEN_FILE) and the stamp as --pilotUUID.",
+        )
+    )
     token.add_argument("--secret", required=True, metavar="FILE", help="the token secret (pilotctl token-secret)")
-    token.add_argument("--stamp", metavar="STAMP", help="the pilot stamp: 32 lowercase hex characters or a "
-                                                        "UUID (default: a new one)")
-    token.add_argument("--ttl", type=int, default=None, metavar="SECONDS",
-                       help="validity from now (default 7 days: a pilot may wait in a queue for days)")
+    token.add_argument(
+        "--stamp", metavar="STAMP", help="the pilot stamp: 32 lowercase hex characters or a UUID (default: a new one)"
+    )
+    token.add_argument(
+        "--ttl",
+        type=int,
+        default=None,
+        metavar="SECONDS",
+        help="validity from now (default 7 days: a pilot may wait in a queue for days)",
+    )
     token.add_argument("--vo", help="the VO, recorded in the token")
     token.add_argument("-o", "--output", required=True, metavar="FILE", help="where the token goes")
     token.set_defaults(handler=token_command)

@@ -14,8 +14,12 @@ import sys
 from pilot_server.worker import exitcodes, messages
 from pilot_server.worker.config import options
 
-PAGES = ["docs/reference/options.md", "docs/reference/exit-codes.md", "docs/reference/messages.md",
-         "docs/reference/metrics.md"]
+PAGES = [
+    "docs/reference/options.md",
+    "docs/reference/exit-codes.md",
+    "docs/reference/messages.md",
+    "docs/reference/metrics.md",
+]
 
 
 def _cell(text):
@@ -50,31 +54,48 @@ def options_table():
             if param.json:
                 sources.append("`%s`" % param.json)
             meaning = param.help + (" (%s)" % param.note if param.note else "")
-            rows.append("| %s | `%s` | %s | %s | %s |" % (
-                " ".join(forms) or "(pilot.json only)", param.dest, _cell(meaning),
-                "`%s`" % _cell(default) if default not in ("", 0, False) else "", " ".join(sources)))
+            rows.append(
+                "| %s | `%s` | %s | %s | %s |"
+                % (
+                    " ".join(forms) or "(pilot.json only)",
+                    param.dest,
+                    _cell(meaning),
+                    "`%s`" % _cell(default) if default not in ("", 0, False) else "",
+                    " ".join(sources),
+                )
+            )
     return "\n".join(rows)
 
 
 def exit_codes_table():
     rows = ["| Code | Name | Failure type | Meaning |", "|---|---|---|---|"]
     for entry in exitcodes.TABLE:
-        rows.append("| %d | %s | %s | %s |" % (entry.code, entry.name, entry.failure_type or "",
-                                               _cell(entry.meaning)))
-    rows.append("| 128+N | KILLED | killed | stopped by signal N (%s: 143, 130, 138, 152) |"
-                % ", ".join(exitcodes.HANDLED_SIGNALS))
+        rows.append("| %d | %s | %s | %s |" % (entry.code, entry.name, entry.failure_type or "", _cell(entry.meaning)))
+    rows.append(
+        "| 128+N | KILLED | killed | stopped by signal N (%s: 143, 130, 138, 152) |"
+        % ", ".join(exitcodes.HANDLED_SIGNALS)
+    )
     return "\n".join(rows)
 
 
 def messages_reference():
     """The batch and message fields, with the values and limits that messages.validate_batch enforces."""
-    example = messages.batch("0123456789abcdef0123456789abcdef", [
-        messages.message("0123456789abcdef0123456789abcdef", 1, 1763737440.123456, "Disk: 81145 MB free",
-                         source="CheckWorkerNode", phase="Checking")])
+    example = messages.batch(
+        "0123456789abcdef0123456789abcdef",
+        [
+            messages.message(
+                "0123456789abcdef0123456789abcdef",
+                1,
+                1763737440.123456,
+                "Disk: 81145 MB free",
+                source="CheckWorkerNode",
+                phase="Checking",
+            )
+        ],
+    )
     name = "a string of 1 to %d characters" % messages.MAX_NAME
     rows = [
-        "A batch (one HTTPS POST body, or one STOMP frame body); on the wire it is compact JSON "
-        "(`messages.encode`):",
+        "A batch (one HTTPS POST body, or one STOMP frame body); on the wire it is compact JSON (`messages.encode`):",
         "",
         "```json",
         json.dumps(example, indent=2, sort_keys=True),
@@ -124,15 +145,25 @@ def metrics_table():
         name = family.name + ("_total" if family.type == "counter" else "")
         labels = []
         for label in getattr(metric, "_labelnames", ()):
-            values = sorted(set(sample.labels[label] for current in metric.collect()
-                                for sample in current.samples if label in sample.labels))
+            values = sorted(
+                set(
+                    sample.labels[label]
+                    for current in metric.collect()
+                    for sample in current.samples
+                    if label in sample.labels
+                )
+            )
             labels.append("`%s`%s" % (label, ": " + ", ".join(values) if values else ""))
         rows.append("| `%s` | %s | %s | %s |" % (name, family.type, _cell(family.documentation), "; ".join(labels)))
     return "\n".join(rows)
 
 
-GENERATORS = {"options": options_table, "exit-codes": exit_codes_table, "messages": messages_reference,
-              "metrics": metrics_table}
+GENERATORS = {
+    "options": options_table,
+    "exit-codes": exit_codes_table,
+    "messages": messages_reference,
+    "metrics": metrics_table,
+}
 
 
 def render(text):

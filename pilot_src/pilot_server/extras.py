@@ -40,5 +40,10 @@ def hint(what, module):
     extra = MODULE_EXTRAS.get((module or "").split(".")[0])
     if extra is None:
         return None
-    return ("%s needs the '%s' extra (module %s is missing): pip install '%s[%s]'"
-            % (what, extra, module.split(".")[0], DISTRIBUTION, extra))
+    return "%s needs the '%s' extra (module %s is missing): pip install '%s[%s]'" % (
+        what,
+        extra,
+        module.split(".")[0],
+        DISTRIBUTION,
+        extra,
+    )

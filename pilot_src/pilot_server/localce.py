@@ -35,8 +35,9 @@ def start_job(job_dir, stamp, submitter_args, pilot_env):
     env.update(pilot_env)
     argv = [sys.executable, "-c", RUNNER_CODE, "--dir", job_dir, "--stamp", stamp] + list(submitter_args)
     with open(os.path.join(job_dir, "batch.log"), "ab") as log, open(os.devnull, "rb") as nothing:
-        return subprocess.Popen(argv, cwd=job_dir, stdin=nothing, stdout=log, stderr=log, env=env,
-                                start_new_session=True, close_fds=True)
+        return subprocess.Popen(
+            argv, cwd=job_dir, stdin=nothing, stdout=log, stderr=log, env=env, start_new_session=True, close_fds=True
+        )
 
 
 def write_status(job_dir, **fields):
@@ -109,11 +110,20 @@ def main(argv):
     child = None
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    with open(os.path.join(args.dir, "job.out"), "ab") as out, open(os.path.join(args.dir, "job.err"), "ab") as err, \
-            open(os.devnull, "rb") as nothing:
+    with (
+        open(os.path.join(args.dir, "job.out"), "ab") as out,
+        open(os.path.join(args.dir, "job.err"), "ab") as err,
+        open(os.devnull, "rb") as nothing,
+    ):
         env = dict(os.environ, PILOT_WORK_BASE=args.dir)
-        child = subprocess.Popen(["/bin/sh", os.path.join(args.dir, "pilot-job.sh")], cwd=args.dir, stdin=nothing,
-                                 stdout=out, stderr=err, env=env)
+        child = subprocess.Popen(
+            ["/bin/sh", os.path.join(args.dir, "pilot-job.sh")],
+            cwd=args.dir,
+            stdin=nothing,
+            stdout=out,
+            stderr=err,
+            env=env,
+        )
         write_status(args.dir, state="Running", started=time.time(), wrapper_pid=child.pid)
         _say("job %d: wrapper started (pid %d)" % (os.getpid(), child.pid))
         report(submitter, args.stamp, "Running")

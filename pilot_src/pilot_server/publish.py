@@ -20,7 +20,7 @@ import tarfile
 from pilot_server.worker import exitcodes
 from pilot_server.cliutil import OK, fail, one_line_errors, say
 
-DIRAC_PILOT = '''#!/usr/bin/env python
+DIRAC_PILOT = """#!/usr/bin/env python
 # dirac-pilot.py of Pilots 2.0 (made by pilotctl publish): DIRAC's pilot wrapper runs
 # "python dirac-pilot.py <options>"; this checks pilot.pyz beside it and replaces itself with
 # "python pilot.pyz <the same options>" (same process, stdin and exit code).  Python 2.6-3.13.
@@ -49,7 +49,7 @@ sys.stdout.flush()
 sys.stderr.flush()
 python = sys.executable or "python"
 os.execv(python, [python, pyz] + sys.argv[1:])
-'''
+"""
 
 TAR_MTIME = 315532800  # 1980-01-01, as the pyz members
 
@@ -111,21 +111,31 @@ def publish(directory, verified, pilot_json=None):
     for name in sorted(files):
         _write(directory, name, files[name])
         sums[name] = hashlib.sha512(files[name]).hexdigest()
-    _write(directory, "checksums.sha512",
-           "".join("%s  %s\n" % (sums[name], name) for name in sorted(sums)).encode("ascii"))
+    _write(
+        directory, "checksums.sha512", "".join("%s  %s\n" % (sums[name], name) for name in sorted(sums)).encode("ascii")
+    )
     return sums
 
 
 def register(commands):
-    parser = one_line_errors(commands.add_parser(
-        "publish", help="write a DIRAC pilot file server directory that starts the verified pilot.pyz",
-        description="Verify the signed pyz, then write into DIR what a DIRAC pilot file server serves: "
-                    "pilot.json, pilot.tar (dirac-pilot.py + pilot.pyz), pilot.pyz with its signature and "
-                    "manifest, and checksums.sha512 listing every file.  Exit 0 written, 1 refused, 2 usage."))
+    parser = one_line_errors(
+        commands.add_parser(
+            "publish",
+            help="write a DIRAC pilot file server directory that starts the verified pilot.pyz",
+            description="Verify the signed pyz, then write into DIR what a DIRAC pilot file server serves: "
+            "pilot.json, pilot.tar (dirac-pilot.py + pilot.pyz), pilot.pyz with its signature and "
+            "manifest, and checksums.sha512 listing every file.  Exit 0 written, 1 refused, 2 usage.",
+        )
+    )
     parser.add_argument("directory", metavar="DIR")
     parser.add_argument("--artifact", metavar="PYZ", help="the signed pilot (default: dist/pilot.pyz)")
-    parser.add_argument("--trust", action="append", required=True, metavar="PATH",
-                        help="trusted public key (PEM) or directory of *.pem; repeatable")
+    parser.add_argument(
+        "--trust",
+        action="append",
+        required=True,
+        metavar="PATH",
+        help="trusted public key (PEM) or directory of *.pem; repeatable",
+    )
     parser.add_argument("--signature", metavar="FILE", help="default: PYZ.sig")
     parser.add_argument("--manifest", metavar="FILE", help="default: PYZ.manifest.json, if present")
     parser.add_argument("--pilot-json", metavar="FILE", help="pilot.json to serve (default: {})")
@@ -150,6 +160,8 @@ def publish_command(args):
         return fail(prog, "%s: %s" % (args.pilot_json, exc))
     except OSError as exc:
         return fail(prog, "%s: %s" % (exc.filename or args.directory, exc.strerror or exc))
-    say("published in %s: %s and checksums.sha512 (pilot sha256 %s, key %s)"
-        % (args.directory, ", ".join(sorted(sums)), verified.sha256, verified.key_id))
+    say(
+        "published in %s: %s and checksums.sha512 (pilot sha256 %s, key %s)"
+        % (args.directory, ", ".join(sorted(sums)), verified.sha256, verified.key_id)
+    )
     return OK

@@ -107,9 +107,7 @@ def checkout_root():
     """The checkout holding this module (<root>/pilot_src/pilot_server), or None."""
     here = os.path.dirname(os.path.abspath(__file__))
     root = os.path.dirname(os.path.dirname(here))
-    if os.path.isdir(os.path.join(root, "pilot_src", "pilot")) and os.path.isdir(
-        os.path.join(root, "compat")
-    ):
+    if os.path.isdir(os.path.join(root, "pilot_src", "pilot")) and os.path.isdir(os.path.join(root, "compat")):
         return root
     return None
 
@@ -131,8 +129,7 @@ def _package_dir(name):
         spec = None
     if spec is None or not spec.submodule_search_locations:
         raise BuildError(
-            "cannot find the '%s' package: build from a checkout "
-            "(--source-root) or install the pilot" % name
+            "cannot find the '%s' package: build from a checkout (--source-root) or install the pilot" % name
         )
     return list(spec.submodule_search_locations)[0]
 
@@ -171,9 +168,7 @@ def _walk(top, prefix, skip_top=()):
     for dirpath, dirnames, filenames in os.walk(top, onerror=_raise):
         rel = os.path.relpath(dirpath, top)
         parts = [] if rel == os.curdir else rel.split(os.sep)
-        dirnames[:] = sorted(
-            d for d in dirnames if not _skipped(d) and not (not parts and d in skip_top)
-        )
+        dirnames[:] = sorted(d for d in dirnames if not _skipped(d) and not (not parts and d in skip_top))
         for name in sorted(filenames):
             path = os.path.join(dirpath, name)
             if _skipped(name) or not os.path.isfile(path):
@@ -186,9 +181,7 @@ def _check_name(name, origin):
     try:
         name.encode("ascii")
     except UnicodeEncodeError:
-        raise BuildError(
-            "non-ASCII file name %s: zip member names must be ASCII" % ascii(origin)
-        )
+        raise BuildError("non-ASCII file name %s: zip member names must be ASCII" % ascii(origin))
     if re.search(r"[\x00-\x1f\x7f\\]", name):
         raise BuildError("unusable file name %s: control character or backslash" % ascii(origin))
 
@@ -215,8 +208,11 @@ def strip_source(text, origin="<source>"):
         kind = token[0]
         if kind == tokenize.COMMENT:
             cuts.append((token[2], token[3], ""))
-        elif (kind == tokenize.STRING and previous in (tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT)
-              and tokens[index + 1][0] in (tokenize.NEWLINE, tokenize.ENDMARKER)):
+        elif (
+            kind == tokenize.STRING
+            and previous in (tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT)
+            and tokens[index + 1][0] in (tokenize.NEWLINE, tokenize.ENDMARKER)
+        ):
             # At module level nothing (a __future__ import may follow); in a body, 0 (it must not be empty).
             cuts.append((token[2], token[3], "0" if token[2][1] else ""))
         if kind not in (tokenize.NL, tokenize.COMMENT):
@@ -228,7 +224,7 @@ def strip_source(text, origin="<source>"):
         if start_row == end_row:
             lines[start_row - 1] = head + tail
         else:
-            lines[start_row - 1:end_row] = [head + "\n"] + ["\n"] * (end_row - start_row - 1) + [tail]
+            lines[start_row - 1 : end_row] = [head + "\n"] + ["\n"] * (end_row - start_row - 1) + [tail]
     stripped = "".join(line.rstrip() + "\n" for line in "".join(lines).splitlines())
     if stripped.count("\n") != len(text.splitlines()):
         raise BuildError("internal error: stripping %s changed its line count" % origin)
@@ -237,7 +233,7 @@ def strip_source(text, origin="<source>"):
 
 def _module_name(member):
     """pilot/commands/__init__.py -> ("pilot.commands", True); pilotTools.py -> ("pilotTools", False)."""
-    parts = member[:-len(".py")].split("/")
+    parts = member[: -len(".py")].split("/")
     if parts[-1] == "__init__":
         return ".".join(parts[:-1]), True
     return ".".join(parts), False
@@ -315,7 +311,7 @@ def read_modules(pyz_path):
     found, offset = {}, 0
     for line in index.splitlines():
         member, length = line.split(" ")
-        found[member] = text[offset:offset + int(length)]
+        found[member] = text[offset : offset + int(length)]
         offset += int(length)
     return found
 
@@ -345,10 +341,7 @@ def _sha256(data):
 def _verify_wheel(path):
     digest = _sha256(_read(path))
     if digest != SIX_WHEEL_SHA256:
-        raise BuildError(
-            "six wheel %s has sha256 %s, expected %s (six==1.17.0)"
-            % (path, digest, SIX_WHEEL_SHA256)
-        )
+        raise BuildError("six wheel %s has sha256 %s, expected %s (six==1.17.0)" % (path, digest, SIX_WHEEL_SHA256))
     return path
 
 
@@ -385,8 +378,18 @@ def _pip_download(target_dir, log):
     import subprocess
 
     os.makedirs(target_dir, exist_ok=True)
-    command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
-               "--dest", target_dir, "six==1.17.0"]
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--quiet",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--dest",
+        target_dir,
+        "six==1.17.0",
+    ]
     try:
         done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=DOWNLOAD_TIMEOUT)
     except (OSError, subprocess.SubprocessError) as exc:
@@ -451,9 +454,7 @@ def _write_atomically(path, write):
     """Write through a temp file in the target directory, then rename over path."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory
-    )
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "w+b") as fh:
             write(fh)
@@ -473,8 +474,7 @@ def _member_table(members):
     return [{"name": n, "size": len(d), "sha256": _sha256(d)} for n, d in members]
 
 
-def build_pyz(output, source_root=None, six_wheel=None, extensions=(), log=_no_log, with_six=False,
-              with_testing=False):
+def build_pyz(output, source_root=None, six_wheel=None, extensions=(), log=_no_log, with_six=False, with_testing=False):
     """Build pilot.pyz at output (atomically) and return a BuildResult.
 
     ``with_six`` (or a ``six_wheel`` given) adds six.py for extensions that need it;
@@ -497,8 +497,10 @@ def build_pyz(output, source_root=None, six_wheel=None, extensions=(), log=_no_l
     _write_atomically(output, write)
     data = _read(output)
     # Said after the fact, so that a failed build prints its one error line only.
-    log("built from %s and %s%s: %d members" % (pilot_dir, compat_dir, " with %s" % wheel if wheel else "",
-                                                len(members)))
+    log(
+        "built from %s and %s%s: %d members"
+        % (pilot_dir, compat_dir, " with %s" % wheel if wheel else "", len(members))
+    )
     return BuildResult(
         path=output,
         size=len(data),
@@ -533,43 +535,54 @@ def _parser(prog):
         description="Build pilot.pyz reproducibly (same sources, same sha256).",
     )
     parser.add_argument(
-        "--output", metavar="PATH",
+        "--output",
+        metavar="PATH",
         help="where to write the pyz (default: <checkout>/dist/pilot.pyz, else ./dist/pilot.pyz)",
     )
     parser.add_argument(
-        "--with-six", action="store_true",
-        help="also put six.py into the pyz (the pilot does not need it; VO extensions written for "
-        "DIRAC's pilot may)",
+        "--with-six",
+        action="store_true",
+        help="also put six.py into the pyz (the pilot does not need it; VO extensions written for DIRAC's pilot may)",
     )
     parser.add_argument(
-        "--six-wheel", metavar="PATH",
+        "--six-wheel",
+        metavar="PATH",
         help="the %s wheel (file or directory; implies --with-six); default: $PILOT_SIX_WHEEL, build/wheels/, "
         "%s, the cache, else pip download" % (SIX_WHEEL_NAME, ", ".join(SYSTEM_WHEEL_DIRS)),
     )
     parser.add_argument(
-        "--with-testing", action="store_true",
+        "--with-testing",
+        action="store_true",
         help="also put pilot.testing into the pyz, for a VO's unit tests of its commands (a node never "
         "needs it; see docs/extensions.md)",
     )
     parser.add_argument(
-        "--with-extension", metavar="FILE", action="append", default=[],
+        "--with-extension",
+        metavar="FILE",
+        action="append",
+        default=[],
         help="add FILE (e.g. LHCbPilotCommands.py) at the root of the pyz; repeatable",
     )
     parser.add_argument(
-        "--source-root", metavar="DIR",
+        "--source-root",
+        metavar="DIR",
         help="checkout to build from (holds pilot_src/pilot and compat); "
         "default: this checkout, else the installed packages",
     )
     parser.add_argument(
-        "--sign-key", metavar="KEYFILE",
+        "--sign-key",
+        metavar="KEYFILE",
         help="also sign the pyz with this private key (pilotctl keygen): writes <pyz>.sig and "
         "<pyz>.manifest.json beside it; the pyz bytes do not change (needs 'cryptography')",
     )
     parser.add_argument(
-        "--sign-passphrase-file", metavar="FILE", help="passphrase of an encrypted --sign-key",
+        "--sign-passphrase-file",
+        metavar="FILE",
+        help="passphrase of an encrypted --sign-key",
     )
     parser.add_argument(
-        "--pilotctl", action="store_true",
+        "--pilotctl",
+        action="store_true",
         help="also build dist/pilotctl.pyz with shiv (needs pip and network or a wheelhouse; "
         "see pilot_server/shivbuild.py)",
     )
@@ -598,14 +611,19 @@ def main(argv=None, prog="build_pilot"):
         _write_line(sys.stdout, "%s  size=%d  sha256=%s" % (result.path, result.size, result.sha256))
         if args.sign_key:
             manifest = sign_build(result, args.sign_key, args.sign_passphrase_file, args.source_root)
-            _write_line(sys.stdout, "%s.sig  key id=%s; manifest %s.manifest.json"
-                        % (result.path, manifest["key_id"], result.path))
+            _write_line(
+                sys.stdout,
+                "%s.sig  key id=%s; manifest %s.manifest.json" % (result.path, manifest["key_id"], result.path),
+            )
         if args.pilotctl:
             from pilot_server import shivbuild  # stdlib only; runs pip and shiv as child processes
 
             try:
-                out = shivbuild.build_pilotctl(os.path.join(os.path.dirname(result.path), "pilotctl.pyz"),
-                                               source_root=args.source_root or checkout_root(), log=log)
+                out = shivbuild.build_pilotctl(
+                    os.path.join(os.path.dirname(result.path), "pilotctl.pyz"),
+                    source_root=args.source_root or checkout_root(),
+                    log=log,
+                )
             except shivbuild.ShivBuildError as exc:
                 raise BuildError(str(exc))
             _write_line(sys.stdout, "%s  size=%d  sha256=%s" % (out["path"], out["size"], out["sha256"]))
@@ -628,10 +646,19 @@ def git_state(source_root=None):
     if not root:
         return None, None
     try:
-        commit = subprocess.run(["git", "-C", root, "rev-parse", "HEAD"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                timeout=30).stdout.decode("ascii", "replace").strip()
-        status = subprocess.run(["git", "-C", root, "status", "--porcelain", "--", "pilot_src/pilot", "compat"],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
+        commit = (
+            subprocess.run(
+                ["git", "-C", root, "rev-parse", "HEAD"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30
+            )
+            .stdout.decode("ascii", "replace")
+            .strip()
+        )
+        status = subprocess.run(
+            ["git", "-C", root, "status", "--porcelain", "--", "pilot_src/pilot", "compat"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            timeout=30,
+        )
     except (OSError, subprocess.SubprocessError):
         return None, None
     if not re.match(r"^[0-9a-f]{40}$", commit) or status.returncode:
@@ -645,14 +672,16 @@ def sign_build(result, key_file, passphrase_file=None, source_root=None):
         from pilot_server import signing
     except ImportError as exc:
         if "cryptography" in str(exc):
-            raise BuildError("--sign-key needs the 'cryptography' package: pip install cryptography "
-                             "(or pip install . for pilotctl)")
+            raise BuildError(
+                "--sign-key needs the 'cryptography' package: pip install cryptography (or pip install . for pilotctl)"
+            )
         raise
     commit, dirty = git_state(source_root)
     try:
         key = signing.load_private_key(key_file, signing.read_passphrase(passphrase_file))
-        return signing.sign_artifact(result.path, key, version=result.version, git_commit=commit,
-                                     git_dirty=dirty, members=result.members)
+        return signing.sign_artifact(
+            result.path, key, version=result.version, git_commit=commit, git_dirty=dirty, members=result.members
+        )
     except signing.SigningError as exc:
         raise BuildError(str(exc))
 

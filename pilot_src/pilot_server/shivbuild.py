@@ -44,8 +44,9 @@ def _run(args, env, log):
     proc = subprocess.run(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=TIMEOUT)
     if proc.returncode:
         tail = proc.stdout.decode("utf-8", "replace").strip().splitlines()[-3:]
-        raise ShivBuildError("%s failed (exit %d): %s" % (args[2] if len(args) > 2 else args[0], proc.returncode,
-                                                         " / ".join(tail)))
+        raise ShivBuildError(
+            "%s failed (exit %d): %s" % (args[2] if len(args) > 2 else args[0], proc.returncode, " / ".join(tail))
+        )
     return proc.stdout.decode("utf-8", "replace")
 
 
@@ -65,13 +66,14 @@ def build_pilotctl(output, source_root, wheelhouse=None, log=lambda message: Non
     if not os.path.isfile(lock):
         raise ShivBuildError("--pilotctl installs from the lock %s: not found" % lock)
     for module in ("pip", "setuptools", "shiv"):
-        if subprocess.run([sys.executable, "-c", "import %s" % module], stdout=subprocess.DEVNULL,
-                          stderr=subprocess.DEVNULL).returncode:
-            raise ShivBuildError("--pilotctl needs %s in %s: install requirements/dev.txt (.ci/env.sh does)"
-                                 % (module, sys.executable))
+        if subprocess.run(
+            [sys.executable, "-c", "import %s" % module], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        ).returncode:
+            raise ShivBuildError(
+                "--pilotctl needs %s in %s: install requirements/dev.txt (.ci/env.sh does)" % (module, sys.executable)
+            )
     wheelhouse = wheelhouse or os.environ.get("PILOTCTL_WHEELHOUSE")
-    env = dict(os.environ, SOURCE_DATE_EPOCH=SOURCE_DATE_EPOCH, PYTHONHASHSEED="0",
-               PIP_DISABLE_PIP_VERSION_CHECK="1")
+    env = dict(os.environ, SOURCE_DATE_EPOCH=SOURCE_DATE_EPOCH, PYTHONHASHSEED="0", PIP_DISABLE_PIP_VERSION_CHECK="1")
     env.pop("PYTHONPATH", None)
     pip = [sys.executable, "-m", "pip"]
     work = tempfile.mkdtemp(prefix="pilotctl-build-")
@@ -88,15 +90,31 @@ def build_pilotctl(output, source_root, wheelhouse=None, log=lambda message: Non
         try:
             # The project's own wheel, built from a copy so that build/ and *.egg-info stay clean.
             tree = os.path.join(work, "src")
-            shutil.copytree(root, tree, ignore=shutil.ignore_patterns(
-                ".git", ".venv", ".tox", "dist", "__pycache__", "*.pyc", ".setuptools-build", "*.egg-info",
-                "demo", "tests"))
+            shutil.copytree(
+                root,
+                tree,
+                ignore=shutil.ignore_patterns(
+                    ".git",
+                    ".venv",
+                    ".tox",
+                    "dist",
+                    "__pycache__",
+                    "*.pyc",
+                    ".setuptools-build",
+                    "*.egg-info",
+                    "demo",
+                    "tests",
+                ),
+            )
             _run(pip + ["wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", house, tree], env, log)
             own = glob.glob(os.path.join(house, "pilots2-*.whl"))
             if len(own) != 1:
                 raise ShivBuildError("expected one pilots2 wheel, pip wheel made %s" % own)
-            _run(pip + ["wheel", "--quiet", "--no-deps", "--require-hashes", "-w", house] + source
-                 + ["-r", lock], env, log)
+            _run(
+                pip + ["wheel", "--quiet", "--no-deps", "--require-hashes", "-w", house] + source + ["-r", lock],
+                env,
+                log,
+            )
             if not wheelhouse:
                 for wheel in glob.glob(os.path.join(house, "*.whl")):
                     if not os.path.basename(wheel).startswith("pilots2-"):
@@ -108,15 +126,49 @@ def build_pilotctl(output, source_root, wheelhouse=None, log=lambda message: Non
             with open(lock) as handle, open(requirements, "w") as out:
                 out.write(handle.read() + "\npilots2==%s --hash=sha256:%s\n" % (_version(root), own_hash))
             stage = os.path.join(work, "stage")
-            _run(pip + ["install", "--quiet", "--target", stage, "--no-index", "--find-links", house,
-                        "--no-compile", "--no-deps", "--require-hashes", "-r", requirements], env, log)
+            _run(
+                pip
+                + [
+                    "install",
+                    "--quiet",
+                    "--target",
+                    stage,
+                    "--no-index",
+                    "--find-links",
+                    house,
+                    "--no-compile",
+                    "--no-deps",
+                    "--require-hashes",
+                    "-r",
+                    requirements,
+                ],
+                env,
+                log,
+            )
             shutil.rmtree(os.path.join(stage, "bin"), ignore_errors=True)
             leaked = glob.glob(os.path.join(stage, "*.dist-info", "direct_url.json"))
             if leaked:
                 raise ShivBuildError("direct_url.json in %s: a local path would leak into pilotctl.pyz" % leaked)
             tmp_out = os.path.join(work, "pilotctl.pyz")
-            _run([sys.executable, "-m", "shiv", "--site-packages", stage, "--reproducible", "--compressed",
-                  "-e", ENTRY_POINT, "-p", SHEBANG, "-o", tmp_out], env, log)
+            _run(
+                [
+                    sys.executable,
+                    "-m",
+                    "shiv",
+                    "--site-packages",
+                    stage,
+                    "--reproducible",
+                    "--compressed",
+                    "-e",
+                    ENTRY_POINT,
+                    "-p",
+                    SHEBANG,
+                    "-o",
+                    tmp_out,
+                ],
+                env,
+                log,
+            )
         except ShivBuildError as exc:
             raise ShivBuildError("pilotctl.pyz: %s" % exc)
         except subprocess.TimeoutExpired:

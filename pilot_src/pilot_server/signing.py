@@ -55,14 +55,12 @@ def generate_key(bits=KEY_BITS):
 
 
 def key_id(public_key):
-    der = public_key.public_bytes(serialization.Encoding.DER,
-                                  serialization.PublicFormat.SubjectPublicKeyInfo)
+    der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return hashlib.sha256(der).hexdigest()[:KEY_ID_HEX]
 
 
 def public_pem(public_key):
-    return public_key.public_bytes(serialization.Encoding.PEM,
-                                   serialization.PublicFormat.SubjectPublicKeyInfo)
+    return public_key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
 def public_key_path(private_path):
@@ -88,8 +86,7 @@ def write_key_pair(private_path, key, passphrase=None):
     for path in (private_path, public_path):
         if os.path.lexists(path):
             raise SigningError("%s exists: refusing to overwrite it" % path)
-    encryption = (serialization.BestAvailableEncryption(passphrase) if passphrase
-                  else serialization.NoEncryption())
+    encryption = serialization.BestAvailableEncryption(passphrase) if passphrase else serialization.NoEncryption()
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
     _create_exclusive(private_path, pem, 0o600)
     _create_exclusive(public_path, public_pem(key.public_key()), 0o644)
@@ -125,8 +122,9 @@ def _check_rsa(public_key, origin):
     if not isinstance(public_key, rsa.RSAPublicKey):
         raise SigningError("%s: not an RSA key" % origin)
     if public_key.key_size < MIN_KEY_BITS:
-        raise SigningError("%s: RSA key of %d bits is too small (at least %d)"
-                           % (origin, public_key.key_size, MIN_KEY_BITS))
+        raise SigningError(
+            "%s: RSA key of %d bits is too small (at least %d)" % (origin, public_key.key_size, MIN_KEY_BITS)
+        )
 
 
 def load_public_key(path):
@@ -164,8 +162,9 @@ def zip_members(data):
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             for info in archive.infolist():
                 content = archive.read(info.filename)
-                members.append({"name": info.filename, "size": len(content),
-                                "sha256": hashlib.sha256(content).hexdigest()})
+                members.append(
+                    {"name": info.filename, "size": len(content), "sha256": hashlib.sha256(content).hexdigest()}
+                )
     except zipfile.BadZipFile:
         return None
     return sorted(members, key=lambda member: member["name"])
@@ -182,8 +181,9 @@ def pilot_version(data):
     return match.group(1) if match else None
 
 
-def make_manifest(data, private_key, name="pilot.pyz", version=None, git_commit=None, git_dirty=None,
-                  members=None, build_time=None):
+def make_manifest(
+    data, private_key, name="pilot.pyz", version=None, git_commit=None, git_dirty=None, members=None, build_time=None
+):
     public_key = private_key.public_key()
     if members is None:
         members = zip_members(data)
@@ -197,8 +197,9 @@ def make_manifest(data, private_key, name="pilot.pyz", version=None, git_commit=
         "size": len(data),
         "key_id": key_id(public_key),
         "signature": {"file": name + SIG_SUFFIX, "algorithm": ALGORITHM, "key_bits": public_key.key_size},
-        "members": None if members is None else [{"name": m["name"], "size": m["size"], "sha256": m["sha256"]}
-                                                 for m in members],
+        "members": None
+        if members is None
+        else [{"name": m["name"], "size": m["size"], "sha256": m["sha256"]} for m in members],
         "build_time": build_time or datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
 
@@ -222,8 +223,7 @@ def sign_artifact(artifact, private_key, **manifest_fields):
     manifest = make_manifest(data, private_key, **manifest_fields)
     signature = sign_bytes(data, private_key)
     _write_replacing(signature_path(artifact), signature)
-    _write_replacing(manifest_path(artifact),
-                     (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode("utf-8"))
+    _write_replacing(manifest_path(artifact), (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode("utf-8"))
     return manifest
 
 
@@ -271,16 +271,24 @@ class TrustStore(object):
         """Return the id of the trusted key that signed data; else VerificationError."""
         if expected_key_id is not None:
             if expected_key_id not in self.keys:
-                raise VerificationError("signed with key %s, which is not in the trust store (trusted: %s)"
-                                        % (expected_key_id, ", ".join(self.ids())))
+                raise VerificationError(
+                    "signed with key %s, which is not in the trust store (trusted: %s)"
+                    % (expected_key_id, ", ".join(self.ids()))
+                )
             candidates = [expected_key_id]
         else:
             candidates = self.ids()
         sizes = sorted(set((self.keys[kid].key_size + 7) // 8 for kid in candidates))
         if len(signature) not in sizes:
-            raise VerificationError("signature is %d bytes, %s makes %s-byte signatures: truncated or not a "
-                                    "signature" % (len(signature), "key %s" % candidates[0] if len(candidates) == 1
-                                                   else "the trusted keys", "/".join(map(str, sizes))))
+            raise VerificationError(
+                "signature is %d bytes, %s makes %s-byte signatures: truncated or not a "
+                "signature"
+                % (
+                    len(signature),
+                    "key %s" % candidates[0] if len(candidates) == 1 else "the trusted keys",
+                    "/".join(map(str, sizes)),
+                )
+            )
         digest = hashlib.sha256(data).digest()
         for kid in candidates:
             public_key = self.keys[kid]
@@ -291,19 +299,22 @@ class TrustStore(object):
             except (InvalidSignature, ValueError):
                 continue
             if signed != digest:
-                raise VerificationError("content does not match the signature of key %s "
-                                        "(sha256 %s, signed %s): tampered or truncated"
-                                        % (kid, digest.hex(), signed.hex()))
+                raise VerificationError(
+                    "content does not match the signature of key %s "
+                    "(sha256 %s, signed %s): tampered or truncated" % (kid, digest.hex(), signed.hex())
+                )
             try:  # the library's own check, on top of the digest comparison above
                 public_key.verify(signature, data, padding.PKCS1v15(), hashes.SHA256())
             except InvalidSignature:
                 raise VerificationError("signature of key %s does not verify" % kid)
             return kid
         if expected_key_id is not None:
-            raise VerificationError("signature was not made with key %s (wrong key or corrupted signature)"
-                                    % expected_key_id)
-        raise VerificationError("signature was not made with any trusted key (%s): wrong key or "
-                                "corrupted signature" % ", ".join(self.ids()))
+            raise VerificationError(
+                "signature was not made with key %s (wrong key or corrupted signature)" % expected_key_id
+            )
+        raise VerificationError(
+            "signature was not made with any trusted key (%s): wrong key or corrupted signature" % ", ".join(self.ids())
+        )
 
 
 class VerifiedArtifact(object):
@@ -356,15 +367,18 @@ def verify_artifact(artifact, trust, signature=None, manifest=None, require_mani
     expected_key = info.get("key_id") if info else None
     if info:
         if expected_key is not None and expected_key not in trust.keys:
-            raise VerificationError("signed with key %s, which is not in the trust store (trusted: %s)"
-                                    % (expected_key, ", ".join(trust.ids())))
+            raise VerificationError(
+                "signed with key %s, which is not in the trust store (trusted: %s)"
+                % (expected_key, ", ".join(trust.ids()))
+            )
         size = info.get("size")
         if isinstance(size, int) and len(data) != size:
             how = "truncated" if len(data) < size else "has extra bytes"
             raise VerificationError("%s %s: %d bytes, the manifest says %d" % (artifact, how, len(data), size))
         digest = hashlib.sha256(data).hexdigest()
         if info.get("sha256") and digest != info["sha256"]:
-            raise VerificationError("%s was tampered with: sha256 %s, the manifest says %s"
-                                    % (artifact, digest, info["sha256"]))
+            raise VerificationError(
+                "%s was tampered with: sha256 %s, the manifest says %s" % (artifact, digest, info["sha256"])
+            )
     kid = trust.verify(data, sig, expected_key)
     return VerifiedArtifact(artifact, data, kid, info, sig)

@@ -23,14 +23,29 @@ import subprocess
 TIMEOUT = 60  # seconds for one sbatch/squeue/sacct call (a busy controller answers slowly)
 
 LOGBOOK_STATE = {
-    "PENDING": "Waiting", "REQUEUED": "Waiting", "REQUEUE_HOLD": "Waiting", "REQUEUE_FED": "Waiting",
+    "PENDING": "Waiting",
+    "REQUEUED": "Waiting",
+    "REQUEUE_HOLD": "Waiting",
+    "REQUEUE_FED": "Waiting",
     "RESV_DEL_HOLD": "Waiting",
-    "CONFIGURING": "Running", "RUNNING": "Running", "COMPLETING": "Running", "SUSPENDED": "Running",
-    "STOPPED": "Running", "SIGNALING": "Running", "STAGE_OUT": "Running", "RESIZING": "Running",
+    "CONFIGURING": "Running",
+    "RUNNING": "Running",
+    "COMPLETING": "Running",
+    "SUSPENDED": "Running",
+    "STOPPED": "Running",
+    "SIGNALING": "Running",
+    "STAGE_OUT": "Running",
+    "RESIZING": "Running",
     "COMPLETED": "Done",
-    "FAILED": "Failed", "NODE_FAIL": "Failed", "OUT_OF_MEMORY": "Failed", "BOOT_FAIL": "Failed",
+    "FAILED": "Failed",
+    "NODE_FAIL": "Failed",
+    "OUT_OF_MEMORY": "Failed",
+    "BOOT_FAIL": "Failed",
     "SPECIAL_EXIT": "Failed",
-    "CANCELLED": "Aborted", "TIMEOUT": "Aborted", "PREEMPTED": "Aborted", "DEADLINE": "Aborted",
+    "CANCELLED": "Aborted",
+    "TIMEOUT": "Aborted",
+    "PREEMPTED": "Aborted",
+    "DEADLINE": "Aborted",
     "REVOKED": "Aborted",
 }
 FINAL = ("Done", "Failed", "Aborted", "Unknown")
@@ -48,8 +63,15 @@ def _one_line(text, limit=300):
 def _run(argv, environ=None):
     """(returncode, stdout, stderr) of a Slurm client command; SlurmError when it cannot run."""
     try:
-        done = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              env=environ, timeout=TIMEOUT, universal_newlines=True)
+        done = subprocess.run(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=environ,
+            timeout=TIMEOUT,
+            universal_newlines=True,
+        )
     except FileNotFoundError:
         raise SlurmError("%s not found on PATH (the Slurm backend needs Slurm's client commands)" % argv[0])
     except subprocess.TimeoutExpired:
@@ -61,8 +83,14 @@ def _run(argv, environ=None):
 
 def sbatch(job_dir, stamp, sbatch_args=(), pilot_env=None):
     """Submit ``job_dir/pilot-job.sh``; returns the Slurm job id (an int) or raises SlurmError."""
-    argv = ["sbatch", "--parsable", "--job-name=pilot-%s" % stamp[:12], "--chdir=%s" % job_dir,
-            "--output=%s" % os.path.join(job_dir, "job.out"), "--error=%s" % os.path.join(job_dir, "job.err")]
+    argv = [
+        "sbatch",
+        "--parsable",
+        "--job-name=pilot-%s" % stamp[:12],
+        "--chdir=%s" % job_dir,
+        "--output=%s" % os.path.join(job_dir, "job.out"),
+        "--error=%s" % os.path.join(job_dir, "job.err"),
+    ]
     argv += list(sbatch_args) + [os.path.join(job_dir, "pilot-job.sh")]
     environ = dict(os.environ)
     environ.update(pilot_env or {})
@@ -95,8 +123,12 @@ def _exit_code_of_sacct(text):
 def _entry(slurm_state, exit_code, source):
     # squeue writes "CANCELLED by 0" in some versions: the first word is the state
     slurm_state = (slurm_state.split() or [UNKNOWN])[0].upper()
-    return {"slurm_state": slurm_state, "state": LOGBOOK_STATE.get(slurm_state, UNKNOWN),
-            "exit_code": exit_code, "source": source}
+    return {
+        "slurm_state": slurm_state,
+        "state": LOGBOOK_STATE.get(slurm_state, UNKNOWN),
+        "exit_code": exit_code,
+        "source": source,
+    }
 
 
 def query(job_ids):
@@ -109,16 +141,18 @@ def query(job_ids):
         return {}
     listed = ",".join(str(job) for job in job_ids)
     found = {}
-    code, out, err = _run(["squeue", "--noheader", "--states=all", "--jobs=%s" % listed,
-                           "--Format=JobID:30,State:30,exit_code:20"])
+    code, out, err = _run(
+        ["squeue", "--noheader", "--states=all", "--jobs=%s" % listed, "--Format=JobID:30,State:30,exit_code:20"]
+    )
     if code != 0 and "Invalid job id" not in err:
         raise SlurmError("squeue failed (exit code %d): %s" % (code, _one_line(err or out)))
     for line in out.splitlines():
         fields = line.split()
         if len(fields) >= 2 and fields[0].isdigit() and int(fields[0]) in job_ids:
             running = LOGBOOK_STATE.get(fields[1].upper()) not in ("Done", "Failed", "Aborted")
-            exit_code = None if running or len(fields) < 3 or not fields[2].isdigit() else \
-                _exit_code_of_status(int(fields[2]))
+            exit_code = (
+                None if running or len(fields) < 3 or not fields[2].isdigit() else _exit_code_of_status(int(fields[2]))
+            )
             found[int(fields[0])] = _entry(fields[1], exit_code, "squeue")
     missing = [job for job in job_ids if job not in found]
     if missing:
@@ -129,8 +163,16 @@ def query(job_ids):
 def _from_sacct(job_ids):
     listed = ",".join(str(job) for job in job_ids)
     try:
-        code, out, err = _run(["sacct", "--noheader", "--parsable2", "--allocations", "--jobs=%s" % listed,
-                               "--format=JobID,State,ExitCode"])
+        code, out, err = _run(
+            [
+                "sacct",
+                "--noheader",
+                "--parsable2",
+                "--allocations",
+                "--jobs=%s" % listed,
+                "--format=JobID,State,ExitCode",
+            ]
+        )
     except SlurmError as exc:
         code, out, err = 1, "", str(exc)
     found = {}
@@ -140,7 +182,8 @@ def _from_sacct(job_ids):
             if len(fields) == 3 and fields[0].isdigit() and int(fields[0]) in job_ids:
                 found[int(fields[0])] = _entry(fields[1], _exit_code_of_sacct(fields[2]), "sacct")
     why = "not in squeue (ended more than MinJobAge ago) nor in sacct (%s)" % (
-        _one_line(err or out, 120) if code != 0 else "no record")
+        _one_line(err or out, 120) if code != 0 else "no record"
+    )
     for job in job_ids:
         if job not in found:
             found[job] = {"slurm_state": UNKNOWN, "state": UNKNOWN, "exit_code": None, "source": why}

@@ -26,7 +26,7 @@ PREFIX = "pt1"
 STAMP_PATTERN = re.compile(r"^(?:[0-9a-z]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$")
 MIN_SECRET_BYTES = 32
 DEFAULT_TTL = 7 * 24 * 3600  # a pilot may wait in a batch queue for days before it starts
-CLOCK_SKEW = 300             # seconds of tolerance for worker-node clocks (iat in the future)
+CLOCK_SKEW = 300  # seconds of tolerance for worker-node clocks (iat in the future)
 
 
 class TokenError(Exception):

@@ -60,7 +60,9 @@ B94_BYTES, B94_CHARS = 68, 83
 B94_LINE = 12 * B94_CHARS
 USER_PATTERN = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 PATH_PATTERN = re.compile(r"^/[A-Za-z0-9._/+-]*$")
-URL_PATTERN = re.compile(r"^(https?://[A-Za-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._~/%+=,@:-]*)?|file:/[A-Za-z0-9._~/%+=,@-]*)$")
+URL_PATTERN = re.compile(
+    r"^(https?://[A-Za-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._~/%+=,@:-]*)?|file:/[A-Za-z0-9._~/%+=,@-]*)$"
+)
 TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9._-]+$")
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -169,7 +171,7 @@ def b94encode(data):
     data += b"\0" * pad
     out = [chr(33 + pad)]
     for start in range(0, len(data), B94_BYTES):
-        number = int.from_bytes(data[start:start + B94_BYTES], "big")
+        number = int.from_bytes(data[start : start + B94_BYTES], "big")
         digits = []
         for _ in range(B94_CHARS):
             number, digit = divmod(number, 94)
@@ -182,9 +184,10 @@ def b94decode(text):
     """Bytes of b94encode's text (whitespace ignored); the node's decoder is pw_decoder."""
     text = "".join(text.split())
     out = b"".join(
-        _b94_number(text[start:start + B94_CHARS]).to_bytes(B94_BYTES, "big")
-        for start in range(1, len(text), B94_CHARS))
-    return out[:len(out) - (ord(text[0]) - 33)]
+        _b94_number(text[start : start + B94_CHARS]).to_bytes(B94_BYTES, "big")
+        for start in range(1, len(text), B94_CHARS)
+    )
+    return out[: len(out) - (ord(text[0]) - 33)]
 
 
 def _b94_number(chars):
@@ -195,7 +198,7 @@ def _b94_number(chars):
 
 
 def _lines(text, width):
-    return "\n".join(text[i:i + width] for i in range(0, len(text), width))
+    return "\n".join(text[i : i + width] for i in range(0, len(text), width))
 
 
 def encode_payload(data, encoding):
@@ -255,29 +258,44 @@ def read_stage(text):
     return zlib.decompress(b94decode(body.group(1)), -15).decode("utf-8")
 
 
-def node_script(variant, stamp, pilot_options_argv, source_block, sha256, artifact_note, token="",
-                work_base="", cleanup=False, source_note="", clear_block=""):
+def node_script(
+    variant,
+    stamp,
+    pilot_options_argv,
+    source_block,
+    sha256,
+    artifact_note,
+    token="",
+    work_base="",
+    cleanup=False,
+    source_note="",
+    clear_block="",
+):
     if token and not TOKEN_PATTERN.match(token):
         raise WrapperError("logbook token has unexpected characters")
     if work_base and not PATH_PATTERN.match(work_base):
         raise WrapperError("work base %r must be an absolute path of letters, digits and ._/+-" % work_base)
     quoted = " ".join(shell_quote(arg) for arg in pilot_options_argv)
     stage = _fill(_template("stage.sh"), {"OPTIONS": quoted}, later=("SOURCE",)).replace("@SOURCE@", source_block)
-    head = _fill(_template("node.sh", keep=2), {
-        "VARIANT": variant,
-        "VERSION": __version__,
-        "WORK_BASE_NOTE": " (default %s)" % work_base if work_base else "",
-        "SOURCE_NOTE": source_note,
-        "KEEP_NOTE": "removed at the end (--cleanup)" if cleanup else "kept",
-        "Q_VARIANT": shell_quote(variant),
-        "Q_STAMP": shell_quote(check_stamp(stamp)),
-        "Q_SHA256": shell_quote(sha256),
-        "Q_ARTIFACT": shell_quote(artifact_note),
-        "Q_WORK_BASE": shell_quote(work_base),
-        "Q_CLEANUP": shell_quote("yes" if cleanup else "no"),
-        "Q_TOKEN": shell_quote(token),
-        "Q_SHOWN_OPTIONS": shell_quote(" ".join(pilot_options_argv)),
-    }, later=("CLEAR", "STAGE"))
+    head = _fill(
+        _template("node.sh", keep=2),
+        {
+            "VARIANT": variant,
+            "VERSION": __version__,
+            "WORK_BASE_NOTE": " (default %s)" % work_base if work_base else "",
+            "SOURCE_NOTE": source_note,
+            "KEEP_NOTE": "removed at the end (--cleanup)" if cleanup else "kept",
+            "Q_VARIANT": shell_quote(variant),
+            "Q_STAMP": shell_quote(check_stamp(stamp)),
+            "Q_SHA256": shell_quote(sha256),
+            "Q_ARTIFACT": shell_quote(artifact_note),
+            "Q_WORK_BASE": shell_quote(work_base),
+            "Q_CLEANUP": shell_quote("yes" if cleanup else "no"),
+            "Q_TOKEN": shell_quote(token),
+            "Q_SHOWN_OPTIONS": shell_quote(" ".join(pilot_options_argv)),
+        },
+        later=("CLEAR", "STAGE"),
+    )
     return head.replace("@CLEAR@", clear_block).replace("@STAGE@", _heredoc_body(pack_stage(stage), "PILOT_STAGE_END"))
 
 
@@ -288,8 +306,11 @@ def embedded_source(data, encoding):
         return _template("source_embedded.sh"), clear, hashlib.sha256(data).hexdigest(), data
     payload, node_sha256 = encode_payload(data, encoding)
     note = "%s of pilot.pyz as signed" % ENCODING_NAMES[encoding]
-    clear = _fill(_template("payload.sh", keep=1), {"ENCODING_NOTE": note, "Q_ENCODING": shell_quote(encoding)},
-                  later=("PAYLOAD",))
+    clear = _fill(
+        _template("payload.sh", keep=1),
+        {"ENCODING_NOTE": note, "Q_ENCODING": shell_quote(encoding)},
+        later=("PAYLOAD",),
+    )
     clear = clear.replace("@PAYLOAD@", _heredoc_body(payload, "PILOT_PAYLOAD_END"))
     return _template("source_embedded.sh"), clear, node_sha256, b""
 
@@ -299,16 +320,22 @@ def fetch_source(urls, public_key_pem, rounds=2, pause=10):
         raise WrapperError("the fetch variant needs at least one --url")
     for url in urls:
         if not URL_PATTERN.match(url):
-            raise WrapperError("URL %r: only http(s)://host[:port]/path or file:/path, with letters, digits "
-                               "and ._~/%%+=,@:- in the path" % url[:100])
+            raise WrapperError(
+                "URL %r: only http(s)://host[:port]/path or file:/path, with letters, digits "
+                "and ._~/%%+=,@:- in the path" % url[:100]
+            )
     if not (1 <= int(rounds) <= 10) or not (0 <= int(pause) <= 600):
         raise WrapperError("fetch rounds must be 1-10 and the pause 0-600 s")
-    block = _fill(_template("source_fetch.sh"), {
-        "FETCH_ROUNDS": str(int(rounds)),
-        "FETCH_PAUSE": str(int(pause)),
-        "Q_URLS": shell_quote(" ".join(urls)),
-        "Q_HAS_KEY": shell_quote("yes" if public_key_pem else "no"),
-    }, later=("KEY_PEM", "RSAVERIFY"))
+    block = _fill(
+        _template("source_fetch.sh"),
+        {
+            "FETCH_ROUNDS": str(int(rounds)),
+            "FETCH_PAUSE": str(int(pause)),
+            "Q_URLS": shell_quote(" ".join(urls)),
+            "Q_HAS_KEY": shell_quote("yes" if public_key_pem else "no"),
+        },
+        later=("KEY_PEM", "RSAVERIFY"),
+    )
     block = block.replace("@KEY_PEM@", _heredoc_body(public_key_pem or "", "PILOT_KEY_END"))
     verifier = rsaverify_source() if public_key_pem else ""  # only needed with a key
     return block.replace("@RSAVERIFY@", _heredoc_body(verifier, "PILOT_RSAVERIFY_END"))
@@ -330,41 +357,58 @@ def _indent(text, spaces):
 
 def cloud_config(run_script, payload_lines, boot_script, user):
     """#cloud-config user data (YAML written here: keys fixed, scripts as literal blocks)."""
-    return "\n".join([
-        "#cloud-config",
-        "# Pilots 2.0 VM pilot (pilotctl %s): user %s, %s, %s and %s;" % (__version__, user, VM_PYZ,
-                                                                         VM_RUN_SCRIPT, VM_BOOT_SCRIPT),
-        "# runcmd starts %s once, at first boot." % VM_BOOT_SCRIPT,
-        "users:",
-        "  - default",
-        "  - name: %s" % user,
-        "    gecos: Pilots 2.0 pilot",
-        "    shell: /bin/sh",
-        "    lock_passwd: true",
-        "write_files:",
-        "  - path: %s" % VM_PYZ,
-        "    permissions: '0644'",
-        "    encoding: b64",
-        "    content: |",
-        _indent(payload_lines, 6),
-        "  - path: %s" % VM_RUN_SCRIPT,
-        "    permissions: '0700'",
-        "    content: |",
-        _indent(run_script, 6),
-        "  - path: %s" % VM_BOOT_SCRIPT,
-        "    permissions: '0700'",
-        "    content: |",
-        _indent(boot_script, 6),
-        "runcmd:",
-        "  - [/bin/sh, %s]" % VM_BOOT_SCRIPT,
-        "",
-    ])
+    return "\n".join(
+        [
+            "#cloud-config",
+            "# Pilots 2.0 VM pilot (pilotctl %s): user %s, %s, %s and %s;"
+            % (__version__, user, VM_PYZ, VM_RUN_SCRIPT, VM_BOOT_SCRIPT),
+            "# runcmd starts %s once, at first boot." % VM_BOOT_SCRIPT,
+            "users:",
+            "  - default",
+            "  - name: %s" % user,
+            "    gecos: Pilots 2.0 pilot",
+            "    shell: /bin/sh",
+            "    lock_passwd: true",
+            "write_files:",
+            "  - path: %s" % VM_PYZ,
+            "    permissions: '0644'",
+            "    encoding: b64",
+            "    content: |",
+            _indent(payload_lines, 6),
+            "  - path: %s" % VM_RUN_SCRIPT,
+            "    permissions: '0700'",
+            "    content: |",
+            _indent(run_script, 6),
+            "  - path: %s" % VM_BOOT_SCRIPT,
+            "    permissions: '0700'",
+            "    content: |",
+            _indent(boot_script, 6),
+            "runcmd:",
+            "  - [/bin/sh, %s]" % VM_BOOT_SCRIPT,
+            "",
+        ]
+    )
 
 
-def make_wrapper(variant, verified, pilot_options_argv=(), stamp=None, token_secret=None,
-                 token_ttl=tokens.DEFAULT_TTL, vo=None, work_base="", cleanup=False, encoding="b94",
-                 urls=(), fetch_check="both", fetch_rounds=2, fetch_pause=10, vm_user="pilot",
-                 vm_poweroff=False, now=None):
+def make_wrapper(
+    variant,
+    verified,
+    pilot_options_argv=(),
+    stamp=None,
+    token_secret=None,
+    token_ttl=tokens.DEFAULT_TTL,
+    vo=None,
+    work_base="",
+    cleanup=False,
+    encoding="b94",
+    urls=(),
+    fetch_check="both",
+    fetch_rounds=2,
+    fetch_pause=10,
+    vm_user="pilot",
+    vm_poweroff=False,
+    now=None,
+):
     """Make a wrapper for a verified pyz (see ``verify``); returns a Wrapper."""
     from pilot_server import signing
 
@@ -380,8 +424,17 @@ def make_wrapper(variant, verified, pilot_options_argv=(), stamp=None, token_sec
     common = dict(token=token, work_base=work_base, cleanup=cleanup)
     if variant == "batch":
         source, clear, node_sha256, tail = embedded_source(verified.data, encoding)
-        text = node_script("batch", stamp, argv, source, node_sha256, _artifact_note(verified),
-                           source_note="embedded, %s" % ENCODING_NAMES[encoding], clear_block=clear, **common)
+        text = node_script(
+            "batch",
+            stamp,
+            argv,
+            source,
+            node_sha256,
+            _artifact_note(verified),
+            source_note="embedded, %s" % ENCODING_NAMES[encoding],
+            clear_block=clear,
+            **common,
+        )
         return Wrapper(variant, text, stamp, verified.sha256, node_sha256, verified.key_id, expires, tail)
     if variant == "fetch":
         if fetch_check not in FETCH_CHECKS:
@@ -390,8 +443,16 @@ def make_wrapper(variant, verified, pilot_options_argv=(), stamp=None, token_sec
         sha256 = verified.sha256 if fetch_check != "signature" else ""
         source = fetch_source(list(urls), pem, fetch_rounds, fetch_pause)
         checks = {"both": "sha256 and signature", "sha256": "sha256", "signature": "signature"}[fetch_check]
-        text = node_script("fetch", stamp, argv, source, sha256, _artifact_note(verified),
-                           source_note="downloaded, checked by %s" % checks, **common)
+        text = node_script(
+            "fetch",
+            stamp,
+            argv,
+            source,
+            sha256,
+            _artifact_note(verified),
+            source_note="downloaded, checked by %s" % checks,
+            **common,
+        )
         return Wrapper(variant, text, stamp, verified.sha256, sha256 or None, verified.key_id, expires)
     # vm
     if not USER_PATTERN.match(vm_user or ""):
@@ -399,13 +460,30 @@ def make_wrapper(variant, verified, pilot_options_argv=(), stamp=None, token_sec
     payload, node_sha256 = encode_payload(verified.data, "pyz")
     if "WholeNode" not in pilot_options.parse(argv).values.get("tags", []):
         argv = argv + ["-t", "WholeNode"]  # the VM is the pilot's: its processors are not 1 (DIRAC's default)
-    run_script = node_script("vm", stamp, argv, file_source(VM_PYZ), node_sha256, _artifact_note(verified),
-                             source_note="the file %s written by cloud-init" % VM_PYZ, **common)
-    boot = _fill(_template("vm-boot.sh", keep=2), {
-        "VERSION": __version__, "RUN_SCRIPT": VM_RUN_SCRIPT, "USER": vm_user, "HOME": VM_HOME,
-        "BOOT_LOG": VM_BOOT_LOG, "LOG_DIR": VM_LOG_DIR, "PYZ": VM_PYZ, "Q_USER": shell_quote(vm_user),
-        "Q_POWEROFF": shell_quote("yes" if vm_poweroff else "no"),
-    })
+    run_script = node_script(
+        "vm",
+        stamp,
+        argv,
+        file_source(VM_PYZ),
+        node_sha256,
+        _artifact_note(verified),
+        source_note="the file %s written by cloud-init" % VM_PYZ,
+        **common,
+    )
+    boot = _fill(
+        _template("vm-boot.sh", keep=2),
+        {
+            "VERSION": __version__,
+            "RUN_SCRIPT": VM_RUN_SCRIPT,
+            "USER": vm_user,
+            "HOME": VM_HOME,
+            "BOOT_LOG": VM_BOOT_LOG,
+            "LOG_DIR": VM_LOG_DIR,
+            "PYZ": VM_PYZ,
+            "Q_USER": shell_quote(vm_user),
+            "Q_POWEROFF": shell_quote("yes" if vm_poweroff else "no"),
+        },
+    )
     text = cloud_config(run_script, payload, boot, vm_user)
     return Wrapper(variant, text, stamp, verified.sha256, node_sha256, verified.key_id, expires)
 
@@ -414,41 +492,75 @@ def make_wrapper(variant, verified, pilot_options_argv=(), stamp=None, token_sec
 
 
 def register(commands):
-    parser = one_line_errors(commands.add_parser(
-        "wrapper", help="verify a signed pilot.pyz and write a wrapper for a CE or a VM",
-        description="Verify the signed pyz against the trusted keys, then write a wrapper: batch (a /bin/sh "
-                    "job executable with the pyz embedded), vm (cloud-init user data) or fetch (downloads "
-                    "the pyz from --url locations and checks it).  Pilot options come after '--'.  The "
-                    "stamp is printed; the logbook token never is.  Exit 0 written, 1 refused, 2 usage.",
-        usage="pilotctl wrapper --variant {batch,vm,fetch} --trust PATH --output FILE [options] "
-              "[-- PILOT OPTIONS...]"))
+    parser = one_line_errors(
+        commands.add_parser(
+            "wrapper",
+            help="verify a signed pilot.pyz and write a wrapper for a CE or a VM",
+            description="Verify the signed pyz against the trusted keys, then write a wrapper: batch (a /bin/sh "
+            "job executable with the pyz embedded), vm (cloud-init user data) or fetch (downloads "
+            "the pyz from --url locations and checks it).  Pilot options come after '--'.  The "
+            "stamp is printed; the logbook token never is.  Exit 0 written, 1 refused, 2 usage.",
+            usage="pilotctl wrapper --variant {batch,vm,fetch} --trust PATH --output FILE [options] "
+            "[-- PILOT OPTIONS...]",
+        )
+    )
     parser.add_argument("--variant", required=True, choices=VARIANTS)
-    parser.add_argument("--artifact", default=None, metavar="PYZ",
-                        help="the signed pilot (default: dist/pilot.pyz of this checkout)")
-    parser.add_argument("--trust", action="append", required=True, metavar="PATH",
-                        help="trusted public key (PEM) or directory of *.pem; repeatable")
+    parser.add_argument(
+        "--artifact", default=None, metavar="PYZ", help="the signed pilot (default: dist/pilot.pyz of this checkout)"
+    )
+    parser.add_argument(
+        "--trust",
+        action="append",
+        required=True,
+        metavar="PATH",
+        help="trusted public key (PEM) or directory of *.pem; repeatable",
+    )
     parser.add_argument("--signature", metavar="FILE", help="default: PYZ.sig")
     parser.add_argument("--manifest", metavar="FILE", help="default: PYZ.manifest.json, if present")
     parser.add_argument("--output", required=True, metavar="FILE", help="where to write the wrapper (mode 0700)")
     parser.add_argument("--stamp", metavar="HEX32", help="pilot stamp (default: a new random one)")
-    parser.add_argument("--token-secret", metavar="FILE",
-                        help="logbook secret file (0600): embed a pilot token scoped to the stamp")
-    parser.add_argument("--token-ttl", type=int, default=tokens.DEFAULT_TTL, metavar="SECONDS",
-                        help="token lifetime (default %d)" % tokens.DEFAULT_TTL)
+    parser.add_argument(
+        "--token-secret", metavar="FILE", help="logbook secret file (0600): embed a pilot token scoped to the stamp"
+    )
+    parser.add_argument(
+        "--token-ttl",
+        type=int,
+        default=tokens.DEFAULT_TTL,
+        metavar="SECONDS",
+        help="token lifetime (default %d)" % tokens.DEFAULT_TTL,
+    )
     parser.add_argument("--vo", help="VO recorded in the token")
-    parser.add_argument("--work-base", default="", metavar="DIR",
-                        help="preferred work base on the node (before $_CONDOR_SCRATCH_DIR, $TMPDIR, ...)")
-    parser.add_argument("--cleanup", action="store_true",
-                        help="remove the work directory at the end (logs are copied out first)")
-    parser.add_argument("--payload", choices=ENCODINGS, default="b94",
-                        help="batch: b94 = base94 of the signed pyz (default, decoded by the node's Python); "
-                             "pyz = base64 of it, 10%% larger, also decoded by base64 -d or openssl; raw = the "
-                             "pyz's bytes after the script, 17%% smaller, for CEs that take the job's executable "
-                             "as a binary file (the script must be run from its file, not from stdin)")
-    parser.add_argument("--url", action="append", default=[], metavar="URL",
-                        help="fetch: a location of pilot.pyz (URL.sig beside it); repeatable, tried in order")
-    parser.add_argument("--fetch-check", choices=FETCH_CHECKS, default="both",
-                        help="fetch: what is anchored in the wrapper (default both)")
+    parser.add_argument(
+        "--work-base",
+        default="",
+        metavar="DIR",
+        help="preferred work base on the node (before $_CONDOR_SCRATCH_DIR, $TMPDIR, ...)",
+    )
+    parser.add_argument(
+        "--cleanup", action="store_true", help="remove the work directory at the end (logs are copied out first)"
+    )
+    parser.add_argument(
+        "--payload",
+        choices=ENCODINGS,
+        default="b94",
+        help="batch: b94 = base94 of the signed pyz (default, decoded by the node's Python); "
+        "pyz = base64 of it, 10%% larger, also decoded by base64 -d or openssl; raw = the "
+        "pyz's bytes after the script, 17%% smaller, for CEs that take the job's executable "
+        "as a binary file (the script must be run from its file, not from stdin)",
+    )
+    parser.add_argument(
+        "--url",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="fetch: a location of pilot.pyz (URL.sig beside it); repeatable, tried in order",
+    )
+    parser.add_argument(
+        "--fetch-check",
+        choices=FETCH_CHECKS,
+        default="both",
+        help="fetch: what is anchored in the wrapper (default both)",
+    )
     parser.add_argument("--fetch-rounds", type=int, default=2, metavar="N", help="fetch: rounds over the URLs")
     parser.add_argument("--fetch-pause", type=int, default=10, metavar="S", help="fetch: pause between rounds")
     parser.add_argument("--vm-user", default="pilot", metavar="NAME", help="vm: the user that runs the pilot")
@@ -469,19 +581,41 @@ def wrapper_command(args):
     try:
         secret = tokens.read_secret(args.token_secret) if args.token_secret else None
         verified = verify(artifact, args.trust, args.signature, args.manifest)
-        made = make_wrapper(args.variant, verified, args.pilot_options, stamp=args.stamp, token_secret=secret,
-                            token_ttl=args.token_ttl, vo=args.vo, work_base=args.work_base, cleanup=args.cleanup,
-                            encoding=args.payload, urls=args.url, fetch_check=args.fetch_check,
-                            fetch_rounds=args.fetch_rounds, fetch_pause=args.fetch_pause, vm_user=args.vm_user,
-                            vm_poweroff=args.vm_poweroff)
+        made = make_wrapper(
+            args.variant,
+            verified,
+            args.pilot_options,
+            stamp=args.stamp,
+            token_secret=secret,
+            token_ttl=args.token_ttl,
+            vo=args.vo,
+            work_base=args.work_base,
+            cleanup=args.cleanup,
+            encoding=args.payload,
+            urls=args.url,
+            fetch_check=args.fetch_check,
+            fetch_rounds=args.fetch_rounds,
+            fetch_pause=args.fetch_pause,
+            vm_user=args.vm_user,
+            vm_poweroff=args.vm_poweroff,
+        )
         made.write(args.output)
     except (WrapperError, tokens.TokenError) as exc:
         return fail(prog, exc)
     except OSError as exc:
         return fail(prog, "%s: %s" % (exc.filename or args.output, exc.strerror or exc))
-    say("wrote %s: %s wrapper, %d bytes, stamp %s, pilot sha256 %s, key %s%s"
-        % (args.output, made.variant, made.size, made.stamp, made.pilot_sha256, made.key_id,
-           ", logbook token until %s" % time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(made.token_expires))
-           if made.token_expires else ""))
+    say(
+        "wrote %s: %s wrapper, %d bytes, stamp %s, pilot sha256 %s, key %s%s"
+        % (
+            args.output,
+            made.variant,
+            made.size,
+            made.stamp,
+            made.pilot_sha256,
+            made.key_id,
+            ", logbook token until %s" % time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(made.token_expires))
+            if made.token_expires
+            else "",
+        )
+    )
     return OK
-

@@ -38,8 +38,7 @@ LOG = []
 def log(level, message):
     import datetime
 
-    line = "%s %-8s [PilotWrapper] %s" % (datetime.datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%S,%fZ"),
-                                          level, message)
+    line = "%s %-8s [PilotWrapper] %s" % (datetime.datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%S,%fZ"), level, message)
     LOG.append(line)
     sys.stdout.write(line + "\n")
     sys.stdout.flush()
@@ -69,7 +68,7 @@ def main(argv):
         sys.stderr.write("usage: dirac_wrapper.py LOCATION [LOCATION ...] -- <pilot options>\n")
         return 2
     split = argv.index("--")
-    locations, options = argv[:split], argv[split + 1:]
+    locations, options = argv[:split], argv[split + 1 :]
     work = tempfile.mkdtemp(prefix="DIRAC_", suffix="pilot", dir=os.getcwd())
     os.chdir(work)
     got = None

@@ -40,7 +40,7 @@ def _reply(handler, status, document):
 
 
 class _LogbookHandler(BaseHTTPServer.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"   # keep-alive, as a production server does
+    protocol_version = "HTTP/1.1"  # keep-alive, as a production server does
 
     def do_POST(self):
         self.server.owner.handle(self)
@@ -51,7 +51,7 @@ class _LogbookHandler(BaseHTTPServer.BaseHTTPRequestHandler):
 
 class _Server(TlsCapableHTTPServer):
     def process_request(self, request, client_address):
-        try:   # the reply's headers and body are two writes: no Nagle delay between them
+        try:  # the reply's headers and body are two writes: no Nagle delay between them
             request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except (socket.error, OSError, AttributeError):
             pass
@@ -72,7 +72,7 @@ class _Server(TlsCapableHTTPServer):
         self.connections.clear()
 
     def tls_accepted(self, request):
-        self.connections.add(request)    # the wrapped socket is the one to close
+        self.connections.add(request)  # the wrapped socket is the one to close
 
 
 class _Base(object):
@@ -131,11 +131,11 @@ class LogbookDouble(_Base):
     def __init__(self, ssl_context=None, tokens=None, port=0):
         """``tokens``: {token: stamp}; when given, every POST needs one of them."""
         self.tokens = tokens
-        self.stored = {}          # (stamp, seq) -> message
-        self.arrivals = []        # (stamp, seq) of stored messages, in the order they arrived
+        self.stored = {}  # (stamp, seq) -> message
+        self.arrivals = []  # (stamp, seq) of stored messages, in the order they arrived
         self.duplicates = 0
-        self.posts = []           # one dict per POST: status, count, authorization (as sent)
-        self.force = []           # statuses to answer to the next POSTs, whatever they hold
+        self.posts = []  # one dict per POST: status, count, authorization (as sent)
+        self.force = []  # statuses to answer to the next POSTs, whatever they hold
         self.hang = False
         _Base.__init__(self, ssl_context, port)
 
@@ -146,8 +146,13 @@ class LogbookDouble(_Base):
     def handle(self, request):
         length = int(request.headers.get("Content-Length") or 0)
         body = request.rfile.read(length) if length else b""
-        post = {"path": request.path, "authorization": request.headers.get("Authorization"),
-                "content_type": request.headers.get("Content-Type"), "status": None, "count": 0}
+        post = {
+            "path": request.path,
+            "authorization": request.headers.get("Authorization"),
+            "content_type": request.headers.get("Content-Type"),
+            "status": None,
+            "count": 0,
+        }
         with self.lock:
             self.posts.append(post)
             forced = self.force.pop(0) if self.force else None
@@ -174,8 +179,11 @@ class LogbookDouble(_Base):
             document = json.loads(body.decode("utf-8"))
         except ValueError as exc:
             return 400, {"error": "malformed JSON: %s" % exc}
-        if isinstance(document, dict) and isinstance(document.get("messages"), list) \
-                and len(document["messages"]) > messages.MAX_BATCH_MESSAGES:
+        if (
+            isinstance(document, dict)
+            and isinstance(document.get("messages"), list)
+            and len(document["messages"]) > messages.MAX_BATCH_MESSAGES
+        ):
             return 413, {"error": "too many messages"}
         try:
             stamp, items = messages.validate_batch(document)
@@ -184,7 +192,7 @@ class LogbookDouble(_Base):
         if token_stamp is not None and token_stamp != stamp:
             return 403, {"error": "the token is for another stamp"}
         stored = duplicates = 0
-        with self.lock:   # all or nothing
+        with self.lock:  # all or nothing
             for item in items:
                 key = (stamp, item["seq"])
                 if key in self.stored:

@@ -42,8 +42,7 @@ def report(config, text):
 
 
 def run(args, what, **kwargs):
-    proc = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
-                          **kwargs)
+    proc = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, **kwargs)
     assert proc.returncode == 0, "%s failed (exit %d): %s" % (what, proc.returncode, proc.stdout[-2000:])
     return proc.stdout
 
@@ -63,8 +62,10 @@ def dirac(request, tmp_path_factory):
     except dirac_server.ServerError as exc:
         server.stop()
         pytest.fail(str(exc), pytrace=False)
-    report(request.config, "server started, user and pilot proxies made in %.1f s (%s)"
-           % (time.time() - started, server.dir))
+    report(
+        request.config,
+        "server started, user and pilot proxies made in %.1f s (%s)" % (time.time() - started, server.dir),
+    )
     yield server
     started = time.time()
     server.stop()
@@ -95,10 +96,26 @@ class Logbook(object):
         grid = os.path.join(server.dir, "server", "etc", "grid-security")
         self.log_path = os.path.join(folder, "serve.log")
         with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(PILOTCTL + [
-                "logbook", "serve", "--db", self.db, "--listen", "127.0.0.1:%d" % self.port,
-                "--tls-cert", os.path.join(grid, "hostcert.pem"), "--tls-key", os.path.join(grid, "hostkey.pem"),
-                "--token-secret", self.secret], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            self.process = subprocess.Popen(
+                PILOTCTL
+                + [
+                    "logbook",
+                    "serve",
+                    "--db",
+                    self.db,
+                    "--listen",
+                    "127.0.0.1:%d" % self.port,
+                    "--tls-cert",
+                    os.path.join(grid, "hostcert.pem"),
+                    "--tls-key",
+                    os.path.join(grid, "hostkey.pem"),
+                    "--token-secret",
+                    self.secret,
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
         self.url = "https://localhost:%d/api/v1/logs" % self.port
         deadline = time.time() + 60
         while not dirac_server.port_open(self.port):

@@ -40,6 +40,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, os.path.join(REPO, "tests"))  # run as a script too (.ci/dirac-server.sh)
 
 from support.ports import port_open, ports_below_ephemeral  # noqa: E402
+
 PROVISION = os.path.join(REPO, ".ci", "provision-dirac.sh")
 
 VO = "pilots2"
@@ -71,8 +72,12 @@ SERVICES = [
     ("WorkloadManagement", "Matcher"),
 ]
 STARTED_ALONE = 3
-EXECUTORS = ["WorkloadManagement/JobPath", "WorkloadManagement/JobSanity", "WorkloadManagement/InputData",
-             "WorkloadManagement/JobScheduling"]
+EXECUTORS = [
+    "WorkloadManagement/JobPath",
+    "WorkloadManagement/JobSanity",
+    "WorkloadManagement/InputData",
+    "WorkloadManagement/JobScheduling",
+]
 # system -> its databases (those with a schema file get it loaded; the others are made by DIRAC)
 DATABASES = {
     "WorkloadManagement": ["JobDB", "JobLoggingDB", "PilotAgentsDB", "TaskQueueDB", "SandboxMetadataDB"],
@@ -96,20 +101,24 @@ class PortTaken(ServerError):
 
 # -- the DIRAC release ---------------------------------------------------------------------------
 
+
 def provision():
     """The DIRAC venv (built once per machine by .ci/provision-dirac.sh)."""
     started = time.time()
     proc = subprocess.run([PROVISION], stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
     if proc.returncode != 0:
         lines = [line for line in proc.stderr.splitlines() if "is ignored" not in line]
-        raise ServerError("cannot install DIRAC (.ci/provision-dirac.sh exit %d): %s"
-                          % (proc.returncode, " | ".join(lines[-5:]) or "no output"))
+        raise ServerError(
+            "cannot install DIRAC (.ci/provision-dirac.sh exit %d): %s"
+            % (proc.returncode, " | ".join(lines[-5:]) or "no output")
+        )
     venv = proc.stdout.strip().splitlines()[-1]
     print("dirac-server: DIRAC release %s (%.1f s)" % (venv, time.time() - started), file=sys.stderr)
     return venv
 
 
 # -- small helpers -------------------------------------------------------------------------------
+
 
 def free_port():
     return ports_below_ephemeral(1)[0]
@@ -141,6 +150,7 @@ def timed(label, started):
 
 # -- certificates --------------------------------------------------------------------------------
 
+
 def make_pki(directory):
     """A CA (hash-linked in certificates/), the host's and the user's certificates."""
     pki = os.path.join(directory, "pki")
@@ -149,29 +159,82 @@ def make_pki(directory):
     for folder in (pki, cadir, grid):
         os.makedirs(folder)
     ca_key, ca_cert = os.path.join(pki, "ca.key"), os.path.join(cadir, "pilots2-dirac-ca.pem")
-    run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj", CA_DN,
-         "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-         "-keyout", ca_key, "-out", ca_cert], "openssl (CA)")
+    run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "30",
+            "-subj",
+            CA_DN,
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+            "-keyout",
+            ca_key,
+            "-out",
+            ca_cert,
+        ],
+        "openssl (CA)",
+    )
 
     def sign(name, dn, extensions, cert_path, key_path):
         csr, ext = os.path.join(pki, name + ".csr"), os.path.join(pki, name + ".ext")
-        run(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", dn, "-keyout", key_path, "-out", csr],
-            "openssl (%s key)" % name)
+        run(
+            ["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", dn, "-keyout", key_path, "-out", csr],
+            "openssl (%s key)" % name,
+        )
         write(ext, extensions)
-        run(["openssl", "x509", "-req", "-in", csr, "-CA", ca_cert, "-CAkey", ca_key, "-CAcreateserial",
-             "-days", "30", "-sha256", "-extfile", ext, "-out", cert_path], "openssl (%s certificate)" % name)
+        run(
+            [
+                "openssl",
+                "x509",
+                "-req",
+                "-in",
+                csr,
+                "-CA",
+                ca_cert,
+                "-CAkey",
+                ca_key,
+                "-CAcreateserial",
+                "-days",
+                "30",
+                "-sha256",
+                "-extfile",
+                ext,
+                "-out",
+                cert_path,
+            ],
+            "openssl (%s certificate)" % name,
+        )
         os.chmod(key_path, 0o400)
 
-    sign("host", HOST_DN, "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
-         "extendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n",
-         os.path.join(grid, "hostcert.pem"), os.path.join(grid, "hostkey.pem"))
-    sign("user", USER_DN, "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
-         "extendedKeyUsage=clientAuth\n", os.path.join(pki, "usercert.pem"), os.path.join(pki, "userkey.pem"))
+    sign(
+        "host",
+        HOST_DN,
+        "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
+        "extendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n",
+        os.path.join(grid, "hostcert.pem"),
+        os.path.join(grid, "hostkey.pem"),
+    )
+    sign(
+        "user",
+        USER_DN,
+        "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n",
+        os.path.join(pki, "usercert.pem"),
+        os.path.join(pki, "userkey.pem"),
+    )
     run(["openssl", "rehash", cadir], "openssl rehash")
     return cadir
 
 
 # -- configuration -------------------------------------------------------------------------------
+
 
 def dirac_package(venv):
     for name in os.listdir(os.path.join(venv, "lib")):
@@ -188,9 +251,12 @@ def cs_content(state, venv):
     ports, db = state["ports"], state["db"]
     url = lambda system, service: "dips://localhost:%d/%s/%s" % (ports["%s/%s" % (system, service)], system, service)
     content = {
-        "DIRAC": {"Setup": SETUP, "VirtualOrganization": VO,
-                  "Configuration": {"Name": CS_NAME, "Version": "1", "MasterServer": url("Configuration", "Server")},
-                  "Setups": {SETUP: {}}},
+        "DIRAC": {
+            "Setup": SETUP,
+            "VirtualOrganization": VO,
+            "Configuration": {"Name": CS_NAME, "Version": "1", "MasterServer": url("Configuration", "Server")},
+            "Setups": {SETUP: {}},
+        },
         "DiracX": {"DisabledVOs": VO},
         "Registry": {
             "DefaultGroup": "dirac_user",
@@ -198,31 +264,76 @@ def cs_content(state, venv):
             "Groups": {
                 "dirac_user": {"Users": USER, "Properties": "NormalUser", "VO": VO, "AutoUploadProxy": "True"},
                 "dirac_pilot": {"Users": USER, "Properties": "GenericPilot, LimitedDelegation", "VO": VO},
-                "dirac_admin": {"Users": USER, "Properties": "Operator, FullDelegation, ProxyManagement, "
-                                "ServiceAdministrator, JobAdministrator, CSAdministrator, SiteManager"},
+                "dirac_admin": {
+                    "Users": USER,
+                    "Properties": "Operator, FullDelegation, ProxyManagement, "
+                    "ServiceAdministrator, JobAdministrator, CSAdministrator, SiteManager",
+                },
             },
-            "Hosts": {"localhost": {"DN": HOST_DN, "Properties": "TrustedHost, CSAdministrator, JobAdministrator, "
-                                    "FullDelegation, ProxyManagement, Operator, SiteManager, ServiceAdministrator"}},
+            "Hosts": {
+                "localhost": {
+                    "DN": HOST_DN,
+                    "Properties": "TrustedHost, CSAdministrator, JobAdministrator, "
+                    "FullDelegation, ProxyManagement, Operator, SiteManager, ServiceAdministrator",
+                }
+            },
             "VO": {VO: {"VOAdmin": USER, "DefaultGroup": "dirac_user"}},
         },
         "Resources": {
-            "Sites": {"DIRAC": {SITE: {"Name": "Pilots2", "CE": CE, "SE": SANDBOX_SE, "CEs": {CE: {
-                "CEType": "Local", "Architecture": "x86_64", "OS": "Debian",
-                "Queues": {QUEUE: {"maxCPUTime": "10000", "SI00": "2500", "MaxTotalJobs": "10",
-                                   "MaxWaitingJobs": "10", "VO": VO}}}}}}},
-            "StorageElements": {SANDBOX_SE: {
-                "BackendType": "DISET", "AccessProtocols": "dips", "WriteProtocols": "dips",
-                "DIP": {"Host": "localhost", "Port": str(ports["WorkloadManagement/SandboxStore"]), "Protocol": "dips",
-                        "Path": "/WorkloadManagement/SandboxStore", "Access": "remote"}}},
+            "Sites": {
+                "DIRAC": {
+                    SITE: {
+                        "Name": "Pilots2",
+                        "CE": CE,
+                        "SE": SANDBOX_SE,
+                        "CEs": {
+                            CE: {
+                                "CEType": "Local",
+                                "Architecture": "x86_64",
+                                "OS": "Debian",
+                                "Queues": {
+                                    QUEUE: {
+                                        "maxCPUTime": "10000",
+                                        "SI00": "2500",
+                                        "MaxTotalJobs": "10",
+                                        "MaxWaitingJobs": "10",
+                                        "VO": VO,
+                                    }
+                                },
+                            }
+                        },
+                    }
+                }
+            },
+            "StorageElements": {
+                SANDBOX_SE: {
+                    "BackendType": "DISET",
+                    "AccessProtocols": "dips",
+                    "WriteProtocols": "dips",
+                    "DIP": {
+                        "Host": "localhost",
+                        "Port": str(ports["WorkloadManagement/SandboxStore"]),
+                        "Protocol": "dips",
+                        "Path": "/WorkloadManagement/SandboxStore",
+                        "Access": "remote",
+                    },
+                }
+            },
         },
         "Operations": {"Defaults": {"Pilot": {"Version": state["version"]}}},
-        "Systems": {"Databases": {"User": db["user"], "Password": db["password"], "Host": "127.0.0.1",
-                                  "Port": "3306"},
-                    # No OpenSearch here: the job parameters it would keep are lost, with a warning.
-                    "NoSQLDatabases": {"Host": "127.0.0.1", "Port": str(ports["OpenSearch (none)"]),
-                                       "User": "none", "Password": "none", "SSL": "False"},
-                    # The JobAgent waits SubmissionDelay (10 s) after each job it starts: not here.
-                    "WorkloadManagement": {"Agents": {"JobAgent": {"SubmissionDelay": "0"}}}},
+        "Systems": {
+            "Databases": {"User": db["user"], "Password": db["password"], "Host": "127.0.0.1", "Port": "3306"},
+            # No OpenSearch here: the job parameters it would keep are lost, with a warning.
+            "NoSQLDatabases": {
+                "Host": "127.0.0.1",
+                "Port": str(ports["OpenSearch (none)"]),
+                "User": "none",
+                "Password": "none",
+                "SSL": "False",
+            },
+            # The JobAgent waits SubmissionDelay (10 s) after each job it starts: not here.
+            "WorkloadManagement": {"Agents": {"JobAgent": {"SubmissionDelay": "0"}}},
+        },
     }
     cfg = CFG().loadFromDict(content)
     package = dirac_package(venv)
@@ -241,14 +352,16 @@ def cs_content(state, venv):
             rules = [item.strip() for item in (rule or "").split(",") if item.strip()]
             extra.setdefault("Authorization", {})[method] = ", ".join(rules + ["GenericPilot"])
         section = section.mergeWith(CFG().loadFromDict(extra))
-        cfg = cfg.mergeWith(CFG().loadFromDict({"Systems": {system: {
-            "Services": {}, "URLs": {service: url(system, service)}}}}))
+        cfg = cfg.mergeWith(
+            CFG().loadFromDict({"Systems": {system: {"Services": {}, "URLs": {service: url(system, service)}}}})
+        )
         target = cfg["Systems"][system]["Services"]
         target.createNewSection(service, contents=section)
     for name in EXECUTORS:
         system, executor = name.split("/")
         template = templates.get(system) or CFG().loadFromFile(
-            os.path.join(package, system + "System", "ConfigTemplate.cfg"))
+            os.path.join(package, system + "System", "ConfigTemplate.cfg")
+        )
         executors = cfg["Systems"][system]
         if "Executors" not in executors:
             executors.createNewSection("Executors")
@@ -258,8 +371,7 @@ def cs_content(state, venv):
         if "Databases" not in databases:
             databases.createNewSection("Databases")
         for name in names:
-            databases["Databases"].createNewSection(name, contents=CFG().loadFromDict(
-                {"DBName": db["prefix"] + name}))
+            databases["Databases"].createNewSection(name, contents=CFG().loadFromDict({"DBName": db["prefix"] + name}))
     return cfg
 
 
@@ -270,11 +382,20 @@ def local_cfg(state, server):
     configuration = {"Servers": state["cs_url"]}
     if server:
         configuration.update({"Name": CS_NAME, "Master": "yes"})
-    return CFG().loadFromDict({"DIRAC": {"Setup": SETUP, "VirtualOrganization": VO, "Configuration": configuration,
-                                         "Security": {"UseServerCertificate": "yes" if server else "no"}}})
+    return CFG().loadFromDict(
+        {
+            "DIRAC": {
+                "Setup": SETUP,
+                "VirtualOrganization": VO,
+                "Configuration": configuration,
+                "Security": {"UseServerCertificate": "yes" if server else "no"},
+            }
+        }
+    )
 
 
 # -- databases -----------------------------------------------------------------------------------
+
 
 def create_databases(state, venv):
     db = state["db"]
@@ -282,8 +403,9 @@ def create_databases(state, venv):
     statements = []
     for user_host in ("localhost", "127.0.0.1", "%"):
         statements.append("CREATE USER '%s'@'%s' IDENTIFIED BY '%s';" % (db["user"], user_host, db["password"]))
-        statements.append("GRANT ALL PRIVILEGES ON `%s%%`.* TO '%s'@'%s';" % (db["prefix"].replace("_", "\\_"),
-                                                                           db["user"], user_host))
+        statements.append(
+            "GRANT ALL PRIVILEGES ON `%s%%`.* TO '%s'@'%s';" % (db["prefix"].replace("_", "\\_"), db["user"], user_host)
+        )
     for system, names in DATABASES.items():
         for name in names:
             statements.append("CREATE DATABASE `%s%s`;" % (db["prefix"], name))
@@ -302,8 +424,10 @@ def create_databases(state, venv):
 
 def drop_databases(state):
     db = state["db"]
-    names = mysql("SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE '%s%%';"
-                  % db["prefix"].replace("_", "\\_")).split()
+    names = mysql(
+        "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE '%s%%';"
+        % db["prefix"].replace("_", "\\_")
+    ).split()
     statements = ["DROP DATABASE IF EXISTS `%s`;" % name for name in names]
     statements += ["DROP USER IF EXISTS '%s'@'%s';" % (db["user"], host) for host in ("localhost", "127.0.0.1", "%")]
     mysql("\n".join(statements) + "\n")
@@ -321,34 +445,50 @@ def mark_active(state):
     else:
         raise ServerError("the ResourceStatus service did not create its tables in %s" % database)
     now = "UTC_TIMESTAMP()"
-    rows = ["INSERT INTO SiteStatus (Name, StatusType, Status, ElementType, Reason, DateEffective, "
-            "LastCheckTime, TokenOwner, TokenExpiration, VO) VALUES ('%s', 'all', 'Active', 'Site', 'pilots2 test', "
-            "%s, %s, 'rs_svc', '9999-12-31 23:59:59', 'all');" % (SITE, now, now)]
+    rows = [
+        "INSERT INTO SiteStatus (Name, StatusType, Status, ElementType, Reason, DateEffective, "
+        "LastCheckTime, TokenOwner, TokenExpiration, VO) VALUES ('%s', 'all', 'Active', 'Site', 'pilots2 test', "
+        "%s, %s, 'rs_svc', '9999-12-31 23:59:59', 'all');" % (SITE, now, now)
+    ]
     for access in ("ReadAccess", "WriteAccess", "CheckAccess", "RemoveAccess"):
-        rows.append("INSERT INTO ResourceStatus (Name, StatusType, Status, ElementType, Reason, DateEffective, "
-                    "LastCheckTime, TokenOwner, TokenExpiration, VO) VALUES ('%s', '%s', 'Active', 'StorageElement', "
-                    "'pilots2 test', %s, %s, 'rs_svc', '9999-12-31 23:59:59', 'all');" % (SANDBOX_SE, access, now, now))
+        rows.append(
+            "INSERT INTO ResourceStatus (Name, StatusType, Status, ElementType, Reason, DateEffective, "
+            "LastCheckTime, TokenOwner, TokenExpiration, VO) VALUES ('%s', '%s', 'Active', 'StorageElement', "
+            "'pilots2 test', %s, %s, 'rs_svc', '9999-12-31 23:59:59', 'all');" % (SANDBOX_SE, access, now, now)
+        )
     mysql("\n".join(rows) + "\n", database=database)
 
 
 # -- processes -----------------------------------------------------------------------------------
 
+
 def server_environment(state):
     env = dict(os.environ)
     for name in ("DIRACSYSCONFIG", "X509_USER_PROXY", "PYTHONPATH", "VIRTUAL_ENV"):
         env.pop(name, None)
-    env.update({"DIRAC_ROOT_PATH": os.path.join(state["dir"], "server"), "X509_CERT_DIR": state["cadir"],
-                "PATH": os.path.join(state["venv"], "bin") + os.pathsep + env.get("PATH", ""),
-                "PYTHONUNBUFFERED": "1"})
+    env.update(
+        {
+            "DIRAC_ROOT_PATH": os.path.join(state["dir"], "server"),
+            "X509_CERT_DIR": state["cadir"],
+            "PATH": os.path.join(state["venv"], "bin") + os.pathsep + env.get("PATH", ""),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     return env
 
 
 def launch(state, name, args):
     log = open(os.path.join(state["dir"], "logs", name.replace("/", "_") + ".log"), "ab")
     try:
-        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=server_environment(state), cwd=os.path.join(state["dir"], "server"),
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            args,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=server_environment(state),
+            cwd=os.path.join(state["dir"], "server"),
+            start_new_session=True,
+        )
     finally:
         log.close()
     state["pids"][name] = proc.pid
@@ -378,7 +518,8 @@ def wait_ports(state, names, seconds=START_SECONDS):
             elif not alive(state["pids"][name]):
                 tail = log_tail(state, name)
                 raise (PortTaken if "Address already in use" in tail else ServerError)(
-                    "%s ended at start: %s" % (name, tail))
+                    "%s ended at start: %s" % (name, tail)
+                )
         if waiting and time.time() > deadline:
             raise ServerError("%s did not listen within %d s: %s" % (waiting[0], seconds, log_tail(state, waiting[0])))
         if waiting:
@@ -411,6 +552,7 @@ def load_state(directory):
 
 # -- the server ----------------------------------------------------------------------------------
 
+
 class DiracServer(object):
     """A started server: its directory, state and the client environment."""
 
@@ -436,14 +578,22 @@ class DiracServer(object):
         """Run a DIRAC client command as the user (``extra``: more environment); (exit code, output)."""
         env = self.client_environment()
         env.update(extra or {})
-        proc = subprocess.run(args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              universal_newlines=True, timeout=timeout)
+        proc = subprocess.run(
+            args,
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            universal_newlines=True,
+            timeout=timeout,
+        )
         return proc.returncode, proc.stdout
 
     def proxy_init(self, group, path, upload=True):
         """dirac-proxy-init -g GROUP into PATH (-N: no upload to the ProxyManager)."""
-        code, out = self.client(["dirac-proxy-init", "-g", group] + ([] if upload else ["-N"]),
-                                extra={"X509_USER_PROXY": path})
+        code, out = self.client(
+            ["dirac-proxy-init", "-g", group] + ([] if upload else ["-N"]), extra={"X509_USER_PROXY": path}
+        )
         if code != 0 or not os.path.exists(path):
             raise ServerError("dirac-proxy-init -g %s failed (exit %d): %s" % (group, code, out.strip()[-600:]))
         return path
@@ -459,30 +609,53 @@ class DiracServer(object):
 
 def client_exports(state):
     pki = os.path.join(state["dir"], "pki")
-    return {"DIRAC_ROOT_PATH": os.path.join(state["dir"], "client"), "X509_CERT_DIR": state["cadir"],
-            "X509_USER_CERT": os.path.join(pki, "usercert.pem"), "X509_USER_KEY": os.path.join(pki, "userkey.pem"),
-            "X509_USER_PROXY": os.path.join(state["dir"], "client", "user.proxy")}
+    return {
+        "DIRAC_ROOT_PATH": os.path.join(state["dir"], "client"),
+        "X509_CERT_DIR": state["cadir"],
+        "X509_USER_CERT": os.path.join(pki, "usercert.pem"),
+        "X509_USER_KEY": os.path.join(pki, "userkey.pem"),
+        "X509_USER_PROXY": os.path.join(state["dir"], "client", "user.proxy"),
+    }
 
 
 def pilot_options(state, preinstalled=True):
     """What a SiteDirector of this server would give a pilot (and the client of the venv)."""
-    options = ["-S", SETUP, "-r", state["version"], "-C", state["cs_url"], "-N", CE, "-Q", QUEUE, "-n", SITE,
-               "--wnVO", VO]
+    options = [
+        "-S",
+        SETUP,
+        "-r",
+        state["version"],
+        "-C",
+        state["cs_url"],
+        "-N",
+        CE,
+        "-Q",
+        QUEUE,
+        "-n",
+        SITE,
+        "--wnVO",
+        VO,
+    ]
     return options + (["--preinstalledEnv", os.path.join(state["venv"], "diracosrc")] if preinstalled else [])
 
 
 def env_script(state):
-    lines = ["# the user client of the local DIRAC server in %s" % state["dir"],
-             "export PATH=%s:\"$PATH\"" % quote(os.path.join(state["venv"], "bin"))]
+    lines = [
+        "# the user client of the local DIRAC server in %s" % state["dir"],
+        'export PATH=%s:"$PATH"' % quote(os.path.join(state["venv"], "bin")),
+    ]
     lines += ["export %s=%s" % (name, quote(value)) for name, value in sorted(client_exports(state).items())]
     lines.append("unset DIRACSYSCONFIG PYTHONPATH")
-    lines.append("# a pilot (with a proxy of group dirac_pilot in $X509_USER_PROXY): python3 dist/pilot.pyz %s"
-                 % " ".join(quote(option) for option in pilot_options(state)))
+    lines.append(
+        "# a pilot (with a proxy of group dirac_pilot in $X509_USER_PROXY): python3 dist/pilot.pyz %s"
+        % " ".join(quote(option) for option in pilot_options(state))
+    )
     return "\n".join(lines) + "\n"
 
 
 def quote(value):
     import shlex
+
     return shlex.quote(value)
 
 
@@ -512,11 +685,19 @@ def start_once(directory, venv):
         os.makedirs(os.path.join(directory, sub), exist_ok=True)
     tag = secrets.token_hex(4)
     names = ["%s/%s" % pair for pair in SERVICES]
-    ports = dict(zip(names + ["OpenSearch (none)"], ports_below_ephemeral(len(names) + 1)))  # nothing listens on the last
-    state = {"dir": directory, "venv": venv, "version": open(os.path.join(venv, ".complete")).read().strip(),
-             "ports": ports, "pids": {}, "started": time.time(),
-             "cs_url": "dips://localhost:%d/Configuration/Server" % ports["Configuration/Server"],
-             "db": {"prefix": "p2d%s_" % tag, "user": "p2d%s" % tag, "password": secrets.token_hex(16)}}
+    ports = dict(
+        zip(names + ["OpenSearch (none)"], ports_below_ephemeral(len(names) + 1))
+    )  # nothing listens on the last
+    state = {
+        "dir": directory,
+        "venv": venv,
+        "version": open(os.path.join(venv, ".complete")).read().strip(),
+        "ports": ports,
+        "pids": {},
+        "started": time.time(),
+        "cs_url": "dips://localhost:%d/Configuration/Server" % ports["Configuration/Server"],
+        "db": {"prefix": "p2d%s_" % tag, "user": "p2d%s" % tag, "password": secrets.token_hex(16)},
+    }
     save_state(state)
     try:
         step = time.time()
@@ -527,8 +708,9 @@ def start_once(directory, venv):
         content.writeToFile(os.path.join(etc, CS_NAME + ".cfg"))
         server = local_cfg(state, server=True)
         # the master reads its own service section before it loads the CS it serves
-        server.createNewSection("Systems").createNewSection("Configuration",
-                                                            contents=content.getAsCFG("Systems/Configuration"))
+        server.createNewSection("Systems").createNewSection(
+            "Configuration", contents=content.getAsCFG("Systems/Configuration")
+        )
         server.writeToFile(os.path.join(etc, "dirac.cfg"))
         local_cfg(state, server=False).writeToFile(os.path.join(directory, "client", "etc", "dirac.cfg"))
         write(os.path.join(directory, "env.sh"), env_script(state))

@@ -11,8 +11,9 @@ SCRIPT = os.path.join(REPO, ".ci", "dirac-server.sh")
 
 
 def cli(*args):
-    proc = subprocess.run([SCRIPT] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          universal_newlines=True, timeout=60)
+    proc = subprocess.run(
+        [SCRIPT] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=60
+    )
     assert "Traceback" not in proc.stderr, proc.stderr
     return proc.returncode, proc.stdout, proc.stderr
 

@@ -29,11 +29,12 @@ import pytest
 import dirac_server
 from conftest import INTERPRETERS, PILOTCTL, interpreter, report
 
-DONE_JOB = "#!/bin/sh\necho \"hello from a real DIRAC job $1\"\n"
-FAILING_JOB = "#!/bin/sh\necho \"about to fail $1\"\nexit 3\n"
+DONE_JOB = '#!/bin/sh\necho "hello from a real DIRAC job $1"\n'
+FAILING_JOB = '#!/bin/sh\necho "about to fail $1"\nexit 3\n'
 
 
 # -- DIRAC's side --------------------------------------------------------------------------------
+
 
 def job_description(folder, script, token):
     """A job running ``script token`` with the tag ``token``: its JDL file in ``folder``."""
@@ -44,10 +45,12 @@ def job_description(folder, script, token):
     os.chmod(executable, 0o755)
     jdl = os.path.join(folder, "job.jdl")
     with open(jdl, "w") as handle:
-        handle.write('JobName = "pilots2-%s";\nExecutable = "job.sh";\nArguments = "%s";\n'
-                     'InputSandbox = {"%s"};\nStdOutput = "std.out";\nStdError = "std.err";\n'
-                     'OutputSandbox = {"std.out", "std.err"};\nTags = {"%s"};\nCPUTime = 100;\n'
-                     % (token, token, executable, token))
+        handle.write(
+            'JobName = "pilots2-%s";\nExecutable = "job.sh";\nArguments = "%s";\n'
+            'InputSandbox = {"%s"};\nStdOutput = "std.out";\nStdError = "std.err";\n'
+            'OutputSandbox = {"std.out", "std.err"};\nTags = {"%s"};\nCPUTime = 100;\n'
+            % (token, token, executable, token)
+        )
     return jdl
 
 
@@ -63,14 +66,17 @@ def queued(dirac, job_ids, seconds=120):
     """Wait until the optimizers put the jobs into TaskQueues: a JobAgent asking earlier misses them."""
     deadline = time.time() + seconds
     while True:
-        found = set(row[0] for row in dirac.sql("SELECT JobId FROM tq_Jobs WHERE JobId IN (%s);"
-                                                 % ", ".join(job_ids), "TaskQueueDB"))
+        found = set(
+            row[0]
+            for row in dirac.sql("SELECT JobId FROM tq_Jobs WHERE JobId IN (%s);" % ", ".join(job_ids), "TaskQueueDB")
+        )
         waiting = [job_id for job_id in job_ids if job_id not in found]
         if not waiting:
             return
         if time.time() > deadline:
-            status = dirac.sql("SELECT JobID, Status, MinorStatus FROM Jobs WHERE JobID IN (%s);"
-                               % ", ".join(waiting), "JobDB")
+            status = dirac.sql(
+                "SELECT JobID, Status, MinorStatus FROM Jobs WHERE JobID IN (%s);" % ", ".join(waiting), "JobDB"
+            )
             raise AssertionError("jobs never reached a TaskQueue: %s" % status)
         time.sleep(0.5)
 
@@ -92,13 +98,17 @@ def job_output(dirac, job_id, folder):
 
 
 def pilot_row(dirac, stamp):
-    rows = dirac.sql("SELECT PilotStamp, PilotJobReference, GridSite, DestinationSite, Queue, VO, BenchMark, "
-                     "Status, CurrentJobID FROM PilotAgents WHERE PilotStamp = '%s';" % stamp, "PilotAgentsDB")
+    rows = dirac.sql(
+        "SELECT PilotStamp, PilotJobReference, GridSite, DestinationSite, Queue, VO, BenchMark, "
+        "Status, CurrentJobID FROM PilotAgents WHERE PilotStamp = '%s';" % stamp,
+        "PilotAgentsDB",
+    )
     assert len(rows) == 1, "PilotAgentsDB has %d rows for stamp %s" % (len(rows), stamp)
     return dict(zip(["stamp", "reference", "site", "ce", "queue", "vo", "db12", "status", "job"], rows[0]))
 
 
 # -- the pilot's side ----------------------------------------------------------------------------
+
 
 def new_token():
     return "p2-%s" % uuid.uuid4().hex[:12]
@@ -107,13 +117,20 @@ def new_token():
 def pilot_args(dirac, token, *extra):
     """What a SiteDirector gives the pilot, one JobAgent cycle, the job's tag, a quick DB12, ``extra``
     (the DIRAC client: --preinstalledEnv, or the pip way)."""
-    return (dirac_server.pilot_options(dirac.state, preinstalled=False)
-            + ["-M", "1", "-t", token, "--requiredTag", token, "--db12=quick", "--PollingTime=5"] + list(extra))
+    return (
+        dirac_server.pilot_options(dirac.state, preinstalled=False)
+        + ["-M", "1", "-t", token, "--requiredTag", token, "--db12=quick", "--PollingTime=5"]
+        + list(extra)
+    )
 
 
 def pilot_env(dirac, proxy, **extra):
-    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C", "X509_CERT_DIR": dirac.state["cadir"],
-           "PILOT_LOG_HANDOFF": "off"}   # no hand-off of logs through the machine's /var/tmp
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "LANG": "C",
+        "X509_CERT_DIR": dirac.state["cadir"],
+        "PILOT_LOG_HANDOFF": "off",
+    }  # no hand-off of logs through the machine's /var/tmp
     if proxy:
         env["X509_USER_PROXY"] = proxy
     env.update(extra)
@@ -150,7 +167,7 @@ def assert_job_done(dirac, run, stamp, job_id, token, folder):
     db12 = run.command("ConfigureCPURequirements")["details"]["db12"]["score"]
     assert row["site"] == dirac_server.SITE and row["ce"] == dirac_server.CE and row["queue"] == dirac_server.QUEUE
     assert row["vo"] == dirac_server.VO
-    assert abs(float(row["db12"]) - db12) < 0.051, (row, db12)   # DIRAC keeps it to one decimal
+    assert abs(float(row["db12"]) - db12) < 0.051, (row, db12)  # DIRAC keeps it to one decimal
     assert row["status"] == "Done" and row["job"] == job_id, row
     return row, db12
 
@@ -189,9 +206,15 @@ class Process(object):
         os.makedirs(cwd, exist_ok=True)
         self.out_path = cwd + ".out"
         with open(self.out_path, "w") as out:
-            self.process = subprocess.Popen(argv, cwd=cwd, env=dict(env, HOME=cwd), stdout=out,
-                                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                            start_new_session=True)
+            self.process = subprocess.Popen(
+                argv,
+                cwd=cwd,
+                env=dict(env, HOME=cwd),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
 
     def finish(self, timeout):
         """(exit code, output) once it ended; no traceback in the output."""
@@ -202,7 +225,9 @@ class Process(object):
         with open(self.out_path, errors="replace") as handle:
             output = handle.read()
         assert self.process.returncode not in (-9, -15, 143), "the pilot did not end within %d s:\n%s" % (
-            timeout, output[-5000:])
+            timeout,
+            output[-5000:],
+        )
         assert "Traceback" not in output, output[-5000:]
         return self.process.returncode, output
 
@@ -227,10 +252,30 @@ def wrapper_script(folder, signed_pyz, logbook, stamp, args):
     """The SiteDirector's batch wrapper: ``pilotctl wrapper --variant batch --token-secret``."""
     script = os.path.join(folder, "pilot-job.sh")
     pyz, public_key = signed_pyz
-    made = subprocess.run(PILOTCTL + ["wrapper", "--variant", "batch", "--artifact", pyz, "--trust", public_key,
-                                      "--output", script, "--stamp", stamp, "--token-secret", logbook.secret, "--"]
-                          + args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
-                          timeout=60)
+    made = subprocess.run(
+        PILOTCTL
+        + [
+            "wrapper",
+            "--variant",
+            "batch",
+            "--artifact",
+            pyz,
+            "--trust",
+            public_key,
+            "--output",
+            script,
+            "--stamp",
+            stamp,
+            "--token-secret",
+            logbook.secret,
+            "--",
+        ]
+        + args,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        universal_newlines=True,
+        timeout=60,
+    )
     assert made.returncode == 0, made.stdout
     return script
 
@@ -249,16 +294,24 @@ class Started(object):
     def start(self, logbook, signed_pyz, python, extra, wrapped=False, timeout=600, **env):
         self.timeout = timeout
         dirac, args = self.dirac, pilot_args(self.dirac, self.token, "-g", logbook.url, *extra)
-        if wrapped:     # the wrapper makes its work directory in PILOT_WORK_BASE and gives the stamp
+        if wrapped:  # the wrapper makes its work directory in PILOT_WORK_BASE and gives the stamp
             self.base = os.path.join(self.folder, "slot")
             script = wrapper_script(self.folder, signed_pyz, logbook, self.stamp, args)
-            self.process = Process(["/bin/sh", script], self.base, pilot_env(
-                dirac, dirac.pilot_proxy, PILOT_PYTHON=python, PILOT_WORK_BASE=self.base, **env))
+            self.process = Process(
+                ["/bin/sh", script],
+                self.base,
+                pilot_env(dirac, dirac.pilot_proxy, PILOT_PYTHON=python, PILOT_WORK_BASE=self.base, **env),
+            )
         else:
             self.work = os.path.join(self.folder, "pilot")
             os.makedirs(self.work)
-            self.process = Process([python, signed_pyz[0]] + args + ["--pilotUUID", self.stamp], self.work, pilot_env(
-                dirac, dirac.pilot_proxy, PILOT_LOGBOOK_TOKEN_FILE=logbook.token_file(self.stamp, self.work), **env))
+            self.process = Process(
+                [python, signed_pyz[0]] + args + ["--pilotUUID", self.stamp],
+                self.work,
+                pilot_env(
+                    dirac, dirac.pilot_proxy, PILOT_LOGBOOK_TOKEN_FILE=logbook.token_file(self.stamp, self.work), **env
+                ),
+            )
 
     def finish(self):
         code, output = self.process.finish(self.timeout)
@@ -273,13 +326,15 @@ class Started(object):
 # -- every pilot that runs a job, started together -----------------------------------------------
 
 MATRIX = ["py26", "py27", "py36", "py313"]
-PIP_PYTHON = "py311"    # DIRAC 9.1 needs 3.11+; the pip way makes its venv with the pilot's own Python
+PIP_PYTHON = "py311"  # DIRAC 9.1 needs 3.11+; the pip way makes its venv with the pilot's own Python
 
 
 # the tests that take their pilot from ``runs``: the case each needs (the matrix's: its env_name)
-CASE_OF_TEST = {"test_a_pilot_through_the_batch_wrapper_runs_a_real_job": "wrapper",
-                "test_the_pip_way_installs_the_dirac_client_from_pypi_and_runs_a_real_job": "pip",
-                "test_a_job_that_fails": "failing job"}
+CASE_OF_TEST = {
+    "test_a_pilot_through_the_batch_wrapper_runs_a_real_job": "wrapper",
+    "test_the_pip_way_installs_the_dirac_client_from_pypi_and_runs_a_real_job": "pip",
+    "test_a_job_that_fails": "failing job",
+}
 
 
 def selected_cases(items):
@@ -304,16 +359,23 @@ def runs(request, tmp_path_factory, dirac, signed_pyz, logbook):
     # pip's cache of .ci/provision-dirac.sh: what it compiled (M2Crypto, mysqlclient) is not compiled again
     pip_cache = os.path.join(os.environ.get("PILOTS2_CACHE", os.path.expanduser("~/.cache/pilots2")), "pip")
     cases = dict((name, (name, DONE_JOB, preinstalled, {})) for name in MATRIX)
-    cases.update({
-        "wrapper": ("py27", DONE_JOB, preinstalled, {"wrapped": True}),
-        "failing job": ("py313", FAILING_JOB, preinstalled, {}),
-        "pip": (PIP_PYTHON, DONE_JOB, ["--install-methods=venv", "--pipInstallOptions=--no-deps -r %s" % pins],
-                {"timeout": 1800, "PIP_CACHE_DIR": pip_cache}),
-    })
+    cases.update(
+        {
+            "wrapper": ("py27", DONE_JOB, preinstalled, {"wrapped": True}),
+            "failing job": ("py313", FAILING_JOB, preinstalled, {}),
+            "pip": (
+                PIP_PYTHON,
+                DONE_JOB,
+                ["--install-methods=venv", "--pipInstallOptions=--no-deps -r %s" % pins],
+                {"timeout": 1800, "PIP_CACHE_DIR": pip_cache},
+            ),
+        }
+    )
     wanted = selected_cases(request.session.items)
     order = sorted(case for case, plan in cases.items() if plan[0] in INTERPRETERS and case in wanted)
-    started = dict((case, Started(str(tmp_path_factory.mktemp(case.replace(" ", "-"))), dirac, cases[case][1]))
-                   for case in order)
+    started = dict(
+        (case, Started(str(tmp_path_factory.mktemp(case.replace(" ", "-"))), dirac, cases[case][1])) for case in order
+    )
     try:
         begin = time.time()
         for case, job_id in zip(order, submit(dirac, [started[case].jdl for case in order])):
@@ -344,7 +406,7 @@ def test_a_pilot_runs_a_real_job_with_the_preinstalled_client(env_name, runs, di
     run, row = assert_ran_a_job(env_name, runs, dirac, logbook)
     assert run.command("InstallDIRAC")["details"]["method"] == "preinstalled"
     assert run.pilot["python"].startswith(env_name[2] + "." + env_name[3:]), run.pilot["python"]
-    assert row["reference"] == runs[env_name].stamp      # no batch system here: the stamp is the reference
+    assert row["reference"] == runs[env_name].stamp  # no batch system here: the stamp is the reference
 
 
 def test_a_pilot_through_the_batch_wrapper_runs_a_real_job(runs, dirac, logbook):
@@ -374,8 +436,9 @@ def test_a_job_that_fails(runs, dirac, logbook):
     run = entry.finish()
     assert run.code == 17, run.output[-5000:]
     assert run.pilot["failed_command"] == "LaunchAgent"
-    assert run.pilot["reason"] == ("the JobAgent stopped after job %s: Error during a payload execution "
-                                   "(payload exit code 1)" % entry.job_id), run.pilot
+    assert run.pilot["reason"] == (
+        "the JobAgent stopped after job %s: Error during a payload execution (payload exit code 1)" % entry.job_id
+    ), run.pilot
     assert run.failed_line() == "LaunchAgent: %s" % run.pilot["reason"]
     status, out = job_status(dirac, entry.job_id)
     assert status == "Failed" and "Application Finished With Errors" in out, out
@@ -386,12 +449,22 @@ def test_a_job_that_fails(runs, dirac, logbook):
 
 # -- failures against the real server: each with its exit code and one Failed: line -------------
 
+
 def failing_run(tmp_path, dirac, signed_pyz, logbook, proxy, *extra, **env):
     stamp = uuid.uuid4().hex
     work = str(tmp_path / "pilot")
     os.makedirs(work)
-    args = pilot_args(dirac, new_token(), "--preinstalledEnv", os.path.join(dirac.venv, "diracosrc"),
-                      "-g", logbook.url, "--pilotUUID", stamp, *extra)
+    args = pilot_args(
+        dirac,
+        new_token(),
+        "--preinstalledEnv",
+        os.path.join(dirac.venv, "diracosrc"),
+        "-g",
+        logbook.url,
+        "--pilotUUID",
+        stamp,
+        *extra,
+    )
     env.setdefault("PILOT_LOGBOOK_TOKEN_FILE", logbook.token_file(stamp, work))
     run = run_pilot(interpreter("py27"), signed_pyz[0], work, args, pilot_env(dirac, proxy, **env))
     run.stamp = stamp
@@ -404,8 +477,10 @@ def test_a_ce_that_is_not_in_the_cs(tmp_path, dirac, signed_pyz, logbook):
     run = failing_run(tmp_path, dirac, signed_pyz, logbook, dirac.pilot_proxy, "-N", "not-in-the-cs.pilots2.test")
     assert run.code == 16, run.output[-3000:]
     assert run.pilot["failed_command"] == "CheckCECapabilities"
-    assert ("Path /Resources/Sites/DIRAC/%s/CEs/not-in-the-cs.pilots2.test does not exist" % dirac_server.SITE
-            in run.pilot["reason"]), run.pilot
+    assert (
+        "Path /Resources/Sites/DIRAC/%s/CEs/not-in-the-cs.pilots2.test does not exist" % dirac_server.SITE
+        in run.pilot["reason"]
+    ), run.pilot
     assert_logbook_story(logbook, run.stamp, 16, reason=run.pilot["reason"], ce="not-in-the-cs.pilots2.test")
 
 
@@ -415,8 +490,9 @@ def test_the_cs_down(tmp_path, dirac, signed_pyz, logbook):
     run = failing_run(tmp_path, dirac, signed_pyz, logbook, dirac.pilot_proxy, "-C", down)
     assert run.code == 16, run.output[-3000:]
     reason = run.pilot["reason"]
-    assert reason.startswith("dirac-resource-get-parameters: no configuration server answered: Error while "
-                             "updating from %s: " % down), reason
+    assert reason.startswith(
+        "dirac-resource-get-parameters: no configuration server answered: Error while updating from %s: " % down
+    ), reason
     assert "Connection refused" in reason
 
 
@@ -425,8 +501,10 @@ def test_an_expired_proxy(tmp_path, dirac, signed_pyz, logbook):
     run = failing_run(tmp_path, dirac, signed_pyz, logbook, proxy)
     assert run.code == 12, run.output[-3000:]
     assert run.pilot["failed_command"] == "CheckWorkerNode"
-    assert re.match(r"proxy %s expired 1h \d+m ago \(/O=Pilots2 Test/CN=pilots2 user/CN=\d+\)$" % re.escape(proxy),
-                    run.pilot["reason"]), run.pilot
+    assert re.match(
+        r"proxy %s expired 1h \d+m ago \(/O=Pilots2 Test/CN=pilots2 user/CN=\d+\)$" % re.escape(proxy),
+        run.pilot["reason"],
+    ), run.pilot
     assert_logbook_story(logbook, run.stamp, 12, reason=run.pilot["reason"])
 
 
@@ -445,12 +523,15 @@ def test_no_proxy_at_all(tmp_path, dirac, signed_pyz, logbook):
         pytest.skip("%s exists on this machine: DIRAC would use it" % default)
     run = failing_run(tmp_path, dirac, signed_pyz, logbook, None)
     assert run.code == 12, run.output[-3000:]
-    assert run.pilot["reason"] == ("dirac-resource-get-parameters: no configuration server answered: Error while "
-                                   "updating from %s: No proxy found" % dirac.cs_url), run.pilot
+    assert run.pilot["reason"] == (
+        "dirac-resource-get-parameters: no configuration server answered: Error while "
+        "updating from %s: No proxy found" % dirac.cs_url
+    ), run.pilot
     assert "no credentials: $X509_USER_PROXY is not set and --cert was not given" in run.output
 
 
 # -- helpers -------------------------------------------------------------------------------------
+
 
 def expired_proxy(dirac, path):
     """An RFC 3820 proxy of the real user that expired an hour ago (dirac-proxy-init makes none)."""
@@ -466,19 +547,34 @@ def expired_proxy(dirac, path):
         user_key = serialization.load_pem_private_key(handle.read(), None)
     key = rsa.generate_private_key(65537, 2048)
     now = datetime.datetime.now(datetime.timezone.utc)
-    subject = x509.Name(list(user.subject.rdns) + [x509.RelativeDistinguishedName(
-        [x509.NameAttribute(NameOID.COMMON_NAME, str(int(time.time())))])])
-    proxy = (x509.CertificateBuilder().subject_name(subject).issuer_name(user.subject).public_key(key.public_key())
-             .serial_number(x509.random_serial_number())
-             .not_valid_before(now - datetime.timedelta(hours=13)).not_valid_after(now - datetime.timedelta(hours=1))
-             .add_extension(x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.5.5.7.1.14"),
-                                                       bytes.fromhex("300c300a06082b06010505071501")), critical=True)
-             .add_extension(x509.KeyUsage(True, False, True, False, False, False, False, False, False), critical=True)
-             .sign(user_key, hashes.SHA256()))
+    subject = x509.Name(
+        list(user.subject.rdns)
+        + [x509.RelativeDistinguishedName([x509.NameAttribute(NameOID.COMMON_NAME, str(int(time.time())))])]
+    )
+    proxy = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(user.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=13))
+        .not_valid_after(now - datetime.timedelta(hours=1))
+        .add_extension(
+            x509.UnrecognizedExtension(
+                x509.ObjectIdentifier("1.3.6.1.5.5.7.1.14"), bytes.fromhex("300c300a06082b06010505071501")
+            ),
+            critical=True,
+        )
+        .add_extension(x509.KeyUsage(True, False, True, False, False, False, False, False, False), critical=True)
+        .sign(user_key, hashes.SHA256())
+    )
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as handle:
         handle.write(proxy.public_bytes(serialization.Encoding.PEM))
-        handle.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
-                                       serialization.NoEncryption()))
+        handle.write(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+            )
+        )
         handle.write(user.public_bytes(serialization.Encoding.PEM))
     return path

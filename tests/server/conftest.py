@@ -12,6 +12,7 @@ for _path in (PILOT_SRC, os.path.join(REPO, "tests")):  # the code under test; t
         sys.path.insert(0, _path)
 
 from support.interpreters import find_interpreters  # noqa: E402
+
 # Pilots run by these tests never hand their logs to each other through the node's real
 # hand-off directory (/var/tmp/pilots2-logs-<uid>); a test that wants it names its own.
 os.environ["PILOT_LOG_HANDOFF"] = "off"
@@ -47,8 +48,9 @@ def signed_pyz(tmp_path_factory, keys):
 
     path = str(tmp_path_factory.mktemp("artifact") / "pilot.pyz")
     result = pyzbuild.build_pyz(path)
-    signing.sign_artifact(path, signing.load_private_key(keys.private["a"]), version=result.version,
-                          members=result.members)
+    signing.sign_artifact(
+        path, signing.load_private_key(keys.private["a"]), version=result.version, members=result.members
+    )
     return path
 
 

@@ -30,8 +30,9 @@ from support.waiting import wait_until
 def _run(command, env=None, timeout=120):
     done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, timeout=timeout)
     if done.returncode != 0:
-        raise AssertionError("%s failed (%d): %s" % (" ".join(command), done.returncode,
-                                                     done.stdout.decode("utf-8", "replace")[-800:]))
+        raise AssertionError(
+            "%s failed (%d): %s" % (" ".join(command), done.returncode, done.stdout.decode("utf-8", "replace")[-800:])
+        )
     return done.stdout.decode("utf-8", "replace")
 
 
@@ -42,8 +43,18 @@ class ThrowawayPostgres(object):
         self.version = sorted(os.listdir("/etc/postgresql"), key=lambda v: [int(p) for p in v.split(".")])[-1]
         self.name = "pilots2t_%s" % uuid.uuid4().hex[:8]
         self.port = ports_below_ephemeral(1)[0]
-        _run(["pg_createcluster", self.version, self.name, "--port", str(self.port), "--",
-              "--auth-local=trust", "--auth-host=trust"])
+        _run(
+            [
+                "pg_createcluster",
+                self.version,
+                self.name,
+                "--port",
+                str(self.port),
+                "--",
+                "--auth-local=trust",
+                "--auth-host=trust",
+            ]
+        )
         self.start()
         self.url = "postgresql://postgres@127.0.0.1:%d/postgres" % self.port
 
@@ -60,8 +71,9 @@ class ThrowawayPostgres(object):
         wait_until(lambda: port_open(self.port), 30, what="the throwaway PostgreSQL")
 
     def drop(self):
-        subprocess.run(["pg_dropcluster", "--stop", self.version, self.name], stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)
+        subprocess.run(
+            ["pg_dropcluster", "--stop", self.version, self.name], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
 
 
 class ThrowawayRabbit(object):
@@ -74,20 +86,26 @@ class ThrowawayRabbit(object):
         # local port of some other connection before the node binds it (seen: dist_port_already_used)
         self.amqp_port, self.stomp_port = ports_below_ephemeral(2)
         with open(os.path.join(self.dir, "rabbitmq.conf"), "w") as handle:
-            handle.write("listeners.tcp.default = 127.0.0.1:%d\nstomp.listeners.tcp.1 = 127.0.0.1:%d\n"
-                         % (self.amqp_port, self.stomp_port))
+            handle.write(
+                "listeners.tcp.default = 127.0.0.1:%d\nstomp.listeners.tcp.1 = 127.0.0.1:%d\n"
+                % (self.amqp_port, self.stomp_port)
+            )
         with open(os.path.join(self.dir, "enabled_plugins"), "w") as handle:
             handle.write("[rabbitmq_stomp].\n")
         shutil.chown(self.dir, "rabbitmq", "rabbitmq")
         for name in os.listdir(self.dir):
             shutil.chown(os.path.join(self.dir, name), "rabbitmq", "rabbitmq")
         os.chmod(self.dir, 0o755)
-        self.env = dict(os.environ, RABBITMQ_NODENAME=self.node, RABBITMQ_NODE_PORT=str(self.amqp_port),
-                        RABBITMQ_MNESIA_BASE=os.path.join(self.dir, "mnesia"),
-                        RABBITMQ_LOG_BASE=os.path.join(self.dir, "log"),
-                        RABBITMQ_CONFIG_FILE=os.path.join(self.dir, "rabbitmq.conf"),
-                        RABBITMQ_ENABLED_PLUGINS_FILE=os.path.join(self.dir, "enabled_plugins"),
-                        RABBITMQ_PID_FILE=os.path.join(self.dir, "node.pid"))
+        self.env = dict(
+            os.environ,
+            RABBITMQ_NODENAME=self.node,
+            RABBITMQ_NODE_PORT=str(self.amqp_port),
+            RABBITMQ_MNESIA_BASE=os.path.join(self.dir, "mnesia"),
+            RABBITMQ_LOG_BASE=os.path.join(self.dir, "log"),
+            RABBITMQ_CONFIG_FILE=os.path.join(self.dir, "rabbitmq.conf"),
+            RABBITMQ_ENABLED_PLUGINS_FILE=os.path.join(self.dir, "enabled_plugins"),
+            RABBITMQ_PID_FILE=os.path.join(self.dir, "node.pid"),
+        )
         self.url = "amqp://guest:guest@127.0.0.1:%d/" % self.amqp_port
         self.start()
 
@@ -101,13 +119,23 @@ class ThrowawayRabbit(object):
             self.env["RABBITMQ_DIST_PORT"] = str(ports_below_ephemeral(1)[0])
             console = os.path.join(self.dir, "console-%d.txt" % attempt)
             with open(console, "wb") as handle:
-                self.process = subprocess.Popen(["rabbitmq-server"], env=self.env, stdout=handle,
-                                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                                start_new_session=True)
+                self.process = subprocess.Popen(
+                    ["rabbitmq-server"],
+                    env=self.env,
+                    stdout=handle,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
             try:
-                wait_until(lambda: self.process.poll() is not None
-                           or (port_open(self.amqp_port) and port_open(self.stomp_port)), 120, 0.2,
-                           what="the throwaway RabbitMQ node")
+                wait_until(
+                    lambda: (
+                        self.process.poll() is not None or (port_open(self.amqp_port) and port_open(self.stomp_port))
+                    ),
+                    120,
+                    0.2,
+                    what="the throwaway RabbitMQ node",
+                )
                 if self.process.poll() is None:
                     return
                 error = "the node exited with %s" % self.process.returncode
@@ -138,8 +166,13 @@ class ThrowawayRabbit(object):
         return " | ".join(tails) or "empty log directory"
 
     def _halt(self):
-        subprocess.run(["rabbitmqctl", "-n", self.node, "stop"], env=self.env, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL, timeout=60)
+        subprocess.run(
+            ["rabbitmqctl", "-n", self.node, "stop"],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=60,
+        )
         try:
             self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:

@@ -32,8 +32,7 @@ def new_stamp():
 
 def make_messages(stamp, seqs, text="line %d", **fields):
     now = time.time()
-    return [wire.message(stamp, seq, now + seq * 1e-3, text % seq if "%d" in text else text, **fields)
-            for seq in seqs]
+    return [wire.message(stamp, seq, now + seq * 1e-3, text % seq if "%d" in text else text, **fields) for seq in seqs]
 
 
 def body(stamp, seqs, **fields):
@@ -41,8 +40,14 @@ def body(stamp, seqs, **fields):
 
 
 def result_message(stamp, seq, exit_code=0, failed=None, reason=None):
-    return wire.message(stamp, seq, time.time(), "pilot finished with exit code %d" % exit_code, kind="result",
-                        data={"pilot": {"exit_code": exit_code, "failed_command": failed, "reason": reason}})
+    return wire.message(
+        stamp,
+        seq,
+        time.time(),
+        "pilot finished with exit code %d" % exit_code,
+        kind="result",
+        data={"pilot": {"exit_code": exit_code, "failed_command": failed, "reason": reason}},
+    )
 
 
 def token(stamp, secret=SECRET, **kwargs):
@@ -52,6 +57,7 @@ def token(stamp, secret=SECRET, **kwargs):
 
 
 # -- databases -------------------------------------------------------------------------------
+
 
 def _admin_engine(url):
     import sqlalchemy
@@ -77,8 +83,10 @@ class Databases(object):
                 connection.execute(text("CREATE DATABASE %s" % name))
             engine.dispose()
         except Exception as exc:
-            pytest.fail("%s at %s is needed by this test and cannot be used (.ci/services.sh starts it): %s"
-                        % (family, admin, " ".join(str(exc).split())[:300]))
+            pytest.fail(
+                "%s at %s is needed by this test and cannot be used (.ci/services.sh starts it): %s"
+                % (family, admin, " ".join(str(exc).split())[:300])
+            )
         self.created.append((family, name))
         if family == "postgresql":
             return "postgresql://postgres@127.0.0.1:5432/%s" % name
@@ -93,9 +101,13 @@ class Databases(object):
             try:
                 with engine.connect() as connection:
                     if family == "postgresql":
-                        connection.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                                "WHERE datname = :name AND pid <> pg_backend_pid()"),
-                                           {"name": name})
+                        connection.execute(
+                            text(
+                                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                "WHERE datname = :name AND pid <> pg_backend_pid()"
+                            ),
+                            {"name": name},
+                        )
                     connection.execute(text("DROP DATABASE IF EXISTS %s" % name))
             finally:
                 engine.dispose()
@@ -117,6 +129,7 @@ def session_urls(databases):
         if family not in cache:
             cache[family] = databases.create(family)
         return cache[family]
+
     return get
 
 
@@ -130,6 +143,7 @@ def session_stores(session_urls):
         if family not in stores:
             stores[family] = Store.open(session_urls(family))
         return stores[family]
+
     yield get
     for store in stores.values():
         store.close()
@@ -163,6 +177,7 @@ def sqlite_store(tmp_path):
 
 
 # -- HTTP ----------------------------------------------------------------------------------------
+
 
 def post(url, path, payload, headers=None, context=None, method="POST"):
     """(status, decoded JSON body) of one request on a new connection."""
@@ -211,20 +226,36 @@ class RunningServer(object):
         assert not self.thread.is_alive(), "the front did not stop"
 
 
-def start_server(store, secrets=(SECRET,), trusted_dns=(), admin_secrets=(), tls_context=None,
-                 require_registration=False, admin_dns=(), limits=None, metrics_tokens=(), threads=4):
+def start_server(
+    store,
+    secrets=(SECRET,),
+    trusted_dns=(),
+    admin_secrets=(),
+    tls_context=None,
+    require_registration=False,
+    admin_dns=(),
+    limits=None,
+    metrics_tokens=(),
+    threads=4,
+):
     from pilot_server.logbook.receive import front as frontmodule
     from pilot_server.logbook.receive.access import Access
     from pilot_server.logbook.receive.routes import Service
     from pilot_server.logbook.web import pages
 
-    app = Service(store, Access(secrets, trusted_dns, admin_secrets, admin_dns=admin_dns), require_registration,
-                  metrics_tokens=metrics_tokens, pages=pages)
+    app = Service(
+        store,
+        Access(secrets, trusted_dns, admin_secrets, admin_dns=admin_dns),
+        require_registration,
+        metrics_tokens=metrics_tokens,
+        pages=pages,
+    )
     front = frontmodule.Front(app, frontmodule.listen(("127.0.0.1", 0)), tls_context, limits, threads=threads)
     return RunningServer(front, frontmodule.serve_in_thread(front))
 
 
 # -- a small PKI (cryptography) ------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory):
@@ -255,40 +286,58 @@ class PKI(object):
         from cryptography import x509
         from cryptography.x509.oid import NameOID
 
-        oids = {"DC": NameOID.DOMAIN_COMPONENT, "O": NameOID.ORGANIZATION_NAME, "OU": NameOID.ORGANIZATIONAL_UNIT_NAME,
-                "CN": NameOID.COMMON_NAME, "C": NameOID.COUNTRY_NAME}
+        oids = {
+            "DC": NameOID.DOMAIN_COMPONENT,
+            "O": NameOID.ORGANIZATION_NAME,
+            "OU": NameOID.ORGANIZATIONAL_UNIT_NAME,
+            "CN": NameOID.COMMON_NAME,
+            "C": NameOID.COUNTRY_NAME,
+        }
         return x509.Name([x509.NameAttribute(oids[key], value) for key, value in parts])
 
-    def _sign(self, subject, public_key, issuer, issuer_key, ca=False, server=False, proxy=False,
-              key_usage=True, days=2):
+    def _sign(
+        self, subject, public_key, issuer, issuer_key, ca=False, server=False, proxy=False, key_usage=True, days=2
+    ):
         from cryptography import x509
         from cryptography.hazmat.primitives import hashes
 
         now = datetime.datetime.now(datetime.timezone.utc)
-        builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(public_key)
-                   .serial_number(x509.random_serial_number())
-                   .not_valid_before(now - datetime.timedelta(minutes=5))
-                   .not_valid_after(now + datetime.timedelta(days=days)))
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(issuer)
+            .public_key(public_key)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=days))
+        )
         if ca:
             builder = builder.add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            builder = builder.add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False),
-                                            critical=True)
+            builder = builder.add_extension(
+                x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
+            )
         elif proxy:
             # ProxyCertInfo (RFC 3820): SEQUENCE { SEQUENCE { id-ppl-inheritAll } }
             info = bytes.fromhex("300c300a06082b06010505071501")
-            builder = builder.add_extension(x509.UnrecognizedExtension(
-                x509.ObjectIdentifier("1.3.6.1.5.5.7.1.14"), info), critical=True)
-            builder = builder.add_extension(x509.KeyUsage(True, False, True, False, False, False, False, False, False),
-                                            critical=True)
+            builder = builder.add_extension(
+                x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.5.5.7.1.14"), info), critical=True
+            )
+            builder = builder.add_extension(
+                x509.KeyUsage(True, False, True, False, False, False, False, False, False), critical=True
+            )
         else:
             builder = builder.add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             if key_usage:
                 builder = builder.add_extension(
-                    x509.KeyUsage(True, False, True, False, False, False, False, False, False), critical=True)
+                    x509.KeyUsage(True, False, True, False, False, False, False, False, False), critical=True
+                )
             if server:
-                builder = builder.add_extension(x509.SubjectAlternativeName(
-                    [x509.DNSName("localhost"), x509.IPAddress(__import__("ipaddress").ip_address("127.0.0.1"))]),
-                    critical=False)
+                builder = builder.add_extension(
+                    x509.SubjectAlternativeName(
+                        [x509.DNSName("localhost"), x509.IPAddress(__import__("ipaddress").ip_address("127.0.0.1"))]
+                    ),
+                    critical=False,
+                )
         return builder.sign(issuer_key, hashes.SHA256())
 
     def write(self, relative, certificates, key=None):
@@ -299,11 +348,14 @@ class PKI(object):
             for certificate in certificates:
                 handle.write(certificate.public_bytes(serialization.Encoding.PEM))
         if key is not None:
-            key_path = path[:-len(".pem")] + ".key.pem" if path.endswith(".pem") else path + ".key"
+            key_path = path[: -len(".pem")] + ".key.pem" if path.endswith(".pem") else path + ".key"
             fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "wb") as handle:
-                handle.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                               serialization.NoEncryption()))
+                handle.write(
+                    key.private_bytes(
+                        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+                    )
+                )
             return path, key_path
         return path
 
@@ -315,8 +367,13 @@ class PKI(object):
         from cryptography.hazmat.primitives.asymmetric import ec
 
         key = ec.generate_private_key(ec.SECP256R1())
-        cert = self._sign(self.name([("O", "Pilots2 Test"), ("CN", "localhost")]), key.public_key(), self.ca_name,
-                          self.ca_key, server=True)
+        cert = self._sign(
+            self.name([("O", "Pilots2 Test"), ("CN", "localhost")]),
+            key.public_key(),
+            self.ca_name,
+            self.ca_key,
+            server=True,
+        )
         return self.write("server.pem", [cert], key)
 
     def user(self, label, parts=None):
@@ -337,8 +394,10 @@ class PKI(object):
         from cryptography.x509.oid import NameOID
 
         key = ec.generate_private_key(ec.SECP256R1())
-        subject = x509.Name(list(issuer_cert.subject.rdns) + [
-            x509.RelativeDistinguishedName([x509.NameAttribute(NameOID.COMMON_NAME, str(int(time.time() * 1000)))])])
+        subject = x509.Name(
+            list(issuer_cert.subject.rdns)
+            + [x509.RelativeDistinguishedName([x509.NameAttribute(NameOID.COMMON_NAME, str(int(time.time() * 1000)))])]
+        )
         cert = self._sign(subject, key.public_key(), issuer_cert.subject, issuer_key, proxy=True)
         return cert, key, self.write("%s.pem" % label, [cert] + list(chain), key)
 

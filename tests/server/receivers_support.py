@@ -43,8 +43,9 @@ class SetupError(Exception):
 
 def haproxy_binary():
     """The haproxy binary, installed with apt-get when missing (.ci/provision-haproxy.sh)."""
-    done = subprocess.run([os.path.join(REPO, ".ci", "provision-haproxy.sh")], stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, timeout=900)
+    done = subprocess.run(
+        [os.path.join(REPO, ".ci", "provision-haproxy.sh")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=900
+    )
     if done.returncode != 0:
         raise SetupError("Debian's haproxy is needed: %s" % done.stderr.decode("utf-8", "replace").strip()[-300:])
     return done.stdout.decode().strip().splitlines()[-1]
@@ -65,14 +66,25 @@ def get(url, path, context, headers=None, timeout=10):
 class Receiver(object):
     """One ``pilotctl logbook serve`` process over HTTPS on a fixed port of 127.0.0.1."""
 
-    def __init__(self, name, work, db, cert, key, ca_file, token_secret, admin_secret=None, session_key=None,
-                 extra=()):
+    def __init__(self, name, work, db, cert, key, ca_file, token_secret, admin_secret=None, session_key=None, extra=()):
         self.name = name
         self.port = free_port()
         self.url = "https://127.0.0.1:%d" % self.port
         self.log_path = os.path.join(str(work), "%s.log" % name)
-        self.argv = SERVE + ["--listen", "127.0.0.1:%d" % self.port, "--db", db, "--tls-cert", cert,
-                             "--tls-key", key, "--ca-file", ca_file, "--token-secret", token_secret]
+        self.argv = SERVE + [
+            "--listen",
+            "127.0.0.1:%d" % self.port,
+            "--db",
+            db,
+            "--tls-cert",
+            cert,
+            "--tls-key",
+            key,
+            "--ca-file",
+            ca_file,
+            "--token-secret",
+            token_secret,
+        ]
         if admin_secret:
             self.argv += ["--admin-token-file", admin_secret]
         if session_key:
@@ -127,13 +139,13 @@ def render_config(text, port, servers, ca_file, stats_socket, maxconn=4000):
     """The example configuration with this machine's addresses: every change must apply once or more,
     so a changed example is noticed here rather than tested by accident."""
     changes = (
-        (r"(?m)^[ \t]+(chroot|user|group|daemon)\b.*\n", lambda match: ""),           # a plain process
+        (r"(?m)^[ \t]+(chroot|user|group|daemon)\b.*\n", lambda match: ""),  # a plain process
         (r"(?m)^([ \t]+)log /dev/log .*$", lambda match: match.group(1) + "log stderr format short local0 info"),
         (r"stats socket \S+( mode \d+)?", lambda match: "stats socket %s mode 600" % stats_socket),
         (r"(?m)^([ \t]+)bind :8443$", lambda match: "%sbind 127.0.0.1:%d" % (match.group(1), port)),
         (r"/etc/pilots2/logbook-ca\.pem", lambda match: ca_file),
         (r"logbook\.example\.org", lambda match: "localhost"),
-        (r"maxconn \d+", lambda match: "maxconn %d" % maxconn),                        # this machine's file limit
+        (r"maxconn \d+", lambda match: "maxconn %d" % maxconn),  # this machine's file limit
         (r"(?m)^[ \t]+server .*\n", lambda match: ""),
     )
     for pattern, replacement in changes:
@@ -155,8 +167,9 @@ class HAProxy(object):
         self.socket_dir = tempfile.mkdtemp(prefix="p2hap-")  # a short path: a unix socket's is at most 107 bytes
         self.socket = os.path.join(self.socket_dir, "admin.sock")
         with open(example) as handle:
-            text = render_config(handle.read(), self.port, [(item.name, item.port) for item in receivers], ca_file,
-                                 self.socket)
+            text = render_config(
+                handle.read(), self.port, [(item.name, item.port) for item in receivers], ca_file, self.socket
+            )
         self.config = os.path.join(str(work), "haproxy.cfg")
         with open(self.config, "w") as handle:
             handle.write(text)
@@ -165,13 +178,15 @@ class HAProxy(object):
         self.process = None
 
     def start(self, timeout=60):
-        checked = subprocess.run([self.binary, "-c", "-q", "-f", self.config], stdout=subprocess.PIPE,
-                                 stderr=subprocess.STDOUT)
+        checked = subprocess.run(
+            [self.binary, "-c", "-q", "-f", self.config], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
         if checked.returncode != 0:
             raise SetupError("haproxy -c refused the configuration: %s" % checked.stdout.decode()[-600:])
         with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen([self.binary, "-db", "-f", self.config], stdout=log,
-                                            stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                [self.binary, "-db", "-f", self.config], stdout=log, stderr=subprocess.STDOUT
+            )
         for name in self.names:
             self.wait_status(name, "UP", timeout)
         return self
@@ -202,14 +217,17 @@ class HAProxy(object):
         except OSError:
             return {}
         rows = csv.DictReader(io.StringIO(text.lstrip("# ")))
-        return dict((row["svname"], row) for row in rows if row["pxname"] == "receivers" and row["svname"] in self.names)
+        return dict(
+            (row["svname"], row) for row in rows if row["pxname"] == "receivers" and row["svname"] in self.names
+        )
 
     def status(self, name):
         return (self.servers().get(name) or {}).get("status")
 
     def wait_status(self, name, status, timeout=60):
-        wait_until(lambda: self.status(name) == status, timeout, 0.1,
-                   what="HAProxy to see receiver %s %s" % (name, status))
+        wait_until(
+            lambda: self.status(name) == status, timeout, 0.1, what="HAProxy to see receiver %s %s" % (name, status)
+        )
 
     def stop(self):
         if self.process is not None and self.process.poll() is None:

@@ -26,9 +26,13 @@ def findings(tmp_path, source, name="mod.py", subdir="pilot"):
 
 
 def run_cli(*args, cwd=None):
-    return subprocess.run([sys.executable, SCRIPT] + list(args), cwd=cwd,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          universal_newlines=True)
+    return subprocess.run(
+        [sys.executable, SCRIPT] + list(args),
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        universal_newlines=True,
+    )
 
 
 # Each case: source whose LAST line must be flagged, with the expected rule.
@@ -49,13 +53,11 @@ FLAGGED = {
     "format builtin grouping d": ('x = 1\ns = format(1000, ",d")', "format"),
     "f-string": ('x = 1\ns = f"{x}"', "fstring"),
     "with ZipFile": ("import zipfile\nwith zipfile.ZipFile(p) as z:\n    pass", "with", 2),
-    "with bare ZipFile": ("from zipfile import ZipFile\nwith ZipFile(p) as z:\n    pass",
-                          "with", 2),
+    "with bare ZipFile": ("from zipfile import ZipFile\nwith ZipFile(p) as z:\n    pass", "with", 2),
     "with GzipFile": ("import gzip\nwith gzip.GzipFile(p) as z:\n    pass", "with", 2),
     "with TarFile": ("import tarfile\nwith tarfile.TarFile(p) as z:\n    pass", "with", 2),
     "with BZ2File": ("import bz2\nwith bz2.BZ2File(p) as z:\n    pass", "with", 2),
-    "with Popen": ("import subprocess\nwith subprocess.Popen(['ls']) as p:\n    pass",
-                   "with", 2),
+    "with Popen": ("import subprocess\nwith subprocess.Popen(['ls']) as p:\n    pass", "with", 2),
     "with tarfile.open": ("import tarfile\nwith tarfile.open(p) as t:\n    pass", "with", 2),
     "with gzip.open": ("import gzip\nwith gzip.open(p) as g:\n    pass", "with", 2),
     "with bz2.open": ("import bz2\nwith bz2.open(p) as g:\n    pass", "with", 2),
@@ -78,21 +80,16 @@ FLAGGED = {
     "assertDictEqual": ("x = 1\nself.assertDictEqual(x, x)", "unittest"),
     "assertSetEqual": ("x = 1\nself.assertSetEqual(x, x)", "unittest"),
     "assertRegexpMatches": ("x = 1\nself.assertRegexpMatches(x, 'a')", "unittest"),
-    "assertRaises context manager": ("x = 1\nwith self.assertRaises(ValueError):\n    int('a')",
-                                     "unittest", 2),
+    "assertRaises context manager": ("x = 1\nwith self.assertRaises(ValueError):\n    int('a')", "unittest", 2),
     "addCleanup": ("x = 1\nself.addCleanup(x)", "unittest"),
     "skipTest": ("x = 1\nself.skipTest('no')", "unittest"),
-    "setUpClass": ("class T(object):\n    @classmethod\n    def setUpClass(cls):\n"
-                   "        pass", "unittest", 3),
-    "unittest.skip decorator": ("import unittest\n@unittest.skip('x')\ndef test():\n    pass",
-                                "unittest", 2),
-    "unittest.skipIf decorator": ("import unittest\n@unittest.skipIf(1, 'x')\n"
-                                  "def test():\n    pass", "unittest", 2),
+    "setUpClass": ("class T(object):\n    @classmethod\n    def setUpClass(cls):\n        pass", "unittest", 3),
+    "unittest.skip decorator": ("import unittest\n@unittest.skip('x')\ndef test():\n    pass", "unittest", 2),
+    "unittest.skipIf decorator": ("import unittest\n@unittest.skipIf(1, 'x')\ndef test():\n    pass", "unittest", 2),
     "from unittest import skipUnless": ("x = 1\nfrom unittest import skipUnless", "unittest"),
     "assertEquals alias": ("x = 1\nself.assertEquals(x, 1)", "unittest"),
     "failUnless alias": ("x = 1\nself.failUnless(x)", "unittest"),
-    "StreamHandler stream=": ("import logging, sys\nh = logging.StreamHandler(stream=sys.stderr)",
-                              "logging"),
+    "StreamHandler stream=": ("import logging, sys\nh = logging.StreamHandler(stream=sys.stderr)", "logging"),
     "import imp": ("x = 1\nimport imp", "removed"),
     "import distutils": ("x = 1\nfrom distutils.version import LooseVersion", "removed"),
     "import pipes": ("x = 1\nimport pipes", "removed"),
@@ -106,8 +103,7 @@ FLAGGED = {
     "time.clock": ("import time\nt = time.clock()", "removed"),
     "ssl.wrap_socket": ("import ssl\ns = ssl.wrap_socket(sock)", "removed"),
     "HTTPSConnection key_file": ("x = 1\nc = HTTPSConnection(h, key_file=k)", "removed"),
-    "HTTPSConnection cert_file": ("x = 1\nc = httplib.HTTPSConnection(h, cert_file=c)",
-                                  "removed"),
+    "HTTPSConnection cert_file": ("x = 1\nc = httplib.HTTPSConnection(h, cert_file=c)", "removed"),
     "urlopen cafile": ("x = 1\nr = urlopen(u, cafile=c)", "removed"),
     "check_output import": ("x = 1\nfrom subprocess import check_output", "py27"),
     "check_output attribute": ("import subprocess\nsubprocess.check_output(['ls'])", "py27"),
@@ -150,26 +146,19 @@ CLEAN = {
     "StreamHandler positional": "import logging, sys\nh = logging.StreamHandler(sys.stderr)",
     "StreamHandler strm": "import logging, sys\nh = logging.StreamHandler(strm=sys.stderr)",
     "guarded json import": "try:\n    import json\nexcept ImportError:\n    json = None",
-    "guarded removed module": "try:\n    from shlex import quote\nexcept ImportError:\n"
-                              "    from pipes import quote",
+    "guarded removed module": "try:\n    from shlex import quote\nexcept ImportError:\n    from pipes import quote",
     "guarded collections abc": "try:\n    from collections.abc import Mapping\n"
-                               "except (ImportError, AttributeError):\n"
-                               "    from collections import Mapping",
-    "guarded by version_info": "import sys\nif sys.version_info[0] >= 3:\n"
-                               "    import importlib\nelse:\n    import imp",
-    "guarded by PY2": "if PY2:\n    enc = base64.encodestring\nelse:\n"
-                      "    enc = base64.encodebytes",
-    "guarded by hasattr": "import ssl\nif hasattr(ssl, 'wrap_socket'):\n"
-                          "    s = ssl.wrap_socket(sock)",
-    "guarded conditional expression": "t = time.clock() if sys.version_info < (3,) "
-                                      "else time.time()",
-    "guarded attribute": "try:\n    enc = base64.encodebytes\nexcept AttributeError:\n"
-                         "    enc = base64.encodestring",
+    "except (ImportError, AttributeError):\n"
+    "    from collections import Mapping",
+    "guarded by version_info": "import sys\nif sys.version_info[0] >= 3:\n    import importlib\nelse:\n    import imp",
+    "guarded by PY2": "if PY2:\n    enc = base64.encodestring\nelse:\n    enc = base64.encodebytes",
+    "guarded by hasattr": "import ssl\nif hasattr(ssl, 'wrap_socket'):\n    s = ssl.wrap_socket(sock)",
+    "guarded conditional expression": "t = time.clock() if sys.version_info < (3,) else time.time()",
+    "guarded attribute": "try:\n    enc = base64.encodebytes\nexcept AttributeError:\n    enc = base64.encodestring",
     "version_info index": "import sys\nif sys.version_info[0] == 2:\n    pass",
     "set and dict calls": "s = set([1, 2])\nd = dict((k, 1) for k in s)\ne = {}\nf = {1: 2}",
     "b prefix and except as": "try:\n    x = b'x'\nexcept ValueError as exc:\n    pass",
-    "total_seconds as a plain attribute": "self.total_seconds = 0.0\n"
-                                          "self.total_seconds += 1.5\nn = c.bit_length",
+    "total_seconds as a plain attribute": "self.total_seconds = 0.0\nself.total_seconds += 1.5\nn = c.bit_length",
     "empty JSON text": 'data = json.loads(text or "{}")\nkw = section.get("kwargs", " {} ")',
     "compat.check_output": "from compat import check_output\nout = compat.check_output(['ls'])",
 }
@@ -189,13 +178,15 @@ def test_columns_and_message(tmp_path):
 
 
 def test_guard_does_not_cover_syntax_or_test(tmp_path):
-    source = ("import sys\n"
-              "if sys.version_info.major >= 3:\n"
-              "    s = {1, 2}\n"
-              "try:\n"
-              "    d = {k: 1 for k in s}\n"
-              "except ImportError:\n"
-              "    pass\n")
+    source = (
+        "import sys\n"
+        "if sys.version_info.major >= 3:\n"
+        "    s = {1, 2}\n"
+        "try:\n"
+        "    d = {k: 1 for k in s}\n"
+        "except ImportError:\n"
+        "    pass\n"
+    )
     assert findings(tmp_path, source) == [(2, "py27"), (3, "syntax"), (5, "syntax")]
 
 
@@ -210,8 +201,9 @@ def test_finally_is_not_guarded(tmp_path):
 
 
 def test_py27_imports_allowed_in_compat(tmp_path):
-    source = ("import argparse\nimport importlib\nfrom collections import OrderedDict\n"
-              "from subprocess import check_output\n")
+    source = (
+        "import argparse\nimport importlib\nfrom collections import OrderedDict\nfrom subprocess import check_output\n"
+    )
     assert findings(tmp_path, source, subdir="compat") == []
     assert [rule for _, rule in findings(tmp_path, source, subdir="pilot")] == ["py27"] * 4
 
@@ -221,10 +213,12 @@ def test_compat_still_checks_removed_modules(tmp_path):
 
 
 def test_opt_out_marker(tmp_path):
-    source = ('a = "{} {}"  # py26: ok (brace text, never formatted)\n'
-              'b = "{} {}"\n'
-              'import imp  # py26:ok\n'
-              'c = "# py26: ok {}"\n')
+    source = (
+        'a = "{} {}"  # py26: ok (brace text, never formatted)\n'
+        'b = "{} {}"\n'
+        "import imp  # py26:ok\n"
+        'c = "# py26: ok {}"\n'
+    )
     assert findings(tmp_path, source) == [(2, "format"), (4, "format")]
 
 
@@ -251,9 +245,10 @@ def test_cli_exit_codes(tmp_path):
     result = run_cli(str(tmp_path))
     assert result.returncode == 1
     lines = result.stdout.splitlines()
-    assert lines == [str(bad) + ":2:5: auto-numbered format field (2.6 needs '{0}', '{1}', "
-                     "...) [format]",
-                     str(bad) + ":3:1: module imp removed in Python 3.12 [removed]"]
+    assert lines == [
+        str(bad) + ":2:5: auto-numbered format field (2.6 needs '{0}', '{1}', ...) [format]",
+        str(bad) + ":3:1: module imp removed in Python 3.12 [removed]",
+    ]
 
     result = run_cli(str(tmp_path / "missing.py"))
     assert result.returncode == 2
@@ -280,8 +275,7 @@ def test_cli_default_paths_are_the_worker_node_code():
     assert result.returncode in (0, 1)
     for line in result.stdout.splitlines():
         path = os.path.join("/", line.split(":", 1)[0])
-        assert os.path.join(ROOT, "pilot_src", "pilot") in path or \
-            os.path.join(ROOT, "compat") in path, line
+        assert os.path.join(ROOT, "pilot_src", "pilot") in path or os.path.join(ROOT, "compat") in path, line
 
 
 def test_non_ascii_without_coding_line_is_flagged(tmp_path):

@@ -53,10 +53,17 @@ def test_python27_provisioner_unpacks_a_working_interpreter(tmp_path):
 def _python26_source():
     cache = os.environ.get("PILOTS2_CACHE") or os.path.expanduser("~/.cache/pilots2")
     source = os.environ.get("PILOT_PY26_SOURCE") or os.path.join(cache, "sources")
-    if not os.path.isdir(source) or not os.listdir(source):   # as .ci/provision-python26.sh looks
+    if not os.path.isdir(source) or not os.listdir(source):  # as .ci/provision-python26.sh looks
         source = os.path.join(os.path.dirname(REPO), "shared", "anchors", "cpython-2.6")
-    found = [os.path.join(source, n) for n in sorted(os.listdir(source))
-             if n.startswith("cpython-2.6") and n.endswith(".tar.xz")] if os.path.isdir(source) else [source]
+    found = (
+        [
+            os.path.join(source, n)
+            for n in sorted(os.listdir(source))
+            if n.startswith("cpython-2.6") and n.endswith(".tar.xz")
+        ]
+        if os.path.isdir(source)
+        else [source]
+    )
     if not os.path.isfile(found[-1] if found else ""):
         pytest.skip("no CPython 2.6 source tarball in %s (set PILOT_PY26_SOURCE)" % source)
     return found[-1]
@@ -84,13 +91,16 @@ def test_python26_provisioner_fails_in_one_line(tmp_path, content):
     source = tmp_path / "cpython-2.6-broken.tar.xz"
     if content is not None:
         source.write_bytes(content)
-    proc = run([".ci/provision-python26.sh", str(source)], env=dict(os.environ, PILOTS2_CACHE=str(tmp_path / "c")),
-               timeout=120)
+    proc = run(
+        [".ci/provision-python26.sh", str(source)], env=dict(os.environ, PILOTS2_CACHE=str(tmp_path / "c")), timeout=120
+    )
     assert proc.returncode == 1 and proc.stdout == ""
     last = proc.stderr.strip().splitlines()[-1]
     if content is None:
-        assert last == "provision-python26: cannot read the CPython 2.6 source %s (set PILOT_PY26_SOURCE to " \
-                       "the tarball or its folder)" % source
+        assert (
+            last == "provision-python26: cannot read the CPython 2.6 source %s (set PILOT_PY26_SOURCE to "
+            "the tarball or its folder)" % source
+        )
     else:
         assert re.match(r"provision-python26: unpack failed after \d+ s \(last lines of .*\.log tell why\)$", last)
         assert not [p for p in (tmp_path / "c").iterdir() if p.is_dir()]  # no half-made build left

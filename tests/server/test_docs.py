@@ -68,8 +68,10 @@ def test_metrics_reference_names_what_get_metrics_exposes():
 
 def test_check_detects_a_stale_page_and_rewrites_it(tmp_path, capsys):
     stale = tmp_path / "page.md"
-    stale.write_text("x\n<!-- generated:options -->\nold\n<!-- /generated:options -->\n"
-                     "<!-- generated:messages -->\n<!-- /generated:messages -->\n")
+    stale.write_text(
+        "x\n<!-- generated:options -->\nold\n<!-- /generated:options -->\n"
+        "<!-- generated:messages -->\n<!-- /generated:messages -->\n"
+    )
     assert docs.main(["--check", str(stale)]) == 1
     assert "out of date: %s" % stale in capsys.readouterr().err
     assert docs.main([str(stale)]) == 0
@@ -92,8 +94,15 @@ def test_bad_pages_fail_in_one_line(tmp_path, capsys):
 def test_readme_is_short_and_its_links_exist():
     text = read("README.md")
     assert len(text.encode("utf-8")) <= 15 * 1024
-    for section in ("## Set-up: two commands", "## Quick start: run a pilot", "## Quick start: a SiteDirector",
-                    "## Quick start: serve the logbook", "## Requirements", "## Status", "## Licence"):
+    for section in (
+        "## Set-up: two commands",
+        "## Quick start: run a pilot",
+        "## Quick start: a SiteDirector",
+        "## Quick start: serve the logbook",
+        "## Requirements",
+        "## Status",
+        "## Licence",
+    ):
         assert section in text, section
     assert "./run-demo" in text and "./run-tests" in text
     links = re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", text)
@@ -105,10 +114,17 @@ def test_readme_is_short_and_its_links_exist():
 def test_nothing_points_outside_the_repository():
     """The design notes and references this project started from are not part of it."""
     # the patterns are split so that this file does not match itself
-    outside = re.compile("|".join(["[.][.]/" + "shared", "/work/" + "shared", "DESIGN" + "[.]md",
-                                   "reference" + r"( section| §| \d|:? [a-z-]+[.]md)"]))
-    files = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True,
-                           check=True).stdout.split()
+    outside = re.compile(
+        "|".join(
+            [
+                "[.][.]/" + "shared",
+                "/work/" + "shared",
+                "DESIGN" + "[.]md",
+                "reference" + r"( section| §| \d|:? [a-z-]+[.]md)",
+            ]
+        )
+    )
+    files = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
     found = []
     for name in files:
         path = os.path.join(REPO, name)

@@ -28,12 +28,25 @@ def base_venv(tmp_path_factory):
 def run(bin_dir, *args, **kwargs):
     home = kwargs.pop("home")
     env = {"PATH": bin_dir + os.pathsep + "/usr/bin:/bin", "HOME": home, "LANG": "C.UTF-8"}
-    for name in ("PIP_CONFIG_FILE", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "PIP_CERT",
-                 "XDG_CACHE_HOME"):
+    for name in (
+        "PIP_CONFIG_FILE",
+        "PIP_INDEX_URL",
+        "PIP_EXTRA_INDEX_URL",
+        "PIP_FIND_LINKS",
+        "PIP_CERT",
+        "XDG_CACHE_HOME",
+    ):
         if name in os.environ:
             env[name] = os.environ[name]
-    return subprocess.run(list(args), env=env, cwd=home, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          timeout=300, universal_newlines=True)
+    return subprocess.run(
+        list(args),
+        env=env,
+        cwd=home,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        timeout=300,
+        universal_newlines=True,
+    )
 
 
 def test_base_install_builds_signs_verifies_and_writes_wrappers(base_venv, tmp_path):
@@ -54,8 +67,20 @@ def test_base_install_builds_signs_verifies_and_writes_wrappers(base_venv, tmp_p
         ["verify", "--trust", os.path.join(home, "sign.pub.pem"), pyz],
         ["token-secret", os.path.join(home, "secret")],
         ["token", "--secret", os.path.join(home, "secret"), "-o", os.path.join(home, "token")],
-        ["wrapper", "--variant", "batch", "--artifact", pyz, "--trust", os.path.join(home, "sign.pub.pem"),
-         "--output", os.path.join(home, "job.sh"), "--token-secret", os.path.join(home, "secret"), "--"]
+        [
+            "wrapper",
+            "--variant",
+            "batch",
+            "--artifact",
+            pyz,
+            "--trust",
+            os.path.join(home, "sign.pub.pem"),
+            "--output",
+            os.path.join(home, "job.sh"),
+            "--token-secret",
+            os.path.join(home, "secret"),
+            "--",
+        ]
         + PILOT_OPTIONS,
     ]
     for step in steps:
@@ -64,8 +89,21 @@ def test_base_install_builds_signs_verifies_and_writes_wrappers(base_venv, tmp_p
     assert os.path.getsize(os.path.join(home, "job.sh")) > os.path.getsize(pyz)  # the pyz is inside
 
 
-SUBMIT = ["submit", "--count", "1", "--logbook", "https://127.0.0.1:9", "--admin-token-file", "a", "--token-secret",
-          "s", "--trust", "t", "--workdir", "w"]
+SUBMIT = [
+    "submit",
+    "--count",
+    "1",
+    "--logbook",
+    "https://127.0.0.1:9",
+    "--admin-token-file",
+    "a",
+    "--token-secret",
+    "s",
+    "--trust",
+    "t",
+    "--workdir",
+    "w",
+]
 
 
 @pytest.mark.parametrize("args", [["logbook"], ["logbook", "serve", "--port", "8443"], ["logbook", "--help"], SUBMIT])
@@ -96,6 +134,7 @@ class _Parser(object):
 def _raises(module):
     def handler(args):
         raise ModuleNotFoundError("No module named %r" % module, name=module)
+
     return handler
 
 
@@ -104,7 +143,8 @@ def test_a_driver_missing_at_run_time_names_its_extra(monkeypatch, capsys):
     assert cli.main(["logbook"]) == 2
     assert capsys.readouterr().err.splitlines() == [
         "pilotctl: error: pilotctl logbook needs the 'postgresql' extra (module psycopg2 is missing): "
-        "pip install 'pilots2[postgresql]'"]
+        "pip install 'pilots2[postgresql]'"
+    ]
 
 
 def test_an_unrelated_import_error_is_not_hidden(monkeypatch):

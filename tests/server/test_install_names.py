@@ -59,9 +59,24 @@ def wheel(tmp_path_factory):
     for name in SOURCES:
         shutil.copytree(os.path.join(REPO, name), str(source / name), ignore=ignore)
     out = tmp_path_factory.mktemp("wheel")
-    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
-                           "--quiet", "--wheel-dir", str(out), str(source)],
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=600)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--quiet",
+            "--wheel-dir",
+            str(out),
+            str(source),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stdout.decode("utf-8", "replace")[-2000:]
     (path,) = glob.glob(str(out / "pilots2-*.whl"))
     return path
@@ -83,8 +98,9 @@ def installed(wheel, tmp_path_factory):
 
 def run(args, site, foreign, cwd):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([foreign, site]), PYTHONDONTWRITEBYTECODE="1")
-    return subprocess.run([sys.executable] + args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable] + args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=300
+    )
 
 
 def test_the_wheel_installs_pilot_server_only(wheel):

@@ -17,6 +17,7 @@ def on_loop(front, function):
             result.append(function())
         finally:
             done.set()
+
     front.loop.call_soon_threadsafe(call)
     assert done.wait(30)
     return result[0]

@@ -5,8 +5,16 @@ import time
 
 import pytest
 
-from logbook_support import (backend, databases, make_messages, new_stamp, result_message,  # noqa: F401
-                             session_stores, session_urls, store)
+from logbook_support import (
+    backend,  # noqa: F401
+    databases,  # noqa: F401
+    make_messages,
+    new_stamp,
+    result_message,  # noqa: F401
+    session_stores,  # noqa: F401
+    session_urls,  # noqa: F401
+    store,  # noqa: F401
+)
 from pilot_server.logbook.store import export, retention, schema
 from pilot_server.logbook.store.maintenance import Maintenance
 from pilot_server.logbook.store.retention import Retention
@@ -21,10 +29,17 @@ def url(tmp_path):
     for site, code in (("LCG.One.org", 0), ("LCG.One.org", 11), ("LCG.Two.org", 0)):
         stamp = new_stamp()
         store.register(stamp, site=site, vo="vo1", submitted=time.time() - 30)
-        final = result_message(stamp, 3, exit_code=code, failed="InstallDIRAC" if code else None,
-                               reason="no route" if code else None)
-        final["data"]["commands"] = [{"name": "InstallDIRAC", "status": "failed" if code else "ok",
-                                      "duration": 12.5, "reason": "no route" if code else None}]
+        final = result_message(
+            stamp, 3, exit_code=code, failed="InstallDIRAC" if code else None, reason="no route" if code else None
+        )
+        final["data"]["commands"] = [
+            {
+                "name": "InstallDIRAC",
+                "status": "failed" if code else "ok",
+                "duration": 12.5,
+                "reason": "no route" if code else None,
+            }
+        ]
         final["data"]["db12"] = 15.0
         store.store_batch(stamp, make_messages(stamp, [1, 2]) + [final])
     store.close()
@@ -37,25 +52,27 @@ def test_stats_as_a_table_and_as_json(url, capsys):
     assert out.splitlines()[0] == "pilots: 3  (group_by=site)"
     assert "Done 2  Failed 1" in out and "LCG.One.org" in out and "InstallDIRAC" in out and "no route (1)" in out
     assert "DB12: 3 pilot(s); median 15.0" in out
-    code, out, _ = pilotctl(capsys, "logbook", "stats", "--db", url, "--json", "--site", "LCG.Two.org",
-                            "--since", "1h")
+    code, out, _ = pilotctl(capsys, "logbook", "stats", "--db", url, "--json", "--site", "LCG.Two.org", "--since", "1h")
     figures = json.loads(out)
     assert code == 0 and figures["states"]["Done"] == 1 and figures["commands"][0]["count"] == 1
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["stats", "--since", "yesterday"], "not a time"),
-    (["stats", "--by", "colour"], "invalid choice: 'colour'"),
-    (["stats", "--lost-after", "-5"], "is not a number of seconds"),
-    (["pilots", "--status", "Zombie"], "unknown state 'Zombie'"),
-    (["state", "0123456789abcdef0123456789abcdef", "Zombie"], "unknown state 'Zombie'"),
-    (["state", "0123456789abcdef0123456789abcdef", "Lost"], "Lost is decided by the logbook"),
-    (["purge", "--retention", "vo1"], "--retention wants VO=DAYS"),
-    (["purge", "--retention", "vo1=0"], "must be a positive number of days"),
-    (["purge", "--retention", "vo1=ten"], "'ten' is not a number of days"),
-    (["purge", "--retention", "vo1=3", "--retention", "vo1=4"], "given twice"),
-    (["purge", "--retention-default", "-1"], "must be a positive number of days"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["stats", "--since", "yesterday"], "not a time"),
+        (["stats", "--by", "colour"], "invalid choice: 'colour'"),
+        (["stats", "--lost-after", "-5"], "is not a number of seconds"),
+        (["pilots", "--status", "Zombie"], "unknown state 'Zombie'"),
+        (["state", "0123456789abcdef0123456789abcdef", "Zombie"], "unknown state 'Zombie'"),
+        (["state", "0123456789abcdef0123456789abcdef", "Lost"], "Lost is decided by the logbook"),
+        (["purge", "--retention", "vo1"], "--retention wants VO=DAYS"),
+        (["purge", "--retention", "vo1=0"], "must be a positive number of days"),
+        (["purge", "--retention", "vo1=ten"], "'ten' is not a number of days"),
+        (["purge", "--retention", "vo1=3", "--retention", "vo1=4"], "given twice"),
+        (["purge", "--retention-default", "-1"], "must be a positive number of days"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(url, capsys, argv, message):
     code, out, err = pilotctl(capsys, "logbook", *(argv[:1] + ["--db", url] + argv[1:]))
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
@@ -65,8 +82,15 @@ def test_serve_refuses_bad_retention_and_admin_dn_without_ca(tmp_path, capsys):
     secret = tmp_path / "secret"
     secret.write_text("00" * 32)
     secret.chmod(0o600)
-    base = ["logbook", "serve", "--insecure-http", "--token-secret", str(secret), "--db",
-            "sqlite:///%s" % (tmp_path / "l.sqlite")]
+    base = [
+        "logbook",
+        "serve",
+        "--insecure-http",
+        "--token-secret",
+        str(secret),
+        "--db",
+        "sqlite:///%s" % (tmp_path / "l.sqlite"),
+    ]
     code, _, err = pilotctl(capsys, *(base + ["--retention", "vo=x"]))
     assert code == 2 and "'x' is not a number of days" in err
     code, _, err = pilotctl(capsys, *(base + ["--admin-dn", "/CN=admin"]))
@@ -107,8 +131,9 @@ def age(store, stamp, days):
 
     with store.engine.begin() as connection:
         tracker = aggregates.track(connection, [stamp])  # the statistics follow, as for the store's writes
-        connection.execute(schema.pilots.update().where(schema.pilots.c.stamp == stamp)
-                           .values(last_seen=time.time() - days * 86400))
+        connection.execute(
+            schema.pilots.update().where(schema.pilots.c.stamp == stamp).values(last_seen=time.time() - days * 86400)
+        )
         tracker.settle()
 
 
@@ -140,7 +165,7 @@ def test_the_maintenance_round_marks_lost_and_purges(tmp_path):
     silent, old = new_stamp(), new_stamp()
     for stamp in (silent, old):
         store.store_batch(stamp, make_messages(stamp, [1]))
-    age(store, silent, 0.01)   # 864 s ago
+    age(store, silent, 0.01)  # 864 s ago
     age(store, old, 31)
     lost, purged = Maintenance(store, Retention()).run_once()
     assert (lost, purged.pilots) == (2, 1)  # the old one was Lost too, then purged

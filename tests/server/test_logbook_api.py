@@ -8,8 +8,21 @@ import time
 
 import pytest
 
-from logbook_support import (SECRET, backend, bearer, body, databases, new_stamp, post,  # noqa: F401
-                             result_message, session_stores, session_urls, start_server, store, token)
+from logbook_support import (
+    SECRET,  # noqa: F401
+    backend,  # noqa: F401
+    bearer,
+    body,
+    databases,  # noqa: F401
+    new_stamp,
+    post,  # noqa: F401
+    result_message,
+    session_stores,  # noqa: F401
+    session_urls,  # noqa: F401
+    start_server,
+    store,  # noqa: F401
+    token,
+)
 from pilot_server.worker import messages as wire
 from pilot_server.logbook.receive.access import Access, Identity
 from pilot_server.logbook.receive.intake import Refused
@@ -47,10 +60,15 @@ def state(url, stamp, document, credential=ADMIN):
 def test_states_over_http_with_the_submitter_library(server):
     submitter = HTTPSubmitter(server.url, admin_token=ADMIN)
     stamp = new_stamp()
-    assert submitter.register(stamp, ce="ce01", queue="long", site="LCG.Test.org", vo="vo1",
-                              submitted=time.time()) is True
+    assert (
+        submitter.register(stamp, ce="ce01", queue="long", site="LCG.Test.org", vo="vo1", submitted=time.time()) is True
+    )
     assert submitter.report_state(stamp, "Running", time.time()) == {
-        "stamp": stamp, "state": "Running", "previous": "Submitted", "changed": True}
+        "stamp": stamp,
+        "state": "Running",
+        "previous": "Submitted",
+        "changed": True,
+    }
     assert post(server.url, "/api/v1/logs", body(stamp, [1, 2]), bearer(token(stamp)))[0] == 200
     assert submitter.report_state(stamp, "Done")["changed"] is True
     with pytest.raises(SubmitterError) as refused:
@@ -61,13 +79,16 @@ def test_states_over_http_with_the_submitter_library(server):
     assert [item["state"] for item in answer["states"]] == ["Submitted", "Running", "Done"]
 
 
-@pytest.mark.parametrize("document, status, error", [
-    ({"state": "Zombie"}, 400, "unknown state 'Zombie'"),
-    ({"state": "Lost"}, 400, "Lost is decided by the logbook"),
-    ({}, 400, "missing or bad field: state"),
-    ({"state": "Running", "time": -1}, 400, "field 'time' must be a finite number from 0"),
-    ({"state": "Running", "colour": "red"}, 400, "unknown field: colour"),
-])
+@pytest.mark.parametrize(
+    "document, status, error",
+    [
+        ({"state": "Zombie"}, 400, "unknown state 'Zombie'"),
+        ({"state": "Lost"}, 400, "Lost is decided by the logbook"),
+        ({}, 400, "missing or bad field: state"),
+        ({"state": "Running", "time": -1}, 400, "field 'time' must be a finite number from 0"),
+        ({"state": "Running", "colour": "red"}, 400, "unknown field: colour"),
+    ],
+)
 def test_bad_state_reports_get_400(server, document, status, error):
     stamp = new_stamp()
     server.server.store.register(stamp)
@@ -91,8 +112,13 @@ def test_state_report_refusals(server):
 def test_reads_need_an_admin_credential(server):
     stamp = new_stamp()
     post(server.url, "/api/v1/logs", body(stamp, [1]), bearer(token(stamp)))
-    for path in ("/api/v1/pilots", "/api/v1/pilots/%s" % stamp, "/api/v1/pilots/%s/messages" % stamp,
-                 "/api/v1/pilots/%s/export" % stamp, "/api/v1/stats"):
+    for path in (
+        "/api/v1/pilots",
+        "/api/v1/pilots/%s" % stamp,
+        "/api/v1/pilots/%s/messages" % stamp,
+        "/api/v1/pilots/%s/export" % stamp,
+        "/api/v1/stats",
+    ):
         assert get(server.url, path)[0] == 401, path
         status, answer = get(server.url, path, token(stamp))
         assert status == 403 and "admin" in answer["error"], path
@@ -125,19 +151,22 @@ def test_list_show_messages_export_and_stats(server):
     assert status == 200 and figures["states"]["Done"] == 1 and figures["groups"][0]["key"] == "LCG.Api.org"
 
 
-@pytest.mark.parametrize("path, status, error", [
-    ("/api/v1/pilots?status=Zombie", 400, "status: unknown state"),
-    ("/api/v1/pilots?colour=red", 400, "unknown parameter 'colour'"),
-    ("/api/v1/pilots?limit=0", 400, "limit must be an integer from 1 to 1000"),
-    ("/api/v1/pilots?since=yesterday", 400, "since: not a time"),
-    ("/api/v1/pilots?site=a&site=b", 400, "given more than once"),
-    ("/api/v1/stats?by=colour", 400, "cannot group by 'colour'"),
-    ("/api/v1/stats?until=never", 400, "until: not a time"),
-    ("/api/v1/pilots/0123456789abcdef0123456789abcdef", 404, "unknown pilot stamp"),
-    ("/api/v1/pilots/0123456789abcdef0123456789abcdef/messages", 404, "unknown pilot stamp"),
-    ("/api/v1/pilots/0123456789abcdef0123456789abcdef/export", 404, "unknown pilot stamp"),
-    ("/api/v1/pilots/bad%20stamp", 400, "bad pilot stamp"),
-])
+@pytest.mark.parametrize(
+    "path, status, error",
+    [
+        ("/api/v1/pilots?status=Zombie", 400, "status: unknown state"),
+        ("/api/v1/pilots?colour=red", 400, "unknown parameter 'colour'"),
+        ("/api/v1/pilots?limit=0", 400, "limit must be an integer from 1 to 1000"),
+        ("/api/v1/pilots?since=yesterday", 400, "since: not a time"),
+        ("/api/v1/pilots?site=a&site=b", 400, "given more than once"),
+        ("/api/v1/stats?by=colour", 400, "cannot group by 'colour'"),
+        ("/api/v1/stats?until=never", 400, "until: not a time"),
+        ("/api/v1/pilots/0123456789abcdef0123456789abcdef", 404, "unknown pilot stamp"),
+        ("/api/v1/pilots/0123456789abcdef0123456789abcdef/messages", 404, "unknown pilot stamp"),
+        ("/api/v1/pilots/0123456789abcdef0123456789abcdef/export", 404, "unknown pilot stamp"),
+        ("/api/v1/pilots/bad%20stamp", 400, "bad pilot stamp"),
+    ],
+)
 def test_bad_reads_get_one_line_errors(server, path, status, error):
     answer = get(server.url, path, ADMIN)
     assert answer[0] == status and error in answer[1]["error"] and "\n" not in answer[1]["error"]

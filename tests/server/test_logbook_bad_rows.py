@@ -13,8 +13,17 @@ import pytest
 from sqlalchemy import insert
 
 from cli_support import pilotctl
-from logbook_support import (backend, databases, make_messages, new_stamp, session_stores,  # noqa: F401
-                             session_urls, start_server, store, get_text)
+from logbook_support import (
+    backend,  # noqa: F401
+    databases,  # noqa: F401
+    make_messages,  # noqa: F401
+    new_stamp,
+    session_stores,  # noqa: F401
+    session_urls,  # noqa: F401
+    start_server,
+    store,  # noqa: F401
+    get_text,
+)
 from pilot_server.logbook.store import export, readable, schema
 
 ADMIN_SECRET = b"admin-secret-0123456789abcdef01234567"
@@ -24,20 +33,39 @@ NAN, INF = float("nan"), float("inf")
 
 def strict(text):
     """JSON without NaN or Infinity (what a browser or jq reads)."""
+
     def refuse(constant):
         raise ValueError("%s in the JSON" % constant)
+
     return json.loads(text, parse_constant=refuse)
 
 
 def message_row(stamp, seq, **fields):
-    row = {"stamp": stamp, "seq": seq, "time": time.time(), "received": time.time(), "kind": "log", "level": "INFO",
-           "source": "Pilot", "phase": None, "status": None, "stream": None, "text": "line %d" % seq, "data": None}
+    row = {
+        "stamp": stamp,
+        "seq": seq,
+        "time": time.time(),
+        "received": time.time(),
+        "kind": "log",
+        "level": "INFO",
+        "source": "Pilot",
+        "phase": None,
+        "status": None,
+        "stream": None,
+        "text": "line %d" % seq,
+        "data": None,
+    }
     row.update(fields)
     return row
 
 
 BAD_MESSAGES = [
-    {"time": NAN}, {"time": INF}, {"time": -INF}, {"time": 1e300}, {"time": -1e300}, {"time": "soon"},
+    {"time": NAN},
+    {"time": INF},
+    {"time": -INF},
+    {"time": 1e300},
+    {"time": -1e300},
+    {"time": "soon"},
     {"data": '{"load1": NaN, "big": 1000000000000000000000000000000, "inf": Infinity}'},
     {"data": "not json at all"},
     {"data": "[" * 5000 + "]" * 5000},
@@ -48,9 +76,19 @@ BAD_MESSAGES = [
     {"level": 7, "source": None, "text": 12345},
     {"stream": "stderr", "text": "err \u2603"},
 ]
-BAD_PILOT = {"last_seen": 1e300, "first_seen": -1e300, "heartbeat_time": INF, "submitted_time": NAN,
-             "running_time": 1e300, "exit_code": 2 ** 31 - 1, "reason": "x" * 3000, "db12": INF,
-             "last_message_time": 1e300, "status_time": 1e300, "result_time": NAN}
+BAD_PILOT = {
+    "last_seen": 1e300,
+    "first_seen": -1e300,
+    "heartbeat_time": INF,
+    "submitted_time": NAN,
+    "running_time": 1e300,
+    "exit_code": 2**31 - 1,
+    "reason": "x" * 3000,
+    "db12": INF,
+    "last_message_time": 1e300,
+    "status_time": 1e300,
+    "result_time": NAN,
+}
 
 
 def put(store, table, row):
@@ -64,15 +102,24 @@ def put(store, table, row):
 
 
 def put_pilot(store, stamp):
-    base = {"stamp": stamp, "first_seen": time.time(), "last_seen": time.time(), "last_seq": 0, "message_count": 0,
-            "status": "Running", "status_time": time.time(), "registered": False}
+    base = {
+        "stamp": stamp,
+        "first_seen": time.time(),
+        "last_seen": time.time(),
+        "last_seq": 0,
+        "message_count": 0,
+        "status": "Running",
+        "status_time": time.time(),
+        "registered": False,
+    }
     assert put(store, schema.pilots, base)
     kept = 0
     for column, value in sorted(BAD_PILOT.items()):
         with store.engine.begin() as connection:
             try:
-                connection.execute(schema.pilots.update().where(schema.pilots.c.stamp == stamp)
-                                   .values(**{column: value}))
+                connection.execute(
+                    schema.pilots.update().where(schema.pilots.c.stamp == stamp).values(**{column: value})
+                )
                 kept += 1
             except Exception:
                 pass
@@ -83,20 +130,48 @@ def put_pilot(store, stamp):
 def bad_pilot(store):
     stamp = new_stamp()
     assert put_pilot(store, stamp) >= 4  # 1e300 fits every database's double
-    kept = [seq for seq, fields in enumerate(BAD_MESSAGES, 1) if put(store, schema.messages,
-                                                                     message_row(stamp, seq, **fields))]
+    kept = [
+        seq
+        for seq, fields in enumerate(BAD_MESSAGES, 1)
+        if put(store, schema.messages, message_row(stamp, seq, **fields))
+    ]
     assert len(kept) >= 8, kept
     last = len(BAD_MESSAGES) + 1
-    result = {"pilot": {"exit_code": 1, "reason": "ended"},
-              "commands": [{"name": "X", "start": 1e300, "duration": 1e308}]}
-    assert put(store, schema.messages, message_row(stamp, last, kind="result", status="failed",
-                                                   data=json.dumps(result)))
+    result = {
+        "pilot": {"exit_code": 1, "reason": "ended"},
+        "commands": [{"name": "X", "start": 1e300, "duration": 1e308}],
+    }
+    assert put(
+        store, schema.messages, message_row(stamp, last, kind="result", status="failed", data=json.dumps(result))
+    )
     put(store, schema.pilot_states, {"stamp": stamp, "state": "Running", "time": 1e300, "source": "pilot"})
     put(store, schema.pilot_states, {"stamp": stamp, "state": "Failed", "time": NAN, "source": "pilot"})
-    put(store, schema.commands, {"stamp": stamp, "name": "InstallDIRAC", "status": "ok", "start": -1e308,
-                                 "duration": 1e308, "failure_type": None, "reason": None})
-    put(store, schema.commands, {"stamp": stamp, "name": "ConfigureSite", "status": "failed", "start": INF,
-                                 "duration": NAN, "failure_type": "x", "reason": "y"})
+    put(
+        store,
+        schema.commands,
+        {
+            "stamp": stamp,
+            "name": "InstallDIRAC",
+            "status": "ok",
+            "start": -1e308,
+            "duration": 1e308,
+            "failure_type": None,
+            "reason": None,
+        },
+    )
+    put(
+        store,
+        schema.commands,
+        {
+            "stamp": stamp,
+            "name": "ConfigureSite",
+            "status": "failed",
+            "start": INF,
+            "duration": NAN,
+            "failure_type": "x",
+            "reason": "y",
+        },
+    )
     return stamp
 
 
@@ -107,8 +182,13 @@ def get(url, path):
 def test_pages_and_api_answer_200(store, bad_pilot):
     running = start_server(store, admin_secrets=(ADMIN_SECRET,))
     try:
-        for path in ("/pilot/%s" % bad_pilot, "/pilot/%s?levels=INFO" % bad_pilot, "/?stamp=%s" % bad_pilot[:12],
-                     "/stats?since=all", "/"):
+        for path in (
+            "/pilot/%s" % bad_pilot,
+            "/pilot/%s?levels=INFO" % bad_pilot,
+            "/?stamp=%s" % bad_pilot[:12],
+            "/stats?since=all",
+            "/",
+        ):
             status, page = get(running.url, path)
             assert status == 200, (path, page[-500:])
         status, page = get(running.url, "/pilot/%s" % bad_pilot)
@@ -137,8 +217,9 @@ def test_the_cli_shows_them(store, bad_pilot, capsys, tmp_path):
     assert code == 0 and [strict(line) for line in out.splitlines()], err
     code, out, err = pilotctl(capsys, "logbook", "show", bad_pilot, "--states", "--db", url)
     assert code == 0 and out.startswith("pilot %s" % bad_pilot), err
-    code, out, err = pilotctl(capsys, "logbook", "follow", bad_pilot, "--timeout", "30", "--interval", "0.1",
-                              "--db", url)
+    code, out, err = pilotctl(
+        capsys, "logbook", "follow", bad_pilot, "--timeout", "30", "--interval", "0.1", "--db", url
+    )
     assert code == 0 and "line 4" in out, err
     assert out.splitlines()[-1].endswith("line %d" % (len(BAD_MESSAGES) + 1))  # the result ends it
     code, out, err = pilotctl(capsys, "logbook", "export", bad_pilot, "-o", str(tmp_path / "x.json.gz"), "--db", url)
@@ -157,6 +238,16 @@ def test_readable_values():
     assert readable.data("nope") == "nope" and readable.data("[" * 5000 + "]" * 5000).startswith("[[[")
     nested = readable.data(json.dumps({"deep": json.loads("[" * 40 + "]" * 40)}))
     assert isinstance(nested["deep"], list) and json.dumps(nested)
-    row = readable.message({"stamp": "s", "seq": 3, "time": "soon", "text": 5, "level": None, "kind": "log",
-                            "source": b"Pilot", "data": None})
+    row = readable.message(
+        {
+            "stamp": "s",
+            "seq": 3,
+            "time": "soon",
+            "text": 5,
+            "level": None,
+            "kind": "log",
+            "source": b"Pilot",
+            "data": None,
+        }
+    )
     assert (row["time"], row["text"], row["level"], row["source"]) == (None, "5", "", "Pilot")

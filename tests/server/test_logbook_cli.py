@@ -9,8 +9,17 @@ import time
 
 import pytest
 
-from logbook_support import (PKI, SECRET, bearer, body, make_messages, new_stamp, post, result_message,  # noqa: F401
-                             token)
+from logbook_support import (
+    PKI,
+    SECRET,
+    bearer,
+    body,
+    make_messages,
+    new_stamp,
+    post,
+    result_message,  # noqa: F401
+    token,
+)
 from support.ports import free_port
 from support.waiting import wait_until
 from pilot_server.worker import messages as wire
@@ -28,11 +37,18 @@ def filled(tmp_path):
     store = Store.open(url)
     a, b, c = "a" * 32, "b" * 32, "c" * 32
     store.store_batch(a, make_messages(a, [1, 2], data={"site": "LCG.One.org", "ce": "ce1.one.org"}))
-    store.store_batch(a, [wire.message(a, 3, 1763737440.25, "Installing DIRAC", source="InstallDIRAC",
-                                       kind="command", status="started"),
-                          wire.message(a, 5, 1763737441.5, "pip: no route to host", level="ERROR",
-                                       source="InstallDIRAC", stream="stderr"),
-                          result_message(a, 6, exit_code=11, failed="InstallDIRAC", reason="no network")])
+    store.store_batch(
+        a,
+        [
+            wire.message(
+                a, 3, 1763737440.25, "Installing DIRAC", source="InstallDIRAC", kind="command", status="started"
+            ),
+            wire.message(
+                a, 5, 1763737441.5, "pip: no route to host", level="ERROR", source="InstallDIRAC", stream="stderr"
+            ),
+            result_message(a, 6, exit_code=11, failed="InstallDIRAC", reason="no network"),
+        ],
+    )
     time.sleep(0.01)
     store.store_batch(b, make_messages(b, [1], data={"site": "LCG.One.org", "ce": "ce2.one.org"}))
     time.sleep(0.01)
@@ -47,10 +63,16 @@ def test_pilots_lists_and_filters(filled, capsys):
     lines = out.splitlines()
     assert code == 0 and lines[0].startswith("STAMP") and [line.split()[0] for line in lines[1:]] == [c, b, a]
     assert lines[3].split()[1:3] == ["Failed", "LCG.One.org"] and lines[3].split()[-1] == "11"
-    for options, expected in ((["--site", "LCG.One.org"], [b, a]), (["--ce", "ce1.two.org"], [c]),
-                              (["--status", "Failed"], [a]), (["--status", "Running", "--site", "LCG.One.org"], [b]),
-                              (["--limit", "1"], [c]), (["--since", "1h"], [c, b, a]),
-                              (["--until", "2020-01-01"], []), (["--since", "2099-01-01T00:00"], [])):
+    for options, expected in (
+        (["--site", "LCG.One.org"], [b, a]),
+        (["--ce", "ce1.two.org"], [c]),
+        (["--status", "Failed"], [a]),
+        (["--status", "Running", "--site", "LCG.One.org"], [b]),
+        (["--limit", "1"], [c]),
+        (["--since", "1h"], [c, b, a]),
+        (["--until", "2020-01-01"], []),
+        (["--since", "2099-01-01T00:00"], []),
+    ):
         code, out, _ = pilotctl(capsys, "logbook", "pilots", "--db", url, "--json", *options)
         assert code == 0 and [json.loads(line)["stamp"] for line in out.splitlines()] == expected, options
 
@@ -84,8 +106,11 @@ def test_follow_prints_new_messages_until_the_result(filled):
     from pilot_server.logbook.store.logstore import Store
 
     url, (_a, _b, c) = filled
-    process = subprocess.Popen(PILOTCTL + ["logbook", "follow", c, "--db", url, "--interval", "0.1",
-                                           "--timeout", "60"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        PILOTCTL + ["logbook", "follow", c, "--db", url, "--interval", "0.1", "--timeout", "60"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     store = Store.open(url)
     seen = []
 
@@ -113,25 +138,37 @@ def test_follow_prints_new_messages_until_the_result(filled):
         store.close()
     lines = seen + out.decode().splitlines()
     assert process.returncode == 0, err
-    assert [line.split("] ", 1)[1] for line in lines] == ["line 1", "line 2", "line 3", "late five",
-                                                           "four, out of order", "pilot finished with exit code 0"]
+    assert [line.split("] ", 1)[1] for line in lines] == [
+        "line 1",
+        "line 2",
+        "line 3",
+        "late five",
+        "four, out of order",
+        "pilot finished with exit code 0",
+    ]
 
 
 def test_follow_waits_for_a_pilot_and_times_out(filled):
     url, _ = filled
-    done = subprocess.run(PILOTCTL + ["logbook", "follow", "e" * 32, "--db", url, "--interval", "0.1",
-                                      "--timeout", "0.5"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    done = subprocess.run(
+        PILOTCTL + ["logbook", "follow", "e" * 32, "--db", url, "--interval", "0.1", "--timeout", "0.5"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     assert done.returncode == 1 and b"waiting for pilot" in done.stderr and b"no result from pilot" in done.stderr
 
 
-@pytest.mark.parametrize("argv, message", [
-    ([], "give --tls-cert and --tls-key"),
-    (["--insecure-http"], "nobody could write"),
-    (["--insecure-http", "--token-secret", "S", "--tls-cert", "c"], "takes no --tls-cert"),
-    (["--tls-cert", "c", "--tls-key", "k", "--trusted-dn", "/CN=x"], "needs --ca-dir"),
-    (["--insecure-http", "--token-secret", "S", "--listen", "nowhere"], "HOST:PORT"),
-    (["--insecure-http", "--token-secret", "/nonexistent/secret"], "/nonexistent/secret"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        ([], "give --tls-cert and --tls-key"),
+        (["--insecure-http"], "nobody could write"),
+        (["--insecure-http", "--token-secret", "S", "--tls-cert", "c"], "takes no --tls-cert"),
+        (["--tls-cert", "c", "--tls-key", "k", "--trusted-dn", "/CN=x"], "needs --ca-dir"),
+        (["--insecure-http", "--token-secret", "S", "--listen", "nowhere"], "HOST:PORT"),
+        (["--insecure-http", "--token-secret", "/nonexistent/secret"], "/nonexistent/secret"),
+    ],
+)
 def test_serve_option_errors_are_one_line(argv, message, tmp_path, capsys):
     from pilot_server import tokens
 
@@ -162,9 +199,26 @@ def test_serve_over_tls_end_to_end(tmp_path):
     port = free_port()
     work = tmp_path / "work"
     work.mkdir()
-    process = subprocess.Popen(PILOTCTL + ["logbook", "serve", "--listen", "127.0.0.1:%d" % port, "--tls-cert", cert,
-                                           "--tls-key", key, "--ca-dir", pki.ca_dir, "--token-secret", secret],
-                               cwd=str(work), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        PILOTCTL
+        + [
+            "logbook",
+            "serve",
+            "--listen",
+            "127.0.0.1:%d" % port,
+            "--tls-cert",
+            cert,
+            "--tls-key",
+            key,
+            "--ca-dir",
+            pki.ca_dir,
+            "--token-secret",
+            secret,
+        ],
+        cwd=str(work),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     stamp = new_stamp()
     good = token(stamp)
     try:
@@ -175,11 +229,16 @@ def test_serve_over_tls_end_to_end(tmp_path):
                 return post(url, "/api/v1/health", None, context=pki.client_context(), method="GET")[0] == 200
             except OSError:
                 return False
+
         wait_until(healthy, 30, 0.1, what="pilotctl logbook serve to answer")
-        assert post(url, "/api/v1/logs", body(stamp, range(1, 4)), bearer(good),
-                    context=pki.client_context()) == (200, {"stored": 3, "duplicates": 0, "last_seq": 3})
-        assert post(url, "/api/v1/logs", body(stamp, [4]), bearer(good[:-2] + "zz"),
-                    context=pki.client_context())[0] == 401
+        assert post(url, "/api/v1/logs", body(stamp, range(1, 4)), bearer(good), context=pki.client_context()) == (
+            200,
+            {"stored": 3, "duplicates": 0, "last_seq": 3},
+        )
+        assert (
+            post(url, "/api/v1/logs", body(stamp, [4]), bearer(good[:-2] + "zz"), context=pki.client_context())[0]
+            == 401
+        )
     finally:
         process.send_signal(signal.SIGTERM)
         out, err = process.communicate(timeout=30)
@@ -209,19 +268,41 @@ def test_serve_with_broker_also_consumes(tmp_path):
     tokens.write_secret(metrics_secret, b"m" * 32)
     port = free_port()
     url = "sqlite:///%s" % (tmp_path / "logbook.sqlite")
-    process = subprocess.Popen(PILOTCTL + ["logbook", "serve", "--db", url, "--insecure-http", "--listen",
-                                           "127.0.0.1:%d" % port, "--token-secret", secret, "--broker", broker,
-                                           "--queue", queue, "--metrics-token-file", metrics_secret],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        PILOTCTL
+        + [
+            "logbook",
+            "serve",
+            "--db",
+            url,
+            "--insecure-http",
+            "--listen",
+            "127.0.0.1:%d" % port,
+            "--token-secret",
+            secret,
+            "--broker",
+            broker,
+            "--queue",
+            queue,
+            "--metrics-token-file",
+            metrics_secret,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     by_http, by_stomp = new_stamp(), new_stamp()
     try:
+
         def healthy():
             try:
                 return post("http://127.0.0.1:%d" % port, "/api/v1/health", None, method="GET")[0] == 200
             except OSError:
                 return False
+
         wait_until(healthy, 30, 0.1, what="serve to answer")
-        assert post("http://127.0.0.1:%d" % port, "/api/v1/logs", body(by_http, [1, 2]), bearer(token(by_http)))[0] == 200
+        assert (
+            post("http://127.0.0.1:%d" % port, "/api/v1/logs", body(by_http, [1, 2]), bearer(token(by_http)))[0] == 200
+        )
         with StompSender("127.0.0.1", 61613) as sender:
             sender.send("/queue/" + queue, body(by_stomp, [1, 2, 3]), {"pilot-token": token(by_stomp)})
         store = Store.open(url, migrate=False)

@@ -17,8 +17,7 @@ import uuid
 import pytest
 from sqlalchemy import create_engine, text
 
-from logbook_services import (ThrowawayPostgres, ThrowawayRabbit, delete_queue, queue_depth,
-                              stomp_send_reliably)
+from logbook_services import ThrowawayPostgres, ThrowawayRabbit, delete_queue, queue_depth, stomp_send_reliably
 from logbook_support import SECRET, body, databases, new_stamp, sqlite_store, token  # noqa: F401
 from support.waiting import wait_until
 
@@ -92,18 +91,20 @@ def test_invalid_messages_are_rejected_and_acknowledged(sqlite_store, queue):
     good = body(stamp, [1, 2])
     items = [
         (b"not json at all", {"pilot-token": token(stamp)}),
-        (good, {}),                                           # no token
-        (good, {"pilot-token": token(new_stamp())}),          # token of another pilot
-        (good, {"pilot-token": token(stamp, ttl=-5)}),        # expired
+        (good, {}),  # no token
+        (good, {"pilot-token": token(new_stamp())}),  # token of another pilot
+        (good, {"pilot-token": token(stamp, ttl=-5)}),  # expired
         (body(stamp, range(1, 5002)), {"pilot-token": token(stamp)}),  # over the limit
-        (good, {"pilot-token": token(stamp)}),                # the one good batch
+        (good, {"pilot-token": token(stamp)}),  # the one good batch
     ]
     with StompSender("127.0.0.1", STOMP_PORT) as sender:
         sender.send_many("/queue/" + queue, items)
     running = RunningConsumer(sqlite_store, queue)
     try:
-        wait_until(lambda: queue_depth(BROKER, queue) == 0 and sqlite_store.counts()[2] == 5,
-                   what="all acknowledged, 5 rejected")
+        wait_until(
+            lambda: queue_depth(BROKER, queue) == 0 and sqlite_store.counts()[2] == 5,
+            what="all acknowledged, 5 rejected",
+        )
     finally:
         running.stop()
     assert [item["seq"] for item in sqlite_store.messages(stamp)] == [1, 2]
@@ -133,8 +134,9 @@ def test_redelivered_and_resent_batches_are_stored_once(sqlite_store, queue):
         sender.send_many("/queue/" + queue, items + items[1:] + items[:1])  # a pilot's retries and spool
     running = RunningConsumer(sqlite_store, queue)
     try:
-        wait_until(lambda: queue_depth(BROKER, queue) == 0 and running.consumer.totals["deliveries"] == 6,
-                   what="6 deliveries")
+        wait_until(
+            lambda: queue_depth(BROKER, queue) == 0 and running.consumer.totals["deliveries"] == 6, what="6 deliveries"
+        )
     finally:
         running.stop()
     assert_stored_once_in_order(sqlite_store, [stamp], 30)
@@ -157,9 +159,25 @@ def test_a_consumer_killed_before_its_commit_loses_nothing(databases, queue, tmp
     connection = locker.connect()
     transaction = connection.begin()
     connection.execute(text("LOCK TABLE pilots IN ACCESS EXCLUSIVE MODE"))
-    process = subprocess.Popen([sys.executable, "-m", "pilot_server.cli", "logbook", "consume", "--db", url,
-                                "--broker", BROKER, "--queue", queue, "--token-secret", secret_file],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pilot_server.cli",
+            "logbook",
+            "consume",
+            "--db",
+            url,
+            "--broker",
+            BROKER,
+            "--queue",
+            queue,
+            "--token-secret",
+            secret_file,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         with StompSender("127.0.0.1", STOMP_PORT) as sender:
             sender.send("/queue/" + queue, body(stamp, range(1, 101)), {"pilot-token": token(stamp)})
@@ -167,8 +185,11 @@ def test_a_consumer_killed_before_its_commit_loses_nothing(databases, queue, tmp
 
         def consumer_waits_on_the_lock():
             with locker.connect() as probe:
-                return probe.execute(text("SELECT count(*) FROM pg_stat_activity WHERE datname = :n AND "
-                                          "wait_event_type = 'Lock'"), {"n": name}).scalar()
+                return probe.execute(
+                    text("SELECT count(*) FROM pg_stat_activity WHERE datname = :n AND wait_event_type = 'Lock'"),
+                    {"n": name},
+                ).scalar()
+
         wait_until(consumer_waits_on_the_lock, 30, 0.1, what="the consumer to receive and wait for the database")
         assert queue_depth(BROKER, queue) == 0  # delivered, not acknowledged
         process.send_signal(signal.SIGKILL)
@@ -183,8 +204,9 @@ def test_a_consumer_killed_before_its_commit_loses_nothing(databases, queue, tmp
     assert store.pilot(stamp) is None
     running = RunningConsumer(store, queue)
     try:
-        wait_until(lambda: store.counts()[1] == 100 and queue_depth(BROKER, queue) == 0,
-                   what="the redelivered batch stored")
+        wait_until(
+            lambda: store.counts()[1] == 100 and queue_depth(BROKER, queue) == 0, what="the redelivered batch stored"
+        )
     finally:
         running.stop()
         store.close()
@@ -214,7 +236,7 @@ def test_database_restarted_during_ingestion(throwaway_postgres, queue):
             restart = threading.Thread(target=throwaway_postgres.restart)
             restart.start()
             for index in range(100, len(items), 20):
-                sender.send_many("/queue/" + queue, items[index:index + 20])
+                sender.send_many("/queue/" + queue, items[index : index + 20])
                 time.sleep(0.05)
             restart.join(60)
 
@@ -223,6 +245,7 @@ def test_database_restarted_during_ingestion(throwaway_postgres, queue):
                 return store.counts()[1] == 6000 and queue_depth(BROKER, queue) == 0
             except Exception:
                 return False
+
         wait_until(all_stored, 90, 0.2, what="6,000 messages after the restart")
     finally:
         running.stop()
@@ -240,8 +263,9 @@ def test_broker_restarted_during_a_run(sqlite_store):
     running = RunningConsumer(sqlite_store, queue, broker=rabbit.url)
     try:
         retries = []
-        sender = threading.Thread(target=lambda: retries.append(
-            stomp_send_reliably(rabbit.stomp_port, queue, items, pause=0.03)))
+        sender = threading.Thread(
+            target=lambda: retries.append(stomp_send_reliably(rabbit.stomp_port, queue, items, pause=0.03))
+        )
         sender.start()
         wait_until(lambda: sqlite_store.counts()[1] >= 200, what="ingestion to start")
         rabbit.stop()
@@ -287,10 +311,29 @@ def test_three_consumers_store_every_message_once_even_when_one_is_killed(databa
     for index in range(3):
         logs.append(str(tmp_path / ("consumer%d.log" % index)))
         with open(logs[-1], "wb") as log:
-            processes.append(subprocess.Popen(
-                [sys.executable, "-m", "pilot_server.cli", "logbook", "consume", "--db", url, "--broker", BROKER,
-                 "--queue", queue, "--token-secret", secret_file, "--flush", "5"],
-                stdout=log, stderr=subprocess.STDOUT))
+            processes.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "pilot_server.cli",
+                        "logbook",
+                        "consume",
+                        "--db",
+                        url,
+                        "--broker",
+                        BROKER,
+                        "--queue",
+                        queue,
+                        "--token-secret",
+                        secret_file,
+                        "--flush",
+                        "5",
+                    ],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
     try:
         wait_until(lambda: consumers_on(queue) == 3, 60, 0.1, what="three consumers on the queue")
         with StompSender("127.0.0.1", STOMP_PORT) as sender:
@@ -298,8 +341,12 @@ def test_three_consumers_store_every_message_once_even_when_one_is_killed(databa
             processes[1].send_signal(signal.SIGKILL)  # in the middle: the queue still holds a backlog
             assert processes[1].wait(10) == -signal.SIGKILL
             sender.send_many("/queue/" + queue, items[240:])
-        wait_until(lambda: store.counts()[1] == 4800 and queue_depth(BROKER, queue) == 0, 120, 0.2,
-                   what="4,800 messages stored and the queue acknowledged")
+        wait_until(
+            lambda: store.counts()[1] == 4800 and queue_depth(BROKER, queue) == 0,
+            120,
+            0.2,
+            what="4,800 messages stored and the queue acknowledged",
+        )
     finally:
         for process in processes:
             if process.poll() is None:

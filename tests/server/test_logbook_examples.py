@@ -34,7 +34,7 @@ def exec_start(unit_text, instance):
     text = unit_text.replace("\\\n", " ")
     line = [item for item in text.splitlines() if item.startswith("ExecStart=")]
     assert len(line) == 1, line
-    return shlex.split(line[0][len("ExecStart="):].replace("%i", instance))
+    return shlex.split(line[0][len("ExecStart=") :].replace("%i", instance))
 
 
 def test_the_systemd_units_pass_systemd_analyze(tmp_path):
@@ -48,8 +48,9 @@ def test_the_systemd_units_pass_systemd_analyze(tmp_path):
         text = text.replace("/etc/pilots2/logbook.env", os.path.join(SYSTEMD, "logbook.env"))
         path = tmp_path / name.replace("@.", "@%s." % instance)
         path.write_text(text)
-        done = subprocess.run([analyze, "verify", "--man=no", str(path)], stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, timeout=120)
+        done = subprocess.run(
+            [analyze, "verify", "--man=no", str(path)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120
+        )
         said = [line for line in done.stdout.decode().splitlines() if path.name in line]
         assert done.returncode == 0 and not said, done.stdout.decode()[-1500:]
 
@@ -71,8 +72,11 @@ def test_the_units_give_pilotctl_options_it_accepts():
     consume = exec_start(read(os.path.join(SYSTEMD, "pilots2-logbook-consume@.service")), "1")
     args = cli.parser().parse_args(consume[1:])
     assert args.handler is cmd_consume.consume_command and args.token_secret
-    environment = dict(line.split("=", 1) for line in read(os.path.join(SYSTEMD, "logbook.env")).splitlines()
-                       if line and not line.startswith("#"))
+    environment = dict(
+        line.split("=", 1)
+        for line in read(os.path.join(SYSTEMD, "logbook.env")).splitlines()
+        if line and not line.startswith("#")
+    )
     assert set(environment) == {"PILOTS2_LOGBOOK_DB", "PILOTS2_BROKER_URL"}
 
 
@@ -85,9 +89,13 @@ def test_the_haproxy_example_is_valid(tmp_path):
         pytest.fail(str(exc))
     pki = PKI(tmp_path / "pki")
     config = tmp_path / "logbook.cfg"
-    config.write_text(read(os.path.join(REPO, "examples", "haproxy", "logbook.cfg"))
-                      .replace("/etc/pilots2/logbook-ca.pem", pki.ca_file))
-    done = subprocess.run([binary, "-c", "-f", str(config)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          timeout=60)
+    config.write_text(
+        read(os.path.join(REPO, "examples", "haproxy", "logbook.cfg")).replace(
+            "/etc/pilots2/logbook-ca.pem", pki.ca_file
+        )
+    )
+    done = subprocess.run(
+        [binary, "-c", "-f", str(config)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60
+    )
     assert done.returncode == 0, done.stdout.decode()[-1500:]
     assert "mode tcp" in config.read_text() and " ssl " not in config.read_text().split("backend")[0]

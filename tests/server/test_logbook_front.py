@@ -35,8 +35,10 @@ def connect(running, source="127.0.0.1", context=None):
 
 def batch_request(stamp, seqs, extra=b"", length=None):
     payload = body(stamp, seqs)
-    head = ("POST %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\n"
-            "Content-Length: %d\r\n" % (LOGS, token(stamp), len(payload) if length is None else length)).encode()
+    head = (
+        "POST %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\n"
+        "Content-Length: %d\r\n" % (LOGS, token(stamp), len(payload) if length is None else length)
+    ).encode()
     return head + extra + b"\r\n" + payload
 
 
@@ -53,8 +55,9 @@ def read_reply(sock):
         data += chunk
     head, _, rest = data.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
-    headers = dict((name.strip().lower(), value.strip()) for name, _, value in
-                   (line.partition(":") for line in lines[1:]))
+    headers = dict(
+        (name.strip().lower(), value.strip()) for name, _, value in (line.partition(":") for line in lines[1:])
+    )
     length = int(headers.get("content-length", "0"))
     while len(rest) < length:
         chunk = sock.recv(65536)
@@ -101,8 +104,9 @@ def tls_front(sqlite_store, pki):
     from pilot_server.logbook.receive import tlsconfig
 
     context = tlsconfig.server_context(pki.server_files[0], pki.server_files[1])
-    running = start_server(sqlite_store, tls_context=context,
-                           limits=limits(handshake_timeout=2, head_timeout=2, idle_timeout=4))
+    running = start_server(
+        sqlite_store, tls_context=context, limits=limits(handshake_timeout=2, head_timeout=2, idle_timeout=4)
+    )
     running.store = sqlite_store
     yield running
     running.stop()
@@ -123,8 +127,9 @@ def metric(running, name, labels=None):
 def get_metrics(running, credential=None):
     import http.client
 
-    connection = http.client.HTTPConnection("127.0.0.1", port_of(running), timeout=10,
-                                            source_address=("127.0.0.9", 0))  # not counted with the tests' own
+    connection = http.client.HTTPConnection(
+        "127.0.0.1", port_of(running), timeout=10, source_address=("127.0.0.9", 0)
+    )  # not counted with the tests' own
     try:
         connection.request("GET", "/metrics", headers={"Authorization": "Bearer " + credential} if credential else {})
         response = connection.getresponse()
@@ -134,6 +139,7 @@ def get_metrics(running, credential=None):
 
 
 # -- framing ------------------------------------------------------------------------------------------
+
 
 def test_duplicate_content_length_is_400_and_nothing_stored(front):
     stamp = new_stamp()
@@ -151,8 +157,10 @@ def test_duplicate_content_length_is_400_and_nothing_stored(front):
 def test_transfer_encoding_and_a_missing_length_are_400(front):
     stamp = new_stamp()
     sock = connect(front)
-    sock.sendall(b"POST /api/v1/logs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
-                 b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n" % token(stamp).encode())
+    sock.sendall(
+        b"POST /api/v1/logs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n" % token(stamp).encode()
+    )
     status, _, reply = read_reply(sock)
     assert status == 400 and "not a Transfer-Encoding" in json.loads(reply)["error"] and closed(sock)
     sock = connect(front)
@@ -187,8 +195,9 @@ def test_a_head_over_the_limit_is_431_and_closed(front):
 def test_pipelined_requests_are_answered_in_order(front):
     stamp = new_stamp()
     sock = connect(front)
-    sock.sendall(batch_request(stamp, [1, 2]) + batch_request(stamp, [3]) +
-                 b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+    sock.sendall(
+        batch_request(stamp, [1, 2]) + batch_request(stamp, [3]) + b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n"
+    )
     first, second, third = read_reply(sock), read_reply(sock), read_reply(sock)
     assert json.loads(first[2]) == {"stored": 2, "duplicates": 0, "last_seq": 2}
     assert json.loads(second[2]) == {"stored": 1, "duplicates": 0, "last_seq": 3}
@@ -232,6 +241,7 @@ def test_a_refused_body_is_drained_and_the_connection_kept(front):
 
 
 # -- time limits ----------------------------------------------------------------------------------------
+
 
 def test_slowloris_gets_408_and_is_closed(quick):
     sock = connect(quick)
@@ -295,6 +305,7 @@ def test_tls_handshake_deadline_closes_idle_and_half_handshakes(tls_front, pki):
 
 # -- connection caps -------------------------------------------------------------------------------------
 
+
 def test_connections_per_address_are_capped_and_refusals_logged_once(front, caplog):
     caplog.set_level(logging.INFO, logger="pilots2")
     held = [connect(front) for _ in range(4)]
@@ -311,8 +322,11 @@ def test_connections_per_address_are_capped_and_refusals_logged_once(front, capl
     assert len(lines) == 1 and "127.0.0.1" in lines[0], lines
     for sock in held:
         sock.close()
-    assert wait_until(lambda: metric(front, "pilots2_logbook_connections_refused_total",
-                                     {"reason": "per_address"}) == 5, 10, what="5 refusals counted")
+    assert wait_until(
+        lambda: metric(front, "pilots2_logbook_connections_refused_total", {"reason": "per_address"}) == 5,
+        10,
+        what="5 refusals counted",
+    )
 
 
 def test_the_refusal_log_reports_what_it_suppressed():
@@ -331,11 +345,15 @@ def test_the_refusal_log_reports_what_it_suppressed():
     refusals("10.0.0.2", "per address")
     now[0] += 61
     refusals("10.0.0.1", "per address")
-    assert records == ["refused 10.0.0.1: per address", "refused 10.0.0.2: per address",
-                       "refused 10.0.0.1: per address (6 more since the last report)"]
+    assert records == [
+        "refused 10.0.0.1: per address",
+        "refused 10.0.0.2: per address",
+        "refused 10.0.0.1: per address (6 more since the last report)",
+    ]
 
 
 # -- metrics ------------------------------------------------------------------------------------------
+
 
 def test_metrics_need_their_token_or_an_administrator(front):
     stamp = new_stamp()
@@ -358,6 +376,7 @@ def test_metrics_need_their_token_or_an_administrator(front):
 
 
 # -- stopping -----------------------------------------------------------------------------------------
+
 
 def test_stop_finishes_the_request_in_progress_then_refuses(sqlite_store, tmp_path):
     """SIGTERM's path: the batch waiting for the database is answered (Connection: close), then the front ends."""
@@ -396,6 +415,7 @@ def can_connect(running):
 
 # -- group commit ---------------------------------------------------------------------------------------
 
+
 def test_group_commit_stores_concurrent_batches_and_isolates_a_bad_one(sqlite_store):
     """Batches handed in together share transactions; one the database refuses fails alone."""
     from logbook_support import make_messages, result_message
@@ -415,6 +435,7 @@ def test_group_commit_stores_concurrent_batches_and_isolates_a_bad_one(sqlite_st
                 outcomes[stamp] = writer.store_batch(stamp, messages)
             except Exception as exc:
                 errors[stamp] = exc
+
         threads = [threading.Thread(target=send, args=batch) for batch in batches]
         for thread in threads:
             thread.start()
@@ -424,9 +445,12 @@ def test_group_commit_stores_concurrent_batches_and_isolates_a_bad_one(sqlite_st
     def groups():
         from prometheus_client.parser import text_string_to_metric_families
 
-        return dict((sample.name, sample.value) for family in text_string_to_metric_families(
-            metrics.render().decode()) for sample in family.samples if sample.name.startswith(
-            "pilots2_logbook_group_batches_"))
+        return dict(
+            (sample.name, sample.value)
+            for family in text_string_to_metric_families(metrics.render().decode())
+            for sample in family.samples
+            if sample.name.startswith("pilots2_logbook_group_batches_")
+        )
 
     stamps = [new_stamp() for _ in range(30)]
     together([(stamp, make_messages(stamp, [1, 2])) for stamp in stamps])
@@ -436,8 +460,9 @@ def test_group_commit_stores_concurrent_batches_and_isolates_a_bad_one(sqlite_st
     # an exit code the database cannot hold (not checked at intake here): its group is stored again
     # batch by batch, and only that batch fails
     bad, others = new_stamp(), [new_stamp() for _ in range(5)]
-    together([(bad, [result_message(bad, 1, exit_code=10 ** 30)])] +
-             [(stamp, make_messages(stamp, [1])) for stamp in others])
+    together(
+        [(bad, [result_message(bad, 1, exit_code=10**30)])] + [(stamp, make_messages(stamp, [1])) for stamp in others]
+    )
     writer.stop()
     assert set(errors) == {bad}
     assert all(outcomes[stamp].stored == 1 for stamp in others) and sqlite_store.pilot(bad) is None

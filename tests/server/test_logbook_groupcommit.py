@@ -25,8 +25,7 @@ def test_group_commit_makes_one_group_of_what_arrives_while_a_writer_is_busy(sql
 
     writer = GroupCommit(SlowStore(), Metrics(), writers=2, max_group=64)
     stamps = [new_stamp() for _ in range(6)]
-    threads = [threading.Thread(target=writer.store_batch, args=(stamp, make_messages(stamp, [1])))
-               for stamp in stamps]
+    threads = [threading.Thread(target=writer.store_batch, args=(stamp, make_messages(stamp, [1]))) for stamp in stamps]
     threads[0].start()
     assert entered.wait(30)
     for thread in threads[1:]:
@@ -65,8 +64,9 @@ def test_big_batches_are_written_side_by_side(sqlite_store):
     threads = [threading.Thread(target=writer.store_batch, args=(first, make_messages(first, [1])))]
     threads[0].start()
     assert entered.wait(30)
-    threads.append(threading.Thread(target=writer.store_batch,
-                                    args=(big, make_messages(big, range(1, MIN_GROUP_MESSAGES + 1)))))
+    threads.append(
+        threading.Thread(target=writer.store_batch, args=(big, make_messages(big, range(1, MIN_GROUP_MESSAGES + 1))))
+    )
     threads[1].start()
     threads[1].join(30)  # written by the second writer while the first is still busy
     assert not threads[1].is_alive() and sizes == [1, 1]

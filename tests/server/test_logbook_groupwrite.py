@@ -6,8 +6,16 @@ import threading
 
 from sqlalchemy import event, func, select
 
-from logbook_support import (backend, databases, make_messages, new_stamp, result_message,  # noqa: F401
-                             session_stores, session_urls, store)
+from logbook_support import (
+    backend,  # noqa: F401
+    databases,  # noqa: F401
+    make_messages,
+    new_stamp,
+    result_message,  # noqa: F401
+    session_stores,  # noqa: F401
+    session_urls,  # noqa: F401
+    store,  # noqa: F401
+)
 from pilot_server.worker import messages as wire
 
 
@@ -16,20 +24,24 @@ def stored_rows(store, stamps):
 
     messages = schema.messages
     with store.engine.connect() as connection:
-        return connection.execute(select(func.count()).select_from(messages)
-                                  .where(messages.c.stamp.in_(sorted(stamps)))).scalar()
+        return connection.execute(
+            select(func.count()).select_from(messages).where(messages.c.stamp.in_(sorted(stamps)))
+        ).scalar()
 
 
 def test_duplicates_within_one_group_count_once(store):
     from pilot_server.logbook.store.logstore import Batch
 
     a, b = new_stamp(), new_stamp()
-    group = [Batch(a, make_messages(a, range(1, 11))), Batch(b, make_messages(b, range(1, 6))),
-             Batch(a, make_messages(a, range(5, 16))), Batch(a, make_messages(a, range(1, 16))),
-             Batch(b, make_messages(b, [5, 6, 6, 7]))]
+    group = [
+        Batch(a, make_messages(a, range(1, 11))),
+        Batch(b, make_messages(b, range(1, 6))),
+        Batch(a, make_messages(a, range(5, 16))),
+        Batch(a, make_messages(a, range(1, 16))),
+        Batch(b, make_messages(b, [5, 6, 6, 7])),
+    ]
     outcomes = store.store_batches(group)
-    assert [tuple(outcome) for outcome in outcomes] == [(10, 0, 10), (5, 0, 5), (5, 6, 15), (0, 15, 15),
-                                                        (2, 2, 7)]
+    assert [tuple(outcome) for outcome in outcomes] == [(10, 0, 10), (5, 0, 5), (5, 6, 15), (0, 15, 15), (2, 2, 7)]
     assert sum(outcome.stored for outcome in outcomes) == stored_rows(store, [a, b]) == 22
     assert [item["seq"] for item in store.messages(a)] == list(range(1, 16))
     assert (store.pilot(a)["message_count"], store.pilot(b)["message_count"]) == (15, 7)
@@ -83,17 +95,24 @@ def test_states_and_commands_follow_the_batches_in_order(store):
     from pilot_server.logbook.store.logstore import Batch
 
     stamp, other = new_stamp(), new_stamp()
-    started = wire.message(stamp, 1, 1000.0, "InstallDIRAC", source="InstallDIRAC", kind="command",
-                           status="started")
-    ended = wire.message(stamp, 2, 1010.0, "InstallDIRAC ok", source="InstallDIRAC", kind="command", status="ok",
-                         data={"duration": 10.0})
-    late = wire.message(stamp, 3, 1020.0, "InstallDIRAC", source="InstallDIRAC", kind="command",
-                        status="started")
-    store.store_batches([Batch(stamp, [started]), Batch(other, make_messages(other, [1])),
-                         Batch(stamp, [ended]), Batch(stamp, [late]), Batch(stamp, [result_message(stamp, 4)])])
+    started = wire.message(stamp, 1, 1000.0, "InstallDIRAC", source="InstallDIRAC", kind="command", status="started")
+    ended = wire.message(
+        stamp, 2, 1010.0, "InstallDIRAC ok", source="InstallDIRAC", kind="command", status="ok", data={"duration": 10.0}
+    )
+    late = wire.message(stamp, 3, 1020.0, "InstallDIRAC", source="InstallDIRAC", kind="command", status="started")
+    store.store_batches(
+        [
+            Batch(stamp, [started]),
+            Batch(other, make_messages(other, [1])),
+            Batch(stamp, [ended]),
+            Batch(stamp, [late]),
+            Batch(stamp, [result_message(stamp, 4)]),
+        ]
+    )
     commands = store.commands(stamp)
     assert [(row["name"], row["status"], row["start"], row["duration"]) for row in commands] == [
-        ("InstallDIRAC", "ok", 1000.0, 10.0)]
+        ("InstallDIRAC", "ok", 1000.0, 10.0)
+    ]
     assert [row["state"] for row in store.states(stamp)] == ["Running", "Done"]
     assert store.pilot(stamp)["status"] == "Done" and store.pilot(other)["status"] == "Running"
     assert store.commands(other) == []
@@ -161,10 +180,14 @@ def test_a_pilot_over_its_quota_is_refused_within_a_group(store):
 
     quota = Store(store.engine, max_messages=12)
     stamp, other = new_stamp(), new_stamp()
-    outcomes = quota.store_batches([Batch(stamp, make_messages(stamp, range(1, 11))),
-                                    Batch(stamp, make_messages(stamp, range(11, 16))),
-                                    Batch(other, make_messages(other, range(1, 6))),
-                                    Batch(stamp, make_messages(stamp, range(11, 13)))])
+    outcomes = quota.store_batches(
+        [
+            Batch(stamp, make_messages(stamp, range(1, 11))),
+            Batch(stamp, make_messages(stamp, range(11, 16))),
+            Batch(other, make_messages(other, range(1, 6))),
+            Batch(stamp, make_messages(stamp, range(11, 13))),
+        ]
+    )
     assert [tuple(outcome) for outcome in outcomes] == [(10, 0, 10), (0, 0, 10), (5, 0, 5), (2, 0, 12)]
     assert [outcome.refused is not None for outcome in outcomes] == [False, True, False, False]
     assert "quota of 12 messages" in outcomes[1].refused

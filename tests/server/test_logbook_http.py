@@ -6,8 +6,18 @@ import time
 import pytest
 from sqlalchemy import text
 
-from logbook_support import (SECRET, bearer, body, databases, make_messages, new_stamp, post,  # noqa: F401
-                             sqlite_store, start_server, token)
+from logbook_support import (
+    SECRET,
+    bearer,
+    body,
+    databases,  # noqa: F401
+    make_messages,
+    new_stamp,
+    post,  # noqa: F401
+    sqlite_store,  # noqa: F401
+    start_server,
+    token,
+)
 from support.waiting import wait_until
 from pilot_server.worker import messages as wire
 from pilot_server.logbook.store import migrations
@@ -17,8 +27,11 @@ LOGS = "/api/v1/logs"
 
 @pytest.fixture
 def server(sqlite_store):
-    running = start_server(sqlite_store, secrets=(b"old-secret-0123456789abcdef0123456789", SECRET),
-                           admin_secrets=(b"admin-secret-0123456789abcdef01234567",))
+    running = start_server(
+        sqlite_store,
+        secrets=(b"old-secret-0123456789abcdef0123456789", SECRET),
+        admin_secrets=(b"admin-secret-0123456789abcdef01234567",),
+    )
     running.store = sqlite_store
     yield running
     running.stop()
@@ -84,8 +97,9 @@ def test_a_bad_stamp_and_bad_headers_are_400(server):
     payload = wire.encode(wire.batch(stamp, [wire.message(stamp, 1, time.time(), "x")]))
     assert post(server.url, LOGS, payload, bearer(token(new_stamp())))[0] == 400
     good = new_stamp()
-    status, reply = post(server.url, LOGS, body(good, [1]), {"Authorization": "Bearer " + token(good),
-                                                             "Content-Type": "text/plain"})
+    status, reply = post(
+        server.url, LOGS, body(good, [1]), {"Authorization": "Bearer " + token(good), "Content-Type": "text/plain"}
+    )
     assert (status, "Content-Type must be application/json" in reply["error"]) == (400, True)
     assert server.store.pilot(good) is None
 
@@ -101,8 +115,11 @@ def test_credentials_401_and_403(server):
         (bearer(token(stamp, ttl=-10)), 401, "token expired"),
         (bearer(token(stamp, secret=b"u" * 40)), 401, "unknown key"),
         (bearer(token(new_stamp())), 403, "another pilot"),
-        (bearer("61646d696e2d7365637265742d303132333435363738396162636465663031323334353637"), 403,
-         "admin token registers pilots"),
+        (
+            bearer("61646d696e2d7365637265742d303132333435363738396162636465663031323334353637"),
+            403,
+            "admin token registers pilots",
+        ),
     ]
     for headers, status, reason in cases:
         got, reply = post(server.url, LOGS, payload, headers)
@@ -124,8 +141,14 @@ def test_over_the_limits_is_413(server):
 
 
 def test_health_unknown_paths_and_methods(server):
-    assert post(server.url, "/api/v1/health", None, method="GET") == (200, {"status": "ok", "version": pytest.approx(
-        post(server.url, "/api/v1/health", None, method="GET")[1]["version"]), "schema": migrations.LATEST})
+    assert post(server.url, "/api/v1/health", None, method="GET") == (
+        200,
+        {
+            "status": "ok",
+            "version": pytest.approx(post(server.url, "/api/v1/health", None, method="GET")[1]["version"]),
+            "schema": migrations.LATEST,
+        },
+    )
     assert post(server.url, "/api/v1/nothing", b"{}", bearer(token(new_stamp())))[0] == 404
     assert post(server.url, LOGS, b"{}", bearer(token(new_stamp())), method="PUT")[0] == 405
 
@@ -156,20 +179,38 @@ def test_registration_required_404_then_registered(sqlite_store):
         status, reply = post(running.url, LOGS, body(stamp, [1]), bearer(token(stamp)))
         assert (status, "unknown pilot stamp" in reply["error"]) == (404, True)
         assert sqlite_store.pilot(stamp) is None
-        registration = json.dumps({"stamp": stamp, "ce": "ce01.example.org", "queue": "long",
-                                   "site": "LCG.Example.org", "vo": "lhcb", "submitted": 1763700000}).encode()
+        registration = json.dumps(
+            {
+                "stamp": stamp,
+                "ce": "ce01.example.org",
+                "queue": "long",
+                "site": "LCG.Example.org",
+                "vo": "lhcb",
+                "submitted": 1763700000,
+            }
+        ).encode()
         # a pilot token cannot register; a bad registration is 400; the admin token can
         assert post(running.url, "/api/v1/pilots", registration, bearer(token(stamp)))[0] == 403
         assert post(running.url, "/api/v1/pilots", b'{"stamp": 5}', bearer(admin.hex()))[0] == 400
-        assert post(running.url, "/api/v1/pilots", b'{"stamp": "%s", "colour": "red"}' % stamp.encode(),
-                    bearer(admin.hex()))[0] == 400
+        assert (
+            post(
+                running.url, "/api/v1/pilots", b'{"stamp": "%s", "colour": "red"}' % stamp.encode(), bearer(admin.hex())
+            )[0]
+            == 400
+        )
         assert post(running.url, "/api/v1/pilots", registration, bearer(admin.hex())) == (
-            201, {"stamp": stamp, "created": True})
+            201,
+            {"stamp": stamp, "created": True},
+        )
         assert post(running.url, "/api/v1/pilots", registration, bearer(admin.hex()))[0] == 200
         assert post(running.url, LOGS, body(stamp, [1]), bearer(token(stamp)))[0] == 200
         pilot = sqlite_store.pilot(stamp)
         assert (pilot["site"], pilot["ce"], pilot["status"], pilot["submitted_time"]) == (
-            "LCG.Example.org", "ce01.example.org", "Running", 1763700000.0)
+            "LCG.Example.org",
+            "ce01.example.org",
+            "Running",
+            1763700000.0,
+        )
     finally:
         running.stop()
 
@@ -182,21 +223,25 @@ def test_database_unavailable_is_503_and_nothing_half_stored(databases):
     name = url.rsplit("/", 1)[1]
     store = Store.open(url)
     running = start_server(store)
-    admin = __import__("sqlalchemy").create_engine("postgresql://postgres@127.0.0.1/postgres",
-                                                   isolation_level="AUTOCOMMIT")
+    admin = __import__("sqlalchemy").create_engine(
+        "postgresql://postgres@127.0.0.1/postgres", isolation_level="AUTOCOMMIT"
+    )
     try:
         stamp = new_stamp()
         assert post(running.url, LOGS, body(stamp, [1, 2]), bearer(token(stamp)))[0] == 200
         with admin.connect() as connection:
             connection.execute(text("ALTER DATABASE %s ALLOW_CONNECTIONS false" % name))
-            connection.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
-                               {"n": name})
+            connection.execute(
+                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"), {"n": name}
+            )
         status, reply = post(running.url, LOGS, body(stamp, range(1, 6)), bearer(token(stamp)))
         assert (status, reply) == (503, {"error": "the database is unavailable, retry later"})
         with admin.connect() as connection:
             connection.execute(text("ALTER DATABASE %s ALLOW_CONNECTIONS true" % name))
         assert post(running.url, LOGS, body(stamp, range(1, 6)), bearer(token(stamp))) == (
-            200, {"stored": 3, "duplicates": 2, "last_seq": 5})
+            200,
+            {"stored": 3, "duplicates": 2, "last_seq": 5},
+        )
         assert [item["seq"] for item in store.messages(stamp)] == [1, 2, 3, 4, 5]
     finally:
         with admin.connect() as connection:
@@ -249,6 +294,7 @@ def test_connections_are_capped(sqlite_store):
                 return post(server.url, LOGS, body(stamp, [1]), bearer(token(stamp)))[0] == 200
             except OSError:
                 return False
+
         assert wait_until(accepted, 10, 0.1, what="a free connection slot")
     finally:
         for sock in idle:

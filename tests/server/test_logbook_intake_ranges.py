@@ -10,8 +10,23 @@ import socket
 import pytest
 from sqlalchemy import func, select, text
 
-from logbook_support import (SECRET, backend, bearer, body, databases, make_messages, new_stamp,  # noqa: F401
-                             get_text, post, session_stores, session_urls, sqlite_store, start_server, store, token)
+from logbook_support import (
+    SECRET,  # noqa: F401
+    backend,  # noqa: F401
+    bearer,
+    body,
+    databases,  # noqa: F401
+    make_messages,
+    new_stamp,  # noqa: F401
+    get_text,
+    post,
+    session_stores,  # noqa: F401
+    session_urls,  # noqa: F401
+    sqlite_store,  # noqa: F401
+    start_server,
+    store,  # noqa: F401
+    token,
+)
 from pilot_server.worker import messages as wire
 from pilot_server.logbook.store import schema
 
@@ -29,8 +44,9 @@ def server(sqlite_store):
 
 def stored_rows(store, stamp):
     messages = schema.messages
-    return store.read(lambda c: c.execute(select(func.count()).select_from(messages)
-                                          .where(messages.c.stamp == stamp)).scalar())
+    return store.read(
+        lambda c: c.execute(select(func.count()).select_from(messages).where(messages.c.stamp == stamp)).scalar()
+    )
 
 
 def get(url, path, credential=ADMIN):
@@ -55,16 +71,17 @@ BAD = [
     ("time Infinity", {"time": float("inf")}, "field 'time'"),
     ("time 1e300", {"time": 1e300}, "field 'time'"),
     ("time negative", {"time": -5.0}, "field 'time'"),
-    ("seq 2^63", {"seq": 2 ** 63}, "field 'seq'"),
+    ("seq 2^63", {"seq": 2**63}, "field 'seq'"),
     ("seq true", {"seq": True}, "field 'seq'"),
     ("duration 1e308", {"kind": "command", "status": "ok", "data": {"duration": 1e308}}, "field 'data.duration'"),
-    ("duration -1e308", {"kind": "command", "status": "failed", "data": {"duration": -1e308}},
-     "field 'data.duration'"),
-    ("reason an object", {"kind": "result", "data": {"pilot": {"exit_code": 1, "reason": {"why": "x"}}}},
-     "field 'data.pilot.reason'"),
-    ("exit code 10^30", {"kind": "result", "data": {"pilot": {"exit_code": 10 ** 30}}},
-     "field 'data.pilot.exit_code'"),
-    ("a number 10^30 in data", {"data": {"figure": 10 ** 30}}, "field 'data.figure'"),
+    ("duration -1e308", {"kind": "command", "status": "failed", "data": {"duration": -1e308}}, "field 'data.duration'"),
+    (
+        "reason an object",
+        {"kind": "result", "data": {"pilot": {"exit_code": 1, "reason": {"why": "x"}}}},
+        "field 'data.pilot.reason'",
+    ),
+    ("exit code 10^30", {"kind": "result", "data": {"pilot": {"exit_code": 10**30}}}, "field 'data.pilot.exit_code'"),
+    ("a number 10^30 in data", {"data": {"figure": 10**30}}, "field 'data.figure'"),
     ("NaN in data", {"kind": "heartbeat", "data": {"load1": float("nan")}}, "field 'data.load1'"),
     ("data nested 900 deep", {"data": {"x": deep(900)}}, "field 'data' is nested deeper than 32 levels"),
 ]
@@ -82,17 +99,22 @@ def test_a_value_out_of_range_is_400_naming_the_message_and_field(server, fields
 def test_json_nested_past_the_parser_is_400(server):
     stamp = new_stamp()
     payload = b'{"schema":"pilots2/log/1","stamp":"%s","messages":[{"data":%s}]}' % (
-        stamp.encode(), b"[" * 100000 + b"]" * 100000)
+        stamp.encode(),
+        b"[" * 100000 + b"]" * 100000,
+    )
     status, reply = post(server.url, LOGS, payload, bearer(token(stamp)))
     assert status == 400 and reply["error"].startswith("malformed JSON"), reply
 
 
-@pytest.mark.parametrize("document, named", [
-    ({"submitted": float("nan")}, "field 'submitted'"),
-    ({"submitted": float("inf")}, "field 'submitted'"),
-    ({"submitted": 1e300}, "field 'submitted'"),
-    ({"site": {"name": "x"}}, "field 'site'"),
-])
+@pytest.mark.parametrize(
+    "document, named",
+    [
+        ({"submitted": float("nan")}, "field 'submitted'"),
+        ({"submitted": float("inf")}, "field 'submitted'"),
+        ({"submitted": 1e300}, "field 'submitted'"),
+        ({"site": {"name": "x"}}, "field 'site'"),
+    ],
+)
 def test_a_registration_out_of_range_is_400(server, document, named):
     stamp = new_stamp()
     payload = json.dumps(dict(document, stamp=stamp)).encode()
@@ -105,14 +127,20 @@ def test_a_state_time_out_of_range_is_400(server):
     stamp = new_stamp()
     assert post(server.url, "/api/v1/pilots", json.dumps({"stamp": stamp}).encode(), bearer(ADMIN))[0] == 201
     for when in (1e300, float("inf"), -1):
-        status, reply = post(server.url, "/api/v1/pilots/%s/state" % stamp,
-                             json.dumps({"state": "Running", "time": when}).encode(), bearer(ADMIN))
+        status, reply = post(
+            server.url,
+            "/api/v1/pilots/%s/state" % stamp,
+            json.dumps({"state": "Running", "time": when}).encode(),
+            bearer(ADMIN),
+        )
         assert status == 400 and "field 'time'" in reply["error"], reply
     assert server.server.store.pilot(stamp)["status"] == "Submitted"
 
 
-@pytest.mark.parametrize("query", ["after=" + "9" * 30, "after=9223372036854775808", "after=%C2%B2", "after=-1",
-                                   "limit=%C2%B2", "limit=" + "1" * 30])
+@pytest.mark.parametrize(
+    "query",
+    ["after=" + "9" * 30, "after=9223372036854775808", "after=%C2%B2", "after=-1", "limit=%C2%B2", "limit=" + "1" * 30],
+)
 def test_after_and_limit_are_digits_in_range(server, query):
     stamp = new_stamp()
     assert post(server.url, LOGS, body(stamp, [1, 2]), bearer(token(stamp)))[0] == 200
@@ -146,8 +174,9 @@ def test_a_row_the_database_drops_silently_is_never_acknowledged(server):
     every row the pilot's resend is stored whole."""
     stamp = new_stamp()
     with server.server.store.engine.begin() as connection:
-        connection.execute(text("CREATE TRIGGER drop_seq4 BEFORE INSERT ON messages WHEN NEW.seq = 4 "
-                                "BEGIN SELECT RAISE(IGNORE); END"))
+        connection.execute(
+            text("CREATE TRIGGER drop_seq4 BEFORE INSERT ON messages WHEN NEW.seq = 4 BEGIN SELECT RAISE(IGNORE); END")
+        )
     status, reply = post(server.url, LOGS, body(stamp, range(1, 16)), bearer(token(stamp)))
     assert status == 500 and reply == {"error": "internal error"}
     assert stored_rows(server.server.store, stamp) == 0
@@ -177,9 +206,14 @@ def _raw(url, head, payload):
 def test_two_content_lengths_are_400(server, lengths):
     stamp = new_stamp()
     payload = body(stamp, [1])
-    values = {"same": str(len(payload)), "more": str(len(payload) + 10), "same, same": "%d, %d" % (
-        len(payload), len(payload))}
-    head = ("POST %s HTTP/1.1\r\nHost: logbook\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\n%s"
-            "\r\n\r\n" % (LOGS, token(stamp), "".join("Content-Length: %s\r\n" % values[name] for name in lengths)))
+    values = {
+        "same": str(len(payload)),
+        "more": str(len(payload) + 10),
+        "same, same": "%d, %d" % (len(payload), len(payload)),
+    }
+    head = (
+        "POST %s HTTP/1.1\r\nHost: logbook\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\n%s"
+        "\r\n\r\n" % (LOGS, token(stamp), "".join("Content-Length: %s\r\n" % values[name] for name in lengths))
+    )
     assert _raw(server.url, head, payload).startswith(b"HTTP/1.1 400 ")
     assert stored_rows(server.server.store, stamp) == 0

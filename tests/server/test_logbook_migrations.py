@@ -24,12 +24,20 @@ def test_upgrade_from_version_1_keeps_the_data(fresh_url):
         assert migrations.migrate(engine, target=1) == [(1, "pilots, messages, rejected")]
         stamp = new_stamp()
         with engine.begin() as connection:
-            connection.execute(text(
-                "INSERT INTO pilots (stamp, first_seen, last_seen, last_seq, message_count, status, status_time) "
-                "VALUES (:stamp, 1.0, 2.0, 1, 1, 'Running', 2.0)"), {"stamp": stamp})
-            connection.execute(text(
-                "INSERT INTO messages (stamp, seq, time, received, kind, level, source, text) "
-                "VALUES (:stamp, 1, 1.5, 2.0, 'log', 'INFO', 'Pilot', 'from version 1')"), {"stamp": stamp})
+            connection.execute(
+                text(
+                    "INSERT INTO pilots (stamp, first_seen, last_seen, last_seq, message_count, status, status_time) "
+                    "VALUES (:stamp, 1.0, 2.0, 1, 1, 'Running', 2.0)"
+                ),
+                {"stamp": stamp},
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO messages (stamp, seq, time, received, kind, level, source, text) "
+                    "VALUES (:stamp, 1, 1.5, 2.0, 'log', 'INFO', 'Pilot', 'from version 1')"
+                ),
+                {"stamp": stamp},
+            )
         columns = set(column["name"] for column in inspect(engine).get_columns("pilots"))
         assert "registered" not in columns
         applied = migrations.migrate(engine)
@@ -61,7 +69,8 @@ def test_migrated_schema_is_what_schema_py_says(fresh_url):
             for column in table.columns:
                 assert columns[column.name]["nullable"] == column.nullable, (table.name, column.name)
             assert sorted(found.get_pk_constraint(table.name)["constrained_columns"]) == sorted(
-                column.name for column in table.primary_key.columns)
+                column.name for column in table.primary_key.columns
+            )
             indexes = dict((index["name"], index["column_names"]) for index in found.get_indexes(table.name))
             for index in table.indexes:
                 assert indexes.get(index.name) == [column.name for column in index.columns], index.name
@@ -106,8 +115,7 @@ def test_a_newer_schema_is_refused_and_readers_do_not_migrate(fresh_url):
             migrations.check_current(engine)
         migrations.migrate(engine)
         with engine.begin() as connection:
-            connection.execute(schema.schema_version.insert().values(version=99, description="future",
-                                                                     applied=1.0))
+            connection.execute(schema.schema_version.insert().values(version=99, description="future", applied=1.0))
         with pytest.raises(DatabaseError, match="newer than this pilotctl knows"):
             migrations.migrate(engine)
     finally:

@@ -7,8 +7,22 @@ import pytest
 from sqlalchemy import insert
 
 from cli_support import pilotctl
-from logbook_support import (SECRET, backend, bearer, body, databases, make_messages, new_stamp, post,  # noqa: F401
-                             session_stores, session_urls, sqlite_store, start_server, store, token)
+from logbook_support import (
+    SECRET,
+    backend,  # noqa: F401
+    bearer,
+    body,
+    databases,  # noqa: F401
+    make_messages,
+    new_stamp,
+    post,  # noqa: F401
+    session_stores,  # noqa: F401
+    session_urls,  # noqa: F401
+    sqlite_store,  # noqa: F401
+    start_server,
+    store,  # noqa: F401
+    token,
+)
 from pilot_server.logbook.receive.quota import RejectedBudget
 from pilot_server.logbook.store import retention, schema
 from pilot_server.logbook.store.maintenance import Maintenance
@@ -35,7 +49,8 @@ def test_the_message_quota_is_413_and_a_resend_is_still_acknowledged(store):
         assert store.store_batch(stamp, make_messages(stamp, range(1, 9))) == (8, 0, 8)
         refused = store.store_batch(stamp, make_messages(stamp, range(7, 12)))  # 3 new: 11 > 10
         assert refused == (0, 2, 8) and refused.refused == (
-            "pilot %s holds 8 messages; 3 more would pass its quota of 10 messages" % stamp)
+            "pilot %s holds 8 messages; 3 more would pass its quota of 10 messages" % stamp
+        )
         assert store.pilot(stamp)["message_count"] == 8 and len(store.messages(stamp)) == 8
         assert store.store_batch(stamp, make_messages(stamp, range(1, 9))) == (0, 8, 8)  # re-sent: fine
         assert store.store_batch(stamp, make_messages(stamp, [9, 10])) == (2, 0, 10)  # up to the quota exactly
@@ -55,8 +70,9 @@ def test_the_byte_quota_counts_text_and_data(store):
         refused = store.store_batch(stamp, make_messages(stamp, [3, 4], text="x" * 50))
         assert refused == (2, 0, 4) and refused.refused is None  # 409 + 100 <= 700
         refused = store.store_batch(stamp, make_messages(stamp, [5], text="x" * 200))
-        assert refused.refused == ("pilot %s holds 509 bytes of messages; 200 more would pass its quota of "
-                                   "700 bytes" % stamp)
+        assert refused.refused == (
+            "pilot %s holds 509 bytes of messages; 200 more would pass its quota of 700 bytes" % stamp
+        )
     finally:
         store.max_bytes = None
 
@@ -65,10 +81,13 @@ def test_over_quota_over_https_is_413_with_the_reason_and_kept_in_rejected(serve
     server.server.store.max_messages = 5
     stamp = new_stamp()
     assert post(server.url, LOGS, body(stamp, range(1, 6)), bearer(token(stamp))) == (
-        200, {"stored": 5, "duplicates": 0, "last_seq": 5})
+        200,
+        {"stored": 5, "duplicates": 0, "last_seq": 5},
+    )
     status, reply = post(server.url, LOGS, body(stamp, [6]), bearer(token(stamp)))
-    assert status == 413 and reply == {"error": "pilot %s holds 5 messages; 1 more would pass its quota of 5 "
-                                                "messages" % stamp}
+    assert status == 413 and reply == {
+        "error": "pilot %s holds 5 messages; 1 more would pass its quota of 5 messages" % stamp
+    }
     assert [row["reason"][:4] for row in rejected_rows(server.server.store, stamp)] == ["413 "]
     assert post(server.url, LOGS, body(stamp, [5]), bearer(token(stamp)))[1]["duplicates"] == 1
 
@@ -103,9 +122,19 @@ def test_the_budget_starts_again_each_hour():
 
 def add_rejected(store, stamp, days_ago, count=3):
     with store.engine.begin() as connection:
-        connection.execute(insert(schema.rejected), [
-            {"time": time.time() - days_ago * 86400, "origin": "test", "stamp": stamp, "reason": "400 test",
-             "body": "{}"} for _ in range(count)])
+        connection.execute(
+            insert(schema.rejected),
+            [
+                {
+                    "time": time.time() - days_ago * 86400,
+                    "origin": "test",
+                    "stamp": stamp,
+                    "reason": "400 test",
+                    "body": "{}",
+                }
+                for _ in range(count)
+            ],
+        )
 
 
 def test_retention_purges_old_rejected_rows(store, tmp_path):
@@ -130,8 +159,7 @@ def test_the_maintenance_round_and_purge_command_remove_old_rejected_rows(tmp_pa
         add_rejected(store, stamp, 1, 2)
         Maintenance(store, Retention()).run_once()  # 7 days by default
         assert len(rejected_rows(store, stamp)) == 2
-        code, out, err = pilotctl(capsys, "logbook", "purge", "--db", url, "--retention-rejected", "0.5",
-                                  "--dry-run")
+        code, out, err = pilotctl(capsys, "logbook", "purge", "--db", url, "--retention-rejected", "0.5", "--dry-run")
         assert code == 0 and "and 2 rejected batch(es)" in out and len(rejected_rows(store, stamp)) == 2, err
         code, out, err = pilotctl(capsys, "logbook", "purge", "--db", url, "--retention-rejected", "0.5")
         assert code == 0 and "2 rejected batch(es)" in out and "rejected batches 0.5 d" in out, err
@@ -148,16 +176,21 @@ def test_the_quota_options_from_the_command_line_and_the_config_file(tmp_path):
     from pilot_server.logbook.cli import options as cliopts
 
     args = cli.parser().parse_args(["logbook", "serve"])
-    assert (args.max_messages_per_pilot, args.max_bytes_per_pilot, args.max_rejected_per_hour,
-            args.retention_rejected) == (1000000, 256 * 1024 * 1024, 100, None)
+    assert (
+        args.max_messages_per_pilot,
+        args.max_bytes_per_pilot,
+        args.max_rejected_per_hour,
+        args.retention_rejected,
+    ) == (1000000, 256 * 1024 * 1024, 100, None)
     path = tmp_path / "serve.toml"
-    path.write_text('max-messages-per-pilot = 0\nmax-bytes-per-pilot = 1048576\nmax-rejected-per-hour = 5\n'
-                    'retention-rejected = 2\n')
+    path.write_text(
+        "max-messages-per-pilot = 0\nmax-bytes-per-pilot = 1048576\nmax-rejected-per-hour = 5\nretention-rejected = 2\n"
+    )
     args = cli.parser().parse_args(["logbook", "serve", "--config", str(path), "--max-rejected-per-hour", "7"])
     config.apply(args.parser, args, args.config)
     assert cliopts.quota_caps(args) == {"max_messages": None, "max_bytes": 1048576}
     assert args.max_rejected_per_hour == 7 and cliopts.build_retention(args).rejected_days == 2.0
-    path.write_text('max-bytes-per-pilot = -1\n')
+    path.write_text("max-bytes-per-pilot = -1\n")
     args = cli.parser().parse_args(["logbook", "serve", "--config", str(path)])
     with pytest.raises(config.ConfigError) as refused:
         config.apply(args.parser, args, args.config)
@@ -177,13 +210,15 @@ def test_the_consumer_applies_the_quota_and_the_rejected_budget(sqlite_store):
     from pilot_server.logbook.receive.consumer import Consumer
 
     sqlite_store.max_messages = 3
-    consumer = Consumer(sqlite_store, Access([SECRET]), "amqp://guest:guest@127.0.0.1:5672/",
-                        rejected_budget=RejectedBudget(2))
+    consumer = Consumer(
+        sqlite_store, Access([SECRET]), "amqp://guest:guest@127.0.0.1:5672/", rejected_budget=RejectedBudget(2)
+    )
     stamp = new_stamp()
     headers = Properties({"pilot-token": token(stamp)})
     bad = body(stamp, [9]).replace(b'"level":"INFO"', b'"level":"LOUD"')
-    outcomes, rejections = consumer.commit([(1, headers, body(stamp, [1, 2])), (2, headers, body(stamp, [3, 4])),
-                                            (3, headers, bad), (4, headers, bad)])
+    outcomes, rejections = consumer.commit(
+        [(1, headers, body(stamp, [1, 2])), (2, headers, body(stamp, [3, 4])), (3, headers, bad), (4, headers, bad)]
+    )
     assert [(outcome.stored, outcome.refused is not None) for outcome in outcomes] == [(2, False), (0, True)]
     reasons = sorted(row["reason"][:40] for row in rejected_rows(sqlite_store, stamp))
     assert reasons == ["400 message 0: field 'level' must be one", "400 message 0: field 'level' must be one"]

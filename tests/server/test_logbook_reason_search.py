@@ -12,8 +12,9 @@ from pilot_server.logbook.web import data
 
 @pytest.fixture(params=("sqlite", "postgresql", "mariadb"))
 def fresh_store(request, databases, tmp_path):  # noqa: F811
-    url = ("sqlite:///%s" % (tmp_path / "logbook.sqlite") if request.param == "sqlite"
-           else databases.create(request.param))
+    url = (
+        "sqlite:///%s" % (tmp_path / "logbook.sqlite") if request.param == "sqlite" else databases.create(request.param)
+    )
     opened = logstore.Store.open(url)
     yield opened
     opened.close()
@@ -21,8 +22,9 @@ def fresh_store(request, databases, tmp_path):  # noqa: F811
 
 def failed_pilot(store, reason, command="InstallDIRAC"):
     stamp = new_stamp()
-    store.store_batch(stamp, make_messages(stamp, [1]) + [result_message(stamp, 2, exit_code=11, failed=command,
-                                                                          reason=reason)])
+    store.store_batch(
+        stamp, make_messages(stamp, [1]) + [result_message(stamp, 2, exit_code=11, failed=command, reason=reason)]
+    )
     return stamp
 
 
@@ -50,14 +52,17 @@ def test_search_finds_substrings_case_insensitively_and_follows_changes(fresh_st
 def test_the_index_exists_and_is_used(fresh_store):
     store = fresh_store
     if store.kind == "sqlite":
-        query = data.select(data.schema.pilots.c.stamp).where(
-            textsearch.sqlite_condition(store, "cvmfs", "%cvmfs%"))
-        plan = store.read(lambda c: c.execute(text("EXPLAIN QUERY PLAN %s" % query.compile(
-            compile_kwargs={"literal_binds": True}))).all())
+        query = data.select(data.schema.pilots.c.stamp).where(textsearch.sqlite_condition(store, "cvmfs", "%cvmfs%"))
+        plan = store.read(
+            lambda c: c.execute(
+                text("EXPLAIN QUERY PLAN %s" % query.compile(compile_kwargs={"literal_binds": True}))
+            ).all()
+        )
         assert any("pilots_text" in str(row) for row in plan)
     elif store.kind == "postgresql":
-        names = store.read(lambda c: c.execute(text("SELECT indexname FROM pg_indexes WHERE tablename = 'pilots'"))
-                           .scalars().all())
+        names = store.read(
+            lambda c: c.execute(text("SELECT indexname FROM pg_indexes WHERE tablename = 'pilots'")).scalars().all()
+        )
         assert {"ix_pilots_reason_trgm", "ix_pilots_failed_command_trgm"} <= set(names)
     else:
         assert textsearch.sqlite_condition(store, "cvmfs", "%cvmfs%") is None  # MariaDB: a scan, as before
@@ -66,13 +71,15 @@ def test_the_index_exists_and_is_used(fresh_store):
 def search_plan(store, wanted):
     """EXPLAIN of the list's search for wanted, newest first (as data.list_pilots orders it)."""
     pilots = data.schema.pilots
-    query = (data.select(pilots.c.stamp)
-             .where(*textsearch.conditions(store, wanted, data._like_pattern(wanted)))
-             .order_by(pilots.c.last_seen.desc(), pilots.c.stamp.desc()).limit(51))
+    query = (
+        data.select(pilots.c.stamp)
+        .where(*textsearch.conditions(store, wanted, data._like_pattern(wanted)))
+        .order_by(pilots.c.last_seen.desc(), pilots.c.stamp.desc())
+        .limit(51)
+    )
     sql = str(query.compile(dialect=store.engine.dialect, compile_kwargs={"literal_binds": True}))
     if store.kind == "sqlite":
-        return "\n".join(str(row) for row in store.read(
-            lambda c: c.exec_driver_sql("EXPLAIN QUERY PLAN " + sql).all()))
+        return "\n".join(str(row) for row in store.read(lambda c: c.exec_driver_sql("EXPLAIN QUERY PLAN " + sql).all()))
 
     def explain(connection):  # a test table is a few hundred pages: a scan would win at any selectivity
         connection.exec_driver_sql("SET enable_seqscan = off")
@@ -80,6 +87,7 @@ def search_plan(store, wanted):
             return connection.exec_driver_sql("EXPLAIN " + sql).all()
         finally:
             connection.exec_driver_sql("RESET enable_seqscan")
+
     return "\n".join(row[0] for row in store.read(explain))
 
 
@@ -89,20 +97,26 @@ def test_postgresql_plans_the_search_through_its_indexes(databases):  # noqa: F8
     never the newest-first walk of every pilot."""
     store = logstore.Store.open(databases.create("postgresql"))
     try:
+
         def fill(connection):
-            connection.execute(text(
-                "INSERT INTO pilots (stamp, first_seen, last_seen, last_seq, message_count, status, status_time, "
-                "failed_command, reason) SELECT md5(i::text), i, CASE WHEN i % 10 = 0 THEN 1e6 + i ELSE i END, "
-                "1, 1, 'Done', i, CASE WHEN i % 2 = 1 THEN 'InstallDIRAC' END, CASE WHEN i % 2 = 1 THEN "
-                "(ARRAY['no cvmfs mount', 'disk full', 'timeout', 'no CA certificates'])[1 + i / 2 % 4] "
-                "|| CASE WHEN i % 4000 = 1 THEN ' xyzzy' ELSE '' END END FROM generate_series(1, 40000) i"))
+            connection.execute(
+                text(
+                    "INSERT INTO pilots (stamp, first_seen, last_seen, last_seq, message_count, status, status_time, "
+                    "failed_command, reason) SELECT md5(i::text), i, CASE WHEN i % 10 = 0 THEN 1e6 + i ELSE i END, "
+                    "1, 1, 'Done', i, CASE WHEN i % 2 = 1 THEN 'InstallDIRAC' END, CASE WHEN i % 2 = 1 THEN "
+                    "(ARRAY['no cvmfs mount', 'disk full', 'timeout', 'no CA certificates'])[1 + i / 2 % 4] "
+                    "|| CASE WHEN i % 4000 = 1 THEN ' xyzzy' ELSE '' END END FROM generate_series(1, 40000) i"
+                )
+            )
             connection.execute(text("ANALYZE pilots"))
+
         store.write(fill)
         common, rare = search_plan(store, "cvmfs"), search_plan(store, "xyzzy")
         assert textsearch.FAILURE_INDEX in common and "ix_pilots_last_seen" not in common, common
         assert "ix_pilots_reason_trgm" in rare and "ix_pilots_last_seen" not in rare, rare
-        assert found(store, "xyzzy") == set(store.read(lambda c: c.execute(text(
-            "SELECT stamp FROM pilots WHERE reason LIKE '%xyzzy'")).scalars().all()))
+        assert found(store, "xyzzy") == set(
+            store.read(lambda c: c.execute(text("SELECT stamp FROM pilots WHERE reason LIKE '%xyzzy'")).scalars().all())
+        )
     finally:
         store.close()
 

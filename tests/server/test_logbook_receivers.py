@@ -41,23 +41,45 @@ def layout(tmp_path_factory, databases):
     pki = PKI(work / "pki")
     cert, key = pki.server()
     files = {}
-    for name, secret in (("token", SECRET), ("admin", ADMIN_SECRET), ("session", SESSION_SECRET),
-                         ("other", OTHER_SESSION_SECRET)):
+    for name, secret in (
+        ("token", SECRET),
+        ("admin", ADMIN_SECRET),
+        ("session", SESSION_SECRET),
+        ("other", OTHER_SESSION_SECRET),
+    ):
         files[name] = str(work / ("%s.secret" % name))
         tokens.write_secret(files[name], secret)
     db = databases.create("postgresql")
 
     def receiver(name, session_key):
-        return Receiver(name, work, db, cert, key, pki.ca_file, files["token"], files["admin"], session_key,
-                        extra=["--log-level", "debug", "--max-connections-per-address", "0"])
+        return Receiver(
+            name,
+            work,
+            db,
+            cert,
+            key,
+            pki.ca_file,
+            files["token"],
+            files["admin"],
+            session_key,
+            extra=["--log-level", "debug", "--max-connections-per-address", "0"],
+        )
+
     receivers = [receiver("a", files["session"]), receiver("b", files["session"])]
     proxy = None
     try:
         for item in receivers:
             item.start()
         proxy = HAProxy(binary, work, receivers, pki.ca_file).start()
-        yield {"receivers": receivers, "proxy": proxy, "pki": pki, "db": db, "work": work, "files": files,
-               "make": receiver}
+        yield {
+            "receivers": receivers,
+            "proxy": proxy,
+            "pki": pki,
+            "db": db,
+            "work": work,
+            "files": files,
+            "make": receiver,
+        }
     except SetupError as exc:
         pytest.fail(str(exc))
     finally:
@@ -76,9 +98,16 @@ def login(receiver, pki):
     host, port = receiver.url.split("//")[1].split(":")
     connection = http.client.HTTPSConnection(host, int(port), context=pki.client_context(), timeout=10)
     try:
-        connection.request("POST", "/login", body=urlencode({"token": ADMIN_TOKEN, "next": "/"}),
-                           headers={"Host": "%s:%s" % (host, port), "Origin": receiver.url,
-                                    "Content-Type": "application/x-www-form-urlencoded"})
+        connection.request(
+            "POST",
+            "/login",
+            body=urlencode({"token": ADMIN_TOKEN, "next": "/"}),
+            headers={
+                "Host": "%s:%s" % (host, port),
+                "Origin": receiver.url,
+                "Content-Type": "application/x-www-form-urlencoded",
+            },
+        )
         response = connection.getresponse()
         response.read()
         assert response.status == 303, response.status
@@ -134,13 +163,15 @@ def test_a_rolling_restart_loses_and_duplicates_nothing(layout):
     pilots = []
     for index in range(4):
         stamp = uuid.uuid4().hex
-        pilots.append(SendingPilot(proxy.url, pki.ca_file, stamp, token(stamp),
-                                   str(layout["work"] / ("pilot%d" % index))))
+        pilots.append(
+            SendingPilot(proxy.url, pki.ca_file, stamp, token(stamp), str(layout["work"] / ("pilot%d" % index)))
+        )
     store = Store.open(layout["db"])
     try:
+
         def stored():
-            return sum(store.pilot(pilot.stamp)["message_count"] if store.pilot(pilot.stamp) else 0
-                       for pilot in pilots)
+            return sum(store.pilot(pilot.stamp)["message_count"] if store.pilot(pilot.stamp) else 0 for pilot in pilots)
+
         counts = [stored()]
         for receiver in (a, b):
             wait_for_more(stored, counts)
@@ -173,16 +204,20 @@ def wait_for_more(stored, counts, timeout=60):
     from support.waiting import wait_until
 
     last = counts[-1]
-    counts.append(wait_until(lambda: stored() > last + 50 and stored(), timeout, 0.1,
-                             what="more lines stored than %d" % last))
+    counts.append(
+        wait_until(lambda: stored() > last + 50 and stored(), timeout, 0.1, what="more lines stored than %d" % last)
+    )
 
 
-@pytest.mark.parametrize("problem, mode, content, message", [
-    ("readable by others", 0o644, SESSION_SECRET.hex(), "is readable by others"),
-    ("not hex", 0o600, "not a hex secret", "does not hold a hex secret"),
-    ("too short", 0o600, "00" * 8, "the secret is too short"),
-    ("missing", None, None, "No such file or directory"),
-])
+@pytest.mark.parametrize(
+    "problem, mode, content, message",
+    [
+        ("readable by others", 0o644, SESSION_SECRET.hex(), "is readable by others"),
+        ("not hex", 0o600, "not a hex secret", "does not hold a hex secret"),
+        ("too short", 0o600, "00" * 8, "the secret is too short"),
+        ("missing", None, None, "No such file or directory"),
+    ],
+)
 def test_a_bad_session_key_file_is_a_one_line_error(tmp_path, problem, mode, content, message):
     from pilot_server import tokens
 
@@ -192,10 +227,27 @@ def test_a_bad_session_key_file_is_a_one_line_error(tmp_path, problem, mode, con
     if content is not None:
         path.write_text(content)
         os.chmod(str(path), mode)
-    done = subprocess.run([sys.executable, "-m", "pilot_server.cli", "logbook", "serve", "--insecure-http",
-                           "--listen", "127.0.0.1:0", "--db", "sqlite:///%s" % (tmp_path / "l.sqlite"),
-                           "--token-secret", secret, "--session-key-file", str(path)],
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pilot_server.cli",
+            "logbook",
+            "serve",
+            "--insecure-http",
+            "--listen",
+            "127.0.0.1:0",
+            "--db",
+            "sqlite:///%s" % (tmp_path / "l.sqlite"),
+            "--token-secret",
+            secret,
+            "--session-key-file",
+            str(path),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        timeout=60,
+    )
     err = done.stderr.decode()
     assert done.returncode == 2, err
     assert len(err.strip().splitlines()) == 1 and "--session-key-file" in err and message in err, err

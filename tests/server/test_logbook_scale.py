@@ -25,9 +25,20 @@ METRICS_SECRET = b"metrics-secret-0123456789abcdef0123"
 
 
 def generator(port, ca_file, roles, sources, start_at, duration, ramp, interval=30):
-    job = {"host": "127.0.0.1", "port": port, "sources": sources, "ca_file": ca_file, "duration": duration,
-           "ramp": ramp, "roles": roles, "interval": interval, "retry": 2, "messages": 3, "start_at": start_at,
-           "secret": SECRET.hex()}
+    job = {
+        "host": "127.0.0.1",
+        "port": port,
+        "sources": sources,
+        "ca_file": ca_file,
+        "duration": duration,
+        "ramp": ramp,
+        "roles": roles,
+        "interval": interval,
+        "retry": 2,
+        "messages": 3,
+        "start_at": start_at,
+        "secret": SECRET.hex(),
+    }
     proc = subprocess.Popen([sys.executable, LOADGEN], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     proc.stdin.write(json.dumps(job).encode())
     proc.stdin.close()
@@ -49,11 +60,32 @@ def test_3000_pilots_and_1200_attackers(tmp_path):
     port = free_port()
     url = "sqlite:///%s" % (tmp_path / "logbook.sqlite")
     log = open(str(tmp_path / "serve.log"), "w")
-    server = subprocess.Popen(PILOTCTL + ["logbook", "serve", "--db", url, "--listen", "127.0.0.1:%d" % port,
-                                          "--tls-cert", cert, "--tls-key", key, "--token-secret", secret,
-                                          "--metrics-token-file", metrics_secret, "--handshake-timeout", "3",
-                                          "--head-timeout", "3", "--log-level", "warning"],
-                              stderr=log)
+    server = subprocess.Popen(
+        PILOTCTL
+        + [
+            "logbook",
+            "serve",
+            "--db",
+            url,
+            "--listen",
+            "127.0.0.1:%d" % port,
+            "--tls-cert",
+            cert,
+            "--tls-key",
+            key,
+            "--token-secret",
+            secret,
+            "--metrics-token-file",
+            metrics_secret,
+            "--handshake-timeout",
+            "3",
+            "--head-timeout",
+            "3",
+            "--log-level",
+            "warning",
+        ],
+        stderr=log,
+    )
     procs = []
     try:
         import socket
@@ -64,14 +96,23 @@ def test_3000_pilots_and_1200_attackers(tmp_path):
                 return True
             except OSError:
                 return False
+
         wait_until(listening, 60, 0.1, what="serve to listen")
         start_at = time.time() + 2
         duration, ramp = 50, 20  # each pilot sends at once, then every 30 s, as pilots do
         for index in range(4):  # 3,000 pilots, 750 an address (the default cap is 1,000 an address)
-            procs.append(generator(port, pki.ca_file, {"pilot": 750}, ["127.0.1.%d" % (index + 1)], start_at,
-                                   duration, ramp))
-        attack = generator(port, pki.ca_file, {"slowloris": 400, "idle": 400, "half": 400},
-                           ["127.0.2.1", "127.0.2.2"], start_at, duration, 3)
+            procs.append(
+                generator(port, pki.ca_file, {"pilot": 750}, ["127.0.1.%d" % (index + 1)], start_at, duration, ramp)
+            )
+        attack = generator(
+            port,
+            pki.ca_file,
+            {"slowloris": 400, "idle": 400, "half": 400},
+            ["127.0.2.1", "127.0.2.2"],
+            start_at,
+            duration,
+            3,
+        )
         results = [json.loads(proc.stdout.read().decode()) for proc in procs]
         attacked = json.loads(attack.stdout.read().decode())
         for proc in procs + [attack]:
@@ -92,18 +133,24 @@ def test_3000_pilots_and_1200_attackers(tmp_path):
             from sqlalchemy import text
 
             with store.engine.connect() as connection:
-                rows = connection.execute(text("SELECT stamp, COUNT(*), COUNT(DISTINCT seq), MIN(seq), MAX(seq) "
-                                               "FROM messages GROUP BY stamp")).fetchall()
+                rows = connection.execute(
+                    text("SELECT stamp, COUNT(*), COUNT(DISTINCT seq), MIN(seq), MAX(seq) FROM messages GROUP BY stamp")
+                ).fetchall()
         finally:
             store.close()
         stored = dict((row[0], tuple(row[1:])) for row in rows)
         assert set(stored) == set(acked)
-        wrong = [(stamp, stored[stamp], last) for stamp, last in acked.items() if stored[stamp] != (last, last, 1, last)]
+        wrong = [
+            (stamp, stored[stamp], last) for stamp, last in acked.items() if stored[stamp] != (last, last, 1, last)
+        ]
         assert not wrong, wrong[:5]
 
         # every kind of attacker was closed (and came back), counted by reason in the metrics
         for role in ("slowloris", "idle", "half"):
-            assert len(attacked["closed_after"].get(role, [])) >= 400, (role, len(attacked["closed_after"].get(role, [])))
+            assert len(attacked["closed_after"].get(role, [])) >= 400, (
+                role,
+                len(attacked["closed_after"].get(role, [])),
+            )
         import http.client
         import ssl
 
@@ -111,8 +158,12 @@ def test_3000_pilots_and_1200_attackers(tmp_path):
         connection.request("GET", "/metrics", headers={"Authorization": "Bearer " + METRICS_SECRET.hex()})
         text_metrics = connection.getresponse().read().decode()
         connection.close()
-        refused = dict((sample.labels["reason"], sample.value) for family in text_string_to_metric_families(text_metrics)
-                       for sample in family.samples if sample.name == "pilots2_logbook_connections_refused_total")
+        refused = dict(
+            (sample.labels["reason"], sample.value)
+            for family in text_string_to_metric_families(text_metrics)
+            for sample in family.samples
+            if sample.name == "pilots2_logbook_connections_refused_total"
+        )
         assert refused["handshake_timeout"] >= 800 and refused["head_timeout"] >= 400, refused
         assert ssl  # (the client context above)
     finally:

@@ -4,8 +4,16 @@ import time
 
 import pytest
 
-from logbook_support import (backend, databases, make_messages, new_stamp, result_message,  # noqa: F401
-                             session_stores, session_urls, store)
+from logbook_support import (
+    backend,  # noqa: F401
+    databases,  # noqa: F401
+    make_messages,
+    new_stamp,
+    result_message,  # noqa: F401
+    session_stores,  # noqa: F401
+    session_urls,  # noqa: F401
+    store,  # noqa: F401
+)
 from pilot_server.worker import messages as wire
 from pilot_server.logbook.store import states
 from pilot_server.logbook.store.logstore import NotFound
@@ -16,13 +24,27 @@ def history(store, stamp):
 
 
 def command(stamp, seq, name, status, when, **data):
-    return wire.message(stamp, seq, when, "%s %s" % (name, status), kind="command", source=name, status=status,
-                        level="ERROR" if status == "failed" else "INFO", data=data or None)
+    return wire.message(
+        stamp,
+        seq,
+        when,
+        "%s %s" % (name, status),
+        kind="command",
+        source=name,
+        status=status,
+        level="ERROR" if status == "failed" else "INFO",
+        data=data or None,
+    )
 
 
 def result(stamp, seq, exit_code=0, db12=None, commands=()):
-    item = result_message(stamp, seq, exit_code=exit_code, failed="Install" if exit_code else None,
-                          reason="no route to host" if exit_code else None)
+    item = result_message(
+        stamp,
+        seq,
+        exit_code=exit_code,
+        failed="Install" if exit_code else None,
+        reason="no route to host" if exit_code else None,
+    )
     item["data"].update({"db12": db12, "commands": list(commands)})
     item["data"]["pilot"]["version"] = "2.0.0a1"
     return item
@@ -82,8 +104,12 @@ def test_submitter_reports_are_validated(store):
         store.report_state(stamp, "Finished")
     with pytest.raises(NotFound, match="unknown pilot stamp"):
         store.report_state(new_stamp(), "Running")
-    assert history(store, stamp) == [("Submitted", "submitter"), ("Waiting", "submitter"),
-                                     ("Running", "submitter"), ("Done", "submitter")]
+    assert history(store, stamp) == [
+        ("Submitted", "submitter"),
+        ("Waiting", "submitter"),
+        ("Running", "submitter"),
+        ("Done", "submitter"),
+    ]
 
 
 def test_late_messages_never_leave_a_final_state_but_the_result_refines_the_batch_view(store):
@@ -108,9 +134,11 @@ def test_a_silent_running_pilot_reads_lost_is_marked_lost_and_comes_back(store):
     assert store.pilot(stamp)["status"] == "Running"
     with store.engine.begin() as connection:  # as if the last batch came 2000 s ago
         from pilot_server.logbook.store import aggregates, schema
+
         tracker = aggregates.track(connection, [stamp])  # the statistics follow, as for the store's writes
-        connection.execute(schema.pilots.update().where(schema.pilots.c.stamp == stamp)
-                           .values(last_seen=time.time() - 2000))
+        connection.execute(
+            schema.pilots.update().where(schema.pilots.c.stamp == stamp).values(last_seen=time.time() - 2000)
+        )
         tracker.settle()
     assert store.pilot(stamp)["status"] == "Lost"
     assert stamp in [row["stamp"] for row in store.pilots(status="Lost", limit=1000)]
@@ -120,25 +148,53 @@ def test_a_silent_running_pilot_reads_lost_is_marked_lost_and_comes_back(store):
     store.store_batch(stamp, make_messages(stamp, [2]))  # it was only silent
     assert store.pilot(stamp)["status"] == "Running"
     store.store_batch(stamp, [result(stamp, 3)])
-    assert history(store, stamp) == [("Running", "pilot"), ("Lost", "logbook"), ("Running", "pilot"),
-                                     ("Done", "pilot")]
+    assert history(store, stamp) == [("Running", "pilot"), ("Lost", "logbook"), ("Running", "pilot"), ("Done", "pilot")]
 
 
 def test_command_rows_from_command_messages_and_the_result(store):
     stamp = new_stamp()
     now = time.time()
-    store.store_batch(stamp, [command(stamp, 1, "CheckWorkerNode", "started", now),
-                              command(stamp, 2, "CheckWorkerNode", "ok", now + 1.5, duration=1.5),
-                              command(stamp, 3, "InstallDIRAC", "started", now + 2)])
+    store.store_batch(
+        stamp,
+        [
+            command(stamp, 1, "CheckWorkerNode", "started", now),
+            command(stamp, 2, "CheckWorkerNode", "ok", now + 1.5, duration=1.5),
+            command(stamp, 3, "InstallDIRAC", "started", now + 2),
+        ],
+    )
     rows = dict((row["name"], row) for row in store.commands(stamp))
     assert rows["CheckWorkerNode"]["status"] == "ok" and rows["CheckWorkerNode"]["duration"] == 1.5
     assert rows["InstallDIRAC"]["status"] == "running"
-    store.store_batch(stamp, [command(stamp, 4, "InstallDIRAC", "failed", now + 14, duration=12.0,
-                                      failure_type="network", reason="no route to host " * 100)])
-    store.store_batch(stamp, [result(stamp, 5, exit_code=11, commands=[
-        {"name": "CheckWorkerNode", "status": "ok", "start": "2026-11-21T16:48:50.5Z", "duration": 1.5},
-        {"name": "InstallDIRAC", "status": "failed", "duration": 12.0, "failure_type": "network"},
-        {"name": "LaunchAgent", "status": "not run", "duration": None}])])
+    store.store_batch(
+        stamp,
+        [
+            command(
+                stamp,
+                4,
+                "InstallDIRAC",
+                "failed",
+                now + 14,
+                duration=12.0,
+                failure_type="network",
+                reason="no route to host " * 100,
+            )
+        ],
+    )
+    store.store_batch(
+        stamp,
+        [
+            result(
+                stamp,
+                5,
+                exit_code=11,
+                commands=[
+                    {"name": "CheckWorkerNode", "status": "ok", "start": "2026-11-21T16:48:50.5Z", "duration": 1.5},
+                    {"name": "InstallDIRAC", "status": "failed", "duration": 12.0, "failure_type": "network"},
+                    {"name": "LaunchAgent", "status": "not run", "duration": None},
+                ],
+            )
+        ],
+    )
     store.store_batch(stamp, [command(stamp, 3, "InstallDIRAC", "started", now + 2)])  # a duplicate: ignored
     rows = dict((row["name"], row) for row in store.commands(stamp))
     assert sorted(rows) == ["CheckWorkerNode", "InstallDIRAC"]

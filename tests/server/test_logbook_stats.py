@@ -5,8 +5,16 @@ import uuid
 
 import pytest
 
-from logbook_support import (backend, databases, make_messages, new_stamp, result_message,  # noqa: F401
-                             session_stores, session_urls, store)
+from logbook_support import (
+    backend,  # noqa: F401
+    databases,  # noqa: F401
+    make_messages,
+    new_stamp,
+    result_message,  # noqa: F401
+    session_stores,  # noqa: F401
+    session_urls,  # noqa: F401
+    store,  # noqa: F401
+)
 from pilot_server.worker import messages as wire
 from pilot_server.logbook.store import stats
 from pilot_server.logbook.store.states import STATES
@@ -20,12 +28,22 @@ def pilot(store, vo, site, exit_code=0, install_seconds=10.0, db12=None, submitt
     if submitted_ago is not None:
         store.register(stamp, site=site, ce="ce.%s" % site, queue="long", vo=vo, submitted=now - submitted_ago)
     messages = make_messages(stamp, [1], data={"site": site, "vo": vo, "ce": "ce.%s" % site, "version": "2.0.0"})
-    final = result_message(stamp, 2, exit_code=exit_code, failed="InstallDIRAC" if exit_code else None,
-                           reason=reason)
-    final["data"].update({"db12": db12, "commands": [
-        {"name": "CheckWorkerNode", "status": "ok", "duration": 1.0},
-        {"name": "InstallDIRAC", "status": "failed" if exit_code else "ok", "duration": install_seconds,
-         "failure_type": "network" if exit_code else None, "reason": reason}]})
+    final = result_message(stamp, 2, exit_code=exit_code, failed="InstallDIRAC" if exit_code else None, reason=reason)
+    final["data"].update(
+        {
+            "db12": db12,
+            "commands": [
+                {"name": "CheckWorkerNode", "status": "ok", "duration": 1.0},
+                {
+                    "name": "InstallDIRAC",
+                    "status": "failed" if exit_code else "ok",
+                    "duration": install_seconds,
+                    "failure_type": "network" if exit_code else None,
+                    "reason": reason,
+                },
+            ],
+        }
+    )
     messages[0]["time"] = now
     final["time"] = now + 1
     store.store_batch(stamp, messages + [final])
@@ -50,8 +68,16 @@ def test_states_groups_commands_waits_and_db12(filled):
     store, vo = filled
     figures = stats.compute(store, vo=vo, group_by="site")
     assert sorted(figures) == KEYS
-    assert figures["filters"] == {"site": None, "ce": None, "queue": None, "version": None, "vo": vo,
-                                  "since": None, "until": None, "group_by": "site"}
+    assert figures["filters"] == {
+        "site": None,
+        "ce": None,
+        "queue": None,
+        "version": None,
+        "vo": vo,
+        "since": None,
+        "until": None,
+        "group_by": "site",
+    }
     assert list(figures["states"]) == list(STATES)
     assert figures["states"] == dict.fromkeys(STATES, 0) | {"Done": 10, "Failed": 3, "Waiting": 1}
     groups = dict((group["key"], group) for group in figures["groups"])
@@ -63,9 +89,16 @@ def test_states_groups_commands_waits_and_db12(filled):
     assert (install["count"], install["failed"], install["failure_rate"]) == (13, 3, pytest.approx(3 / 13.0, 1e-3))
     assert (install["median"], install["p90"], install["max"]) == (7.0, 60.0, 70.0)
     assert install["reasons"] == [["no route to host", 2], ["disk full", 1]]
-    assert commands["CheckWorkerNode"] == {"name": "CheckWorkerNode", "count": 13, "failed": 0,
-                                           "failure_rate": 0.0, "median": 1.0, "p90": 1.0, "max": 1.0,
-                                           "reasons": []}
+    assert commands["CheckWorkerNode"] == {
+        "name": "CheckWorkerNode",
+        "count": 13,
+        "failed": 0,
+        "failure_rate": 0.0,
+        "median": 1.0,
+        "p90": 1.0,
+        "max": 1.0,
+        "reasons": [],
+    }
     wait = figures["submit_to_running"]
     assert wait["count"] == 10 and 100 <= wait["median"] <= 111 and wait["max"] <= 112
     db12 = figures["db12"]
@@ -86,12 +119,15 @@ def test_filters_and_empty_answers(filled):
     assert stats.compute(store, vo=vo, version="2.0.0", queue="long")["states"]["Done"] == 10
 
 
-@pytest.mark.parametrize("arguments, message", [
-    ({"group_by": "colour"}, "cannot group by 'colour'"),
-    ({"since": "yesterday"}, "since must be epoch seconds"),
-    ({"until": float("nan")}, "until must be epoch seconds"),
-    ({"site": 3}, "site must be a string"),
-])
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        ({"group_by": "colour"}, "cannot group by 'colour'"),
+        ({"since": "yesterday"}, "since must be epoch seconds"),
+        ({"until": float("nan")}, "until must be epoch seconds"),
+        ({"site": 3}, "site must be a string"),
+    ],
+)
 def test_bad_filters_are_refused(sqlite_store_for_stats, arguments, message):
     with pytest.raises(stats.StatsError, match=message):
         stats.compute(sqlite_store_for_stats, **arguments)

@@ -61,8 +61,14 @@ def fill(store, clock, rng, count=70):
             site = rng.choice(SITES)
             pilots.append({"stamp": stamp, "seq": 0, "site": site, "done": False})
             if rng.random() < 0.7:
-                store.register(stamp, site=site, ce="ce%d.%s" % (rng.randrange(2), site), queue=rng.choice("ab"),
-                               vo=vo, submitted=clock.now - rng.random() * 600)
+                store.register(
+                    stamp,
+                    site=site,
+                    ce="ce%d.%s" % (rng.randrange(2), site),
+                    queue=rng.choice("ab"),
+                    vo=vo,
+                    submitted=clock.now - rng.random() * 600,
+                )
             continue
         pilot = rng.choice(pilots)
         if action < 0.4:
@@ -97,34 +103,59 @@ def batch(pilot, vo, now, rng):
     if ending < 0.6:
         failed = ending < 0.2
         reason = rng.choice(REASONS) if failed else None
-        add("end", kind="command", source=name, status="failed" if failed else "ok",
-            data={"duration": round(rng.random() * 300, 3) if rng.random() < 0.9 else 5.0,
-                  "failure_type": "network" if failed else None, "reason": reason})
+        add(
+            "end",
+            kind="command",
+            source=name,
+            status="failed" if failed else "ok",
+            data={
+                "duration": round(rng.random() * 300, 3) if rng.random() < 0.9 else 5.0,
+                "failure_type": "network" if failed else None,
+                "reason": reason,
+            },
+        )
     if rng.random() < 0.25:
         code = rng.choice((0, 11))
         pilot["done"] = True
-        add("result", kind="result", data={"pilot": {"exit_code": code, "failed_command": name if code else None,
-                                                     "reason": "boom" if code else None},
-                                           "db12": round(rng.uniform(5, 40), 2) if rng.random() < 0.8 else None})
+        add(
+            "result",
+            kind="result",
+            data={
+                "pilot": {
+                    "exit_code": code,
+                    "failed_command": name if code else None,
+                    "reason": "boom" if code else None,
+                },
+                "db12": round(rng.uniform(5, 40), 2) if rng.random() < 0.8 else None,
+            },
+        )
     return items
 
 
 def counts_only(figures):
     """What the aggregates keep exactly."""
-    return {"states": figures["states"],
-            "groups": sorted((group["key"] or "", sorted(group["states"].items())) for group in figures["groups"]),
-            "commands": sorted((entry["name"], entry["count"], entry["failed"], sorted(map(tuple, entry["reasons"])))
-                               for entry in figures["commands"]),
-            "waits": figures["submit_to_running"]["count"], "db12": figures["db12"]["count"]}
+    return {
+        "states": figures["states"],
+        "groups": sorted((group["key"] or "", sorted(group["states"].items())) for group in figures["groups"]),
+        "commands": sorted(
+            (entry["name"], entry["count"], entry["failed"], sorted(map(tuple, entry["reasons"])))
+            for entry in figures["commands"]
+        ),
+        "waits": figures["submit_to_running"]["count"],
+        "db12": figures["db12"]["count"],
+    }
 
 
 def stored_rows(store):
     table = schema.stats_buckets
     from sqlalchemy import select
 
-    return store.read(lambda connection: dict(
-        ((row.grain, row.bucket, row.fdim, row.fvalue), aggregates.decode(row.counts))
-        for row in connection.execute(select(table))))
+    return store.read(
+        lambda connection: dict(
+            ((row.grain, row.bucket, row.fdim, row.fvalue), aggregates.decode(row.counts))
+            for row in connection.execute(select(table))
+        )
+    )
 
 
 def test_aggregates_equal_rows_and_rebuild(fresh_store, monkeypatch):
@@ -135,19 +166,35 @@ def test_aggregates_equal_rows_and_rebuild(fresh_store, monkeypatch):
     vo = fill(store, clock, rng)
     monkeypatch.undo()
     now = time.time()
-    windows = [(None, None), (now - 86400, None), (now - 86400 * 1.37, now - 3600 * 5.5),
-               (now - 86400 * 2.9, now - 86400 * 2.85), (now - 1800, None),
-               (float(int(now // 86400) * 86400 - 86400), float(int(now // 86400) * 86400))]
+    windows = [
+        (None, None),
+        (now - 86400, None),
+        (now - 86400 * 1.37, now - 3600 * 5.5),
+        (now - 86400 * 2.9, now - 86400 * 2.85),
+        (now - 1800, None),
+        (float(int(now // 86400) * 86400 - 86400), float(int(now // 86400) * 86400)),
+    ]
     # edges in the first half of an hour (since) or the second (until), next to a pilot outside the
     # window: read as the hour's row less the rows of the rest of the hour, which hold that pilot
     from sqlalchemy import select
 
     seen = sorted(store.read(lambda c: c.execute(select(schema.pilots.c.last_seen)).scalars().all()))
     early, late = [t for t in seen if t % 3600 < 1700], [t for t in seen if t % 3600 > 1900]
-    windows += [(early[0] + 0.5, late[-1] - 0.5), (early[len(early) // 2] + 0.5, None),
-                (None, late[len(late) // 2] - 0.5), (early[-1] + 0.5, None)]
-    filters = [{}, {"vo": vo}, {"site": "SiteB"}, {"site": "SiteA", "group_by": "ce"}, {"group_by": "site"},
-               {"vo": vo, "group_by": "queue"}, {"group_by": "vo"}]
+    windows += [
+        (early[0] + 0.5, late[-1] - 0.5),
+        (early[len(early) // 2] + 0.5, None),
+        (None, late[len(late) // 2] - 0.5),
+        (early[-1] + 0.5, None),
+    ]
+    filters = [
+        {},
+        {"vo": vo},
+        {"site": "SiteB"},
+        {"site": "SiteA", "group_by": "ce"},
+        {"group_by": "site"},
+        {"vo": vo, "group_by": "queue"},
+        {"group_by": "vo"},
+    ]
     checked = 0
     for since, until in windows:
         for chosen in filters:
@@ -156,8 +203,9 @@ def test_aggregates_equal_rows_and_rebuild(fresh_store, monkeypatch):
             fast = stats.compute(store, **arguments)
             exact = stats.compute_from_rows(store, arguments)
             assert counts_only(fast) == counts_only(exact), (since, until, chosen)
-            for entry, truth in zip(sorted(fast["commands"], key=lambda e: e["name"]),
-                                    sorted(exact["commands"], key=lambda e: e["name"])):
+            for entry, truth in zip(
+                sorted(fast["commands"], key=lambda e: e["name"]), sorted(exact["commands"], key=lambda e: e["name"])
+            ):
                 if truth["max"] is not None:
                     assert entry["max"] == pytest.approx(truth["max"], rel=aggregates.RATIO - 1)
             checked += fast["states"] != exact["states"] or sum(fast["states"].values()) > 0
@@ -172,8 +220,10 @@ def test_plan_reads_whole_days_hours_and_edges():
     day, hour = aggregates.DAY, aggregates.HOUR
     start = 100 * day
     edges, days, hours = stats.plan(start - 1800, start + 2 * day + 2 * hour + 60)
-    assert edges == [(start - 1800, start - 1800 + 1800, False), (start + 2 * day + 2 * hour,
-                                                                  start + 2 * day + 2 * hour + 60, True)]
+    assert edges == [
+        (start - 1800, start - 1800 + 1800, False),
+        (start + 2 * day + 2 * hour, start + 2 * day + 2 * hour + 60, True),
+    ]
     assert days == (start, start + 2 * day) and hours == [(start + 2 * day, start + 2 * day + 2 * hour)]
     assert stats.plan(None, None) == ([], (None, None), [])
     assert stats.plan(start + 10, start + 20) == ([(start + 10, start + 20, True)], None, [])
@@ -186,12 +236,18 @@ def test_a_partial_hour_is_read_from_the_cheaper_side():
     start = 1700000000 // hour * hour
     # since 10 min into an hour: that hour's row less its first 10 min; 50 min in: the last 10 min's rows
     assert stats._cheaper_side((start + 600, start + hour, False)) == (
-        (start, start + hour), [(start, start + 600, True, False, -1)])
+        (start, start + hour),
+        [(start, start + 600, True, False, -1)],
+    )
     assert stats._cheaper_side((start + 3000, start + hour, False)) == (
-        None, [(start + 3000, start + hour, True, False, 1)])
+        None,
+        [(start + 3000, start + hour, True, False, 1)],
+    )
     # until 50 min into an hour: its row less what came after; 10 min: the rows
     assert stats._cheaper_side((start, start + 3000, True)) == (
-        (start, start + hour), [(start + 3000, start + hour, False, False, -1)])
+        (start, start + hour),
+        [(start + 3000, start + hour, False, False, -1)],
+    )
     assert stats._cheaper_side((start, start + 600, True)) == (None, [(start, start + 600, True, True, 1)])
     # a window inside one hour that starts after its beginning: its rows
     assert stats._cheaper_side((start + 60, start + 3000, True)) == (None, [(start + 60, start + 3000, True, True, 1)])

@@ -4,8 +4,16 @@ import threading
 
 import pytest
 
-from logbook_support import (backend, databases, make_messages, new_stamp, result_message,  # noqa: F401
-                             session_stores, session_urls, store)
+from logbook_support import (
+    backend,  # noqa: F401
+    databases,  # noqa: F401
+    make_messages,
+    new_stamp,
+    result_message,  # noqa: F401
+    session_stores,  # noqa: F401
+    session_urls,  # noqa: F401
+    store,  # noqa: F401
+)
 from pilot_server.worker import messages as wire
 
 
@@ -54,9 +62,10 @@ def test_several_batches_in_one_transaction(store):
     from pilot_server.logbook.store.logstore import Batch, Rejection
 
     a, b = new_stamp(), new_stamp()
-    outcomes = store.store_batches([Batch(a, make_messages(a, [1, 2])), Batch(b, make_messages(b, [1])),
-                                    Batch(a, make_messages(a, [2, 3]))],
-                                   [Rejection("test", "400 bad", b"{", None)])
+    outcomes = store.store_batches(
+        [Batch(a, make_messages(a, [1, 2])), Batch(b, make_messages(b, [1])), Batch(a, make_messages(a, [2, 3]))],
+        [Rejection("test", "400 bad", b"{", None)],
+    )
     assert [tuple(outcome) for outcome in outcomes] == [(2, 0, 2), (1, 0, 1), (1, 1, 3)]
     assert seqs(store, a) == [1, 2, 3] and seqs(store, b) == [1]
     assert any(row["origin"] == "test" and row["body"] == "{" for row in store.rejected(50))
@@ -89,8 +98,9 @@ def test_texts_every_database_must_keep(store):
     stamp = new_stamp()
     texts = ["émoji 😀 and 中文", "x" * wire.MAX_TEXT, "nul \x00 byte", "lone \ud800 surrogate", ""]
     batch = [wire.message(stamp, index + 1, 1763737440.123456, text) for index, text in enumerate(texts)]
-    batch.append(wire.message(stamp, 6, 1763737440.5, "data", data={"nested": {"list": [1, 2.5, None, "ü"]},
-                                                                    "big": "y" * 60000}))
+    batch.append(
+        wire.message(stamp, 6, 1763737440.5, "data", data={"nested": {"list": [1, 2.5, None, "ü"]}, "big": "y" * 60000})
+    )
     assert store.store_batch(stamp, batch).stored == 6
     items = store.messages(stamp)
     assert items[0]["text"] == texts[0]
@@ -112,18 +122,33 @@ def test_stamps_are_compared_exactly(store):
 
 def test_result_and_identity_update_the_pilot(store):
     stamp = new_stamp()
-    first = make_messages(stamp, [1], data={"site": "LCG.Example.org", "ce": "ce01.example.org",
-                                            "parameters": {"queueName": {"value": "long"}, "wnVO": "lhcb"}})
+    first = make_messages(
+        stamp,
+        [1],
+        data={
+            "site": "LCG.Example.org",
+            "ce": "ce01.example.org",
+            "parameters": {"queueName": {"value": "long"}, "wnVO": "lhcb"},
+        },
+    )
     store.store_batch(stamp, first)
     heartbeat = [wire.message(stamp, 2, 1763737500.0, "", kind="heartbeat", data={"load1": 0.5})]
     store.store_batch(stamp, heartbeat)
     store.store_batch(stamp, [result_message(stamp, 4, exit_code=11, failed="InstallDIRAC", reason="no network")])
     pilot = store.pilot(stamp)
-    assert (pilot["site"], pilot["ce"], pilot["queue"], pilot["vo"]) == ("LCG.Example.org", "ce01.example.org",
-                                                                         "long", "lhcb")
+    assert (pilot["site"], pilot["ce"], pilot["queue"], pilot["vo"]) == (
+        "LCG.Example.org",
+        "ce01.example.org",
+        "long",
+        "lhcb",
+    )
     assert pilot["heartbeat_time"] == 1763737500.0
     assert (pilot["status"], pilot["exit_code"], pilot["failed_command"], pilot["reason"]) == (
-        "Failed", 11, "InstallDIRAC", "no network")
+        "Failed",
+        11,
+        "InstallDIRAC",
+        "no network",
+    )
     # a late message (seq 3, out of order) does not bring a finished pilot back to Running
     store.store_batch(stamp, make_messages(stamp, [3]))
     assert store.pilot(stamp)["status"] == "Failed"
@@ -138,7 +163,11 @@ def test_registration(store):
     assert store.register(stamp, ce="ce01", queue="long", site="LCG.X", vo="lhcb", submitted=1763700000.0) is True
     pilot = store.pilot(stamp)
     assert (pilot["status"], pilot["registered"], pilot["submitted_time"], pilot["ce"]) == (
-        "Submitted", True, 1763700000.0, "ce01")
+        "Submitted",
+        True,
+        1763700000.0,
+        "ce01",
+    )
     store.store_batch(stamp, make_messages(stamp, [1]))
     assert store.pilot(stamp)["status"] == "Running"
     assert store.register(stamp, ce="ce02") is False  # again: updated, not a new pilot, still Running

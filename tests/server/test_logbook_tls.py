@@ -15,8 +15,8 @@ def pki(tmp_path_factory):
     authority = PKI(tmp_path_factory.mktemp("pki"))
     authority.rehash()
     authority.server_files = authority.server()
-    authority.alice = authority.user("alice")            # trusted
-    authority.mallory = authority.user("mallory")        # verified, not trusted
+    authority.alice = authority.user("alice")  # trusted
+    authority.mallory = authority.user("mallory")  # verified, not trusted
     cert, key, _dn, files = authority.alice
     authority.alice_proxy = authority.proxy("alice-proxy", cert, key, [cert])
     proxy_cert, proxy_key, _ = authority.alice_proxy
@@ -40,8 +40,7 @@ def tls_server(pki, sqlite_store):
 def test_the_service_speaks_tls_with_its_certificate(tls_server, pki):
     assert tls_server.url.startswith("https://127.0.0.1:")
     stamp = new_stamp()
-    status, reply = post(tls_server.url, LOGS, body(stamp, [1, 2]), bearer(token(stamp)),
-                         context=pki.client_context())
+    status, reply = post(tls_server.url, LOGS, body(stamp, [1, 2]), bearer(token(stamp)), context=pki.client_context())
     assert (status, reply["stored"]) == (200, 2)
     # a client that does not trust our CA refuses the service
     with pytest.raises(ssl.SSLCertVerificationError):
@@ -51,15 +50,21 @@ def test_the_service_speaks_tls_with_its_certificate(tls_server, pki):
 def test_a_trusted_certificate_writes_any_stamp(tls_server, pki):
     stamp = new_stamp()
     files = pki.alice[3]
-    status, reply = post(tls_server.url, LOGS, body(stamp, [1]), {"Content-Type": "application/json"},
-                         context=pki.client_context(files))
+    status, reply = post(
+        tls_server.url, LOGS, body(stamp, [1]), {"Content-Type": "application/json"}, context=pki.client_context(files)
+    )
     assert (status, reply["stored"]) == (200, 1)
 
 
 def test_a_proxy_speaks_for_its_end_entity(tls_server, pki):
     stamp = new_stamp()
-    status, _ = post(tls_server.url, LOGS, body(stamp, [1]), {"Content-Type": "application/json"},
-                     context=pki.client_context(pki.alice_proxy[2]))
+    status, _ = post(
+        tls_server.url,
+        LOGS,
+        body(stamp, [1]),
+        {"Content-Type": "application/json"},
+        context=pki.client_context(pki.alice_proxy[2]),
+    )
     assert status == 200
     assert tls_server.store.messages(stamp)[0]["seq"] == 1
 
@@ -67,15 +72,25 @@ def test_a_proxy_speaks_for_its_end_entity(tls_server, pki):
 @pytest.mark.skipif(sys.version_info < (3, 10), reason="the verified chain is visible from Python 3.10")
 def test_a_proxy_of_a_proxy_speaks_for_its_end_entity(tls_server, pki):
     stamp = new_stamp()
-    status, _ = post(tls_server.url, LOGS, body(stamp, [1]), {"Content-Type": "application/json"},
-                     context=pki.client_context(pki.alice_proxy2[2]))
+    status, _ = post(
+        tls_server.url,
+        LOGS,
+        body(stamp, [1]),
+        {"Content-Type": "application/json"},
+        context=pki.client_context(pki.alice_proxy2[2]),
+    )
     assert status == 200
 
 
 def test_an_untrusted_certificate_is_403(tls_server, pki):
     stamp = new_stamp()
-    status, reply = post(tls_server.url, LOGS, body(stamp, [1]), {"Content-Type": "application/json"},
-                         context=pki.client_context(pki.mallory[3]))
+    status, reply = post(
+        tls_server.url,
+        LOGS,
+        body(stamp, [1]),
+        {"Content-Type": "application/json"},
+        context=pki.client_context(pki.mallory[3]),
+    )
     assert status == 403 and pki.mallory[2] in reply["error"] and "not trusted" in reply["error"]
     assert tls_server.store.pilot(stamp) is None
 
@@ -83,8 +98,13 @@ def test_an_untrusted_certificate_is_403(tls_server, pki):
 def test_a_certificate_of_another_ca_fails_the_handshake(tls_server, pki):
     stamp = new_stamp()
     with pytest.raises((ssl.SSLError, ConnectionError)):
-        post(tls_server.url, LOGS, body(stamp, [1]), {"Content-Type": "application/json"},
-             context=pki.client_context(pki.stranger[3]))
+        post(
+            tls_server.url,
+            LOGS,
+            body(stamp, [1]),
+            {"Content-Type": "application/json"},
+            context=pki.client_context(pki.stranger[3]),
+        )
     assert tls_server.store.pilot(stamp) is None
     # the service goes on
     assert post(tls_server.url, LOGS, body(stamp, [1]), bearer(token(stamp)), context=pki.client_context())[0] == 200
@@ -92,8 +112,9 @@ def test_a_certificate_of_another_ca_fails_the_handshake(tls_server, pki):
 
 def test_a_token_decides_even_with_a_trusted_certificate(tls_server, pki):
     stamp = new_stamp()
-    status, reply = post(tls_server.url, LOGS, body(stamp, [1]), bearer(token(new_stamp())),
-                         context=pki.client_context(pki.alice[3]))
+    status, reply = post(
+        tls_server.url, LOGS, body(stamp, [1]), bearer(token(new_stamp())), context=pki.client_context(pki.alice[3])
+    )
     assert (status, "another pilot" in reply["error"]) == (403, True)
 
 
@@ -102,10 +123,26 @@ def test_a_trusted_certificate_registers_pilots(tls_server, pki):
 
     stamp = new_stamp()
     payload = json.dumps({"stamp": stamp, "ce": "ce01", "site": "LCG.X"}).encode()
-    assert post(tls_server.url, "/api/v1/pilots", payload, {"Content-Type": "application/json"},
-                context=pki.client_context(pki.alice[3]))[0] == 201
-    assert post(tls_server.url, "/api/v1/pilots", payload, {"Content-Type": "application/json"},
-                context=pki.client_context(pki.mallory[3]))[0] == 403
+    assert (
+        post(
+            tls_server.url,
+            "/api/v1/pilots",
+            payload,
+            {"Content-Type": "application/json"},
+            context=pki.client_context(pki.alice[3]),
+        )[0]
+        == 201
+    )
+    assert (
+        post(
+            tls_server.url,
+            "/api/v1/pilots",
+            payload,
+            {"Content-Type": "application/json"},
+            context=pki.client_context(pki.mallory[3]),
+        )[0]
+        == 403
+    )
     assert tls_server.store.pilot(stamp)["status"] == "Submitted"
 
 

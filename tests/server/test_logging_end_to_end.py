@@ -111,8 +111,9 @@ def python(env_name):
     """The interpreter of a tox env name (py27, py36, py313), or a skip that says why."""
     path = PYTHONS.get(env_name)
     if not path:
-        pytest.skip("Python %s.%s is not on this machine (.ci/find-pythons.sh finds none)"
-                    % (env_name[2], env_name[3:]))
+        pytest.skip(
+            "Python %s.%s is not on this machine (.ci/find-pythons.sh finds none)" % (env_name[2], env_name[3:])
+        )
     return path
 
 
@@ -120,8 +121,10 @@ def need_port(port, what):
     try:
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
     except OSError as exc:
-        pytest.fail("%s on 127.0.0.1:%d is needed by this test and does not answer (%s; .ci/services.sh "
-                    "starts it)" % (what, port, exc))
+        pytest.fail(
+            "%s on 127.0.0.1:%d is needed by this test and does not answer (%s; .ci/services.sh "
+            "starts it)" % (what, port, exc)
+        )
 
 
 def new_stamp():
@@ -136,6 +139,7 @@ def read(path):
 
 
 # -- the fixtures of the module: a token secret, the test extension, a DIRAC release (the CA: pki) --
+
 
 @pytest.fixture(scope="module")
 def secret(tmp_path_factory):
@@ -157,14 +161,19 @@ def extension(tmp_path_factory):
 def release(tmp_path_factory):
     """The DIRAC release double (its manifest): a preinstalled 9.0.0 and a server with a job."""
     out = str(tmp_path_factory.mktemp("release"))
-    done = subprocess.run([sys.executable, MAKER, "--version", "9.0.0", "--out", out], stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, timeout=120)
+    done = subprocess.run(
+        [sys.executable, MAKER, "--version", "9.0.0", "--out", out],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr.decode()
     with open(done.stdout.decode().strip().splitlines()[-1]) as handle:
         return json.load(handle)
 
 
 # -- the logbook's processes ---------------------------------------------------------------------
+
 
 class Service(object):
     """A ``pilotctl logbook`` process whose output goes to a file; restartable."""
@@ -179,8 +188,7 @@ class Service(object):
         with open(self.log_path, "ab") as log:
             log.write(("---- start %d: %s\n" % (self.starts, " ".join(self.argv[2:]))).encode())
             log.flush()
-            self.process = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL)
+            self.process = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
     def stop(self, signum=signal.SIGTERM):
         if self.process is not None and self.process.poll() is None:
@@ -207,9 +215,25 @@ class Serve(Service):
         self.port = free_port()
         self.pki = pki
         cert, key = pki.server_files
-        Service.__init__(self, PILOTCTL + ["logbook", "serve", "--db", db_url, "--listen", "127.0.0.1:%d" % self.port,
-                                           "--tls-cert", cert, "--tls-key", key, "--token-secret", secret],
-                         os.path.join(folder, name + ".log"))
+        Service.__init__(
+            self,
+            PILOTCTL
+            + [
+                "logbook",
+                "serve",
+                "--db",
+                db_url,
+                "--listen",
+                "127.0.0.1:%d" % self.port,
+                "--tls-cert",
+                cert,
+                "--tls-key",
+                key,
+                "--token-secret",
+                secret,
+            ],
+            os.path.join(folder, name + ".log"),
+        )
         self.url = "https://localhost:%d/api/v1/logs" % self.port
 
     def start(self):
@@ -217,26 +241,41 @@ class Serve(Service):
 
         def healthy():
             if not self.alive():
-                raise AssertionError("pilotctl logbook serve ended (%s):\n%s" % (self.process.returncode,
-                                                                                 self.log()[-2000:]))
+                raise AssertionError(
+                    "pilotctl logbook serve ended (%s):\n%s" % (self.process.returncode, self.log()[-2000:])
+                )
             try:
-                return post("https://127.0.0.1:%d" % self.port, "/api/v1/health", None,
-                            context=self.pki.client_context(), method="GET")[0] == 200
+                return (
+                    post(
+                        "https://127.0.0.1:%d" % self.port,
+                        "/api/v1/health",
+                        None,
+                        context=self.pki.client_context(),
+                        method="GET",
+                    )[0]
+                    == 200
+                )
             except OSError:
                 return False
+
         wait_until(healthy, 60, 0.1, what="pilotctl logbook serve to answer")
         return self
 
 
 class Consume(Service):
     def __init__(self, folder, db_url, broker, queue, secret, name="consume"):
-        Service.__init__(self, PILOTCTL + ["logbook", "consume", "--db", db_url, "--broker", broker, "--queue", queue,
-                                           "--token-secret", secret], os.path.join(folder, name + ".log"))
+        Service.__init__(
+            self,
+            PILOTCTL
+            + ["logbook", "consume", "--db", db_url, "--broker", broker, "--queue", queue, "--token-secret", secret],
+            os.path.join(folder, name + ".log"),
+        )
 
     def start(self):
         self.launch()
-        wait_until(lambda: "consuming " in self.log() or not self.alive(), 60, 0.1,
-                   what="pilotctl logbook consume to connect")
+        wait_until(
+            lambda: "consuming " in self.log() or not self.alive(), 60, 0.1, what="pilotctl logbook consume to connect"
+        )
         assert self.alive(), self.log()[-2000:]
         return self
 
@@ -249,6 +288,7 @@ def open_store(url):
 
 # -- the pilot ---------------------------------------------------------------------------------------
 
+
 class Pilot(object):
     """pilot.pyz as a process in its own work directory (and process group), its output in a file."""
 
@@ -258,8 +298,11 @@ class Pilot(object):
         os.makedirs(self.work)
         self.stdout_path = str(tmp_path / (name + ".stdout"))
         self.token = None
-        env = dict((key, value) for key, value in os.environ.items()
-                   if not key.startswith(("X509_", "PILOT_", "DIRAC_", "PYTHON")) and "proxy" not in key.lower())
+        env = dict(
+            (key, value)
+            for key, value in os.environ.items()
+            if not key.startswith(("X509_", "PILOT_", "DIRAC_", "PYTHON")) and "proxy" not in key.lower()
+        )
         # PILOT_LOG_HANDOFF=off: the log stays in the work directory (no hand-off to /var/tmp)
         env.update({"HOME": self.work, "LANG": "C", "PYTHONDONTWRITEBYTECODE": "1", "PILOT_LOG_HANDOFF": "off"})
         if ca_dir:
@@ -268,7 +311,7 @@ class Pilot(object):
             from pilot_server import tokens
 
             self.token = tokens.make_token(tokens.read_secret(secret), stamp)
-            token_file = os.path.join(self.work, "logbook.token")   # where the wrapper puts it
+            token_file = os.path.join(self.work, "logbook.token")  # where the wrapper puts it
             fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as handle:
                 handle.write(self.token + "\n")
@@ -276,8 +319,15 @@ class Pilot(object):
         env.update(extra_env or {})
         self.argv = [interpreter, pyz] + list(args) + ["--pilotUUID", stamp]
         with open(self.stdout_path, "wb") as out:
-            self.process = subprocess.Popen(self.argv, cwd=self.work, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL, preexec_fn=os.setsid)
+            self.process = subprocess.Popen(
+                self.argv,
+                cwd=self.work,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                preexec_fn=os.setsid,
+            )
 
     def log(self):
         return read(os.path.join(self.work, "pilot.out"))
@@ -286,10 +336,17 @@ class Pilot(object):
         return read(self.stdout_path)
 
     def wait_for(self, text, timeout=60):
-        wait_until(lambda: text in self.log() or self.process.poll() is not None, timeout, 0.05,
-                   what="%r in the pilot's log" % text)
-        assert text in self.log(), "the pilot ended (%s) before %r:\n%s" % (self.process.returncode, text,
-                                                                            self.output()[-3000:])
+        wait_until(
+            lambda: text in self.log() or self.process.poll() is not None,
+            timeout,
+            0.05,
+            what="%r in the pilot's log" % text,
+        )
+        assert text in self.log(), "the pilot ended (%s) before %r:\n%s" % (
+            self.process.returncode,
+            text,
+            self.output()[-3000:],
+        )
 
     def go(self, gate):
         with open(os.path.join(self.work, "GO-" + gate), "w"):
@@ -320,11 +377,24 @@ class Pilot(object):
 
 
 def extension_args(extension, commands, url, *more):
-    return ["-E", "E2E", "--extensions-dir", extension, "-r", "v1", "-X", commands, "-g", url,
-            "--logger-interval", "1"] + list(more)
+    return [
+        "-E",
+        "E2E",
+        "--extensions-dir",
+        extension,
+        "-r",
+        "v1",
+        "-X",
+        commands,
+        "-g",
+        url,
+        "--logger-interval",
+        "1",
+    ] + list(more)
 
 
 # -- what the logbook must hold --------------------------------------------------------------------
+
 
 def local_line(item):
     """A stored message as the pilot's logger wrote it in pilot.out."""
@@ -333,6 +403,7 @@ def local_line(item):
 
 def wait_stored(url, stamp, count, timeout=60):
     """Wait until the logbook at ``url`` holds ``count`` messages of ``stamp`` (reconnecting as needed)."""
+
     def stored():
         store = None
         try:
@@ -344,6 +415,7 @@ def wait_stored(url, stamp, count, timeout=60):
         finally:
             if store is not None:
                 store.close()
+
     wait_until(stored, timeout, 0.2, what="%d messages of pilot %s in %s" % (count, stamp, url.split("://")[0]))
 
 
@@ -361,14 +433,14 @@ def check_stored(url, pilot, exit_code=0):
         row = store.pilot(pilot.stamp)
     finally:
         store.close()
-    assert [item["seq"] for item in items] == list(range(1, total + 1))        # none lost, none twice, in order
+    assert [item["seq"] for item in items] == list(range(1, total + 1))  # none lost, none twice, in order
     assert row["message_count"] == total and row["last_seq"] == total
     # the pilot's own log, line for line; only the pilot's closing note on remote logging (written
     # after the result was sent) is local only
     local = pilot.log().splitlines()
     remote = [local_line(item) for item in items]
-    assert local[:len(remote)] == remote
-    assert all("remote logging: " in line for line in local[len(remote):]), local[len(remote):]
+    assert local[: len(remote)] == remote
+    assert all("remote logging: " in line for line in local[len(remote) :]), local[len(remote) :]
     # the result: last, with the exit code, the commands and the usage of pilot_result.json
     final = items[-1]
     assert final["kind"] == "result" and [item["kind"] for item in items].count("result") == 1
@@ -395,6 +467,7 @@ def token_nowhere(pilot, *texts):
 
 # -- HTTPS: pilotctl logbook serve on SQLite -------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def https_logbook(tmp_path_factory, pki, secret):
     folder = str(tmp_path_factory.mktemp("https-logbook"))
@@ -407,21 +480,53 @@ def https_logbook(tmp_path_factory, pki, secret):
 
 
 @pytest.mark.parametrize("env_name", ["py27", "py36", "py313"])
-def test_a_pilot_run_arrives_whole_over_https(env_name, tmp_path, signed_pyz, extension, release, https_logbook,
-                                              pki, secret):
+def test_a_pilot_run_arrives_whole_over_https(
+    env_name, tmp_path, signed_pyz, extension, release, https_logbook, pki, secret
+):
     """The issue's run (DIRAC release double, JobAgent with one job) plus chatty children and
     heartbeats: everything in the logbook, as the pilot logged it, once, in order."""
     server = str(tmp_path / "server")
     subprocess.run([sys.executable, MAKER, "--new-server", server], check=True, stdout=subprocess.DEVNULL)
-    commands = ("GetPilotVersion,InstallDIRAC,ConfigureBasics,ConfigureSite,ConfigureArchitectureWithoutCLI,"
-                "Chatter,Nap,LaunchAgent")
-    args = ["-S", "Test-Setup", "-r", "9.0.0", "-C", "file://" + server, "-N", release["ce"], "-Q", release["queue"],
-            "-n", "DIRAC.Test.local", "-M", "1", "-X", commands, "-E", "E2E", "--extensions-dir", extension,
-            "-D", "10", "--CVMFS_locations=%s" % release["cvmfs_location"], "--PollingTime=0",
-            "--StopAfterFailedMatches=1", "--install-methods=preinstalled", "--db12=quick",
-            "-g", https_logbook.url, "--heartbeat", "1"]
-    pilot = Pilot(tmp_path, "pilot", python(env_name), signed_pyz, new_stamp(), args, secret, pki.ca_dir,
-                  {"NAP": "1.5"})
+    commands = (
+        "GetPilotVersion,InstallDIRAC,ConfigureBasics,ConfigureSite,ConfigureArchitectureWithoutCLI,"
+        "Chatter,Nap,LaunchAgent"
+    )
+    args = [
+        "-S",
+        "Test-Setup",
+        "-r",
+        "9.0.0",
+        "-C",
+        "file://" + server,
+        "-N",
+        release["ce"],
+        "-Q",
+        release["queue"],
+        "-n",
+        "DIRAC.Test.local",
+        "-M",
+        "1",
+        "-X",
+        commands,
+        "-E",
+        "E2E",
+        "--extensions-dir",
+        extension,
+        "-D",
+        "10",
+        "--CVMFS_locations=%s" % release["cvmfs_location"],
+        "--PollingTime=0",
+        "--StopAfterFailedMatches=1",
+        "--install-methods=preinstalled",
+        "--db12=quick",
+        "-g",
+        https_logbook.url,
+        "--heartbeat",
+        "1",
+    ]
+    pilot = Pilot(
+        tmp_path, "pilot", python(env_name), signed_pyz, new_stamp(), args, secret, pki.ca_dir, {"NAP": "1.5"}
+    )
     assert pilot.finish() == 0, pilot.output()[-3000:]
     items, row, figures = check_stored(https_logbook.db, pilot)
     assert figures["transport"] == "https" and figures["failures"] == 0 and figures["spooled"] == 0
@@ -442,13 +547,21 @@ def test_a_pilot_run_arrives_whole_over_https(env_name, tmp_path, signed_pyz, ex
     assert final["data"]["usage"] == pilot.result()["usage"]
     token_nowhere(pilot, https_logbook.log())
     # and the reading side shows it: pilotctl logbook pilots / show
-    shown = subprocess.run(PILOTCTL + ["logbook", "show", pilot.stamp, "--db", https_logbook.db],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+    shown = subprocess.run(
+        PILOTCTL + ["logbook", "show", pilot.stamp, "--db", https_logbook.db],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        timeout=60,
+    )
     assert shown.returncode == 0 and len(shown.stdout.decode().splitlines()) == len(items), shown.stderr
-    listed = subprocess.run(PILOTCTL + ["logbook", "pilots", "--db", https_logbook.db, "--json", "--site",
-                                        "DIRAC.Test.local"], stdout=subprocess.PIPE, timeout=60)
-    mine = [json.loads(line) for line in listed.stdout.decode().splitlines()
-            if json.loads(line)["stamp"] == pilot.stamp]
+    listed = subprocess.run(
+        PILOTCTL + ["logbook", "pilots", "--db", https_logbook.db, "--json", "--site", "DIRAC.Test.local"],
+        stdout=subprocess.PIPE,
+        timeout=60,
+    )
+    mine = [
+        json.loads(line) for line in listed.stdout.decode().splitlines() if json.loads(line)["stamp"] == pilot.stamp
+    ]
     assert len(mine) == 1 and mine[0]["status"] == "Done" and mine[0]["message_count"] == len(items)
 
 
@@ -458,8 +571,16 @@ def test_the_logbook_certificate_is_verified(tmp_path, signed_pyz, extension, ht
     other = PKI(tmp_path / "other-pki", ca_name="Another CA")
     other.rehash()
     env_name = "py313" if "py313" in PYTHONS else INTERPRETERS[-1][0]
-    pilot = Pilot(tmp_path, "pilot", python(env_name), signed_pyz, new_stamp(),
-                  extension_args(extension, "GetPilotVersion,Chatter", https_logbook.url), secret, other.ca_dir)
+    pilot = Pilot(
+        tmp_path,
+        "pilot",
+        python(env_name),
+        signed_pyz,
+        new_stamp(),
+        extension_args(extension, "GetPilotVersion,Chatter", https_logbook.url),
+        secret,
+        other.ca_dir,
+    )
     assert pilot.finish() == 0, pilot.output()
     figures = pilot.result()["remote_logging"]
     assert figures["sent"] == 0 and figures["unsent"] == figures["messages"] > 0
@@ -482,15 +603,23 @@ def test_curl_carries_the_log_where_python_has_no_ssl(tmp_path, signed_pyz, exte
     no_ssl = tmp_path / "no-ssl"
     no_ssl.mkdir()
     (no_ssl / "ssl.py").write_text("raise ImportError('this Python was built without ssl (test)')\n")
-    tools = tmp_path / "tools"   # a curl that notes its command lines, then is the real one
+    tools = tmp_path / "tools"  # a curl that notes its command lines, then is the real one
     tools.mkdir()
     calls = tmp_path / "curl-calls"
     (tools / "curl").write_text('#!/bin/sh\necho "$*" >> %s\nexec %s "$@"\n' % (calls, curl))
     os.chmod(str(tools / "curl"), 0o755)
     env_name = "py27" if "py27" in PYTHONS else INTERPRETERS[0][0]
-    pilot = Pilot(tmp_path, "pilot", python(env_name), signed_pyz, new_stamp(),
-                  extension_args(extension, "GetPilotVersion,Chatter", https_logbook.url), secret, pki.ca_dir,
-                  {"PYTHONPATH": str(no_ssl), "PATH": "%s:%s" % (tools, os.environ["PATH"])})
+    pilot = Pilot(
+        tmp_path,
+        "pilot",
+        python(env_name),
+        signed_pyz,
+        new_stamp(),
+        extension_args(extension, "GetPilotVersion,Chatter", https_logbook.url),
+        secret,
+        pki.ca_dir,
+        {"PYTHONPATH": str(no_ssl), "PATH": "%s:%s" % (tools, os.environ["PATH"])},
+    )
     assert pilot.finish() == 0, pilot.output()[-3000:]
     _items, row, figures = check_stored(https_logbook.db, pilot)
     assert figures["transport"] == "https" and row["status"] == "Done"
@@ -499,24 +628,58 @@ def test_curl_carries_the_log_where_python_has_no_ssl(tmp_path, signed_pyz, exte
     token_nowhere(pilot, https_logbook.log(), read(str(calls)))
 
 
-def test_a_wrapped_pilot_logs_with_the_token_of_its_wrapper(tmp_path, signed_pyz, keys, extension, https_logbook,
-                                                            pki, secret):
+def test_a_wrapped_pilot_logs_with_the_token_of_its_wrapper(
+    tmp_path, signed_pyz, keys, extension, https_logbook, pki, secret
+):
     """The SiteDirector's path: `pilotctl wrapper --token-secret` embeds a token the test never sees;
     the wrapper hands it to the pilot, which logs with it."""
     env_name = "py27" if "py27" in PYTHONS else INTERPRETERS[0][0]
     stamp = new_stamp()
     script = str(tmp_path / "pilot-job.sh")
-    made = subprocess.run(PILOTCTL + ["wrapper", "--variant", "batch", "--artifact", signed_pyz, "--trust",
-                                      keys.public["a"], "--output", script, "--stamp", stamp, "--token-secret", secret,
-                                      "--"] + extension_args(extension, "GetPilotVersion,Chatter", https_logbook.url),
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+    made = subprocess.run(
+        PILOTCTL
+        + [
+            "wrapper",
+            "--variant",
+            "batch",
+            "--artifact",
+            signed_pyz,
+            "--trust",
+            keys.public["a"],
+            "--output",
+            script,
+            "--stamp",
+            stamp,
+            "--token-secret",
+            secret,
+            "--",
+        ]
+        + extension_args(extension, "GetPilotVersion,Chatter", https_logbook.url),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        timeout=60,
+    )
     assert made.returncode == 0, made.stderr.decode()
     base = tmp_path / "base"
     base.mkdir()
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(base), "LANG": "C", "PILOT_PYTHON": python(env_name),
-           "PILOT_WORK_BASE": str(base), "X509_CERT_DIR": pki.ca_dir, "PILOT_LOG_HANDOFF": "off"}
-    done = subprocess.run(["/bin/sh", script], cwd=str(base), env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=120)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(base),
+        "LANG": "C",
+        "PILOT_PYTHON": python(env_name),
+        "PILOT_WORK_BASE": str(base),
+        "X509_CERT_DIR": pki.ca_dir,
+        "PILOT_LOG_HANDOFF": "off",
+    }
+    done = subprocess.run(
+        ["/bin/sh", script],
+        cwd=str(base),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+    )
     out = done.stdout.decode("utf-8", "replace")
     assert done.returncode == 0, out[-3000:]
     work = [str(path) for path in base.iterdir() if path.name.startswith("pilot.") and path.is_dir()]
@@ -532,6 +695,7 @@ def test_a_wrapped_pilot_logs_with_the_token_of_its_wrapper(tmp_path, signed_pyz
 
         def log(self):
             return read(os.path.join(self.work, "pilot.out"))
+
     items, row, figures = check_stored(https_logbook.db, Wrapped())
     assert figures["transport"] == "https" and row["status"] == "Done"
     with open(os.path.join(work[0], "logbook.token")) as handle:
@@ -541,9 +705,18 @@ def test_a_wrapped_pilot_logs_with_the_token_of_its_wrapper(tmp_path, signed_pyz
 
 # -- STOMP: RabbitMQ -> pilotctl logbook consume -> PostgreSQL / MariaDB ---------------------------
 
+
 @pytest.mark.parametrize("family, env_name", [("postgresql", "py27"), ("mariadb", "py313")])
-def test_a_pilot_run_arrives_whole_over_rabbitmq(family, env_name, tmp_path, databases, signed_pyz,  # noqa: F811
-                                                 extension, pki, secret):
+def test_a_pilot_run_arrives_whole_over_rabbitmq(
+    family,
+    env_name,
+    tmp_path,
+    databases,
+    signed_pyz,  # noqa: F811
+    extension,
+    pki,
+    secret,
+):
     need_port(STOMP_PORT, "RabbitMQ's STOMP plugin")
     need_port(5672, "RabbitMQ (AMQP)")
     interpreter = python(env_name)
@@ -551,10 +724,19 @@ def test_a_pilot_run_arrives_whole_over_rabbitmq(family, env_name, tmp_path, dat
     queue = "pilots2.e2e.%s" % uuid.uuid4().hex[:10]
     consume = Consume(str(tmp_path), url, BROKER, queue, secret).start()
     try:
-        pilot = Pilot(tmp_path, "pilot", interpreter, signed_pyz, new_stamp(),
-                      extension_args(extension, "GetPilotVersion,Chatter,Flood",
-                                     "stomp://127.0.0.1:%d/queue/%s" % (STOMP_PORT, queue)),
-                      secret, pki.ca_dir, {"FLOOD": "500"})
+        pilot = Pilot(
+            tmp_path,
+            "pilot",
+            interpreter,
+            signed_pyz,
+            new_stamp(),
+            extension_args(
+                extension, "GetPilotVersion,Chatter,Flood", "stomp://127.0.0.1:%d/queue/%s" % (STOMP_PORT, queue)
+            ),
+            secret,
+            pki.ca_dir,
+            {"FLOOD": "500"},
+        )
         assert pilot.finish() == 0, pilot.output()[-3000:]
         items, row, figures = check_stored(url, pilot)
         assert figures["transport"] == "stomp" and figures["failures"] == 0
@@ -568,19 +750,27 @@ def test_a_pilot_run_arrives_whole_over_rabbitmq(family, env_name, tmp_path, dat
 
 # -- reliability ---------------------------------------------------------------------------------------
 
+
 def test_the_logbook_down_then_killed_mid_run(tmp_path, signed_pyz, extension, pki, secret):
     """The logbook is down when the pilot starts, comes up, is killed (SIGKILL) in the middle of the
     run and comes back before the end: the pilot ends normally, its spool is sent, everything is
     stored once and in order."""
     url = "sqlite:///%s" % (tmp_path / "logbook.sqlite")
     serve = Serve(str(tmp_path), url, pki, secret)
-    pilot = Pilot(tmp_path, "pilot", python("py27"), signed_pyz, new_stamp(),
-                  extension_args(extension, "GetPilotVersion,WaitA,Chatter,WaitB,Flood,WaitC,Chatter",
-                                 serve.url),
-                  secret, pki.ca_dir, {"FLOOD": "200"})
+    pilot = Pilot(
+        tmp_path,
+        "pilot",
+        python("py27"),
+        signed_pyz,
+        new_stamp(),
+        extension_args(extension, "GetPilotVersion,WaitA,Chatter,WaitB,Flood,WaitC,Chatter", serve.url),
+        secret,
+        pki.ca_dir,
+        {"FLOOD": "200"},
+    )
     try:
         pilot.wait_for("WAITING at GO-A")
-        wait_until(lambda: os.path.exists(pilot.spool()), 30, what="the pilot to spool")   # it has tried
+        wait_until(lambda: os.path.exists(pilot.spool()), 30, what="the pilot to spool")  # it has tried
         serve.start()
         pilot.go("A")
         pilot.wait_for("WAITING at GO-B")
@@ -612,12 +802,23 @@ def test_rabbitmq_restarted_during_a_run(tmp_path, signed_pyz, extension, pki, s
     consume = pilot = None
     try:
         consume = Consume(str(tmp_path), url, rabbit.url, queue, secret).start()
-        pilot = Pilot(tmp_path, "pilot", python("py313"), signed_pyz, new_stamp(),
-                      extension_args(extension, "GetPilotVersion,Chatter,WaitA,Flood,WaitB,Chatter",
-                                     "stomp://127.0.0.1:%d/queue/%s" % (rabbit.stomp_port, queue)),
-                      secret, pki.ca_dir, {"FLOOD": "300"})
+        pilot = Pilot(
+            tmp_path,
+            "pilot",
+            python("py313"),
+            signed_pyz,
+            new_stamp(),
+            extension_args(
+                extension,
+                "GetPilotVersion,Chatter,WaitA,Flood,WaitB,Chatter",
+                "stomp://127.0.0.1:%d/queue/%s" % (rabbit.stomp_port, queue),
+            ),
+            secret,
+            pki.ca_dir,
+            {"FLOOD": "300"},
+        )
         pilot.wait_for("WAITING at GO-A")
-        wait_stored(url, pilot.stamp, len(pilot.log().splitlines()))   # through the node, into the database
+        wait_stored(url, pilot.stamp, len(pilot.log().splitlines()))  # through the node, into the database
         rabbit.stop()
         pilot.go("A")
         pilot.wait_for("WAITING at GO-B")
@@ -656,14 +857,35 @@ def test_the_database_restarted_during_ingestion(tmp_path, throwaway_postgres, s
     consume = Consume(str(tmp_path), url, BROKER, queue, secret)
     pilots = []
     try:
-        serve.start()   # creates the schema
+        serve.start()  # creates the schema
         consume.start()
         commands = "GetPilotVersion,WaitA,Flood,WaitB,Chatter"
-        pilots.append(Pilot(tmp_path, "by-https", python("py36"), signed_pyz, new_stamp(),
-                            extension_args(extension, commands, serve.url), secret, pki.ca_dir, {"FLOOD": "400"}))
-        pilots.append(Pilot(tmp_path, "by-stomp", python("py313"), signed_pyz, new_stamp(),
-                            extension_args(extension, commands, "stomp://127.0.0.1:%d/queue/%s" % (STOMP_PORT, queue)),
-                            secret, pki.ca_dir, {"FLOOD": "400"}))
+        pilots.append(
+            Pilot(
+                tmp_path,
+                "by-https",
+                python("py36"),
+                signed_pyz,
+                new_stamp(),
+                extension_args(extension, commands, serve.url),
+                secret,
+                pki.ca_dir,
+                {"FLOOD": "400"},
+            )
+        )
+        pilots.append(
+            Pilot(
+                tmp_path,
+                "by-stomp",
+                python("py313"),
+                signed_pyz,
+                new_stamp(),
+                extension_args(extension, commands, "stomp://127.0.0.1:%d/queue/%s" % (STOMP_PORT, queue)),
+                secret,
+                pki.ca_dir,
+                {"FLOOD": "400"},
+            )
+        )
         for pilot in pilots:
             pilot.wait_for("WAITING at GO-A")
             wait_stored(url, pilot.stamp, len(pilot.log().splitlines()))
@@ -681,7 +903,7 @@ def test_the_database_restarted_during_ingestion(tmp_path, throwaway_postgres, s
             assert pilot.finish() == 0, pilot.output()[-3000:]
         by_https, by_stomp = [check_stored(url, pilot)[2] for pilot in pilots]
         assert by_https["failures"] >= 1 and by_https["resent_from_spool"] > 0
-        assert by_stomp["failures"] == 0      # the broker took everything; the consumer waited
+        assert by_stomp["failures"] == 0  # the broker took everything; the consumer waited
         assert "503" in by_https["last_error"] or "503" in pilots[0].log()
     finally:
         for pilot in pilots:
@@ -691,11 +913,19 @@ def test_the_database_restarted_during_ingestion(tmp_path, throwaway_postgres, s
         delete_queue(BROKER, queue)
 
 
-def test_a_pilot_killed_by_sigterm_sends_its_last_messages_and_result(tmp_path, signed_pyz, extension,
-                                                                     https_logbook, pki, secret):
-    pilot = Pilot(tmp_path, "pilot", python("py36"), signed_pyz, new_stamp(),
-                  extension_args(extension, "GetPilotVersion,Chatter,Nap", https_logbook.url, "--heartbeat", "1"),
-                  secret, pki.ca_dir)
+def test_a_pilot_killed_by_sigterm_sends_its_last_messages_and_result(
+    tmp_path, signed_pyz, extension, https_logbook, pki, secret
+):
+    pilot = Pilot(
+        tmp_path,
+        "pilot",
+        python("py36"),
+        signed_pyz,
+        new_stamp(),
+        extension_args(extension, "GetPilotVersion,Chatter,Nap", https_logbook.url, "--heartbeat", "1"),
+        secret,
+        pki.ca_dir,
+    )
     try:
         pilot.wait_for("CHILD-READY")
         os.kill(pilot.process.pid, signal.SIGTERM)

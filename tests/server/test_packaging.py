@@ -17,9 +17,11 @@ tomllib = pytest.importorskip("tomllib")
 
 # Host names of package indexes and distribution archives, spelt as patterns so that this file
 # does not contain them either.  The repository uses pip and apt-get with the machine's sources.
-PACKAGE_HOSTS = re.compile(r"(?i)\b(?:[a-z0-9-]+\.)*(?:pypi\.(?:org|python\.org)|pythonhosted\.org|"
-                           r"debian\.org|ubuntu\.com|centos\.org|fedoraproject\.org|rockylinux\.org|"
-                           r"almalinux\.org|anaconda\.(?:com|org)|npmjs\.(?:org|com))\b")
+PACKAGE_HOSTS = re.compile(
+    r"(?i)\b(?:[a-z0-9-]+\.)*(?:pypi\.(?:org|python\.org)|pythonhosted\.org|"
+    r"debian\.org|ubuntu\.com|centos\.org|fedoraproject\.org|rockylinux\.org|"
+    r"almalinux\.org|anaconda\.(?:com|org)|npmjs\.(?:org|com))\b"
+)
 
 
 def _pyproject():
@@ -46,8 +48,11 @@ def host_mentions(paths):
 
 
 def tracked_files():
-    out = subprocess.run(["git", "-C", REPO, "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                         stdout=subprocess.PIPE, check=True).stdout
+    out = subprocess.run(
+        ["git", "-C", REPO, "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        stdout=subprocess.PIPE,
+        check=True,
+    ).stdout
     return [os.path.join(REPO, name) for name in out.decode("utf-8", "replace").split("\0") if name]
 
 
@@ -126,8 +131,12 @@ def test_locks_pin_every_package_with_hashes_and_name_no_index(lock):
 
 
 def test_locks_cover_pyproject():
-    proc = subprocess.run([sys.executable, os.path.join(REQUIREMENTS, "refresh-locks.py"), "--check"],
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
+    proc = subprocess.run(
+        [sys.executable, os.path.join(REQUIREMENTS, "refresh-locks.py"), "--check"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        universal_newlines=True,
+    )
     assert proc.returncode == 0, proc.stdout
 
 
@@ -135,6 +144,7 @@ def test_the_locks_check_notices_a_missing_package(tmp_path, monkeypatch):
     sys.path.insert(0, REQUIREMENTS)
     try:
         import importlib
+
         refresh = importlib.import_module("refresh-locks")
     finally:
         sys.path.remove(REQUIREMENTS)
@@ -155,20 +165,30 @@ def test_env_sh_installs_from_the_lock_and_restamps_on_changes():
 
 
 def _provision27(apt_etc, prefix):
-    if not (shutil.which("apt-get") and shutil.which("dpkg")
-            and os.path.isfile("/usr/share/keyrings/debian-archive-keyring.gpg")):
+    if not (
+        shutil.which("apt-get")
+        and shutil.which("dpkg")
+        and os.path.isfile("/usr/share/keyrings/debian-archive-keyring.gpg")
+    ):
         pytest.skip("the 2.7 provisioner is for Debian-like hosts (apt-get, dpkg, the archive keyring)")
     env = {k: v for k, v in os.environ.items() if k != "DEBIAN_ARCHIVE"}
     env["PILOT_APT_ETC"] = str(apt_etc)
-    return subprocess.run([os.path.join(REPO, ".ci", "provision-python27.sh"), str(prefix)], env=env,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=300)
+    return subprocess.run(
+        [os.path.join(REPO, ".ci", "provision-python27.sh"), str(prefix)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        universal_newlines=True,
+        timeout=300,
+    )
 
 
 def test_python27_provisioner_reads_the_archive_from_the_apt_sources(tmp_path):
     (tmp_path / "apt" / "sources.list.d").mkdir(parents=True)
     mirror = "http://127.0.0.1:%d" % free_port()  # nobody answers: only where it goes is checked
     (tmp_path / "apt" / "sources.list.d" / "debian.sources").write_text(
-        "Types: deb\nURIs: %s/debian\nSuites: bookworm\nComponents: main\n" % mirror)
+        "Types: deb\nURIs: %s/debian\nSuites: bookworm\nComponents: main\n" % mirror
+    )
     proc = _provision27(tmp_path / "apt", tmp_path / "py27")
     assert proc.returncode != 0
     assert "provision-python27: fetching bullseye packages from %s\n" % mirror in proc.stderr
@@ -178,5 +198,7 @@ def test_python27_provisioner_without_apt_sources_says_so(tmp_path):
     (tmp_path / "apt" / "sources.list.d").mkdir(parents=True)
     proc = _provision27(tmp_path / "apt", tmp_path / "py27")
     assert proc.returncode == 1 and proc.stdout == ""
-    assert proc.stderr.splitlines() == ["provision-python27: no Debian archive (an URI ending in /debian) in the "
-                                        "apt sources: set DEBIAN_ARCHIVE=http://MIRROR"]
+    assert proc.stderr.splitlines() == [
+        "provision-python27: no Debian archive (an URI ending in /debian) in the "
+        "apt sources: set DEBIAN_ARCHIVE=http://MIRROR"
+    ]

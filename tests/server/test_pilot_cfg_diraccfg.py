@@ -24,16 +24,18 @@ STAMP = "feedfacefeedfacefeedfacefeedface"
 
 
 def _maker(*args):
-    out = subprocess.run([sys.executable, MAKER] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         check=True, timeout=120).stdout.decode()
+    out = subprocess.run(
+        [sys.executable, MAKER] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=True, timeout=120
+    ).stdout.decode()
     return out.strip().splitlines()[-1]
 
 
 @pytest.fixture(scope="module")
 def pyz():
     if not os.path.isfile(PYZ):
-        subprocess.run([sys.executable, os.path.join(REPO, "build", "build_pilot.py"), "--quiet"], check=True,
-                       timeout=300)
+        subprocess.run(
+            [sys.executable, os.path.join(REPO, "build", "build_pilot.py"), "--quiet"], check=True, timeout=300
+        )
     return PYZ
 
 
@@ -44,44 +46,136 @@ def pilot_run(tmp_path_factory, pyz):
     server = str(base / "server")
     _maker("--new-server", server)
     # the pilot's owner group: the JobAgent then only matches jobs of that group
-    _maker("--add-job", server, "--job-id", "2", "--job-json", '{"OwnerGroup": "lhcb_pilot"}', "--",
-           "/bin/sh", "-c", "echo job of the group")
+    _maker(
+        "--add-job",
+        server,
+        "--job-id",
+        "2",
+        "--job-json",
+        '{"OwnerGroup": "lhcb_pilot"}',
+        "--",
+        "/bin/sh",
+        "-c",
+        "echo job of the group",
+    )
     certs = base / "certs"
     certs.mkdir()
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                    "-subj", "/DC=org/DC=test/CN=pilot.test.local", "-keyout", str(certs / "hostkey.pem"),
-                    "-out", str(certs / "hostcert.pem")], check=True, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL, timeout=60)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/DC=org/DC=test/CN=pilot.test.local",
+            "-keyout",
+            str(certs / "hostkey.pem"),
+            "-out",
+            str(certs / "hostcert.pem"),
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        timeout=60,
+    )
     work = base / "work"
     work.mkdir()
-    (work / "pilot.json").write_text(json.dumps({
-        "DefaultSetup": "Test-Setup",
-        "PreferredURLPatterns": ["*.test.local", "*.example.org"],
-        "Test-Setup": {"Pilot": {"Version": VERSION}},
-    }))
-    args = ["-S", "Test-Setup", "-r", VERSION, "-C", "file://" + server, "-N", release["ce"], "-Q", release["queue"],
-            "-n", "DIRAC.Test.local", "-M", "1", "--cert", "--certLocation=%s" % certs, "-y", "InProcess",
-            "--wnVO=lhcb", "-G", "lhcb_pilot", "-O", "/DC=org/CN=pilot owner", "-l", "LHCb",
-            "--preinstalledEnv=%s" % release["preinstalled_rc"], "--install-methods=preinstalled",
-            "-o", "/LocalSite/SharedArea=/cvmfs/lhcb.cern.ch",
-            "-D", "10", "--CVMFS_locations=%s" % release["cvmfs_location"], "--PollingTime=0",
-            "--StopAfterFailedMatches=1", "--db12=quick", "--pilotUUID=%s" % STAMP]
+    (work / "pilot.json").write_text(
+        json.dumps(
+            {
+                "DefaultSetup": "Test-Setup",
+                "PreferredURLPatterns": ["*.test.local", "*.example.org"],
+                "Test-Setup": {"Pilot": {"Version": VERSION}},
+            }
+        )
+    )
+    args = [
+        "-S",
+        "Test-Setup",
+        "-r",
+        VERSION,
+        "-C",
+        "file://" + server,
+        "-N",
+        release["ce"],
+        "-Q",
+        release["queue"],
+        "-n",
+        "DIRAC.Test.local",
+        "-M",
+        "1",
+        "--cert",
+        "--certLocation=%s" % certs,
+        "-y",
+        "InProcess",
+        "--wnVO=lhcb",
+        "-G",
+        "lhcb_pilot",
+        "-O",
+        "/DC=org/CN=pilot owner",
+        "-l",
+        "LHCb",
+        "--preinstalledEnv=%s" % release["preinstalled_rc"],
+        "--install-methods=preinstalled",
+        "-o",
+        "/LocalSite/SharedArea=/cvmfs/lhcb.cern.ch",
+        "-D",
+        "10",
+        "--CVMFS_locations=%s" % release["cvmfs_location"],
+        "--PollingTime=0",
+        "--StopAfterFailedMatches=1",
+        "--db12=quick",
+        "--pilotUUID=%s" % STAMP,
+    ]
     env = dict(os.environ, SLURM_JOBID="4242", SLURM_JOB_PARTITION="grid", PYTHONDONTWRITEBYTECODE="1")
-    for name in ("X509_USER_PROXY", "X509_CERT_DIR", "DIRAC_PILOT_VO", "DIRAC_PILOT_STAMP", "PYTHONPATH",
-                 "PILOT_EXTENSIONS_DIR", "JOBFEATURES"):
+    for name in (
+        "X509_USER_PROXY",
+        "X509_CERT_DIR",
+        "DIRAC_PILOT_VO",
+        "DIRAC_PILOT_STAMP",
+        "PYTHONPATH",
+        "PILOT_EXTENSIONS_DIR",
+        "JOBFEATURES",
+    ):
         env.pop(name, None)
-    proc = subprocess.run([sys.executable, pyz] + args, cwd=str(work), env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, pyz] + args,
+        cwd=str(work),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        timeout=300,
+    )
     out = proc.stdout.decode("utf-8", "replace")
     assert proc.returncode == 0, out[-4000:] + proc.stderr.decode("utf-8", "replace")
     result = json.loads((work / "pilot_result.json").read_text())
     names = [entry["name"] for entry in result["commands"]]
-    assert names == ["CheckWorkerNode", "InstallDIRAC", "ConfigureBasics", "RegisterPilot", "CheckCECapabilities",
-                     "CheckWNCapabilities", "ConfigureSite", "ConfigureArchitecture", "ConfigureCPURequirements",
-                     "LaunchAgent"]
+    assert names == [
+        "CheckWorkerNode",
+        "InstallDIRAC",
+        "ConfigureBasics",
+        "RegisterPilot",
+        "CheckCECapabilities",
+        "CheckWNCapabilities",
+        "ConfigureSite",
+        "ConfigureArchitecture",
+        "ConfigureCPURequirements",
+        "LaunchAgent",
+    ]
     text = (work / "pilot.cfg").read_text()
-    return {"work": work, "text": text, "cfg": diraccfg.CFG().loadFromBuffer(text), "certs": certs,
-            "server": server, "release": release, "result": result}
+    return {
+        "work": work,
+        "text": text,
+        "cfg": diraccfg.CFG().loadFromBuffer(text),
+        "certs": certs,
+        "server": server,
+        "release": release,
+        "result": result,
+    }
 
 
 def test_pilot_cfg_parses_with_diraccfg(pilot_run):
@@ -102,6 +196,7 @@ def test_diraccfg_reads_every_value_as_the_pilot_does(pilot_run):
     assert len(options) > 30
     for path, value in options:
         assert theirs.getOption(path) == value, path
+
     # and nothing more: diraccfg sees exactly the pilot's options
     def walk(cfg, prefix):
         found = []
@@ -111,6 +206,7 @@ def test_diraccfg_reads_every_value_as_the_pilot_does(pilot_run):
             else:
                 found.append(prefix + "/" + name)
         return found
+
     assert sorted(walk(theirs, "")) == sorted(path for path, _ in options)
 
 
@@ -166,8 +262,9 @@ def test_the_job_agent_ran_with_it(pilot_run):
     agent = pilot_run["result"]["commands"][-1]
     assert agent["details"]["jobs"] == 1
     assert agent["details"]["job_ids"] == ["2"]
-    done = json.loads(open(os.path.join(pilot_run["server"], "done", os.listdir(
-        os.path.join(pilot_run["server"], "done"))[0])).read())
+    done = json.loads(
+        open(os.path.join(pilot_run["server"], "done", os.listdir(os.path.join(pilot_run["server"], "done"))[0])).read()
+    )
     assert done["Site"] == "DIRAC.Test.local"
     assert done["PilotReference"] == "sshslurm://%s/4242" % pilot_run["release"]["ce"]
 

@@ -18,8 +18,13 @@ pytest.importorskip("shiv")
 def test_two_builds_are_identical_and_the_pyz_runs(tmp_path, keys, signed_pyz):
     # Both builds from one snapshot, so that an edit made meanwhile cannot tell them apart.
     snapshot = str(tmp_path / "src")
-    shutil.copytree(REPO, snapshot, ignore=shutil.ignore_patterns(".git", ".venv", ".tox", "dist", "__pycache__",
-                                                                  "demo", ".setuptools-build", "*.egg-info"))
+    shutil.copytree(
+        REPO,
+        snapshot,
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv", ".tox", "dist", "__pycache__", "demo", ".setuptools-build", "*.egg-info"
+        ),
+    )
     first, second = str(tmp_path / "a" / "pilotctl.pyz"), str(tmp_path / "b" / "pilotctl.pyz")
     one = shivbuild.build_pilotctl(first, source_root=snapshot)
     two = shivbuild.build_pilotctl(second, source_root=snapshot)
@@ -29,7 +34,11 @@ def test_two_builds_are_identical_and_the_pyz_runs(tmp_path, keys, signed_pyz):
         assert not [n for n in names if n.endswith("direct_url.json") or n.endswith(".pyc") or "/bin/" in n]
         assert b'"reproducible": true' in archive.read("environment.json")
     env = dict(os.environ, HOME=str(tmp_path), SHIV_ROOT=str(tmp_path / "shiv"))
-    out = subprocess.run([sys.executable, first, "verify", "--trust", keys.public["a"], signed_pyz], env=env,
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    out = subprocess.run(
+        [sys.executable, first, "verify", "--trust", keys.public["a"], signed_pyz],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     assert out.returncode == 0, out.stdout.decode()
     assert b"signed by key " + keys.ids["a"].encode() in out.stdout

@@ -87,10 +87,14 @@ JUNK_FILES = [
     "compat/__pycache__/net.cpython-36.pyc",
     "compat/.gitignore",
 ]
-FAKE_MEMBERS = ["__main__.py", "pilot.bz2", "pilot.idx", "pilot/__init__.py", "pilot/data/schema.json",
-                "pyzimport.py"]
-FAKE_MODULES = ["compat/__init__.py", "compat/net.py", "pilot/commands/__init__.py", "pilot/commands/basic.py",
-                "pilotTools.py"]
+FAKE_MEMBERS = ["__main__.py", "pilot.bz2", "pilot.idx", "pilot/__init__.py", "pilot/data/schema.json", "pyzimport.py"]
+FAKE_MODULES = [
+    "compat/__init__.py",
+    "compat/net.py",
+    "pilot/commands/__init__.py",
+    "pilot/commands/basic.py",
+    "pilotTools.py",
+]
 
 
 # ----------------------------------------------------------------- helpers
@@ -123,8 +127,13 @@ def clean_env(**extra):
 
 def run(args, env=None, cwd=None, timeout=120):
     return subprocess.run(
-        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
-        env=env or clean_env(), cwd=cwd, timeout=timeout,
+        args,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        universal_newlines=True,
+        env=env or clean_env(),
+        cwd=cwd,
+        timeout=timeout,
     )
 
 
@@ -264,11 +273,15 @@ def test_real_tree_layout(real_root, tmp_path):
     assert "six.py" not in modules
     assert "pilot/testing.py" not in modules  # for a VO's unit tests only
     assert "pilot/testing.py" in pyzbuild.read_modules(
-        build(real_root, tmp_path / "testing.pyz", None, with_testing=True).path)
+        build(real_root, tmp_path / "testing.pyz", None, with_testing=True).path
+    )
     for name, source in modules.items():
         compile(source, name, "exec")  # what runs still compiles ...
-        original = os.path.join(real_root, "pilot_src", "pilot", "_pyzroot", name) if "/" not in name else \
-            os.path.join(real_root, "" if name.startswith("compat/") else "pilot_src", name)
+        original = (
+            os.path.join(real_root, "pilot_src", "pilot", "_pyzroot", name)
+            if "/" not in name
+            else os.path.join(real_root, "" if name.startswith("compat/") else "pilot_src", name)
+        )
         with open(original, "rb") as fh:  # ... and has the line count of the checkout's file
             assert source.count(b"\n") == len(fh.read().splitlines()), name
 
@@ -381,14 +394,14 @@ def test_wrong_wheel_hash_is_one_line_error(fake_root, tmp_path):
     proc = run_launcher("--source-root", fake_root, "--output", out, env=clean_env(PILOT_SIX_WHEEL=wheel))
     assert proc.returncode == 0, proc.stderr
     os.remove(out)
-    proc = run_launcher("--source-root", fake_root, "--output", out, "--with-six",
-                        env=clean_env(PILOT_SIX_WHEEL=wheel))
+    proc = run_launcher("--source-root", fake_root, "--output", out, "--with-six", env=clean_env(PILOT_SIX_WHEEL=wheel))
     assert_one_line_error(proc, "sha256")
 
 
 def test_missing_wheel_is_one_line_error(fake_root, tmp_path):
-    proc = run_launcher("--source-root", fake_root, "--six-wheel", str(tmp_path / "nope.whl"),
-                        "--output", str(tmp_path / "pilot.pyz"))
+    proc = run_launcher(
+        "--source-root", fake_root, "--six-wheel", str(tmp_path / "nope.whl"), "--output", str(tmp_path / "pilot.pyz")
+    )
     assert_one_line_error(proc, "six wheel not found")
 
 
@@ -403,8 +416,9 @@ def test_non_ascii_name_fails(fake_root, tmp_path):
 
 
 def test_not_a_checkout_fails(tmp_path, six_wheel):
-    proc = run_launcher("--source-root", str(tmp_path), "--six-wheel", six_wheel,
-                        "--output", str(tmp_path / "pilot.pyz"))
+    proc = run_launcher(
+        "--source-root", str(tmp_path), "--six-wheel", six_wheel, "--output", str(tmp_path / "pilot.pyz")
+    )
     assert_one_line_error(proc, "pilot package not found")
 
 
@@ -415,9 +429,16 @@ def test_missing_main_fails(fake_root, six_wheel, tmp_path):
 
 
 def test_missing_extension_fails(fake_root, six_wheel, tmp_path):
-    proc = run_launcher("--source-root", fake_root, "--six-wheel", six_wheel,
-                        "--output", str(tmp_path / "pilot.pyz"),
-                        "--with-extension", str(tmp_path / "NoSuchCommands.py"))
+    proc = run_launcher(
+        "--source-root",
+        fake_root,
+        "--six-wheel",
+        six_wheel,
+        "--output",
+        str(tmp_path / "pilot.pyz"),
+        "--with-extension",
+        str(tmp_path / "NoSuchCommands.py"),
+    )
     assert_one_line_error(proc, "NoSuchCommands.py")
 
 

@@ -87,13 +87,16 @@ def test_signed_artifact_verifies_with_cli_library_node_and_openssl(signed_pyz, 
         assert rsaverify.openssl_verify(signed_pyz, signed_pyz + ".sig", keys.public["a"]) is True
 
 
-@pytest.mark.parametrize("damage, reason", [
-    ("tamper", "was tampered with"),
-    ("truncate", "truncated: "),
-    ("sig-truncate", "signature is 383 bytes"),
-    ("sig-garbage", "not made with key"),
-    ("unsigned", "is not signed"),
-])
+@pytest.mark.parametrize(
+    "damage, reason",
+    [
+        ("tamper", "was tampered with"),
+        ("truncate", "truncated: "),
+        ("sig-truncate", "signature is 383 bytes"),
+        ("sig-garbage", "not made with key"),
+        ("unsigned", "is not signed"),
+    ],
+)
 def test_refusals_say_why(signed_pyz, keys, tmp_path, capsys, damage, reason):
     artifact = copy_artifact(signed_pyz, tmp_path)
     data = bytearray(open(artifact, "rb").read())
@@ -171,8 +174,11 @@ def test_trust_store_errors_are_one_line(tmp_path, keys, capsys):
     empty.mkdir()
     artifact = tmp_path / "a.pyz"
     artifact.write_bytes(b"x")
-    for trust, expected in ((str(empty), "holds no *.pem"), (str(tmp_path / "nope"), "no such file"),
-                            (keys.private["a"], "is a private key")):
+    for trust, expected in (
+        (str(empty), "holds no *.pem"),
+        (str(tmp_path / "nope"), "no such file"),
+        (keys.private["a"], "is a private key"),
+    ):
         code, text = verify_cli(capsys, str(artifact), trust)
         assert code == 1 and expected in text and "Traceback" not in text
 
@@ -189,8 +195,9 @@ def test_build_sign_key_keeps_pyz_identical_and_appends_nothing(tmp_path, keys):
     plain = str(tmp_path / "plain" / "pilot.pyz")
     signed = str(tmp_path / "signed" / "pilot.pyz")
     subprocess.check_call([sys.executable, launcher, "--quiet", "--output", plain])
-    out = subprocess.check_output([sys.executable, launcher, "--quiet", "--output", signed,
-                                   "--sign-key", keys.private["a"]]).decode()
+    out = subprocess.check_output(
+        [sys.executable, launcher, "--quiet", "--output", signed, "--sign-key", keys.private["a"]]
+    ).decode()
     assert "key id=%s" % keys.ids["a"] in out
     assert sha256(plain) == sha256(signed)
     assert not os.path.exists(plain + ".sig")
@@ -206,16 +213,19 @@ def test_build_sign_key_keeps_pyz_identical_and_appends_nothing(tmp_path, keys):
 
 def test_build_without_cryptography_fails_in_one_line(tmp_path, keys):
     launcher = os.path.join(REPO, "build", "build_pilot.py")
-    code = ("import sys, runpy; sys.modules['cryptography'] = None; "
-            "sys.argv = [%r, '--quiet', '--output', %r, '--sign-key', %r]; "
-            "runpy.run_path(%r, run_name='__main__')" % (launcher, str(tmp_path / "p.pyz"), keys.private["a"],
-                                                         launcher))
+    code = (
+        "import sys, runpy; sys.modules['cryptography'] = None; "
+        "sys.argv = [%r, '--quiet', '--output', %r, '--sign-key', %r]; "
+        "runpy.run_path(%r, run_name='__main__')" % (launcher, str(tmp_path / "p.pyz"), keys.private["a"], launcher)
+    )
     proc = subprocess.run([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.returncode == 1
     err = proc.stderr.decode()
     assert "needs the 'cryptography' package" in err
     assert len(err.strip().splitlines()) == 1
     # the plain build does not import it at all
-    code = ("import sys, runpy; sys.modules['cryptography'] = None; sys.argv = [%r, '--quiet', '--output', %r]; "
-            "runpy.run_path(%r, run_name='__main__')" % (launcher, str(tmp_path / "q.pyz"), launcher))
+    code = (
+        "import sys, runpy; sys.modules['cryptography'] = None; sys.argv = [%r, '--quiet', '--output', %r]; "
+        "runpy.run_path(%r, run_name='__main__')" % (launcher, str(tmp_path / "q.pyz"), launcher)
+    )
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0

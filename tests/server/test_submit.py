@@ -12,8 +12,21 @@ from logbook_support import SECRET, pki, sqlite_store, start_server  # noqa: F40
 from pilot_server.logbook.receive import tlsconfig
 
 ADMIN_SECRET = b"admin-secret-0123456789abcdef01234567"
-PILOT = ["-X", "GetPilotVersion,CheckWorkerNode", "-r", "v9.0.0", "-N", "ce.local.test", "-Q", "default",
-         "-n", "LCG.Local.test", "--wnVO", "demo", "--heartbeat=0"]
+PILOT = [
+    "-X",
+    "GetPilotVersion,CheckWorkerNode",
+    "-r",
+    "v9.0.0",
+    "-N",
+    "ce.local.test",
+    "-Q",
+    "default",
+    "-n",
+    "LCG.Local.test",
+    "--wnVO",
+    "demo",
+    "--heartbeat=0",
+]
 
 
 def secret_file(path, secret):
@@ -36,12 +49,35 @@ def submit(logbook, pki, signed_pyz, keys, tmp_path):
     admin_file = secret_file(tmp_path / "admin.secret", ADMIN_SECRET)
 
     def run(*extra, pilot=PILOT, timeout=240):
-        argv = [sys.executable, "-m", "pilot_server.cli", "submit", "--workdir", str(tmp_path / "jobs"),
-                "--artifact", signed_pyz, "--trust", keys.public["a"], "--token-secret", token_file,
-                "--logbook", logbook.url, "--ca", pki.ca_file, "--admin-token-file", admin_file] + list(extra)
-        done = subprocess.run(argv + ["--"] + pilot, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              timeout=timeout, universal_newlines=True)
+        argv = [
+            sys.executable,
+            "-m",
+            "pilot_server.cli",
+            "submit",
+            "--workdir",
+            str(tmp_path / "jobs"),
+            "--artifact",
+            signed_pyz,
+            "--trust",
+            keys.public["a"],
+            "--token-secret",
+            token_file,
+            "--logbook",
+            logbook.url,
+            "--ca",
+            pki.ca_file,
+            "--admin-token-file",
+            admin_file,
+        ] + list(extra)
+        done = subprocess.run(
+            argv + ["--"] + pilot,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            timeout=timeout,
+            universal_newlines=True,
+        )
         return done.returncode, done.stdout, done.stderr
+
     return run
 
 
@@ -53,8 +89,12 @@ def test_pilots_go_submitted_running_done_and_a_failing_one_failed(submit, logbo
     assert len(stamps) == 2 and "2 pilot(s) submitted to the local CE ce.local.test" in out
     for stamp in stamps:
         pilot = store.pilot(stamp)
-        assert (pilot["status"], pilot["site"], pilot["ce"], pilot["vo"]) == ("Done", "LCG.Local.test",
-                                                                               "ce.local.test", "demo")
+        assert (pilot["status"], pilot["site"], pilot["ce"], pilot["vo"]) == (
+            "Done",
+            "LCG.Local.test",
+            "ce.local.test",
+            "demo",
+        )
         assert [item["state"] for item in store.states(stamp)] == ["Submitted", "Running", "Done"]
         assert pilot["message_count"] > 5 and pilot["exit_code"] == 0
         assert [row["name"] for row in store.commands(stamp)] == ["GetPilotVersion", "CheckWorkerNode"]
@@ -68,18 +108,31 @@ def test_pilots_go_submitted_running_done_and_a_failing_one_failed(submit, logbo
     assert [item["state"] for item in store.states(stamp)] == ["Submitted", "Running", "Failed"]
 
 
-@pytest.mark.parametrize("extra, pilot, message", [
-    (["--count", "0"], PILOT, "--count must be from 1 to 1000"),
-    ([], ["--no-such-option"], "pilot options:"),
-])
+@pytest.mark.parametrize(
+    "extra, pilot, message",
+    [
+        (["--count", "0"], PILOT, "--count must be from 1 to 1000"),
+        ([], ["--no-such-option"], "pilot options:"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(submit, extra, pilot, message):
     code, out, err = submit(*extra, pilot=pilot)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 
 def test_no_logbook_and_an_unreachable_one(submit, logbook, tmp_path, signed_pyz, keys):
-    argv = [sys.executable, "-m", "pilot_server.cli", "submit", "--workdir", str(tmp_path / "j"), "--artifact",
-            signed_pyz, "--trust", keys.public["a"]]
+    argv = [
+        sys.executable,
+        "-m",
+        "pilot_server.cli",
+        "submit",
+        "--workdir",
+        str(tmp_path / "j"),
+        "--artifact",
+        signed_pyz,
+        "--trust",
+        keys.public["a"],
+    ]
     done = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
     assert done.returncode == 2 and "give the logbook" in done.stderr
     logbook.stop()

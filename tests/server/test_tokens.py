@@ -18,13 +18,16 @@ def test_round_trip_gives_claims():
     assert claims["stamp"] == STAMP and claims["vo"] == "lhcb" and claims["exp"] == 1060
 
 
-@pytest.mark.parametrize("mutate, reason", [
-    (lambda t: t[:-2] + ("AA" if t[-2:] != "AA" else "BB"), "bad token signature"),
-    (lambda t: "pt2" + t[3:], "malformed token"),
-    (lambda t: t.split(".")[0] + "." + t.split(".")[1], "malformed token"),
-    (lambda t: "", "malformed token"),
-    (lambda t: "pt1.!!!.???", "malformed token"),
-])
+@pytest.mark.parametrize(
+    "mutate, reason",
+    [
+        (lambda t: t[:-2] + ("AA" if t[-2:] != "AA" else "BB"), "bad token signature"),
+        (lambda t: "pt2" + t[3:], "malformed token"),
+        (lambda t: t.split(".")[0] + "." + t.split(".")[1], "malformed token"),
+        (lambda t: "", "malformed token"),
+        (lambda t: "pt1.!!!.???", "malformed token"),
+    ],
+)
 def test_tampered_tokens_are_refused(mutate, reason):
     token = tokens.make_token(SECRET, STAMP, now=1000)
     with pytest.raises(tokens.TokenError) as error:
@@ -103,8 +106,9 @@ def test_cli_secret_and_token_make_a_token_the_logbook_accepts(tmp_path, capsys)
     secret_file, token_file = str(tmp_path / "token.secret"), str(tmp_path / "pilot.token")
     code, out, err = pilotctl(capsys, "token-secret", secret_file)
     assert code == 0 and err == "" and oct(os.stat(secret_file).st_mode & 0o777) == "0o600"
-    code, out, err = pilotctl(capsys, "token", "--secret", secret_file, "--stamp", STAMP, "--vo", "lhcb",
-                              "--ttl", "600", "-o", token_file)
+    code, out, err = pilotctl(
+        capsys, "token", "--secret", secret_file, "--stamp", STAMP, "--vo", "lhcb", "--ttl", "600", "-o", token_file
+    )
     assert code == 0 and err == "" and "stamp: %s" % STAMP in out
     assert oct(os.stat(token_file).st_mode & 0o777) == "0o600"
     token = open(token_file).read().strip()
@@ -115,16 +119,16 @@ def test_cli_secret_and_token_make_a_token_the_logbook_accepts(tmp_path, capsys)
     code, out, _ = pilotctl(capsys, "token", "--secret", secret_file, "-o", token_file + "2")
     stamp = out.split("stamp: ")[1].split()[0]
     assert code == 0 and tokens.valid_stamp(stamp)
-    assert tokens.verify_token(open(token_file + "2").read().strip(), [tokens.read_secret(secret_file)],
-                               stamp=stamp)
+    assert tokens.verify_token(open(token_file + "2").read().strip(), [tokens.read_secret(secret_file)], stamp=stamp)
 
 
 def test_cli_token_bad_inputs(tmp_path, capsys):
     secret_file = str(tmp_path / "token.secret")
     assert pilotctl(capsys, "token-secret", secret_file)[0] == 0
     code, _, err = pilotctl(capsys, "token-secret", secret_file)
-    assert code == 1 and err.strip() == "pilotctl token-secret: error: %s: exists: refusing to overwrite it" \
-        % secret_file
+    assert (
+        code == 1 and err.strip() == "pilotctl token-secret: error: %s: exists: refusing to overwrite it" % secret_file
+    )
     out_file = str(tmp_path / "t")
     cases = [
         (["--stamp", "nope"], 1, "'nope' is not a pilot stamp"),

@@ -21,7 +21,8 @@ from pilot_server import cli, publish, wrapper
 PILOT_OPTIONS = ["-X", "GetPilotVersion,CheckWorkerNode", "-r", "v9.0.0", "-D", "10"]
 DOUBLE = os.path.join(REPO, "tests", "doubles", "dirac_wrapper.py")
 CLOUD_INIT_SITE = os.environ.get("PILOT_CLOUDINIT_SITE") or os.path.expanduser(
-    "~/.cache/pilots2/cloud-init/usr/lib/python3/dist-packages")
+    "~/.cache/pilots2/cloud-init/usr/lib/python3/dist-packages"
+)
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +51,7 @@ def test_vm_user_data_is_a_cloud_config(verified):
 
 def test_vm_pilot_takes_the_whole_machine(verified):
     """The VM is the pilot's: -t WholeNode (else DIRAC's default is 1 processor), added once."""
+
     def run_command(config):  # the pilot's command line is in the run script's (compressed) stage
         files = dict((entry["path"], entry) for entry in config["write_files"])
         return wrapper.read_stage(files[wrapper.VM_RUN_SCRIPT]["content"])
@@ -67,18 +69,22 @@ def test_vm_user_data_passes_cloud_inits_schema_check(verified, tmp_path):
     made, _ = user_data(verified, token_secret=b"s" * 32, vm_poweroff=True)
     path = tmp_path / "user-data"
     path.write_text(made.text)
-    check = ("import sys\n"
-             "from cloudinit.config.schema import get_schema, validate_cloudconfig_file\n"
-             "validate_cloudconfig_file(sys.argv[1], get_schema(), annotate=False)\n"
-             "print('valid')\n")
+    check = (
+        "import sys\n"
+        "from cloudinit.config.schema import get_schema, validate_cloudconfig_file\n"
+        "validate_cloudconfig_file(sys.argv[1], get_schema(), annotate=False)\n"
+        "print('valid')\n"
+    )
     env = dict(os.environ, PYTHONPATH=CLOUD_INIT_SITE)
-    proc = subprocess.run([sys.executable, "-c", check, str(path)], env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT)
+    proc = subprocess.run(
+        [sys.executable, "-c", check, str(path)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
     assert proc.returncode == 0 and b"valid" in proc.stdout, proc.stdout.decode()
     # and the check is not vacuous
     path.write_text(made.text.replace("runcmd:\n  - [", "runcmd: 5\nbootcmd:\n  - ["))
-    proc = subprocess.run([sys.executable, "-c", check, str(path)], env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT)
+    proc = subprocess.run(
+        [sys.executable, "-c", check, str(path)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
     assert proc.returncode != 0 and b"runcmd" in proc.stdout
 
 
@@ -96,8 +102,13 @@ def write_files_into(root, config):
 
 def vm_env(tools_dir, tmp_path, root):
     env_name, python = INTERPRETERS[-1]
-    return sandbox_env(tools_dir, python, "python3", str(tmp_path / "bin"),
-                       {"PILOT_VM_ROOT": str(root), "PILOT_VM_USER": pwd.getpwuid(os.getuid()).pw_name})
+    return sandbox_env(
+        tools_dir,
+        python,
+        "python3",
+        str(tmp_path / "bin"),
+        {"PILOT_VM_ROOT": str(root), "PILOT_VM_USER": pwd.getpwuid(os.getuid()).pw_name},
+    )
 
 
 def test_vm_boot_script_runs_the_pilot_in_a_scratch_root(verified, tools_dir, tmp_path):
@@ -105,8 +116,14 @@ def test_vm_boot_script_runs_the_pilot_in_a_scratch_root(verified, tools_dir, tm
     root = tmp_path / "root"
     write_files_into(root, config)
     boot = str(root / wrapper.VM_BOOT_SCRIPT.lstrip("/"))
-    proc = subprocess.run(["/bin/sh", boot, "--foreground"], env=vm_env(tools_dir, tmp_path, root),
-                          cwd="/", stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
+    proc = subprocess.run(
+        ["/bin/sh", boot, "--foreground"],
+        env=vm_env(tools_dir, tmp_path, root),
+        cwd="/",
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        timeout=120,
+    )
     out = proc.stdout.decode()
     assert proc.returncode == 0, out
     home = root / wrapper.VM_HOME.lstrip("/")
@@ -123,8 +140,14 @@ def test_vm_boot_script_returns_at_once_and_the_pilot_runs_in_the_background(ver
     root = tmp_path / "root"
     write_files_into(root, config)
     boot = str(root / wrapper.VM_BOOT_SCRIPT.lstrip("/"))
-    proc = subprocess.run(["/bin/sh", boot], env=vm_env(tools_dir, tmp_path, root), cwd="/",
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+    proc = subprocess.run(
+        ["/bin/sh", boot],
+        env=vm_env(tools_dir, tmp_path, root),
+        cwd="/",
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        timeout=60,
+    )
     assert proc.returncode == 0 and b"starts in the background" in proc.stdout
     log = root / wrapper.VM_BOOT_LOG.lstrip("/")
     deadline = time.time() + 120
@@ -146,11 +169,30 @@ def published(verified, tmp_path):
 
 def test_publish_writes_the_dirac_pilot_file_server_layout(published, signed_pyz, keys, capsys):
     directory, pilot_json = published
-    assert cli.main(["publish", str(directory), "--artifact", signed_pyz, "--trust", keys.public["a"],
-                     "--pilot-json", str(pilot_json)]) == 0
+    assert (
+        cli.main(
+            [
+                "publish",
+                str(directory),
+                "--artifact",
+                signed_pyz,
+                "--trust",
+                keys.public["a"],
+                "--pilot-json",
+                str(pilot_json),
+            ]
+        )
+        == 0
+    )
     names = sorted(os.listdir(str(directory)))
-    assert names == ["checksums.sha512", "pilot.json", "pilot.pyz", "pilot.pyz.manifest.json", "pilot.pyz.sig",
-                     "pilot.tar"]
+    assert names == [
+        "checksums.sha512",
+        "pilot.json",
+        "pilot.pyz",
+        "pilot.pyz.manifest.json",
+        "pilot.pyz.sig",
+        "pilot.tar",
+    ]
     listed = {}
     for line in (directory / "checksums.sha512").read_text().splitlines():
         digest, name = line.split("  ")
@@ -177,8 +219,14 @@ def run_double(directory, python, tmp_path, options, locations=None):
     cwd.mkdir(exist_ok=True)
     locations = locations or ["file:" + str(directory)]
     env = dict(os.environ, DIRAC_PILOT_STAMP="0123456789abcdef0123456789abcdef")
-    proc = subprocess.run([python, DOUBLE] + locations + ["--"] + options, cwd=str(cwd), env=env,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
+    proc = subprocess.run(
+        [python, DOUBLE] + locations + ["--"] + options,
+        cwd=str(cwd),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        timeout=120,
+    )
     return proc.returncode, proc.stdout.decode("utf-8", "replace")
 
 
@@ -190,8 +238,9 @@ WITH_SSL = [(env, python) for env, python in INTERPRETERS if env != "py26"]
 def test_dirac_wrapper_contract_starts_the_published_pilot(published, verified, tmp_path, env_name, python):
     directory, pilot_json = published
     publish.publish(str(directory), verified, pilot_json.read_bytes())
-    code, out = run_double(directory, python, tmp_path, PILOT_OPTIONS,
-                           ["file:" + str(tmp_path / "nowhere"), "file:" + str(directory)])
+    code, out = run_double(
+        directory, python, tmp_path, PILOT_OPTIONS, ["file:" + str(tmp_path / "nowhere"), "file:" + str(directory)]
+    )
     assert code == 0, out
     assert "checksum ok for pilot.tar" in out
     assert "Pilots 2.0 pilot" in out and "--pilotUUID 0123456789abcdef0123456789abcdef" in out
@@ -222,8 +271,12 @@ def test_dirac_pilot_py_refuses_a_replaced_pyz(verified, tmp_path):
     (tmp_path / "dirac-pilot.py").write_text(publish.dirac_pilot_script(verified.sha256))
     (tmp_path / "pilot.pyz").write_bytes(b"something else")
     for env_name, python in (INTERPRETERS[0], INTERPRETERS[-1]):
-        proc = subprocess.run([python, "dirac-pilot.py", "-X", "CheckWorkerNode"], cwd=str(tmp_path),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.run(
+            [python, "dirac-pilot.py", "-X", "CheckWorkerNode"],
+            cwd=str(tmp_path),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         assert proc.returncode == 14 and b"expected" in proc.stderr
 
 
@@ -235,13 +288,18 @@ def test_dirac_pilot_py_keeps_argv_and_stdin(verified, tmp_path, keys):
 
     pyz = tmp_path / "pilot.pyz"
     with zipfile.ZipFile(str(pyz), "w") as archive:
-        archive.writestr("__main__.py", "import sys\nsys.stdout.write(repr(sys.argv[1:]) + '|' + "
-                                        "sys.stdin.read())\nsys.exit(7)\n")
+        archive.writestr(
+            "__main__.py", "import sys\nsys.stdout.write(repr(sys.argv[1:]) + '|' + sys.stdin.read())\nsys.exit(7)\n"
+        )
     digest = hashlib.sha256(pyz.read_bytes()).hexdigest()
     (tmp_path / "dirac-pilot.py").write_text(publish.dirac_pilot_script(digest))
     for env_name, python in (INTERPRETERS[0], INTERPRETERS[-1]):
-        proc = subprocess.run([python, "dirac-pilot.py", "-n", "a b", "--pilotUUID", "x"], cwd=str(tmp_path),
-                              input=b"buffered log", stdout=subprocess.PIPE)
+        proc = subprocess.run(
+            [python, "dirac-pilot.py", "-n", "a b", "--pilotUUID", "x"],
+            cwd=str(tmp_path),
+            input=b"buffered log",
+            stdout=subprocess.PIPE,
+        )
         assert proc.returncode == 7
         assert proc.stdout.decode() == "['-n', 'a b', '--pilotUUID', 'x']|buffered log"
     assert signing  # (imported for symmetry with the real flow; the stand-in needs no signature)

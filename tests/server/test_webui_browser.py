@@ -26,9 +26,18 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 ARTIFACTS = os.path.join(REPO, "tests", "artifacts", "webui")
 CHROMIUM = os.environ.get("PILOTS2_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("PILOTS2_CHROMEDRIVER", "/usr/bin/chromedriver")
-CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--disable-dev-shm-usage", "--window-size=1400,1000")
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--window-size=1400,1000",
+)
 
 
 @pytest.fixture(scope="module")
@@ -48,9 +57,26 @@ def logbook(tmp_path_factory):
     port = free_port()
     log_path = str(work / "serve.log")
     with open(log_path, "wb") as log_file:
-        process = subprocess.Popen([sys.executable, "-m", "pilot_server.cli", "logbook", "serve", "--db", url,
-                                    "--listen", "127.0.0.1:%d" % port, "--insecure-http", "--token-secret", secret,
-                                    "--admin-token-file", admin], stdout=log_file, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "pilot_server.cli",
+                "logbook",
+                "serve",
+                "--db",
+                url,
+                "--listen",
+                "127.0.0.1:%d" % port,
+                "--insecure-http",
+                "--token-secret",
+                secret,
+                "--admin-token-file",
+                admin,
+            ],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
     base = "http://127.0.0.1:%d" % port
 
     def healthy():
@@ -58,6 +84,7 @@ def logbook(tmp_path_factory):
             return post(base, "/api/v1/health", None, method="GET")[0] == 200
         except OSError:
             return process.poll() is not None
+
     try:
         wait_until(healthy, 30, 0.1, what="pilotctl logbook serve to answer")
         assert process.poll() is None, open(log_path).read()[-2000:]
@@ -73,8 +100,10 @@ def logbook(tmp_path_factory):
 def browser():
     missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.access(path, os.X_OK)]
     if missing:
-        pytest.fail("the browser tests need Debian's chromium and chromium-driver: %s missing "
-                    "(.ci/provision-chromium.sh installs them as root; ./run-tests calls it)" % ", ".join(missing))
+        pytest.fail(
+            "the browser tests need Debian's chromium and chromium-driver: %s missing "
+            "(.ci/provision-chromium.sh installs them as root; ./run-tests calls it)" % ", ".join(missing)
+        )
     try:
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service
@@ -132,8 +161,9 @@ def click_and_wait(driver, element):
 
     driver.execute_script("window.pilots2OldPage = true")
     element.click()
-    WebDriverWait(driver, 30).until(lambda d: d.execute_script(
-        "return window.pilots2OldPage === undefined && document.readyState === 'complete'"))
+    WebDriverWait(driver, 30).until(
+        lambda d: d.execute_script("return window.pilots2OldPage === undefined && document.readyState === 'complete'")
+    )
 
 
 def listed(driver):
@@ -233,8 +263,8 @@ def test_a_pilot_page_shows_the_timeline_and_the_log_by_level(logbook, browser):
     title = browser.execute_script("return arguments[0].querySelector('title').textContent", failed)
     assert "download of DIRAC failed: timeout" in title and "failed" in title
     colours = browser.execute_script(
-        "return Array.from(document.querySelectorAll('#timeline g.bar rect')).map("
-        "r => getComputedStyle(r).fill)")
+        "return Array.from(document.querySelectorAll('#timeline g.bar rect')).map(r => getComputedStyle(r).fill)"
+    )
     assert len(set(colours)) == 2, colours  # the failed bar has its own colour
     not_run = [node.get_attribute("data-command") for node in by_css(browser, "#timeline svg text.notrun")]
     assert not_run == ["ConfigureDIRAC", "LaunchAgent"]

@@ -30,8 +30,11 @@ def error_of(text):
 
 def login(web, token_value=ADMIN_TOKEN, origin=None, extra=None):
     host = urlsplit(web.url).netloc
-    headers = {"Host": host, "Content-Type": "application/x-www-form-urlencoded",
-               "Origin": origin if origin is not None else web.url}
+    headers = {
+        "Host": host,
+        "Content-Type": "application/x-www-form-urlencoded",
+        "Origin": origin if origin is not None else web.url,
+    }
     headers.update(extra or {})
     if origin is False:
         del headers["Origin"]
@@ -46,6 +49,7 @@ def session_cookie(headers):
 
 
 # -- access -------------------------------------------------------------------------------------------
+
 
 def test_without_a_credential_a_browser_goes_to_the_login_page_and_a_script_gets_401(web):
     status, headers, _ = request(web.url, "/pilot/%s?levels=INFO" % web.made["failed"], HTML)
@@ -87,8 +91,12 @@ def test_an_administrator_certificate_reads_without_logging_in(sqlite_store, tmp
     cert, key = pki.server()
     _, _, admin_dn, admin_files = pki.user("admin")
     _, _, _, other_files = pki.user("someone")
-    server = start_server(sqlite_store, secrets=(), admin_dns=[admin_dn],
-                          tls_context=tlsconfig.server_context(cert, key, pki.ca_dir, None))
+    server = start_server(
+        sqlite_store,
+        secrets=(),
+        admin_dns=[admin_dn],
+        tls_context=tlsconfig.server_context(cert, key, pki.ca_dir, None),
+    )
     try:
         status, _, text = request(server.url, "/pilot/" + made["failed"], HTML, context=pki.client_context(admin_files))
         assert status == 200 and made["failed"] in text and "admin" in text.split("</header>")[0]
@@ -100,6 +108,7 @@ def test_an_administrator_certificate_reads_without_logging_in(sqlite_store, tmp
 
 
 # -- login and sessions -----------------------------------------------------------------------------
+
 
 def test_login_sets_a_strict_http_only_cookie_and_logout_revokes_it(web, caplog):
     caplog.set_level(logging.DEBUG)
@@ -142,11 +151,19 @@ def test_login_from_another_site_is_refused(web):
 
 def test_login_goes_back_only_to_a_local_page(web):
     host = urlsplit(web.url).netloc
-    for target, expected in (("//evil.example/x", "/"), ("https://evil.example/", "/"), ("/\\evil", "/"),
-                             ("/pilot/abc", "/pilot/abc")):
-        status, headers, _ = request(web.url, "/login", {"Host": host, "Origin": web.url,
-                                                         "Content-Type": "application/x-www-form-urlencoded"},
-                                     "POST", urlencode({"token": ADMIN_TOKEN, "next": target}))
+    for target, expected in (
+        ("//evil.example/x", "/"),
+        ("https://evil.example/", "/"),
+        ("/\\evil", "/"),
+        ("/pilot/abc", "/pilot/abc"),
+    ):
+        status, headers, _ = request(
+            web.url,
+            "/login",
+            {"Host": host, "Origin": web.url, "Content-Type": "application/x-www-form-urlencoded"},
+            "POST",
+            urlencode({"token": ADMIN_TOKEN, "next": target}),
+        )
         assert (status, headers["location"]) == (303, [expected])
 
 
@@ -172,13 +189,19 @@ def test_over_tls_the_cookie_is_secure(sqlite_store, tmp_path):
 
     pki = PKI(tmp_path / "pki")
     cert, key = pki.server()
-    running = start_server(sqlite_store, admin_secrets=(ADMIN_SECRET,),
-                           tls_context=tlsconfig.server_context(cert, key, None, None))
+    running = start_server(
+        sqlite_store, admin_secrets=(ADMIN_SECRET,), tls_context=tlsconfig.server_context(cert, key, None, None)
+    )
     try:
         host = urlsplit(running.url).netloc
-        status, headers, _ = request(running.url, "/login", {"Host": host, "Origin": running.url,
-                                                             "Content-Type": "application/x-www-form-urlencoded"},
-                                     "POST", urlencode({"token": ADMIN_TOKEN}), context=pki.client_context())
+        status, headers, _ = request(
+            running.url,
+            "/login",
+            {"Host": host, "Origin": running.url, "Content-Type": "application/x-www-form-urlencoded"},
+            "POST",
+            urlencode({"token": ADMIN_TOKEN}),
+            context=pki.client_context(),
+        )
         assert status == 303 and "; Secure" in session_cookie(headers)
         assert login_origin_is_checked_against_https(running, pki)
     finally:
@@ -187,13 +210,19 @@ def test_over_tls_the_cookie_is_secure(sqlite_store, tmp_path):
 
 def login_origin_is_checked_against_https(running, pki):
     host = urlsplit(running.url).netloc
-    status, _, _ = request(running.url, "/login", {"Host": host, "Origin": "http://" + host,
-                                                   "Content-Type": "application/x-www-form-urlencoded"},
-                           "POST", urlencode({"token": ADMIN_TOKEN}), context=pki.client_context())
+    status, _, _ = request(
+        running.url,
+        "/login",
+        {"Host": host, "Origin": "http://" + host, "Content-Type": "application/x-www-form-urlencoded"},
+        "POST",
+        urlencode({"token": ADMIN_TOKEN}),
+        context=pki.client_context(),
+    )
     return status == 403
 
 
 # -- pages ------------------------------------------------------------------------------------------------
+
 
 def test_everything_stored_is_escaped(web):
     nasty = web.made["nasty"]
@@ -220,20 +249,23 @@ def test_bad_stamps_are_404(web):
     assert request(web.url, "/api/v1/nothing", ADMIN)[0] == 404  # the API keeps its JSON 404
 
 
-@pytest.mark.parametrize("query, reason", [
-    ("state=Bogus", "state must be one of"),
-    ("since=last+tuesday", "since: not a time"),
-    ("since=1h&until=3h", "since is after until"),
-    ("limit=0", "limit must be a number from 1 to 500"),
-    ("limit=lots", "limit must be a number"),
-    ("cursor=junk", "bad cursor"),
-    ("cursor=nan~abc", "bad cursor"),
-    ("colour=red", "unknown parameter: colour"),
-    ("site=a&site=b", "give site once"),
-    ("site=" + "x" * 129, "site must be at most 128 characters"),
-    ("stamp=a%20b", "stamp must be letters"),
-    ("reason=%00", "reason must not contain control characters"),
-])
+@pytest.mark.parametrize(
+    "query, reason",
+    [
+        ("state=Bogus", "state must be one of"),
+        ("since=last+tuesday", "since: not a time"),
+        ("since=1h&until=3h", "since is after until"),
+        ("limit=0", "limit must be a number from 1 to 500"),
+        ("limit=lots", "limit must be a number"),
+        ("cursor=junk", "bad cursor"),
+        ("cursor=nan~abc", "bad cursor"),
+        ("colour=red", "unknown parameter: colour"),
+        ("site=a&site=b", "give site once"),
+        ("site=" + "x" * 129, "site must be at most 128 characters"),
+        ("stamp=a%20b", "stamp must be letters"),
+        ("reason=%00", "reason must not contain control characters"),
+    ],
+)
 def test_bad_filters_are_400_with_a_one_line_reason(web, query, reason):
     status, _, text = request(web.url, "/?" + query, ADMIN)
     assert status == 400
@@ -295,8 +327,11 @@ def test_the_pilot_page_has_the_timeline_result_parameters_and_log(web):
     assert status == 200
     bars = re.findall(r'<g class="bar (\w+)" data-command="(\w+)" data-status="(\w+)">', text)
     assert bars == [("ok", "CheckWorkerNode", "ok"), ("failed", "InstallDIRAC", "failed")]
-    assert re.search(r'<title>InstallDIRAC: failed after [0-9.]+ s \(network\): download of DIRAC failed: timeout'
-                     r'</title>', text)
+    assert re.search(
+        r"<title>InstallDIRAC: failed after [0-9.]+ s \(network\): download of DIRAC failed: timeout"
+        r"</title>",
+        text,
+    )
     assert text.count('class="notrun"') == 2
     assert 'id="result"' in text and "wn042.example.org" in text and 'id="parameters"' in text
     levels = re.findall(r'<tr class="lvl-(\w+) kind-(\w+)"', text)
@@ -323,14 +358,20 @@ def test_the_statistics_page_draws_the_figures_of_stats_compute(web):
     main = text.split("<main>")[1]
     assert "<script>alert" not in main and "&lt;script&gt;alert(1)&lt;/script&gt;" in main  # a site as a group
     # the failed InstallDIRAC of the RAL pilot: its rate and reason
-    assert re.search(r'<g class="failrate" data-command="InstallDIRAC"><title>InstallDIRAC: 1 of \d+ failed '
-                     r'\([0-9.]+%\): download of DIRAC failed: timeout \(1\)</title>', text)
+    assert re.search(
+        r'<g class="failrate" data-command="InstallDIRAC"><title>InstallDIRAC: 1 of \d+ failed '
+        r"\([0-9.]+%\): download of DIRAC failed: timeout \(1\)</title>",
+        text,
+    )
     assert text.count('<g data-command="') >= 4  # a duration bar group per command
     status, _, text = request(web.url, "/stats?site=LCG.CERN.ch&group_by=ce", ADMIN)
     assert status == 200 and '<div class="n">3</div>Done' in text and '<div class="n">0</div>Failed' in text
     assert "ce01.cern.ch" in text and "ce02.ral.uk" not in text
-    for query, reason in (("group_by=colour", "group_by must be one of"), ("since=soon", "since: not a time"),
-                          ("state=Done", "unknown parameter: state")):
+    for query, reason in (
+        ("group_by=colour", "group_by must be one of"),
+        ("since=soon", "since: not a time"),
+        ("state=Done", "unknown parameter: state"),
+    ):
         status, _, text = request(web.url, "/stats?" + query, ADMIN)
         assert status == 400 and reason in error_of(text)
 
@@ -347,9 +388,11 @@ def test_the_statistics_page_opens_on_the_last_day(web, sqlite_store):
     store.store_batch(old, [result_message(old, 1, exit_code=0)])
     with store.engine.begin() as connection:
         from pilot_server.logbook.store import aggregates
+
         tracker = aggregates.track(connection, [old])  # the statistics follow, as for the store's writes
-        connection.execute(schema.pilots.update().where(schema.pilots.c.stamp == old)
-                           .values(last_seen=time.time() - 2 * 86400))
+        connection.execute(
+            schema.pilots.update().where(schema.pilots.c.stamp == old).values(last_seen=time.time() - 2 * 86400)
+        )
         tracker.settle()
     assert done(request(web.url, "/stats", ADMIN)[2]) == before_default
     assert done(request(web.url, "/stats?since=all", ADMIN)[2]) == before_all + 1

@@ -35,8 +35,15 @@ def write_script(tmp_path, made, name="wrapper.sh"):
 
 
 def run(script, env, cwd, shell="/bin/sh", timeout=RUN_TIMEOUT):
-    proc = subprocess.run([shell, script], env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          stdin=subprocess.DEVNULL, timeout=timeout)
+    proc = subprocess.run(
+        [shell, script],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        timeout=timeout,
+    )
     return proc.returncode, proc.stdout.decode("utf-8", "replace"), proc.stderr.decode("utf-8", "replace")
 
 
@@ -204,7 +211,7 @@ def test_work_base_order(verified, tools_dir, tmp_path):
 
 def test_options_are_quoted_not_interpreted(verified, tools_dir, tmp_path):
     marker = tmp_path / "pwned"
-    site = "LCG.it's \"$(touch %s)\" `touch %s` ; $HOME *" % (marker, marker)
+    site = 'LCG.it\'s "$(touch %s)" `touch %s` ; $HOME *' % (marker, marker)
     made = wrapper.make_wrapper("batch", verified, PILOT_OPTIONS + ["-n", site])
     code, out, err = run(write_script(tmp_path, made), one_python_env(tools_dir, tmp_path), str(tmp_path))
     assert code == 0, out + err
@@ -214,8 +221,12 @@ def test_options_are_quoted_not_interpreted(verified, tools_dir, tmp_path):
 
 
 def test_bad_inputs_are_refused_before_anything_is_written(verified):
-    for argv, reason in ((["--no-such-option"], "unknown option"), (["-n", "a\nb"], "control character"),
-                         (["--pilotUUID", "0" * 32], "--stamp"), (["-D", "lots"], "whole number")):
+    for argv, reason in (
+        (["--no-such-option"], "unknown option"),
+        (["-n", "a\nb"], "control character"),
+        (["--pilotUUID", "0" * 32], "--stamp"),
+        (["-D", "lots"], "whole number"),
+    ):
         with pytest.raises(wrapper.WrapperError) as refused:
             wrapper.make_wrapper("batch", verified, argv)
         assert reason in str(refused.value)
@@ -269,15 +280,43 @@ def test_pilotctl_wrapper_cli(signed_pyz, keys, tmp_path, capsys):
     tokens.write_secret(secret_file, tokens.generate_secret())
     out_file = str(tmp_path / "w.sh")
     stamp = "0123456789abcdef0123456789abcdef"
-    code = cli.main(["wrapper", "--variant", "batch", "--artifact", signed_pyz, "--trust", keys.public["a"],
-                     "--output", out_file, "--stamp", stamp, "--token-secret", secret_file, "--"] + PILOT_OPTIONS)
+    code = cli.main(
+        [
+            "wrapper",
+            "--variant",
+            "batch",
+            "--artifact",
+            signed_pyz,
+            "--trust",
+            keys.public["a"],
+            "--output",
+            out_file,
+            "--stamp",
+            stamp,
+            "--token-secret",
+            secret_file,
+            "--",
+        ]
+        + PILOT_OPTIONS
+    )
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert "stamp %s" % stamp in captured.out and "logbook token until" in captured.out
     token = re.search(r"pw_token='([^']+)'", open(out_file).read()).group(1)
     assert token not in captured.out + captured.err
-    code = cli.main(["wrapper", "--variant", "batch", "--artifact", signed_pyz, "--trust", keys.public["b"],
-                     "--output", str(tmp_path / "x.sh")])
+    code = cli.main(
+        [
+            "wrapper",
+            "--variant",
+            "batch",
+            "--artifact",
+            signed_pyz,
+            "--trust",
+            keys.public["b"],
+            "--output",
+            str(tmp_path / "x.sh"),
+        ]
+    )
     assert code == 1 and "refusing" in capsys.readouterr().err
     assert not os.path.exists(str(tmp_path / "x.sh"))
 
@@ -286,19 +325,27 @@ def test_signal_is_passed_to_the_pilot(keys, tools_dir, tmp_path):
     # A stand-in pilot that waits for SIGTERM; signed like the real one, so the wrapper takes it.
     pyz = str(tmp_path / "sleeper.pyz")
     with zipfile.ZipFile(pyz, "w") as archive:
-        archive.writestr("__main__.py", "import signal, sys, time\n"
-                         "def stop(signum, frame):\n"
-                         "    sys.stdout.write('pilot got %d\\n' % signum)\n"
-                         "    sys.exit(128 + signum)\n"
-                         "signal.signal(signal.SIGTERM, stop)\n"
-                         "sys.stdout.write('pilot ready\\n')\n"
-                         "sys.stdout.flush()\n"
-                         "time.sleep(60)\n")
+        archive.writestr(
+            "__main__.py",
+            "import signal, sys, time\n"
+            "def stop(signum, frame):\n"
+            "    sys.stdout.write('pilot got %d\\n' % signum)\n"
+            "    sys.exit(128 + signum)\n"
+            "signal.signal(signal.SIGTERM, stop)\n"
+            "sys.stdout.write('pilot ready\\n')\n"
+            "sys.stdout.flush()\n"
+            "time.sleep(60)\n",
+        )
     signing.sign_artifact(pyz, signing.load_private_key(keys.private["a"]))
     made = wrapper.make_wrapper("batch", wrapper.verify(pyz, [keys.public["a"]]))
     script = write_script(tmp_path, made)
-    proc = subprocess.Popen(["/bin/sh", script], env=one_python_env(tools_dir, tmp_path), cwd=str(tmp_path),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        ["/bin/sh", script],
+        env=one_python_env(tools_dir, tmp_path),
+        cwd=str(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     lines = []
     for line in iter(proc.stdout.readline, b""):
         lines.append(line.decode())
@@ -314,7 +361,7 @@ def test_signal_is_passed_to_the_pilot(keys, tools_dir, tmp_path):
 def test_a_python_that_hangs_is_skipped(verified, tools_dir, tmp_path, with_timeout):
     """The version probe of each candidate is bounded by PILOT_PYTHON_PROBE_SECONDS."""
     tools = tools_dir
-    if not with_timeout:   # the same tools without timeout(1): the wrapper's own watchdog
+    if not with_timeout:  # the same tools without timeout(1): the wrapper's own watchdog
         tools = str(tmp_path / "tools")
         os.mkdir(tools)
         for name in os.listdir(tools_dir):
@@ -325,10 +372,12 @@ def test_a_python_that_hangs_is_skipped(verified, tools_dir, tmp_path, with_time
     hanging.write_text("#!/bin/sh\nexec sleep 600\n")
     hanging.chmod(0o755)
     env_name, python = INTERPRETERS[-1]
-    env = sandbox_env(tools, python, "python", str(tmp_path / "bin"),
-                      {"TMPDIR": str(tmp_path), "PILOT_PYTHON_PROBE_SECONDS": "2"})
-    code, out, err = run(write_script(tmp_path, wrapper.make_wrapper("batch", verified, PILOT_OPTIONS)), env,
-                         str(tmp_path))
+    env = sandbox_env(
+        tools, python, "python", str(tmp_path / "bin"), {"TMPDIR": str(tmp_path), "PILOT_PYTHON_PROBE_SECONDS": "2"}
+    )
+    code, out, err = run(
+        write_script(tmp_path, wrapper.make_wrapper("batch", verified, PILOT_OPTIONS)), env, str(tmp_path)
+    )
     assert code == 0, out + err
     assert "Python: %s (" % str(tmp_path / "bin" / "python") in out, out
 
@@ -360,16 +409,24 @@ def test_the_log_of_a_killed_pilot_is_handed_off_on_the_wrapper_exit_path(verifi
     (exts / "DozeCommands.py").write_text(HANDOFF_EXTENSION)
     probe = socket.socket()
     probe.bind(("127.0.0.1", 0))
-    url = "http://127.0.0.1:%d/api/v1/logs" % probe.getsockname()[1]   # nothing listens: an outage
+    url = "http://127.0.0.1:%d/api/v1/logs" % probe.getsockname()[1]  # nothing listens: an outage
     probe.close()
-    made = wrapper.make_wrapper("batch", verified, ["-X", "GetPilotVersion,Doze", "-r", "v9.0.0", "-E", "Doze",
-                                                    "--extensions-dir", str(exts), "-g", url])
+    made = wrapper.make_wrapper(
+        "batch",
+        verified,
+        ["-X", "GetPilotVersion,Doze", "-r", "v9.0.0", "-E", "Doze", "--extensions-dir", str(exts), "-g", url],
+    )
     handoff = str(tmp_path / "handoff")
     base = tmp_path / "base"
     base.mkdir()
     env = one_python_env(tools_dir, tmp_path, {"PILOT_WORK_BASE": str(base), "PILOT_LOG_HANDOFF": handoff})
-    proc = subprocess.Popen(["/bin/sh", write_script(tmp_path, made)], env=env, cwd=str(tmp_path),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        ["/bin/sh", write_script(tmp_path, made)],
+        env=env,
+        cwd=str(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         deadline = time.time() + 90
         pilot = None
@@ -427,8 +484,9 @@ def http_dir(tmp_path):
 
 
 @pytest.mark.parametrize("env_name, python", [INTERPRETERS[0], INTERPRETERS[-1]])
-def test_fetch_wrapper_downloads_and_checks(verified, signed_pyz, keys, tools_dir, tmp_path, http_dir,
-                                            env_name, python):
+def test_fetch_wrapper_downloads_and_checks(
+    verified, signed_pyz, keys, tools_dir, tmp_path, http_dir, env_name, python
+):
     root, base = http_dir
     shutil.copy(signed_pyz, str(root / "pilot.pyz"))
     shutil.copy(signed_pyz + ".sig", str(root / "pilot.pyz.sig"))
@@ -448,8 +506,9 @@ def test_fetch_refuses_a_signature_of_another_key(verified, signed_pyz, keys, to
     other = signing.sign_bytes(open(signed_pyz, "rb").read(), signing.load_private_key(keys.private["b"]))
     (root / "pilot.pyz.sig").write_bytes(other)
     for check in ("both", "signature"):
-        made = wrapper.make_wrapper("fetch", verified, PILOT_OPTIONS, urls=[base + "/pilot.pyz"],
-                                    fetch_check=check, fetch_rounds=1)
+        made = wrapper.make_wrapper(
+            "fetch", verified, PILOT_OPTIONS, urls=[base + "/pilot.pyz"], fetch_check=check, fetch_rounds=1
+        )
         code, out, err = run(write_script(tmp_path, made), one_python_env(tools_dir, tmp_path), str(tmp_path))
         assert code == 255, out + err
         assert "REJECTED" in out and "not made with key %s" % keys.ids["a"] in out
@@ -458,16 +517,23 @@ def test_fetch_refuses_a_signature_of_another_key(verified, signed_pyz, keys, to
 def test_fetch_checks_the_pinned_sha256(verified, tools_dir, tmp_path, http_dir):
     root, base = http_dir
     (root / "pilot.pyz").write_bytes(b"PK not the pilot")
-    made = wrapper.make_wrapper("fetch", verified, PILOT_OPTIONS, urls=[base + "/pilot.pyz"], fetch_check="sha256",
-                                fetch_rounds=1)
+    made = wrapper.make_wrapper(
+        "fetch", verified, PILOT_OPTIONS, urls=[base + "/pilot.pyz"], fetch_check="sha256", fetch_rounds=1
+    )
     code, out, err = run(write_script(tmp_path, made), one_python_env(tools_dir, tmp_path), str(tmp_path))
     assert code == 255 and "expected %s" % verified.sha256 in out, out + err
 
 
 @pytest.mark.parametrize("shell", SHELLS)
 def test_fetch_unreachable_is_255(verified, tools_dir, tmp_path, shell):
-    made = wrapper.make_wrapper("fetch", verified, PILOT_OPTIONS, fetch_rounds=2, fetch_pause=0,
-                                urls=["http://127.0.0.1:1/pilot.pyz", "file:/nonexistent/pilot.pyz"])
+    made = wrapper.make_wrapper(
+        "fetch",
+        verified,
+        PILOT_OPTIONS,
+        fetch_rounds=2,
+        fetch_pause=0,
+        urls=["http://127.0.0.1:1/pilot.pyz", "file:/nonexistent/pilot.pyz"],
+    )
     code, out, err = run(write_script(tmp_path, made), one_python_env(tools_dir, tmp_path), str(tmp_path), shell)
     assert code == 255, out + err
     assert "no location gave a pilot" in err

@@ -17,8 +17,14 @@ def openssl(args, cwd=None):
     """Run ``openssl args``; its stdout as text.  AssertionError with its stderr when it fails."""
     devnull = open(os.devnull, "rb")
     try:
-        proc = subprocess.Popen(["openssl"] + list(args), cwd=cwd, stdin=devnull, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, close_fds=True)
+        proc = subprocess.Popen(
+            ["openssl"] + list(args),
+            cwd=cwd,
+            stdin=devnull,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            close_fds=True,
+        )
         out, err = proc.communicate()
     finally:
         devnull.close()
@@ -35,8 +41,11 @@ def self_signed(folder, common_name="localhost", days=2, subject=None, san=None,
     cert, key = os.path.join(folder, "hostcert.pem"), os.path.join(folder, "hostkey.pem")
     if san is None:
         san = "DNS:%s" % common_name
-    args = ["req", "-x509", "-newkey"] + list(newkey) + ["-nodes", "-days", str(days),
-                                                          "-subj", subject or "/CN=%s" % common_name]
+    args = (
+        ["req", "-x509", "-newkey"]
+        + list(newkey)
+        + ["-nodes", "-days", str(days), "-subj", subject or "/CN=%s" % common_name]
+    )
     if san:
         args += ["-addext", "subjectAltName=%s" % san]
     openssl(args + ["-keyout", key, "-out", cert], folder)
@@ -95,14 +104,55 @@ class TestCerts(object):
         self.server_cert = os.path.join(folder, "server.pem")
         self.ca_dir = os.path.join(folder, "certificates")
         self._openssl("genrsa", "-out", self.ca_key, "2048")
-        self._openssl("req", "-x509", "-new", "-key", self.ca_key, "-out", self.ca_cert, "-days", "30",
-                      "-sha256", "-config", self.config, "-extensions", ca_extensions)
+        self._openssl(
+            "req",
+            "-x509",
+            "-new",
+            "-key",
+            self.ca_key,
+            "-out",
+            self.ca_cert,
+            "-days",
+            "30",
+            "-sha256",
+            "-config",
+            self.config,
+            "-extensions",
+            ca_extensions,
+        )
         self._openssl("genrsa", "-out", self.server_key, "2048")
-        self._openssl("req", "-new", "-key", self.server_key, "-out", self.server_csr, "-subj", "/CN=127.0.0.1",
-                      "-config", self.config)
-        self._openssl("x509", "-req", "-in", self.server_csr, "-CA", self.ca_cert, "-CAkey", self.ca_key,
-                      "-CAcreateserial", "-out", self.server_cert, "-days", "30", "-sha256",
-                      "-extfile", self.config, "-extensions", "server")
+        self._openssl(
+            "req",
+            "-new",
+            "-key",
+            self.server_key,
+            "-out",
+            self.server_csr,
+            "-subj",
+            "/CN=127.0.0.1",
+            "-config",
+            self.config,
+        )
+        self._openssl(
+            "x509",
+            "-req",
+            "-in",
+            self.server_csr,
+            "-CA",
+            self.ca_cert,
+            "-CAkey",
+            self.ca_key,
+            "-CAcreateserial",
+            "-out",
+            self.server_cert,
+            "-days",
+            "30",
+            "-sha256",
+            "-extfile",
+            self.config,
+            "-extensions",
+            "server",
+        )
         # A grid-style CA directory: <subject hash>.0
         os.makedirs(self.ca_dir)
         digest = self._openssl("x509", "-hash", "-noout", "-in", self.ca_cert).strip()
@@ -115,11 +165,38 @@ class TestCerts(object):
             os.makedirs(folder)
             key, csr = os.path.join(folder, "hostkey.pem"), os.path.join(folder, "host.csr")
             self._openssl("genrsa", "-out", key, "2048")
-            self._openssl("req", "-new", "-key", key, "-out", csr, "-subj", "/DC=org/DC=test/CN=pilot.test.local",
-                          "-config", self.config)
-            self._openssl("x509", "-req", "-in", csr, "-CA", self.ca_cert, "-CAkey", self.ca_key,
-                          "-CAcreateserial", "-out", os.path.join(folder, "hostcert.pem"), "-days", "30",
-                          "-sha256", "-extfile", self.config, "-extensions", "client")
+            self._openssl(
+                "req",
+                "-new",
+                "-key",
+                key,
+                "-out",
+                csr,
+                "-subj",
+                "/DC=org/DC=test/CN=pilot.test.local",
+                "-config",
+                self.config,
+            )
+            self._openssl(
+                "x509",
+                "-req",
+                "-in",
+                csr,
+                "-CA",
+                self.ca_cert,
+                "-CAkey",
+                self.ca_key,
+                "-CAcreateserial",
+                "-out",
+                os.path.join(folder, "hostcert.pem"),
+                "-days",
+                "30",
+                "-sha256",
+                "-extfile",
+                self.config,
+                "-extensions",
+                "client",
+            )
             os.chmod(key, 0o600)
         return folder
 

@@ -22,8 +22,13 @@ def find_interpreters(provision=False):
         env.pop(name, None)
     devnull = open(os.devnull, "wb")
     try:
-        proc = subprocess.Popen(["sh", os.path.join(REPO, ".ci", "find-pythons.sh")], stdout=subprocess.PIPE,
-                                stderr=devnull, env=env, close_fds=True)
+        proc = subprocess.Popen(
+            ["sh", os.path.join(REPO, ".ci", "find-pythons.sh")],
+            stdout=subprocess.PIPE,
+            stderr=devnull,
+            env=env,
+            close_fds=True,
+        )
         out = proc.communicate()[0].decode("utf-8", "replace")
     finally:
         devnull.close()

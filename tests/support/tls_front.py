@@ -134,8 +134,7 @@ class _ChildProxy(object):
         try:
             self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True)
         except OSError as exc:
-            raise AssertionError("cannot start a TLS front with %s (set PILOT_BUILDER_PYTHON): %s"
-                                 % (python, exc))
+            raise AssertionError("cannot start a TLS front with %s (set PILOT_BUILDER_PYTHON): %s" % (python, exc))
         line = self.proc.stdout.readline().strip()
         if not line.isdigit():
             self.proc.kill()

@@ -35,6 +35,5 @@ def make_venv(folder, packages, lock="pilotctl"):
         with open(path, "w") as handle:
             handle.write(text)
         subprocess.run([python, "-m", "pip", "install"] + quiet + ["--require-hashes", "-r", path], check=True)
-    subprocess.run([python, "-m", "pip", "install"] + quiet + ["--no-deps", "--no-build-isolation", REPO],
-                   check=True)
+    subprocess.run([python, "-m", "pip", "install"] + quiet + ["--no-deps", "--no-build-isolation", REPO], check=True)
     return os.path.join(folder, "bin")

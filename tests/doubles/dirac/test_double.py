@@ -86,7 +86,9 @@ def test_cfg_parser_reads_like_diraccfg(tmp_path):
     ours = CFG.from_file(str(path))
     assert ours.as_dict() == real_diraccfg_dict(path)
     assert ours.get_list("/DIRAC/Configuration/Servers") == [
-        "dips://a.example:9135/Configuration/Server", "dips://b.example:9135/Configuration/Server"]
+        "dips://a.example:9135/Configuration/Server",
+        "dips://b.example:9135/Configuration/Server",
+    ]
     assert ours.get_list("/LocalSite/Tag") == ["A", "B", "C"]
     assert ours.get_option("/Systems/WorkloadManagement/Agents/JobAgent/MaxCycles") == "3"
 
@@ -122,12 +124,45 @@ def test_cfg_writer_output_parses_with_diraccfg(tmp_path):
 def test_configure_writes_every_option_and_flag(release, tmp_path):
     out = tmp_path / "pilot.cfg"
     result = release.run(
-        "dirac-configure", "-S", "Test-Setup", "-C", "file:///srv/dirac", "-e", "LHCb", "-n", "LCG.Test.ch",
-        "-N", "ce.test.local", "-V", "testvo", "-A", "Linux_x86_64_glibc-2.36", "-L", "TEST-SE",
-        "-I", "-U", "-H", "-D", "-M", "-v", "-o", "/LocalSite/ReleaseVersion=9.0.0",
-        "-o", "/AgentJobRequirements/OwnerGroup=test_pilot", "-o", "RelativeOption=rel",
-        "-s", "/Resources/Computing/CEDefaults", "-o", "VirtualOrganization=testvo",
-        "-o", "/DIRAC/PreferredURLPatterns=\"dips://.*\\.test.*\"", "-O", out, cwd=tmp_path)
+        "dirac-configure",
+        "-S",
+        "Test-Setup",
+        "-C",
+        "file:///srv/dirac",
+        "-e",
+        "LHCb",
+        "-n",
+        "LCG.Test.ch",
+        "-N",
+        "ce.test.local",
+        "-V",
+        "testvo",
+        "-A",
+        "Linux_x86_64_glibc-2.36",
+        "-L",
+        "TEST-SE",
+        "-I",
+        "-U",
+        "-H",
+        "-D",
+        "-M",
+        "-v",
+        "-o",
+        "/LocalSite/ReleaseVersion=9.0.0",
+        "-o",
+        "/AgentJobRequirements/OwnerGroup=test_pilot",
+        "-o",
+        "RelativeOption=rel",
+        "-s",
+        "/Resources/Computing/CEDefaults",
+        "-o",
+        "VirtualOrganization=testvo",
+        "-o",
+        '/DIRAC/PreferredURLPatterns="dips://.*\\.test.*"',
+        "-O",
+        out,
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stdout
     parsed = diraccfg_dict(out)
     assert parsed == CFG.from_file(str(out)).as_dict()
@@ -136,17 +171,31 @@ def test_configure_writes_every_option_and_flag(release, tmp_path):
     assert parsed["DIRAC"]["Extensions"] == "LHCb"
     assert parsed["DIRAC"]["VirtualOrganization"] == "testvo"
     assert parsed["DIRAC"]["PreferredURLPatterns"] == '"dips://.*\\.test.*"'
-    assert parsed["LocalSite"] == {"Site": "LCG.Test.ch", "Architecture": "Linux_x86_64_glibc-2.36",
-                                   "LocalSE": "TEST-SE", "ReleaseVersion": "9.0.0"}
+    assert parsed["LocalSite"] == {
+        "Site": "LCG.Test.ch",
+        "Architecture": "Linux_x86_64_glibc-2.36",
+        "LocalSE": "TEST-SE",
+        "ReleaseVersion": "9.0.0",
+    }
     assert parsed["AgentJobRequirements"]["OwnerGroup"] == "test_pilot"
     assert parsed["Scripts"]["dirac-configure"]["RelativeOption"] == "rel"
     assert parsed["Resources"]["Computing"]["CEDefaults"]["VirtualOrganization"] == "testvo"
     installation = parsed["LocalInstallation"]
-    for key, value in {"Setup": "Test-Setup", "ConfigurationServer": "file:///srv/dirac", "Extensions": "LHCb",
-                       "SiteName": "LCG.Test.ch", "CEName": "ce.test.local", "VirtualOrganization": "testvo",
-                       "Architecture": "Linux_x86_64_glibc-2.36", "LocalSE": "TEST-SE",
-                       "UseServerCertificate": "True", "SkipCAChecks": "True", "SkipCADownload": "True",
-                       "SkipVOMSDownload": "True", "UseVersionsDir": "True"}.items():
+    for key, value in {
+        "Setup": "Test-Setup",
+        "ConfigurationServer": "file:///srv/dirac",
+        "Extensions": "LHCb",
+        "SiteName": "LCG.Test.ch",
+        "CEName": "ce.test.local",
+        "VirtualOrganization": "testvo",
+        "Architecture": "Linux_x86_64_glibc-2.36",
+        "LocalSE": "TEST-SE",
+        "UseServerCertificate": "True",
+        "SkipCAChecks": "True",
+        "SkipCADownload": "True",
+        "SkipVOMSDownload": "True",
+        "UseVersionsDir": "True",
+    }.items():
         assert installation[key] == value, key
     # DIRAC removes these before writing when the server certificate is used
     assert "UseServerCertificate" not in parsed["DIRAC"].get("Security", {})
@@ -154,8 +203,19 @@ def test_configure_writes_every_option_and_flag(release, tmp_path):
 
 def test_configure_without_server_certificate_says_no(release, tmp_path):
     out = tmp_path / "pilot.cfg"
-    result = release.run("dirac-configure", "-S", "S", "-C", "file:///x", "-DMH",
-                         "-o", "/DIRAC/Security/UseServerCertificate=yes", "-O", out, cwd=tmp_path)
+    result = release.run(
+        "dirac-configure",
+        "-S",
+        "S",
+        "-C",
+        "file:///x",
+        "-DMH",
+        "-o",
+        "/DIRAC/Security/UseServerCertificate=yes",
+        "-O",
+        out,
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stdout
     security = diraccfg_dict(out)["DIRAC"]["Security"]
     assert security == {"UseServerCertificate": "no", "SkipCAChecks": "yes"}
@@ -163,8 +223,9 @@ def test_configure_without_server_certificate_says_no(release, tmp_path):
 
 def test_configure_gateway_gives_the_servers(release, tmp_path):
     out = tmp_path / "pilot.cfg"
-    result = release.run("dirac-configure", "-S", "S", "--gateway=dips://gw.test:9159", "-DMH", "-n", "LCG.A.b",
-                         "-O", out, cwd=tmp_path)
+    result = release.run(
+        "dirac-configure", "-S", "S", "--gateway=dips://gw.test:9159", "-DMH", "-n", "LCG.A.b", "-O", out, cwd=tmp_path
+    )
     assert result.returncode == 0, result.stdout
     parsed = diraccfg_dict(out)
     assert parsed["DIRAC"]["Configuration"]["Servers"] == "dips://gw.test:9159/Configuration/Server"
@@ -186,8 +247,9 @@ def test_configure_long_option_prefix_and_interleaved_arguments(release, tmp_pat
     out = tmp_path / "pilot.cfg"
     extra = tmp_path / "extra.cfg"
     extra.write_text("LocalSite\n{\n  FromPositional = yes\n}\n")
-    result = release.run("dirac-configure", "--Set=S", "--Conf", "file:///x", str(extra), "-DMH",
-                         "--out=%s" % out, cwd=tmp_path)
+    result = release.run(
+        "dirac-configure", "--Set=S", "--Conf", "file:///x", str(extra), "-DMH", "--out=%s" % out, cwd=tmp_path
+    )
     assert result.returncode == 0, result.stdout
     parsed = diraccfg_dict(out)
     assert parsed["DIRAC"]["Setup"] == "S"
@@ -214,8 +276,9 @@ def test_configure_writes_through_the_etc_symlink(release, tmp_path):
     (tmp_path / "pilot.cfg").write_text("DIRAC\n{\n  Setup = S\n}\n")
     (tmp_path / "etc").mkdir()
     os.symlink("../pilot.cfg", str(tmp_path / "etc" / "dirac.cfg"))
-    result = release.run("dirac-configure", "-C", "file:///x", "-FDMH", "--cfg", "etc/dirac.cfg",
-                         "-O", "etc/dirac.cfg", cwd=tmp_path)
+    result = release.run(
+        "dirac-configure", "-C", "file:///x", "-FDMH", "--cfg", "etc/dirac.cfg", "-O", "etc/dirac.cfg", cwd=tmp_path
+    )
     assert result.returncode == 0, result.stdout
     assert os.path.islink(str(tmp_path / "etc" / "dirac.cfg"))
     assert diraccfg_dict(tmp_path / "pilot.cfg")["DIRAC"]["Configuration"]["Servers"] == "file:///x"
@@ -223,11 +286,14 @@ def test_configure_writes_through_the_etc_symlink(release, tmp_path):
 
 def test_configure_merges_cfg_inputs_and_options_win(release, tmp_path):
     a, b, out = tmp_path / "a.cfg", tmp_path / "b.cfg", tmp_path / "out.cfg"
-    a.write_text("DIRAC\n{\n  Setup = FromA\n  Configuration\n  {\n    Servers = file:///a\n  }\n}\n"
-                 "LocalSite\n{\n  A = 1\n  Shared = a\n}\n")
+    a.write_text(
+        "DIRAC\n{\n  Setup = FromA\n  Configuration\n  {\n    Servers = file:///a\n  }\n}\n"
+        "LocalSite\n{\n  A = 1\n  Shared = a\n}\n"
+    )
     b.write_text("LocalSite\n{\n  B = 2\n  Shared = b\n}\n")
-    result = release.run("dirac-configure", "--cfg", a, "--cfg", b, "-o", "/LocalSite/B=3", "-DMH", "-O", out,
-                         cwd=tmp_path)
+    result = release.run(
+        "dirac-configure", "--cfg", a, "--cfg", b, "-o", "/LocalSite/B=3", "-DMH", "-O", out, cwd=tmp_path
+    )
     assert result.returncode == 0, result.stdout
     parsed = diraccfg_dict(out)
     assert parsed["DIRAC"]["Setup"] == "FromA"
@@ -243,18 +309,18 @@ def test_configure_needs_a_setup_and_a_configuration_server(release, tmp_path):
     assert not out.exists()
     sysconfig = tmp_path / "sys.cfg"
     sysconfig.write_text("DIRAC\n{\n  Setup = S\n  Configuration\n  {\n    Servers = file:///x\n  }\n}\n")
-    from_env = release.run("dirac-configure", "-DMH", "-O", out, cwd=tmp_path,
-                           env={"DIRACSYSCONFIG": str(sysconfig)})
+    from_env = release.run("dirac-configure", "-DMH", "-O", out, cwd=tmp_path, env={"DIRACSYSCONFIG": str(sysconfig)})
     assert from_env.returncode == 0, from_env.stdout
 
 
 def test_configure_failure_hooks(release, tmp_path):
     out = tmp_path / "pilot.cfg"
     base = ["-S", "S", "-C", "file:///x", "-DMH", "-O", out]
-    assert release.run("dirac-configure", "-o", "/LocalSite/FakeConfigureFail=7", *base,
-                       cwd=tmp_path).returncode == 7
+    assert release.run("dirac-configure", "-o", "/LocalSite/FakeConfigureFail=7", *base, cwd=tmp_path).returncode == 7
     assert release.run("dirac-configure", "-o", "/LocalSite/Anything=FAIL", *base, cwd=tmp_path).returncode == 1
-    hooked = release.run("dirac-configure", *base, cwd=tmp_path, env={"FAKE_DIRAC_FAIL": "dirac-platform,dirac-configure:5"})
+    hooked = release.run(
+        "dirac-configure", *base, cwd=tmp_path, env={"FAKE_DIRAC_FAIL": "dirac-platform,dirac-configure:5"}
+    )
     assert hooked.returncode == 5 and "FAKE_DIRAC_FAIL" in hooked.stdout
     assert not out.exists()
 
@@ -263,8 +329,7 @@ def test_configure_default_output_is_the_release_dirac_cfg(release, tmp_path):
     # the default output (no -O) is <$DIRAC>/etc/dirac.cfg: use a private copy of the tree
     tree = tmp_path / "tree"
     shutil.copytree(os.path.dirname(release["preinstalled_rc"]), str(tree), symlinks=True)
-    result = release.run("dirac-configure", "-S", "S", "-C", "file:///x", cwd=tmp_path,
-                         rc=str(tree / "diracosrc"))
+    result = release.run("dirac-configure", "-S", "S", "-C", "file:///x", cwd=tmp_path, rc=str(tree / "diracosrc"))
     assert result.returncode == 0, result.stdout
     assert diraccfg_dict(tree / "etc" / "dirac.cfg")["DIRAC"]["Setup"] == "S"
     # no -D / -M: the CA and VOMS directories are made, as a CA download would
@@ -285,12 +350,41 @@ def test_platform_prints_the_node_platform_last(release, tmp_path):
 def write_pilot_cfg(release, cwd, server, extra=()):
     """pilot.cfg as ConfigureBasics + ConfigureSite + ConfigureArchitecture leave it."""
     steps = [
-        ["-S", "Test-Setup", "-C", "file://%s" % server, "-o", "/LocalSite/ReleaseVersion=%s" % VERSION,
-         "-DMH", "-O", "pilot.cfg"],
-        ["-o", "/LocalSite/GridMiddleware=DIRAC", "-n", "LCG.Test.local", "-S", "Test-Setup", "-N", "ce.test.local",
-         "-o", "/LocalSite/GridCE=ce.test.local", "-o", "/LocalSite/CEQueue=default",
-         "-o", "/LocalSite/PilotReference=ref://test/1", "-o", "/LocalSite/Architecture=%s" % expected_platform(),
-         "-FDMH", "--cfg", "pilot.cfg", "-O", "pilot.cfg"] + list(extra),
+        [
+            "-S",
+            "Test-Setup",
+            "-C",
+            "file://%s" % server,
+            "-o",
+            "/LocalSite/ReleaseVersion=%s" % VERSION,
+            "-DMH",
+            "-O",
+            "pilot.cfg",
+        ],
+        [
+            "-o",
+            "/LocalSite/GridMiddleware=DIRAC",
+            "-n",
+            "LCG.Test.local",
+            "-S",
+            "Test-Setup",
+            "-N",
+            "ce.test.local",
+            "-o",
+            "/LocalSite/GridCE=ce.test.local",
+            "-o",
+            "/LocalSite/CEQueue=default",
+            "-o",
+            "/LocalSite/PilotReference=ref://test/1",
+            "-o",
+            "/LocalSite/Architecture=%s" % expected_platform(),
+            "-FDMH",
+            "--cfg",
+            "pilot.cfg",
+            "-O",
+            "pilot.cfg",
+        ]
+        + list(extra),
     ]
     for args in steps:
         result = release.run("dirac-configure", *args, cwd=cwd)
@@ -299,45 +393,100 @@ def write_pilot_cfg(release, cwd, server, extra=()):
 
 def test_add_pilot_and_get_parameters(release, tmp_path, server):
     write_pilot_cfg(release, tmp_path, server)
-    added = release.run("dirac-admin-add-pilot", "ref://test/1", "testvo", "DIRAC", STAMP, "--status=Running",
-                        "-o", "/DIRAC/Security/UseServerCertificate=yes", "--cfg", "pilot.cfg", "-d", cwd=tmp_path)
+    added = release.run(
+        "dirac-admin-add-pilot",
+        "ref://test/1",
+        "testvo",
+        "DIRAC",
+        STAMP,
+        "--status=Running",
+        "-o",
+        "/DIRAC/Security/UseServerCertificate=yes",
+        "--cfg",
+        "pilot.cfg",
+        "-d",
+        cwd=tmp_path,
+    )
     assert added.returncode == 0, added.stdout
     record = read_json(os.path.join(server, "pilots", STAMP + ".json"))
     assert (record["Status"], record["PilotReference"], record["VO"]) == ("Running", "ref://test/1", "testvo")
-    bad = release.run("dirac-admin-add-pilot", "ref", "vo", "DIRAC", STAMP, "--status=Bogus", "--cfg", "pilot.cfg",
-                      cwd=tmp_path)
+    bad = release.run(
+        "dirac-admin-add-pilot", "ref", "vo", "DIRAC", STAMP, "--status=Bogus", "--cfg", "pilot.cfg", cwd=tmp_path
+    )
     assert bad.returncode == 1 and "is not a valid pilot status" in bad.stdout
     short = release.run("dirac-admin-add-pilot", "ref", "vo", "--cfg", "pilot.cfg", cwd=tmp_path)
     assert short.returncode == 1 and "not all mandatory arguments" in short.stdout
 
-    params = release.run("dirac-resource-get-parameters", "-S", "LCG.Test.local", "-N", "ce.test.local",
-                         "-Q", "default", "--cfg", "pilot.cfg", "-d", cwd=tmp_path)
+    params = release.run(
+        "dirac-resource-get-parameters",
+        "-S",
+        "LCG.Test.local",
+        "-N",
+        "ce.test.local",
+        "-Q",
+        "default",
+        "--cfg",
+        "pilot.cfg",
+        "-d",
+        cwd=tmp_path,
+    )
     assert params.returncode == 0, params.stdout
     lines = params.stdout.strip().splitlines()
     assert len(lines) >= 3 and "WARN" in lines[0]
     queue = json.loads(lines[-1])
     assert queue["Tag"] == ["FakeTag", "TestQueue"] and queue["MaxRAM"] == "4096"
-    missing = release.run("dirac-resource-get-parameters", "-S", "x", "-N", "ce.test.local", "-Q", "nope",
-                          "--cfg", "pilot.cfg", cwd=tmp_path)
+    missing = release.run(
+        "dirac-resource-get-parameters",
+        "-S",
+        "x",
+        "-N",
+        "ce.test.local",
+        "-Q",
+        "nope",
+        "--cfg",
+        "pilot.cfg",
+        cwd=tmp_path,
+    )
     assert missing.returncode == 1 and "Could not retrieve resource parameters" in missing.stdout
 
-    wn = release.run("dirac-wms-get-wn-parameters", "-S", "LCG.Test.local", "-N", "ce.test.local", "-Q", "default",
-                     "--cfg", "pilot.cfg", "-d", cwd=tmp_path)
+    wn = release.run(
+        "dirac-wms-get-wn-parameters",
+        "-S",
+        "LCG.Test.local",
+        "-N",
+        "ce.test.local",
+        "-Q",
+        "default",
+        "--cfg",
+        "pilot.cfg",
+        "-d",
+        cwd=tmp_path,
+    )
     assert wn.returncode == 0, wn.stdout
     assert re.match(r"^\d+ \d+ \d+$", wn.stdout.strip().splitlines()[-1])
 
 
 def test_cpu_tools_print_the_reference_lines(release, tmp_path, server):
     write_pilot_cfg(release, tmp_path, server)
-    norm = release.run("dirac-wms-cpu-normalization", "-U", "-R", "pilot.cfg", "--cfg", "pilot.cfg", "-d",
-                       cwd=tmp_path, env={"FAKE_DIRAC_CPU_POWER": "12.34"})
+    norm = release.run(
+        "dirac-wms-cpu-normalization",
+        "-U",
+        "-R",
+        "pilot.cfg",
+        "--cfg",
+        "pilot.cfg",
+        "-d",
+        cwd=tmp_path,
+        env={"FAKE_DIRAC_CPU_POWER": "12.34"},
+    )
     assert norm.returncode == 0, norm.stdout
     assert "Estimated CPU power is 12.3 HS06" in norm.stdout
     assert diraccfg_dict(tmp_path / "pilot.cfg")["LocalSite"]["CPUNormalizationFactor"] == "12.3"
     measured = release.run("dirac-wms-cpu-normalization", cwd=tmp_path)
     assert re.search(r"Estimated CPU power is \d+\.\d HS06", measured.stdout), measured.stdout
-    queue = release.run("dirac-wms-get-queue-cpu-time", "--CPUNormalizationFactor=12.3", "--cfg", "pilot.cfg",
-                        "-d", cwd=tmp_path)
+    queue = release.run(
+        "dirac-wms-get-queue-cpu-time", "--CPUNormalizationFactor=12.3", "--cfg", "pilot.cfg", "-d", cwd=tmp_path
+    )
     assert queue.returncode == 0, queue.stdout
     assert queue.stdout.strip().splitlines()[-1] == "CPU time left determined as 172800"  # 2880 min
 
@@ -346,8 +495,14 @@ def test_cpu_tools_print_the_reference_lines(release, tmp_path, server):
 # install forms
 # ---------------------------------------------------------------------------
 def sourced_env(rc, cwd, env=None):
-    result = subprocess.run(["bash", "-c", 'source "$0" && env', rc], cwd=str(cwd), stdout=subprocess.PIPE,
-                            universal_newlines=True, env=env or isolated_env(cwd), check=True)
+    result = subprocess.run(
+        ["bash", "-c", 'source "$0" && env', rc],
+        cwd=str(cwd),
+        stdout=subprocess.PIPE,
+        universal_newlines=True,
+        env=env or isolated_env(cwd),
+        check=True,
+    )
     return dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
 
 
@@ -364,9 +519,21 @@ def test_preinstalled_and_cvmfs_areas(release, tmp_path):
     for sub in ("certificates", "vomsdir", "vomses"):
         assert os.listdir(os.path.join(release["cvmfs_location"], "etc", "grid-security", sub))
     # the launchers do not depend on PATH: a bare environment still runs them
-    bare = subprocess.run(["env", "-i", "PATH=/usr/bin:/bin", "HOME=%s" % tmp_path, "bash", "-c",
-                           'source "$0" && dirac-version && dirac-platform', release["cvmfs_rc"]],
-                          cwd=str(tmp_path), stdout=subprocess.PIPE, universal_newlines=True)
+    bare = subprocess.run(
+        [
+            "env",
+            "-i",
+            "PATH=/usr/bin:/bin",
+            "HOME=%s" % tmp_path,
+            "bash",
+            "-c",
+            'source "$0" && dirac-version && dirac-platform',
+            release["cvmfs_rc"],
+        ],
+        cwd=str(tmp_path),
+        stdout=subprocess.PIPE,
+        universal_newlines=True,
+    )
     assert bare.returncode == 0
     assert bare.stdout.split() == [VERSION, expected_platform()]
 
@@ -382,6 +549,7 @@ def test_tarball_unpacks_and_works_anywhere(release, tmp_path):
     # served over HTTP as the tests of the pilot do
     from urllib.request import urlopen
     from urllib.error import HTTPError
+
     httpd, url = make_release.serve(os.path.dirname(os.path.dirname(tarball)))
     try:
         data = urlopen("%s/tarball/%s" % (url, name), timeout=10).read()
@@ -396,9 +564,13 @@ def test_tarball_unpacks_and_works_anywhere(release, tmp_path):
         dest.mkdir(parents=True)
         with tarfile.open(tarball) as archive:
             archive.extractall(str(dest))
-        result = subprocess.run(["bash", "-c", 'source ./diracosrc && echo "$DIRAC" && dirac-version'],
-                                cwd=str(dest), stdout=subprocess.PIPE, universal_newlines=True,
-                                env=isolated_env(tmp_path))
+        result = subprocess.run(
+            ["bash", "-c", 'source ./diracosrc && echo "$DIRAC" && dirac-version'],
+            cwd=str(dest),
+            stdout=subprocess.PIPE,
+            universal_newlines=True,
+            env=isolated_env(tmp_path),
+        )
         assert result.returncode == 0
         assert result.stdout.split() == [str(dest), VERSION]
 
@@ -410,9 +582,16 @@ def test_wheel_is_well_formed(release):
         metadata = wheel.read(distinfo + "/METADATA").decode()
         assert "Name: DIRAC\n" in metadata and "Provides-Extra: pilot" in metadata
         entry_points = wheel.read(distinfo + "/entry_points.txt").decode()
-        for tool in ("dirac-configure", "dirac-platform", "dirac-agent", "dirac-admin-add-pilot",
-                     "dirac-resource-get-parameters", "dirac-wms-cpu-normalization",
-                     "dirac-wms-get-queue-cpu-time", "dirac-wms-get-wn-parameters"):
+        for tool in (
+            "dirac-configure",
+            "dirac-platform",
+            "dirac-agent",
+            "dirac-admin-add-pilot",
+            "dirac-resource-get-parameters",
+            "dirac-wms-cpu-normalization",
+            "dirac-wms-get-queue-cpu-time",
+            "dirac-wms-get-wn-parameters",
+        ):
             assert "\n%s = fakedirac.scripts:" % tool in entry_points
         rows = list(csv.reader(io.StringIO(wheel.read(distinfo + "/RECORD").decode())))
         assert sorted(r[0] for r in rows) == sorted(names)
@@ -434,16 +613,32 @@ def test_installer_makes_diracos_and_pip_installs_the_release(release, diracos, 
     assert env["DIRACOS"] == str(diracos["prefix"])
     for tool in ("dirac-configure", "dirac-agent", "dirac-platform", "python", "pip"):
         assert os.access(str(diracos["prefix"] / "bin" / tool), os.X_OK), tool
-    result = subprocess.run(["bash", "-c", 'source "$0" && dirac-version && dirac-platform', diracos["rc"]],
-                            cwd=str(tmp_path), stdout=subprocess.PIPE, universal_newlines=True, env=diracos["env"])
+    result = subprocess.run(
+        ["bash", "-c", 'source "$0" && dirac-version && dirac-platform', diracos["rc"]],
+        cwd=str(tmp_path),
+        stdout=subprocess.PIPE,
+        universal_newlines=True,
+        env=diracos["env"],
+    )
     assert result.stdout.split() == [VERSION, expected_platform()]
     # a second run refuses an existing prefix, as the real installer does
-    again = subprocess.run(["bash", release["installer"]], cwd=str(diracos["base"]), env=diracos["env"],
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
+    again = subprocess.run(
+        ["bash", release["installer"]],
+        cwd=str(diracos["base"]),
+        env=diracos["env"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        universal_newlines=True,
+    )
     assert again.returncode == 1 and "already exists" in again.stdout
-    failing = subprocess.run(["bash", release["installer"], "-p", str(tmp_path / "x")], cwd=str(tmp_path),
-                             env=dict(diracos["env"], FAKE_DIRACOS_FAIL="4"), stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, universal_newlines=True)
+    failing = subprocess.run(
+        ["bash", release["installer"], "-p", str(tmp_path / "x")],
+        cwd=str(tmp_path),
+        env=dict(diracos["env"], FAKE_DIRACOS_FAIL="4"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        universal_newlines=True,
+    )
     assert failing.returncode == 4
     with open(release["installer"] + ".sha256") as handle:
         assert handle.read().split()[0] == hashlib.sha256(open(release["installer"], "rb").read()).hexdigest()
@@ -451,24 +646,52 @@ def test_installer_makes_diracos_and_pip_installs_the_release(release, diracos, 
 
 def test_simple_index_serves_the_wheel(release, diracos, tmp_path):
     result = subprocess.run(
-        ["bash", "-c", 'source "$0" && pip download --no-deps -d "$1" --index-url "$2" "$3"', diracos["rc"],
-         str(tmp_path / "dl"), "file://%s" % release["index_simple"], release["pip_requirement"]],
-        cwd=str(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
-        env=diracos["env"], timeout=120)
+        [
+            "bash",
+            "-c",
+            'source "$0" && pip download --no-deps -d "$1" --index-url "$2" "$3"',
+            diracos["rc"],
+            str(tmp_path / "dl"),
+            "file://%s" % release["index_simple"],
+            release["pip_requirement"],
+        ],
+        cwd=str(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        universal_newlines=True,
+        env=diracos["env"],
+        timeout=120,
+    )
     assert result.returncode == 0, result.stdout
     assert os.listdir(str(tmp_path / "dl")) == [os.path.basename(release["wheel"])]
 
 
 def test_git_repository_installs_offline(release, diracos, tmp_path):
-    branches = subprocess.run(["git", "branch", "--list"], cwd=release["git_repo"], stdout=subprocess.PIPE,
-                              universal_newlines=True, check=True).stdout
+    branches = subprocess.run(
+        ["git", "branch", "--list"],
+        cwd=release["git_repo"],
+        stdout=subprocess.PIPE,
+        universal_newlines=True,
+        check=True,
+    ).stdout
     assert "* devel" in branches
     target = tmp_path / "target"
     result = subprocess.run(
-        ["bash", "-c", 'source "$0" && pip install --no-index --target "$1" "$2"', diracos["rc"], str(target),
-         release["git_requirement"]],
-        cwd=str(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
-        env=diracos["env"], timeout=180)
+        [
+            "bash",
+            "-c",
+            'source "$0" && pip install --no-index --target "$1" "$2"',
+            diracos["rc"],
+            str(target),
+            release["git_requirement"],
+        ],
+        cwd=str(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        universal_newlines=True,
+        env=diracos["env"],
+        timeout=180,
+    )
     assert result.returncode == 0, result.stdout
     assert os.access(str(target / "bin" / "dirac-agent"), os.X_OK)
     assert "VERSION = '%s'" % VERSION in (target / "fakedirac" / "_release.py").read_text()
@@ -488,18 +711,37 @@ def test_lhcb_project_names(tmp_path):
 # ---------------------------------------------------------------------------
 def agent_args(cwd, *options, **kw):
     """The dirac-agent command line of LaunchAgent (InProcess inner CE)."""
-    args = ["WorkloadManagement/JobAgent", "-o", "MaxCycles=%s" % kw.get("cycles", 3), "-o", "PollingTime=0",
-            "-o", "StopOnApplicationFailure=True", "-o", "StopAfterFailedMatches=%s" % kw.get("failed", 0),
-            "-o", "LogLevel=INFO", "-s", "/Resources/Computing/CEDefaults", "-o", "WorkingDirectory=%s" % cwd,
-            "-o", "/LocalSite/CPUTime=3456000", "-o", "/LocalSite/InstancePath=%s" % cwd,
-            "-o", "/AgentJobRequirements/ExtraOptions=pilot.cfg"]
+    args = [
+        "WorkloadManagement/JobAgent",
+        "-o",
+        "MaxCycles=%s" % kw.get("cycles", 3),
+        "-o",
+        "PollingTime=0",
+        "-o",
+        "StopOnApplicationFailure=True",
+        "-o",
+        "StopAfterFailedMatches=%s" % kw.get("failed", 0),
+        "-o",
+        "LogLevel=INFO",
+        "-s",
+        "/Resources/Computing/CEDefaults",
+        "-o",
+        "WorkingDirectory=%s" % cwd,
+        "-o",
+        "/LocalSite/CPUTime=3456000",
+        "-o",
+        "/LocalSite/InstancePath=%s" % cwd,
+        "-o",
+        "/AgentJobRequirements/ExtraOptions=pilot.cfg",
+    ]
     return args + list(options) + ["--cfg", "pilot.cfg"]
 
 
 def test_agent_runs_the_waiting_job(release, tmp_path, server):
     write_pilot_cfg(release, tmp_path, server)
-    result = release.run("dirac-agent", *agent_args(tmp_path), cwd=tmp_path,
-                         env={"DIRAC_PILOT_STAMP": STAMP, "PYTHONUNBUFFERED": "yes"})
+    result = release.run(
+        "dirac-agent", *agent_args(tmp_path), cwd=tmp_path, env={"DIRAC_PILOT_STAMP": STAMP, "PYTHONUNBUFFERED": "yes"}
+    )
     assert result.returncode == 0, result.stdout
     assert "Received JobID=1," in result.stdout
     assert "hello from job 1" in result.stdout
@@ -516,15 +758,37 @@ def test_agent_runs_the_waiting_job(release, tmp_path, server):
 def test_agent_filling_mode_runs_several_jobs_then_stops_when_idle(release, tmp_path, server):
     write_pilot_cfg(release, tmp_path, server)
     make_release.main(["--add-job", server, "--", "/bin/sh", "-c", "echo second; exit 3"])
-    added = subprocess.run(["python3", make_release.__file__, "--add-job", server, "--job-json",
-                            '{"JobName": "third", "Tags": ["GPU"]}', "--", "/bin/echo", "third"],
-                           stdout=subprocess.PIPE, universal_newlines=True, check=True)
+    added = subprocess.run(
+        [
+            "python3",
+            make_release.__file__,
+            "--add-job",
+            server,
+            "--job-json",
+            '{"JobName": "third", "Tags": ["GPU"]}',
+            "--",
+            "/bin/echo",
+            "third",
+        ],
+        stdout=subprocess.PIPE,
+        universal_newlines=True,
+        check=True,
+    )
     assert added.stdout.strip() == "3"
-    result = release.run("dirac-agent", *agent_args(tmp_path, "-o", "/Systems/WorkloadManagement/Agents/JobAgent/"
-                                                    "FillingModeFlag=True", "-o",
-                                                    "/Systems/WorkloadManagement/Agents/JobAgent/"
-                                                    "StopOnApplicationFailure=False", cycles=10, failed=1),
-                         cwd=tmp_path, env={"DIRAC_PILOT_STAMP": STAMP})
+    result = release.run(
+        "dirac-agent",
+        *agent_args(
+            tmp_path,
+            "-o",
+            "/Systems/WorkloadManagement/Agents/JobAgent/FillingModeFlag=True",
+            "-o",
+            "/Systems/WorkloadManagement/Agents/JobAgent/StopOnApplicationFailure=False",
+            cycles=10,
+            failed=1,
+        ),
+        cwd=tmp_path,
+        env={"DIRAC_PILOT_STAMP": STAMP},
+    )
     assert result.returncode == 0, result.stdout
     assert "Received JobID=1," in result.stdout and "Received JobID=2," in result.stdout
     assert "Payload execution failed with error code 3" in result.stdout
@@ -561,8 +825,12 @@ def test_agent_stops_on_the_drain_file(release, tmp_path, server):
     write_pilot_cfg(release, tmp_path, server)
     drain = tmp_path / "dirac_drain"
     drain.write_text("")
-    result = release.run("dirac-agent", *agent_args(tmp_path), cwd=tmp_path,
-                         env={"FAKE_DIRAC_DRAIN_FILE": str(drain), "DIRAC_PILOT_STAMP": STAMP})
+    result = release.run(
+        "dirac-agent",
+        *agent_args(tmp_path),
+        cwd=tmp_path,
+        env={"FAKE_DIRAC_DRAIN_FILE": str(drain), "DIRAC_PILOT_STAMP": STAMP},
+    )
     assert result.returncode == 0, result.stdout
     assert "Node is being drained by an operator" in result.stdout
     assert "Received JobID" not in result.stdout
@@ -573,10 +841,18 @@ def test_agent_stops_on_the_drain_file(release, tmp_path, server):
 def test_agent_stops_when_no_cpu_work_is_left(release, tmp_path, server):
     write_pilot_cfg(release, tmp_path, server, extra=["-o", "/LocalSite/CPUNormalizationFactor=10"])
     make_release.main(["--add-job", server, "--", "/bin/true"])
-    result = release.run("dirac-agent", *agent_args(tmp_path, "-o", "/LocalSite/CPUTime=5000", "-o",
-                                                    "/Systems/WorkloadManagement/Agents/JobAgent/FillingModeFlag=yes",
-                                                    cycles=5),
-                         cwd=tmp_path)
+    result = release.run(
+        "dirac-agent",
+        *agent_args(
+            tmp_path,
+            "-o",
+            "/LocalSite/CPUTime=5000",
+            "-o",
+            "/Systems/WorkloadManagement/Agents/JobAgent/FillingModeFlag=yes",
+            cycles=5,
+        ),
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stdout
     assert 'with message "No more time left"' in result.stdout
     assert "Received JobID=2" not in result.stdout
@@ -595,8 +871,7 @@ def test_agent_without_jobs_ends_normally(release, tmp_path):
 
 def test_agent_crash_hook(release, tmp_path, server):
     write_pilot_cfg(release, tmp_path, server)
-    result = release.run("dirac-agent", *agent_args(tmp_path, "-o", "/LocalSite/FakeJobAgentCrash=yes"),
-                         cwd=tmp_path)
+    result = release.run("dirac-agent", *agent_args(tmp_path, "-o", "/LocalSite/FakeJobAgentCrash=yes"), cwd=tmp_path)
     assert result.returncode == 1
     assert "Traceback (most recent call last)" in result.stdout and "FakeJobAgentCrash" in result.stdout
 
@@ -604,12 +879,18 @@ def test_agent_crash_hook(release, tmp_path, server):
 def test_agent_sigterm_stops_the_payload_and_marks_the_pilot(release, tmp_path, server):
     write_pilot_cfg(release, tmp_path, server)
     os.remove(os.path.join(server, "jobs", "1.json"))
-    make_release.main(["--add-job", server, "--job-id", "2", "--",
-                       "/bin/sh", "-c", "echo started; sleep 30; echo never"])
+    make_release.main(
+        ["--add-job", server, "--job-id", "2", "--", "/bin/sh", "-c", "echo started; sleep 30; echo never"]
+    )
     env = isolated_env(tmp_path, {"DIRAC_PILOT_STAMP": STAMP, "PYTHONUNBUFFERED": "yes"})
-    proc = subprocess.Popen(["bash", "-c", 'source "$0" && exec "$@"', release["preinstalled_rc"], "dirac-agent"]
-                            + agent_args(tmp_path), cwd=str(tmp_path), env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, universal_newlines=True)
+    proc = subprocess.Popen(
+        ["bash", "-c", 'source "$0" && exec "$@"', release["preinstalled_rc"], "dirac-agent"] + agent_args(tmp_path),
+        cwd=str(tmp_path),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        universal_newlines=True,
+    )
     lines = []
     deadline = time.time() + 30
     for line in proc.stdout:

@@ -42,8 +42,11 @@ def normalize(name):
 
 
 def release_module(version, project, build):
-    return ('"""Release identity; written by make_release.py."""\n'
-            "VERSION = %r\nPROJECT = %r\nBUILD = %r\n" % (version, project, build))
+    return '"""Release identity; written by make_release.py."""\nVERSION = %r\nPROJECT = %r\nBUILD = %r\n' % (
+        version,
+        project,
+        build,
+    )
 
 
 def _record_hash(data):
@@ -73,27 +76,30 @@ def package_files(package_dir, version, project, build="wheel"):
 def metadata_files(version, project):
     name = dist_name(project)
     distinfo = "%s-%s.dist-info" % (name, version)
-    metadata = "\n".join([
-        "Metadata-Version: 2.1",
-        "Name: %s" % name,
-        "Version: %s" % version,
-        "Summary: Test double of a DIRAC release (Pilots 2.0 tests)",
-        "License: GPL-3.0-only",
-        "Requires-Python: >=3.6",
-        "Provides-Extra: pilot",
-        "",
-        "A test double of a DIRAC release: not DIRAC.",
-        "",
-    ])
-    wheel = "\n".join([
-        "Wheel-Version: 1.0",
-        "Generator: tests/doubles/dirac/wheelbuild.py",
-        "Root-Is-Purelib: true",
-        "Tag: py3-none-any",
-        "",
-    ])
-    entry_points = "[console_scripts]\n" + "".join(
-        "%s = fakedirac.scripts:%s\n" % (tool, func) for tool, func in TOOLS)
+    metadata = "\n".join(
+        [
+            "Metadata-Version: 2.1",
+            "Name: %s" % name,
+            "Version: %s" % version,
+            "Summary: Test double of a DIRAC release (Pilots 2.0 tests)",
+            "License: GPL-3.0-only",
+            "Requires-Python: >=3.6",
+            "Provides-Extra: pilot",
+            "",
+            "A test double of a DIRAC release: not DIRAC.",
+            "",
+        ]
+    )
+    wheel = "\n".join(
+        [
+            "Wheel-Version: 1.0",
+            "Generator: tests/doubles/dirac/wheelbuild.py",
+            "Root-Is-Purelib: true",
+            "Tag: py3-none-any",
+            "",
+        ]
+    )
+    entry_points = "[console_scripts]\n" + "".join("%s = fakedirac.scripts:%s\n" % (tool, func) for tool, func in TOOLS)
     return distinfo, [
         (distinfo + "/METADATA", metadata.encode("utf-8")),
         (distinfo + "/WHEEL", wheel.encode("utf-8")),
@@ -159,13 +165,17 @@ def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
 
 def build_sdist(sdist_directory, config_settings=None):
     import tarfile
+
     here, version, project = _repo_settings()
     base = "%s-%s" % (dist_name(project), version)
     filename = base + ".tar.gz"
     with tarfile.open(os.path.join(sdist_directory, filename), "w:gz") as archive:
         for entry in ("pyproject.toml", "release.txt", "_build", "src"):
-            archive.add(os.path.join(here, entry), arcname="%s/%s" % (base, entry),
-                        filter=lambda info: None if "__pycache__" in info.name else info)
+            archive.add(
+                os.path.join(here, entry),
+                arcname="%s/%s" % (base, entry),
+                filter=lambda info: None if "__pycache__" in info.name else info,
+            )
         pkg_info = "Metadata-Version: 2.1\nName: %s\nVersion: %s\n" % (dist_name(project), version)
         data = pkg_info.encode("utf-8")
         info = tarfile.TarInfo("%s/PKG-INFO" % base)

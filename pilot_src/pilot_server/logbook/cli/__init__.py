@@ -8,12 +8,16 @@ SUBCOMMANDS = ["serve", "consume", "pilots", "show", "follow", "stats", "state",
 
 
 def register(commands):
-    parser = one_line_errors(commands.add_parser(
-        "logbook", help="the pilot logbook: serve, consume, and read pilots' logs",
-        description="The pilot logbook (docs/logbook.md): 'serve' receives logs over HTTPS, 'consume' "
-                    "takes them from RabbitMQ, 'pilots', 'show', 'follow', 'stats' and 'export' read them, "
-                    "'state' reports batch states, 'purge' applies the retention, 'aggregates rebuild' recomputes "
-                    "the statistics' counts."))
+    parser = one_line_errors(
+        commands.add_parser(
+            "logbook",
+            help="the pilot logbook: serve, consume, and read pilots' logs",
+            description="The pilot logbook (docs/logbook.md): 'serve' receives logs over HTTPS, 'consume' "
+            "takes them from RabbitMQ, 'pilots', 'show', 'follow', 'stats' and 'export' read them, "
+            "'state' reports batch states, 'purge' applies the retention, 'aggregates rebuild' recomputes "
+            "the statistics' counts.",
+        )
+    )
     subcommands = parser.add_subparsers(dest="logbook_command", metavar="SUBCOMMAND")
     for name in SUBCOMMANDS:
         importlib.import_module("pilot_server.logbook.cli.cmd_%s" % name).register(subcommands)

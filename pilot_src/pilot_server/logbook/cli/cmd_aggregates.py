@@ -9,12 +9,16 @@ PROG = "pilotctl logbook aggregates"
 
 
 def register(commands):
-    parser = one_line_errors(commands.add_parser(
-        "aggregates", help="rebuild the statistics' pre-aggregated counts from the stored rows",
-        description="The statistics read counts kept per hour and day of the pilots' last seen, updated by "
-                    "every write.  'rebuild' recomputes them from the pilot and command rows in one "
-                    "transaction (writers wait meanwhile): after rows were written by another program, or "
-                    "to check them (on SQLite it also refills the failure-reason text index, needed after a VACUUM).  Exit 0, 1 database problem, 2 usage."))
+    parser = one_line_errors(
+        commands.add_parser(
+            "aggregates",
+            help="rebuild the statistics' pre-aggregated counts from the stored rows",
+            description="The statistics read counts kept per hour and day of the pilots' last seen, updated by "
+            "every write.  'rebuild' recomputes them from the pilot and command rows in one "
+            "transaction (writers wait meanwhile): after rows were written by another program, or "
+            "to check them (on SQLite it also refills the failure-reason text index, needed after a VACUUM).  Exit 0, 1 database problem, 2 usage.",
+        )
+    )
     parser.add_argument("action", choices=("rebuild",), help="rebuild: recompute every count")
     cliopts.add_db_option(parser)
     parser.set_defaults(handler=aggregates_command)
@@ -29,8 +33,9 @@ def aggregates_command(args):
     try:
         store = Store.open(cliopts.reader_url(args), migrate=False, pool_size=1)
         try:
-            counted = store.write(lambda connection: (aggregates.rebuild(connection),
-                                                      textsearch.rebuild(connection))[0])
+            counted = store.write(
+                lambda connection: (aggregates.rebuild(connection), textsearch.rebuild(connection))[0]
+            )
         finally:
             store.close()
     except (DatabaseError, Unavailable) as exc:

@@ -11,23 +11,38 @@ PROG = "pilotctl logbook consume"
 
 
 def register(commands):
-    parser = one_line_errors(commands.add_parser(
-        "consume", help="store the pilots' batches from a RabbitMQ queue (acknowledged after commit)",
-        description="Consume the queue that pilots send to through RabbitMQ's STOMP plugin "
-                    "(STOMP /queue/pilots2.logs = AMQP queue pilots2.logs), check each batch and its "
-                    "pilot-token header as HTTPS does, store it, and acknowledge only after the commit.  "
-                    "Invalid messages go to the rejected table (and are acknowledged).  Several consumers "
-                    "may share a queue and a database."))
+    parser = one_line_errors(
+        commands.add_parser(
+            "consume",
+            help="store the pilots' batches from a RabbitMQ queue (acknowledged after commit)",
+            description="Consume the queue that pilots send to through RabbitMQ's STOMP plugin "
+            "(STOMP /queue/pilots2.logs = AMQP queue pilots2.logs), check each batch and its "
+            "pilot-token header as HTTPS does, store it, and acknowledge only after the commit.  "
+            "Invalid messages go to the rejected table (and are acknowledged).  Several consumers "
+            "may share a queue and a database.",
+        )
+    )
     cliopts.add_db_option(parser)
-    parser.add_argument("--broker", metavar="URL",
-                        help="AMQP URL (default $%s, else %s)" % (cliopts.BROKER_ENV, cliopts.DEFAULT_BROKER))
+    parser.add_argument(
+        "--broker", metavar="URL", help="AMQP URL (default $%s, else %s)" % (cliopts.BROKER_ENV, cliopts.DEFAULT_BROKER)
+    )
     parser.add_argument("--queue", default="pilots2.logs", help="queue name (default pilots2.logs)")
-    parser.add_argument("--flush", type=int, default=100, metavar="N",
-                        help="commit (then acknowledge) every N deliveries or 0.05 s (default 100)")
+    parser.add_argument(
+        "--flush",
+        type=int,
+        default=100,
+        metavar="N",
+        help="commit (then acknowledge) every N deliveries or 0.05 s (default 100)",
+    )
     cliopts.add_access_options(parser, certificates=False)
-    parser.add_argument("--token-grace", type=int, default=cliopts.TOKEN_GRACE, metavar="SECONDS",
-                        help="accept a pilot token up to SECONDS after its expiry (default 3 days): a message "
-                             "may wait in the queue while consumers or the database are down")
+    parser.add_argument(
+        "--token-grace",
+        type=int,
+        default=cliopts.TOKEN_GRACE,
+        metavar="SECONDS",
+        help="accept a pilot token up to SECONDS after its expiry (default 3 days): a message "
+        "may wait in the queue while consumers or the database are down",
+    )
     cliopts.add_quota_options(parser)
     cliopts.add_log_level(parser)
     parser.set_defaults(handler=consume_command)
@@ -56,9 +71,15 @@ def consume_command(args):
     except (DatabaseError, Unavailable) as exc:
         return fail(PROG, "database %s: %s" % (cliopts.safe(url), exc))
     try:
-        consumer = Consumer(store, access, cliopts.broker_url(args), args.queue, args.require_registration,
-                            flush_deliveries=args.flush,
-                            rejected_budget=RejectedBudget(args.max_rejected_per_hour))
+        consumer = Consumer(
+            store,
+            access,
+            cliopts.broker_url(args),
+            args.queue,
+            args.require_registration,
+            flush_deliveries=args.flush,
+            rejected_budget=RejectedBudget(args.max_rejected_per_hour),
+        )
     except ValueError as exc:
         store.close()
         return fail(PROG, "bad broker URL: %s" % exc, USAGE)

@@ -9,11 +9,15 @@ PROG = "pilotctl logbook export"
 
 
 def register(commands):
-    parser = one_line_errors(commands.add_parser(
-        "export", help="write one pilot's log (row, states, commands, messages) as a .json.gz archive",
-        description="Write gzip of one JSON document (format pilots2/export/1): the pilot row, its state "
-                    "history, its command rows and all its messages.  Exit 0, 1 unknown pilot or database "
-                    "problem, 2 usage."))
+    parser = one_line_errors(
+        commands.add_parser(
+            "export",
+            help="write one pilot's log (row, states, commands, messages) as a .json.gz archive",
+            description="Write gzip of one JSON document (format pilots2/export/1): the pilot row, its state "
+            "history, its command rows and all its messages.  Exit 0, 1 unknown pilot or database "
+            "problem, 2 usage.",
+        )
+    )
     cliopts.add_db_option(parser)
     parser.add_argument("stamp", metavar="STAMP")
     parser.add_argument("-o", "--output", required=True, metavar="FILE", help="the archive to write")

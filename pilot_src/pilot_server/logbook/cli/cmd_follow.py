@@ -10,17 +10,25 @@ PROG = "pilotctl logbook follow"
 
 
 def register(commands):
-    parser = one_line_errors(commands.add_parser(
-        "follow", help="print a pilot's log as it arrives, until its result (or Ctrl-C)",
-        description="Print the pilot's messages stored so far, then poll the database and print new ones "
-                    "until the pilot's result message has been printed.  Waits for a pilot that has not "
-                    "sent anything yet.  Messages that arrive late (out of order) are printed when they come."))
+    parser = one_line_errors(
+        commands.add_parser(
+            "follow",
+            help="print a pilot's log as it arrives, until its result (or Ctrl-C)",
+            description="Print the pilot's messages stored so far, then poll the database and print new ones "
+            "until the pilot's result message has been printed.  Waits for a pilot that has not "
+            "sent anything yet.  Messages that arrive late (out of order) are printed when they come.",
+        )
+    )
     cliopts.add_db_option(parser)
     parser.add_argument("stamp", metavar="STAMP")
-    parser.add_argument("--interval", type=float, default=1.0, metavar="SECONDS",
-                        help="poll every SECONDS (default 1)")
-    parser.add_argument("--timeout", type=float, default=0, metavar="SECONDS",
-                        help="give up after SECONDS without the result (default: never); exit 1")
+    parser.add_argument("--interval", type=float, default=1.0, metavar="SECONDS", help="poll every SECONDS (default 1)")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=0,
+        metavar="SECONDS",
+        help="give up after SECONDS without the result (default: never); exit 1",
+    )
     parser.add_argument("--json", action="store_true", help="one JSON object per message")
     parser.set_defaults(handler=follow_command)
 
@@ -58,8 +66,7 @@ def follow_command(args):
             if done:
                 break
             if deadline and time.time() >= deadline:
-                return fail(PROG, "no result from pilot %s within %g s" % (args.stamp[:130], args.timeout),
-                            FAILED)
+                return fail(PROG, "no result from pilot %s within %g s" % (args.stamp[:130], args.timeout), FAILED)
             time.sleep(args.interval)
     finally:
         store.close()

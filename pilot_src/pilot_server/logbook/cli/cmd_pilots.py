@@ -8,15 +8,22 @@ PROG = "pilotctl logbook pilots"
 
 
 def register(commands):
-    parser = one_line_errors(commands.add_parser(
-        "pilots", help="list pilots (filters: --site --ce --status --vo --since --until)",
-        description="List the pilots of the logbook, most recently seen first.  Times are UTC: epoch "
-                    "seconds, 2026-11-21[T15:00[:00]], or an age such as 30m, 2h, 3d.  Reads the "
-                    "database directly (its credential is the admin credential)."))
+    parser = one_line_errors(
+        commands.add_parser(
+            "pilots",
+            help="list pilots (filters: --site --ce --status --vo --since --until)",
+            description="List the pilots of the logbook, most recently seen first.  Times are UTC: epoch "
+            "seconds, 2026-11-21[T15:00[:00]], or an age such as 30m, 2h, 3d.  Reads the "
+            "database directly (its credential is the admin credential).",
+        )
+    )
     cliopts.add_db_option(parser)
     cliopts.add_pilot_filters(parser)
-    parser.add_argument("--status", help="one of %s (as read: Lost includes the Running pilots silent for "
-                                         "--lost-after seconds)" % ", ".join(STATES))
+    parser.add_argument(
+        "--status",
+        help="one of %s (as read: Lost includes the Running pilots silent for "
+        "--lost-after seconds)" % ", ".join(STATES),
+    )
     parser.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
     parser.set_defaults(handler=pilots_command)
@@ -37,8 +44,17 @@ def pilots_command(args):
     try:
         store = Store.open(cliopts.reader_url(args), migrate=False, pool_size=1, lost_after=args.lost_after)
         try:
-            rows = store.pilots(site=args.site, ce=args.ce, status=status, vo=args.vo, since=since,
-                                until=until, limit=args.limit, queue=args.queue, version=args.version)
+            rows = store.pilots(
+                site=args.site,
+                ce=args.ce,
+                status=status,
+                vo=args.vo,
+                since=since,
+                until=until,
+                limit=args.limit,
+                queue=args.queue,
+                version=args.version,
+            )
         finally:
             store.close()
     except (DatabaseError, Unavailable) as exc:

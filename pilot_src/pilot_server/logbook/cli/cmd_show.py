@@ -9,17 +9,25 @@ PROG = "pilotctl logbook show"
 
 
 def register(commands):
-    parser = one_line_errors(commands.add_parser(
-        "show", help="one pilot's log (as its pilot.out; --json for the stored messages)",
-        description="Print a pilot's messages in sequence order, as lines of the pilot's own pilot.out.  "
-                    "Missing sequence numbers (not received yet) are reported on stderr."))
+    parser = one_line_errors(
+        commands.add_parser(
+            "show",
+            help="one pilot's log (as its pilot.out; --json for the stored messages)",
+            description="Print a pilot's messages in sequence order, as lines of the pilot's own pilot.out.  "
+            "Missing sequence numbers (not received yet) are reported on stderr.",
+        )
+    )
     cliopts.add_db_option(parser)
     parser.add_argument("stamp", metavar="STAMP")
-    parser.add_argument("--json", action="store_true",
-                        help="the pilot row, then each message, one JSON object per line")
-    parser.add_argument("--states", action="store_true",
-                        help="instead of the log: the pilot's state transitions (time, state, who said so) "
-                             "and its commands (status, duration, reason)")
+    parser.add_argument(
+        "--json", action="store_true", help="the pilot row, then each message, one JSON object per line"
+    )
+    parser.add_argument(
+        "--states",
+        action="store_true",
+        help="instead of the log: the pilot's state transitions (time, state, who said so) "
+        "and its commands (status, duration, reason)",
+    )
     parser.set_defaults(handler=show_command)
 
 

@@ -9,13 +9,17 @@ PROG = "pilotctl logbook state"
 def register(commands):
     from pilot_server.logbook.store.states import SUBMITTER_STATES
 
-    parser = one_line_errors(commands.add_parser(
-        "state", help="report a pilot's batch state (Submitted registers it) to the logbook",
-        description="Report the state a batch system sees (%s) for a pilot, to a logbook over HTTPS "
-                    "(--logbook URL with --admin-token-file) or in its database (--db).  'Submitted' "
-                    "registers the pilot.  Exit 0 recorded (or already in that state), 1 refused: an "
-                    "unknown stamp or a transition the states do not allow (HTTP 404/409), or the logbook "
-                    "unreachable; 2 usage or a bad state." % ", ".join(SUBMITTER_STATES)))
+    parser = one_line_errors(
+        commands.add_parser(
+            "state",
+            help="report a pilot's batch state (Submitted registers it) to the logbook",
+            description="Report the state a batch system sees (%s) for a pilot, to a logbook over HTTPS "
+            "(--logbook URL with --admin-token-file) or in its database (--db).  'Submitted' "
+            "registers the pilot.  Exit 0 recorded (or already in that state), 1 refused: an "
+            "unknown stamp or a transition the states do not allow (HTTP 404/409), or the logbook "
+            "unreachable; 2 usage or a bad state." % ", ".join(SUBMITTER_STATES),
+        )
+    )
     cliopts.add_db_option(parser)
     add_submitter_options(parser)
     parser.add_argument("stamp", metavar="STAMP")
@@ -30,8 +34,11 @@ def add_submitter_options(parser):
     group = parser.add_argument_group("the logbook (instead of --db)")
     group.add_argument("--logbook", metavar="URL", help="the logbook's base URL, https://HOST:PORT")
     group.add_argument("--ca", metavar="FILE|DIR", help="CA file or directory that verifies the logbook")
-    group.add_argument("--admin-token-file", metavar="FILE",
-                       help="the logbook's admin token (a 0600 hex secret file, as its --admin-token-file)")
+    group.add_argument(
+        "--admin-token-file",
+        metavar="FILE",
+        help="the logbook's admin token (a 0600 hex secret file, as its --admin-token-file)",
+    )
 
 
 def open_submitter(args):
@@ -67,8 +74,9 @@ def state_command(args):
         return fail(PROG, exc)
     try:
         if state == states.SUBMITTED:
-            created = submitter.register(args.stamp, ce=args.ce, queue=args.queue, site=args.site, vo=args.vo,
-                                         submitted=when)
+            created = submitter.register(
+                args.stamp, ce=args.ce, queue=args.queue, site=args.site, vo=args.vo, submitted=when
+            )
             say("%s %s" % (args.stamp, "registered (Submitted)" if created else "was already registered"))
             return OK
         report = submitter.report_state(args.stamp, state, when)
@@ -78,6 +86,9 @@ def state_command(args):
         return fail(PROG, exc)
     finally:
         close()
-    say("%s %s -> %s" % (args.stamp, report["previous"], report["state"]) if report["changed"]
-        else "%s already %s" % (args.stamp, report["state"]))
+    say(
+        "%s %s -> %s" % (args.stamp, report["previous"], report["state"])
+        if report["changed"]
+        else "%s already %s" % (args.stamp, report["state"])
+    )
     return OK

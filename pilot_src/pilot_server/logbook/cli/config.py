@@ -38,6 +38,7 @@ _classes = {}
 
 def _given_class(base):
     if base not in _classes:
+
         def __call__(self, parser, namespace, values, option_string=None):
             given = getattr(namespace, GIVEN, None)
             if given is None:
@@ -45,6 +46,7 @@ def _given_class(base):
                 setattr(namespace, GIVEN, given)
             given.add(self.dest)
             base.__call__(self, parser, namespace, values, option_string)
+
         _classes[base] = type("Given" + base.__name__, (base,), {"__call__": __call__})
     return _classes[base]
 
@@ -75,8 +77,10 @@ def apply(parser, args, path, config_key="config"):
     for key in sorted(document):
         action = options.get(key)
         if action is None or key == config_key or isinstance(action, argparse._HelpAction):
-            raise ConfigError("config %s: unknown key %r (the keys are serve's long options, e.g. listen, "
-                              "tls-cert, token-secret)" % (path, key[:60]))
+            raise ConfigError(
+                "config %s: unknown key %r (the keys are serve's long options, e.g. listen, "
+                "tls-cert, token-secret)" % (path, key[:60])
+            )
         value = _convert(path, key, action, document[key])
         if action.dest not in given:
             setattr(args, action.dest, value)

@@ -13,10 +13,13 @@ TOKEN_GRACE = 3 * 86400  # seconds a token stays good after its expiry, for mess
 
 
 def add_db_option(parser):
-    parser.add_argument("--db", metavar="URL",
-                        help="database URL: sqlite:///FILE (default: logbook.sqlite here), "
-                             "postgresql://USER@HOST/DB, mysql+pymysql://USER@HOST/DB; "
-                             "default from $%s (keeps a password off the command line)" % DB_ENV)
+    parser.add_argument(
+        "--db",
+        metavar="URL",
+        help="database URL: sqlite:///FILE (default: logbook.sqlite here), "
+        "postgresql://USER@HOST/DB, mysql+pymysql://USER@HOST/DB; "
+        "default from $%s (keeps a password off the command line)" % DB_ENV,
+    )
 
 
 def db_url(args):
@@ -32,8 +35,9 @@ def reader_url(args):
     url = db_url(args)
     parsed = normalise_url(url)
     if parsed.get_backend_name() == "sqlite" and not os.path.exists(parsed.database or ""):
-        raise DatabaseError("no logbook database at %s (start 'pilotctl logbook serve' there, or give --db)"
-                            % parsed.database)
+        raise DatabaseError(
+            "no logbook database at %s (start 'pilotctl logbook serve' there, or give --db)" % parsed.database
+        )
     return url
 
 
@@ -59,18 +63,34 @@ def safe(url):
 
 def add_access_options(parser, certificates=True):
     group = parser.add_argument_group("who may write")
-    group.add_argument("--token-secret", action="append", default=[], metavar="FILE",
-                       help="a pilot-token secret (hex, mode 0600, as made by the wrapper tools); "
-                            "repeat for rotation: every given secret is accepted")
+    group.add_argument(
+        "--token-secret",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a pilot-token secret (hex, mode 0600, as made by the wrapper tools); "
+        "repeat for rotation: every given secret is accepted",
+    )
     if certificates:
-        group.add_argument("--trusted-dn", action="append", default=[], metavar="DN",
-                           help="a certificate DN (/DC=org/.../CN=name) that may write any pilot's log and "
-                                "register pilots; repeatable")
-        group.add_argument("--admin-token-file", action="append", default=[], metavar="FILE",
-                           help="a hex secret (mode 0600) whose value, sent as a bearer token, may register "
-                                "pilots, report their states and read the logbook (administrators)")
-    group.add_argument("--require-registration", action="store_true",
-                       help="refuse logs of pilots that no submitter registered (404)")
+        group.add_argument(
+            "--trusted-dn",
+            action="append",
+            default=[],
+            metavar="DN",
+            help="a certificate DN (/DC=org/.../CN=name) that may write any pilot's log and "
+            "register pilots; repeatable",
+        )
+        group.add_argument(
+            "--admin-token-file",
+            action="append",
+            default=[],
+            metavar="FILE",
+            help="a hex secret (mode 0600) whose value, sent as a bearer token, may register "
+            "pilots, report their states and read the logbook (administrators)",
+        )
+    group.add_argument(
+        "--require-registration", action="store_true", help="refuse logs of pilots that no submitter registered (404)"
+    )
 
 
 def build_access(args):
@@ -79,12 +99,18 @@ def build_access(args):
 
     secrets = read_secrets(args.token_secret)
     admin = read_secrets(getattr(args, "admin_token_file", []))
-    return Access(secrets, getattr(args, "trusted_dn", []), admin, getattr(args, "token_grace", 0),
-                  getattr(args, "admin_dn", []))
+    return Access(
+        secrets, getattr(args, "trusted_dn", []), admin, getattr(args, "token_grace", 0), getattr(args, "admin_dn", [])
+    )
 
 
-PILOT_FILTERS = (("site", "DIRAC site name"), ("ce", "CE name"), ("queue", "queue name"),
-                 ("version", "pilot version"), ("vo", "VO"))
+PILOT_FILTERS = (
+    ("site", "DIRAC site name"),
+    ("ce", "CE name"),
+    ("queue", "queue name"),
+    ("version", "pilot version"),
+    ("vo", "VO"),
+)
 
 
 def add_pilot_filters(parser):
@@ -104,9 +130,13 @@ def pilot_window(args):
 def add_lost_after(parser):
     from pilot_server.logbook.store.states import DEFAULT_LOST_AFTER
 
-    parser.add_argument("--lost-after", type=seconds, default=DEFAULT_LOST_AFTER, metavar="SECONDS",
-                        help="a Running pilot not heard of for this long is Lost (default %d; 0: never)"
-                             % DEFAULT_LOST_AFTER)
+    parser.add_argument(
+        "--lost-after",
+        type=seconds,
+        default=DEFAULT_LOST_AFTER,
+        metavar="SECONDS",
+        help="a Running pilot not heard of for this long is Lost (default %d; 0: never)" % DEFAULT_LOST_AFTER,
+    )
 
 
 def seconds(text):
@@ -144,6 +174,7 @@ def count(low, high):
         if value is None or not low <= value <= high:
             raise argparse.ArgumentTypeError("%r is not an integer from %d to %d" % (text, low, high))
         return value
+
     return convert
 
 
@@ -170,13 +201,23 @@ def add_retention_options(parser):
     from pilot_server.logbook.store.retention import DEFAULT_DAYS, DEFAULT_REJECTED_DAYS
 
     group = parser
-    group.add_argument("--retention", action="append", default=[], metavar="VO=DAYS",
-                       help="keep the pilots of VO for DAYS after they were last seen; repeatable")
-    group.add_argument("--retention-default", metavar="DAYS",
-                       help="for every other VO and pilots without one (default %d)" % DEFAULT_DAYS)
-    group.add_argument("--retention-rejected", metavar="DAYS",
-                       help="keep the refused batches of the rejected table for DAYS (default %d)"
-                       % DEFAULT_REJECTED_DAYS)
+    group.add_argument(
+        "--retention",
+        action="append",
+        default=[],
+        metavar="VO=DAYS",
+        help="keep the pilots of VO for DAYS after they were last seen; repeatable",
+    )
+    group.add_argument(
+        "--retention-default",
+        metavar="DAYS",
+        help="for every other VO and pilots without one (default %d)" % DEFAULT_DAYS,
+    )
+    group.add_argument(
+        "--retention-rejected",
+        metavar="DAYS",
+        help="keep the refused batches of the rejected table for DAYS (default %d)" % DEFAULT_REJECTED_DAYS,
+    )
 
 
 def build_retention(args):
@@ -189,15 +230,22 @@ def build_retention(args):
 def setup_logging(level):
     import logging
 
-    logging.basicConfig(level=getattr(logging, level.upper()), format="%(asctime)s %(levelname)s %(name)s: "
-                        "%(message)s", datefmt="%Y-%m-%dT%H:%M:%S")
+    logging.basicConfig(
+        level=getattr(logging, level.upper()),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%Y-%m-%dT%H:%M:%S",
+    )
     logging.Formatter.converter = time.gmtime
     logging.getLogger("pika").setLevel(logging.CRITICAL)
 
 
 def add_log_level(parser):
-    parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"),
-                        help="what the service writes to stderr (default info; never tokens or passwords)")
+    parser.add_argument(
+        "--log-level",
+        default="info",
+        choices=("debug", "info", "warning", "error"),
+        help="what the service writes to stderr (default info; never tokens or passwords)",
+    )
 
 
 def add_quota_options(parser):
@@ -205,17 +253,30 @@ def add_quota_options(parser):
     from pilot_server.logbook.receive import quota
 
     group = parser.add_argument_group("what one pilot may cost (413 beyond its quota)")
-    group.add_argument("--max-messages-per-pilot", type=count(0, 2 ** 62), default=quota.DEFAULT_MAX_MESSAGES,
-                       metavar="N", help="messages one pilot may have stored; a batch that would pass it is "
-                                         "refused, 413 (default %d; 0: no cap)" % quota.DEFAULT_MAX_MESSAGES)
-    group.add_argument("--max-bytes-per-pilot", type=count(0, 2 ** 62), default=quota.DEFAULT_MAX_BYTES,
-                       metavar="BYTES", help="bytes of text and data one pilot may have stored; a batch that "
-                                             "would pass it is refused, 413 (default %d = 256 MiB; 0: no cap)"
-                       % quota.DEFAULT_MAX_BYTES)
-    group.add_argument("--max-rejected-per-hour", type=count(0, 10 ** 9),
-                       default=quota.DEFAULT_MAX_REJECTED_PER_HOUR, metavar="N",
-                       help="refused batches of one credential kept in the rejected table per hour; the "
-                            "others are only counted (default %d)" % quota.DEFAULT_MAX_REJECTED_PER_HOUR)
+    group.add_argument(
+        "--max-messages-per-pilot",
+        type=count(0, 2**62),
+        default=quota.DEFAULT_MAX_MESSAGES,
+        metavar="N",
+        help="messages one pilot may have stored; a batch that would pass it is "
+        "refused, 413 (default %d; 0: no cap)" % quota.DEFAULT_MAX_MESSAGES,
+    )
+    group.add_argument(
+        "--max-bytes-per-pilot",
+        type=count(0, 2**62),
+        default=quota.DEFAULT_MAX_BYTES,
+        metavar="BYTES",
+        help="bytes of text and data one pilot may have stored; a batch that "
+        "would pass it is refused, 413 (default %d = 256 MiB; 0: no cap)" % quota.DEFAULT_MAX_BYTES,
+    )
+    group.add_argument(
+        "--max-rejected-per-hour",
+        type=count(0, 10**9),
+        default=quota.DEFAULT_MAX_REJECTED_PER_HOUR,
+        metavar="N",
+        help="refused batches of one credential kept in the rejected table per hour; the "
+        "others are only counted (default %d)" % quota.DEFAULT_MAX_REJECTED_PER_HOUR,
+    )
 
 
 def quota_caps(args):

@@ -15,17 +15,28 @@ def message_line(item):
     if item.get("stream") == "stderr":
         text = "[stderr] " + text
     when = readable.when(item["time"])
-    return "%s %-7s [%s] %s" % (utc_timestamp(when) if when is not None else readable.utc(item["time"]),
-                                item["level"], item["source"], text)
+    return "%s %-7s [%s] %s" % (
+        utc_timestamp(when) if when is not None else readable.utc(item["time"]),
+        item["level"],
+        item["source"],
+        text,
+    )
 
 
 def iso(when):
     return readable.utc(when)
 
 
-PILOT_COLUMNS = (("STAMP", "stamp", 32), ("STATUS", "status", 9), ("SITE", "site", 22), ("CE", "ce", 26),
-                 ("LAST SEEN (UTC)", "last_seen", 19), ("SEQ", "last_seq", 6), ("MSGS", "message_count", 6),
-                 ("EXIT", "exit_code", 4))
+PILOT_COLUMNS = (
+    ("STAMP", "stamp", 32),
+    ("STATUS", "status", 9),
+    ("SITE", "site", 22),
+    ("CE", "ce", 26),
+    ("LAST SEEN (UTC)", "last_seen", 19),
+    ("SEQ", "last_seq", 6),
+    ("MSGS", "message_count", 6),
+    ("EXIT", "exit_code", 4),
+)
 
 
 def pilots_table(rows):
@@ -67,34 +78,64 @@ def stats_lines(figures):
 
     counts = figures["states"]
     shown = dict((key, value) for key, value in figures["filters"].items() if value is not None)
-    lines = ["pilots: %d%s" % (sum(counts.values()), "  (%s)" % ", ".join(
-        "%s=%s" % (key, iso(value) if key in ("since", "until") else value) for key, value in sorted(shown.items()))
-        if shown else ""),
-        "  ".join("%s %d" % (state, counts[state]) for state in STATES)]
+    lines = [
+        "pilots: %d%s"
+        % (
+            sum(counts.values()),
+            "  (%s)"
+            % ", ".join(
+                "%s=%s" % (key, iso(value) if key in ("since", "until") else value)
+                for key, value in sorted(shown.items())
+            )
+            if shown
+            else "",
+        ),
+        "  ".join("%s %d" % (state, counts[state]) for state in STATES),
+    ]
     if figures["groups"]:
         lines.append("")
-        lines.append("%-28s %7s " % ((figures["filters"].get("group_by") or "").upper(), "TOTAL")
-                     + " ".join("%9s" % state for state in STATES))
+        lines.append(
+            "%-28s %7s " % ((figures["filters"].get("group_by") or "").upper(), "TOTAL")
+            + " ".join("%9s" % state for state in STATES)
+        )
         for group in figures["groups"]:
-            lines.append("%-28s %7d " % (str(group["key"] if group["key"] is not None else "-")[:28], group["total"])
-                         + " ".join("%9d" % group["states"][state] for state in STATES))
+            lines.append(
+                "%-28s %7d " % (str(group["key"] if group["key"] is not None else "-")[:28], group["total"])
+                + " ".join("%9d" % group["states"][state] for state in STATES)
+            )
     lines.append("")
-    lines.append("%-28s %7s %7s %6s %9s %9s %9s  %s" % ("COMMAND", "COUNT", "FAILED", "RATE", "MEDIAN s", "P90 s",
-                                                      "MAX s", "TOP FAILURE REASONS"))
+    lines.append(
+        "%-28s %7s %7s %6s %9s %9s %9s  %s"
+        % ("COMMAND", "COUNT", "FAILED", "RATE", "MEDIAN s", "P90 s", "MAX s", "TOP FAILURE REASONS")
+    )
     for entry in figures["commands"]:
         reasons = "; ".join("%s (%d)" % (text[:60], count) for text, count in entry["reasons"][:3])
-        lines.append("%-28s %7d %7d %5.1f%% %9s %9s %9s  %s" % (
-            entry["name"][:28], entry["count"], entry["failed"], 100 * entry["failure_rate"],
-            _seconds(entry["median"]), _seconds(entry["p90"]), _seconds(entry["max"]), reasons))
+        lines.append(
+            "%-28s %7d %7d %5.1f%% %9s %9s %9s  %s"
+            % (
+                entry["name"][:28],
+                entry["count"],
+                entry["failed"],
+                100 * entry["failure_rate"],
+                _seconds(entry["median"]),
+                _seconds(entry["p90"]),
+                _seconds(entry["max"]),
+                reasons,
+            )
+        )
     if not figures["commands"]:
         lines.append("(no command rows)")
     wait = figures["submit_to_running"]
     lines.append("")
-    lines.append("submission to running: %d pilot(s); median %s s, p90 %s s, max %s s"
-                 % (wait["count"], _seconds(wait["median"]), _seconds(wait["p90"]), _seconds(wait["max"])))
+    lines.append(
+        "submission to running: %d pilot(s); median %s s, p90 %s s, max %s s"
+        % (wait["count"], _seconds(wait["median"]), _seconds(wait["p90"]), _seconds(wait["max"]))
+    )
     db12 = figures["db12"]
-    lines.append("DB12: %d pilot(s); median %s, min %s, max %s" % (
-        db12["count"], _seconds(db12["median"]), _seconds(db12["min"]), _seconds(db12["max"])))
+    lines.append(
+        "DB12: %d pilot(s); median %s, min %s, max %s"
+        % (db12["count"], _seconds(db12["median"]), _seconds(db12["min"]), _seconds(db12["max"]))
+    )
     for low, high, count in db12["histogram"]:
         lines.append("  %8.2f - %-8.2f %7d" % (low, high, count))
     return lines

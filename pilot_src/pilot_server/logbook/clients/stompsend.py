@@ -17,7 +17,7 @@ class StompError(Exception):
 
 
 def _escape(value):
-    return (value.replace("\\", "\\\\").replace("\r", "\\r").replace("\n", "\\n").replace(":", "\\c"))
+    return value.replace("\\", "\\\\").replace("\r", "\\r").replace("\n", "\\n").replace(":", "\\c")
 
 
 def frame(command, headers, body=b""):
@@ -35,8 +35,12 @@ class StompSender(object):
         self.sock = sock
         self.buffer = b""
         self.receipts = itertools.count(1)
-        self.sock.sendall(frame("CONNECT", {"accept-version": "1.2", "host": vhost, "login": login,
-                                            "passcode": passcode, "heart-beat": "0,0"}))
+        self.sock.sendall(
+            frame(
+                "CONNECT",
+                {"accept-version": "1.2", "host": vhost, "login": login, "passcode": passcode, "heart-beat": "0,0"},
+            )
+        )
         command, headers, _ = self.read_frame()
         if command != "CONNECTED":
             raise StompError("broker refused the connection: %s" % headers.get("message", command))
@@ -54,14 +58,14 @@ class StompSender(object):
                     headers.setdefault(key, value)
                 length = int(headers["content-length"]) if "content-length" in headers else None
                 if length is not None and len(self.buffer) >= head_end + 2 + length + 1:
-                    body = self.buffer[head_end + 2:head_end + 2 + length]
-                    self.buffer = self.buffer[head_end + 2 + length + 1:]
+                    body = self.buffer[head_end + 2 : head_end + 2 + length]
+                    self.buffer = self.buffer[head_end + 2 + length + 1 :]
                     return head[0], headers, body
                 if length is None:
                     end = self.buffer.find(b"\x00", head_end)
                     if end >= 0:
-                        body = self.buffer[head_end + 2:end]
-                        self.buffer = self.buffer[end + 1:]
+                        body = self.buffer[head_end + 2 : end]
+                        self.buffer = self.buffer[end + 1 :]
                         return head[0], headers, body
             data = self.sock.recv(65536)
             if not data:
@@ -75,8 +79,13 @@ class StompSender(object):
         for body, headers in items:
             receipt = "r%d" % next(self.receipts)
             wanted.add(receipt)
-            full = {"destination": destination, "content-type": "application/json", "persistent": "true",
-                    "content-length": len(body), "receipt": receipt}
+            full = {
+                "destination": destination,
+                "content-type": "application/json",
+                "persistent": "true",
+                "content-length": len(body),
+                "receipt": receipt,
+            }
             full.update(headers or {})
             payload.append(frame("SEND", full, body))
         self.sock.sendall(b"".join(payload))

@@ -40,8 +40,9 @@ class LocalSubmitter(object):
     def register(self, stamp, ce=None, queue=None, site=None, vo=None, submitted=None):
         from pilot_server.worker import messages as wire
 
-        problem = wire.registration_problem({"stamp": stamp, "ce": ce, "queue": queue, "site": site, "vo": vo,
-                                             "submitted": submitted})
+        problem = wire.registration_problem(
+            {"stamp": stamp, "ce": ce, "queue": queue, "site": site, "vo": vo, "submitted": submitted}
+        )
         if problem:
             raise SubmitterError(400, problem)
         return self.store.register(stamp, ce=ce, queue=queue, site=site, vo=vo, submitted=submitted)
@@ -60,8 +61,7 @@ class LocalSubmitter(object):
             raise SubmitterError(404, exc)
         except states.InvalidTransition as exc:
             raise SubmitterError(409, exc)
-        return {"stamp": report.stamp, "state": report.state, "previous": report.previous,
-                "changed": report.changed}
+        return {"stamp": report.stamp, "state": report.state, "previous": report.previous, "changed": report.changed}
 
 
 class HTTPSubmitter(object):
@@ -95,8 +95,7 @@ class HTTPSubmitter(object):
         if self.admin_token:
             headers["Authorization"] = "Bearer " + self.admin_token
         if self.scheme == "https":
-            connection = http.client.HTTPSConnection(self.host, self.port, context=self.context,
-                                                     timeout=self.timeout)
+            connection = http.client.HTTPSConnection(self.host, self.port, context=self.context, timeout=self.timeout)
         else:
             connection = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
         try:
@@ -104,8 +103,11 @@ class HTTPSubmitter(object):
             response = connection.getresponse()
             raw = response.read()
         except (OSError, http.client.HTTPException) as exc:
-            raise SubmitterError(0, "logbook %s://%s:%d unreachable: %s" % (self.scheme, self.host, self.port,
-                                                                          " ".join(str(exc).split())[:200]))
+            raise SubmitterError(
+                0,
+                "logbook %s://%s:%d unreachable: %s"
+                % (self.scheme, self.host, self.port, " ".join(str(exc).split())[:200]),
+            )
         finally:
             connection.close()
         try:
@@ -113,8 +115,11 @@ class HTTPSubmitter(object):
         except (UnicodeDecodeError, ValueError):
             answer = {}
         if response.status >= 300:
-            raise SubmitterError(response.status, "%d %s" % (response.status, (answer.get("error") if isinstance(
-                answer, dict) else None) or response.reason))
+            raise SubmitterError(
+                response.status,
+                "%d %s"
+                % (response.status, (answer.get("error") if isinstance(answer, dict) else None) or response.reason),
+            )
         return answer
 
     def register(self, stamp, ce=None, queue=None, site=None, vo=None, submitted=None):

@@ -76,8 +76,7 @@ class Access(object):
         if identity.kind == "dn":
             if identity.name in self.trusted_dns:
                 return
-            raise Refused(403, "certificate %s is not trusted to write pilot logs (see --trusted-dn)"
-                          % identity.name)
+            raise Refused(403, "certificate %s is not trusted to write pilot logs (see --trusted-dn)" % identity.name)
         raise Refused(403, "an admin token registers pilots; it does not write their logs")
 
     def may_register(self, identity):
@@ -89,8 +88,7 @@ class Access(object):
         """None, or Refused(403): reading pilots' logs needs an administrator credential."""
         if identity.kind == "admin" or (identity.kind == "dn" and identity.name in self.admin_dns):
             return
-        raise Refused(403, "reading the logbook needs an admin token or an administrator certificate "
-                           "(--admin-dn)")
+        raise Refused(403, "reading the logbook needs an admin token or an administrator certificate (--admin-dn)")
 
 
 def describe(identity):

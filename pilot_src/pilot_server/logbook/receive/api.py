@@ -54,6 +54,7 @@ def is_state_report(path):
 
 # -- parameters ---------------------------------------------------------------------------------
 
+
 def query_parameters(query, allowed):
     """{name: value} of a query string; Refused(400) for an unknown or repeated parameter."""
     try:
@@ -100,6 +101,7 @@ def _stamp(text):
 
 # -- GET ------------------------------------------------------------------------------------------
 
+
 def get(request):
     """The Response to a read request (in a worker thread)."""
     app, path = request.app, request.path
@@ -114,34 +116,53 @@ def get(request):
         log.exception("reading %s failed", path[:100])
         return Response.error(500, "internal error", close=True)
     if isinstance(answer, bytes):
-        return Response(status, answer, "application/gzip",
-                        [("Cache-Control", "no-store"),
-                         ("Content-Disposition", 'attachment; filename="pilot-%s.json.gz"' % path.split("/")[-2])])
+        return Response(
+            status,
+            answer,
+            "application/gzip",
+            [
+                ("Cache-Control", "no-store"),
+                ("Content-Disposition", 'attachment; filename="pilot-%s.json.gz"' % path.split("/")[-2]),
+            ],
+        )
     return Response.json(status, answer)
 
 
 def _route(store, path, query):
     if path == PILOTS_PATH:
-        values = query_parameters(query, ("site", "ce", "queue", "version", "vo", "status", "since", "until",
-                                          "limit"))
+        values = query_parameters(query, ("site", "ce", "queue", "version", "vo", "status", "since", "until", "limit"))
         status = values.get("status")
         if status:
             try:
                 status = states.canonical(status)
             except states.BadState as exc:
                 raise Refused(400, "status: %s" % exc)
-        rows = store.pilots(site=values.get("site"), ce=values.get("ce"), queue=values.get("queue"),
-                            version=values.get("version"), vo=values.get("vo"), status=status,
-                            since=_when(values, "since"), until=_when(values, "until"),
-                            limit=_integer(values, "limit", 100, 1, LIST_LIMIT))
+        rows = store.pilots(
+            site=values.get("site"),
+            ce=values.get("ce"),
+            queue=values.get("queue"),
+            version=values.get("version"),
+            vo=values.get("vo"),
+            status=status,
+            since=_when(values, "since"),
+            until=_when(values, "until"),
+            limit=_integer(values, "limit", 100, 1, LIST_LIMIT),
+        )
         return 200, {"pilots": rows}
     if path == STATS_PATH:
         values = query_parameters(query, stats.FILTERS + ("by",))
         try:
-            return 200, stats.compute(store, site=values.get("site"), ce=values.get("ce"),
-                                      queue=values.get("queue"), version=values.get("version"),
-                                      vo=values.get("vo"), since=_when(values, "since"),
-                                      until=_when(values, "until"), group_by=values.get("by"))
+            return 200, stats.compute(
+                store,
+                site=values.get("site"),
+                ce=values.get("ce"),
+                queue=values.get("queue"),
+                version=values.get("version"),
+                vo=values.get("vo"),
+                since=_when(values, "since"),
+                until=_when(values, "until"),
+                group_by=values.get("by"),
+            )
         except stats.StatsError as exc:
             raise Refused(400, exc)
     match = PILOT_PATH.match(path)
@@ -150,8 +171,11 @@ def _route(store, path, query):
         raise Refused(405, "report a state with POST")
     if part == "messages":
         values = query_parameters(query, ("after", "limit"))
-        items = store.messages(stamp, after=_integer(values, "after", 0, 0, wire.MAX_SEQ),
-                               limit=_integer(values, "limit", MESSAGES_LIMIT, 1, MESSAGES_LIMIT))
+        items = store.messages(
+            stamp,
+            after=_integer(values, "after", 0, 0, wire.MAX_SEQ),
+            limit=_integer(values, "limit", MESSAGES_LIMIT, 1, MESSAGES_LIMIT),
+        )
         if not items and store.pilot(stamp) is None:
             raise Refused(404, "unknown pilot stamp %s" % stamp)
         return 200, {"messages": items}
@@ -168,6 +192,7 @@ def _route(store, path, query):
 
 
 # -- POST .../state -----------------------------------------------------------------------------------
+
 
 def post_state(request):
     """The Response to a state report (in a worker thread); the credential was checked (routes.precheck)."""
@@ -190,10 +215,16 @@ def post_state(request):
         log.exception("a state report failed")
         return Response.error(500, "internal error", close=True)
     if report.changed:
-        log.info("pilot %s: %s -> %s, reported by %s", stamp, report.previous, report.state,
-                 access_rules.describe(request.identity))
-    return Response.json(200, {"stamp": stamp, "state": report.state, "previous": report.previous,
-                               "changed": report.changed})
+        log.info(
+            "pilot %s: %s -> %s, reported by %s",
+            stamp,
+            report.previous,
+            report.state,
+            access_rules.describe(request.identity),
+        )
+    return Response.json(
+        200, {"stamp": stamp, "state": report.state, "previous": report.previous, "changed": report.changed}
+    )
 
 
 def state_fields(body):

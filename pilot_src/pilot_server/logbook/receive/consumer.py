@@ -57,8 +57,11 @@ TOKEN_HEADER = "pilot-token"
 def broker_name(url):
     """host:port/vhost of a broker URL, without its credentials."""
     parameters = pika.URLParameters(url)
-    return "%s:%s%s" % (parameters.host, parameters.port,
-                        "" if parameters.virtual_host == "/" else "/" + parameters.virtual_host)
+    return "%s:%s%s" % (
+        parameters.host,
+        parameters.port,
+        "" if parameters.virtual_host == "/" else "/" + parameters.virtual_host,
+    )
 
 
 class Backoff(object):
@@ -75,9 +78,20 @@ class Backoff(object):
 
 
 class Consumer(object):
-    def __init__(self, store, access, broker_url, queue=DEFAULT_QUEUE, require_registration=False,
-                 flush_deliveries=100, max_wait=0.05, prefetch=None, backoff_limit=30.0, metrics=None,
-                 rejected_budget=None):
+    def __init__(
+        self,
+        store,
+        access,
+        broker_url,
+        queue=DEFAULT_QUEUE,
+        require_registration=False,
+        flush_deliveries=100,
+        max_wait=0.05,
+        prefetch=None,
+        backoff_limit=30.0,
+        metrics=None,
+        rejected_budget=None,
+    ):
         self.store = store
         self.rejected_budget = rejected_budget or quota.RejectedBudget()  # rows kept in `rejected` per hour
         self.access = access
@@ -112,8 +126,12 @@ class Consumer(object):
                 self._consume()
             except (AMQPError, OSError) as exc:
                 delay = backoff.next()
-                log.warning("broker %s: %s; reconnecting in %.1f s", broker_name(self.broker_url),
-                            " ".join(str(exc).split())[:200] or type(exc).__name__, delay)
+                log.warning(
+                    "broker %s: %s; reconnecting in %.1f s",
+                    broker_name(self.broker_url),
+                    " ".join(str(exc).split())[:200] or type(exc).__name__,
+                    delay,
+                )
                 self.stop_event.wait(delay)
             finally:
                 self._close()
@@ -136,9 +154,15 @@ class Consumer(object):
         channel.basic_qos(prefetch_count=self.prefetch)
         self.channel = channel
         others = declared.method.consumer_count
-        log.info("consuming %s from %s as %s (%d other consumer%s, %d messages waiting)", self.queue,
-                 broker_name(self.broker_url), self.name, others, "" if others == 1 else "s",
-                 declared.method.message_count)
+        log.info(
+            "consuming %s from %s as %s (%d other consumer%s, %d messages waiting)",
+            self.queue,
+            broker_name(self.broker_url),
+            self.name,
+            others,
+            "" if others == 1 else "s",
+            declared.method.message_count,
+        )
 
     def _close(self):
         connection, self.connection = self.connection, None
@@ -202,13 +226,15 @@ class Consumer(object):
                 batch = self.check(properties, body)
                 if self.require_registration and batch.stamp not in self.registered:
                     if not self.store.registered(batch.stamp):
-                        raise Refused(404, "unknown pilot stamp %s: this logbook requires pilots to be "
-                                      "registered" % batch.stamp)
+                        raise Refused(
+                            404, "unknown pilot stamp %s: this logbook requires pilots to be registered" % batch.stamp
+                        )
                     self.registered.add(batch.stamp)
                 batches.append(batch)
             except Refused as refused:
-                rejections.append(Rejection(self.origin, "%d %s" % (refused.status, refused), body,
-                                            intake.peek_stamp(body)))
+                rejections.append(
+                    Rejection(self.origin, "%d %s" % (refused.status, refused), body, intake.peek_stamp(body))
+                )
         return batches, self._kept(rejections)
 
     def _kept(self, rejections):
@@ -234,8 +260,12 @@ class Consumer(object):
                 break
             except Unavailable as exc:
                 delay = backoff.next()
-                log.warning("database unavailable (%s); %d deliveries wait, retry in %.1f s",
-                            " ".join(str(exc).split())[:200], len(pending), delay)
+                log.warning(
+                    "database unavailable (%s); %d deliveries wait, retry in %.1f s",
+                    " ".join(str(exc).split())[:200],
+                    len(pending),
+                    delay,
+                )
                 deadline = time.time() + delay
                 while time.time() < deadline:
                     if self.stop_event.is_set():
@@ -258,9 +288,16 @@ class Consumer(object):
         Raises Unavailable (nothing committed)."""
         batches, rejections = self._classify(pending)
         outcomes = self._store(batches, rejections)
-        over = [Rejection(self.origin, "413 %s" % outcome.refused, wire.encode(wire.batch(batch.stamp, batch.messages)),
-                          batch.stamp)
-                for batch, outcome in zip(batches, outcomes) if outcome is not None and outcome.refused]
+        over = [
+            Rejection(
+                self.origin,
+                "413 %s" % outcome.refused,
+                wire.encode(wire.batch(batch.stamp, batch.messages)),
+                batch.stamp,
+            )
+            for batch, outcome in zip(batches, outcomes)
+            if outcome is not None and outcome.refused
+        ]
         if over:  # over the pilot's quota: acknowledged, not stored, recorded like any refusal
             kept = self._kept(over)
             self.store.store_batches([], kept)
@@ -284,14 +321,17 @@ class Consumer(object):
                     raise
                 except Exception as exc:
                     outcomes.append(None)  # in step with ``batches``
-                    failed.append(Rejection(self.origin, "500 the database refused it: %s"
-                                            % " ".join(str(exc).split())[:300],
-                                            wire.encode(wire.batch(batch.stamp, batch.messages)),
-                                            batch.stamp))
-            failed = self._kept(failed[len(rejections):]) + failed[:len(rejections)]
+                    failed.append(
+                        Rejection(
+                            self.origin,
+                            "500 the database refused it: %s" % " ".join(str(exc).split())[:300],
+                            wire.encode(wire.batch(batch.stamp, batch.messages)),
+                            batch.stamp,
+                        )
+                    )
+            failed = self._kept(failed[len(rejections) :]) + failed[: len(rejections)]
             if failed:
                 self.store.store_batches([], failed)
             del rejections[:]
             rejections.extend(failed)
             return outcomes
-

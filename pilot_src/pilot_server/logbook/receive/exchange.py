@@ -134,7 +134,7 @@ class Response(object):
         except ValueError:  # NaN or an infinity from an odd row: strict JSON all the same (null)
             from pilot_server.logbook.store import readable
 
-            body = json.dumps(readable.jsonable(document, depth=-10 ** 6), separators=(",", ":"))
+            body = json.dumps(readable.jsonable(document, depth=-(10**6)), separators=(",", ":"))
         body = body.encode("utf-8")
         return cls(status, body, JSON, [("Cache-Control", "no-store")] + list(headers), close)
 

@@ -46,12 +46,12 @@ from pilot_server.logbook.receive.intake import Refused
 
 log = logging.getLogger("pilots2.logbook.http")
 
-ACCEPT_BATCH = 64          # connections accepted per wake-up (the others wait in the backlog)
-ACCEPT_BUSY = 8            # ... while requests wait for a worker: then accepting pauses for ACCEPT_PAUSE
-ACCEPT_PAUSE = 0.05        # seconds (so at most 160 new TLS handshakes a second take CPU from the requests)
-QUEUE_LIMIT = 256          # requests waiting for a worker thread; past it: 503 at once
-PIPELINE_LIMIT = 8         # requests of one connection parsed ahead of their answers
-DRAIN_LIMIT = 16 << 20     # a refused body up to this size is read and dropped, so that the client sees the answer
+ACCEPT_BATCH = 64  # connections accepted per wake-up (the others wait in the backlog)
+ACCEPT_BUSY = 8  # ... while requests wait for a worker: then accepting pauses for ACCEPT_PAUSE
+ACCEPT_PAUSE = 0.05  # seconds (so at most 160 new TLS handshakes a second take CPU from the requests)
+QUEUE_LIMIT = 256  # requests waiting for a worker thread; past it: 503 at once
+PIPELINE_LIMIT = 8  # requests of one connection parsed ahead of their answers
+DRAIN_LIMIT = 16 << 20  # a refused body up to this size is read and dropped, so that the client sees the answer
 TLS_SHUTDOWN_TIMEOUT = 5.0
 SERVER = ("Server", "pilots2-logbook/%s" % __version__)
 REASONS = dict((status.value, status.phrase) for status in http.HTTPStatus)
@@ -122,8 +122,7 @@ class Front(object):
         if self.stopping:
             return
         self.stopping = True
-        log.info("stopping: no new connections; %d open, %d requests in progress", len(self.connections),
-                 self.waiting)
+        log.info("stopping: no new connections; %d open, %d requests in progress", len(self.connections), self.waiting)
         self.loop.remove_reader(self.sock.fileno())
         self.sock.close()
         for connection in list(self.connections):
@@ -133,16 +132,23 @@ class Front(object):
 
     def abort_all(self):
         if self.connections:
-            log.warning("stopping: %d connections did not finish within %g s, aborted", len(self.connections),
-                        self.limits.drain_timeout)
+            log.warning(
+                "stopping: %d connections did not finish within %g s, aborted",
+                len(self.connections),
+                self.limits.drain_timeout,
+            )
         for connection in list(self.connections):
             connection.abort()
         self.connections.clear()
         self.check_stopped(force=True)
 
     def check_stopped(self, force=False):
-        if self.stopping and self.done is not None and not self.done.done() and \
-                (force or (not self.connections and not self.waiting)):
+        if (
+            self.stopping
+            and self.done is not None
+            and not self.done.done()
+            and (force or (not self.connections and not self.waiting))
+        ):
             self.done.set_result(None)
 
     # -- connections -----------------------------------------------------------------------------------
@@ -165,8 +171,16 @@ class Front(object):
             if reason is not None:
                 sock.close()
                 if reason != "stopping":
-                    self.refuse(connection.address, reason, "%d connections open" % (
-                        len(self.connections) if reason == "capacity" else self.per_address.get(connection.address, 0)))
+                    self.refuse(
+                        connection.address,
+                        reason,
+                        "%d connections open"
+                        % (
+                            len(self.connections)
+                            if reason == "capacity"
+                            else self.per_address.get(connection.address, 0)
+                        ),
+                    )
                 continue
             connection.admitted = True
             sock.setblocking(False)
@@ -238,8 +252,12 @@ class Front(object):
         now = int(time.time())
         if self._date[0] != now:
             self._date = (now, email.utils.formatdate(now, usegmt=True))
-        lines = ["HTTP/1.1 %d %s" % (response.status, REASONS.get(response.status, "")),
-                 "%s: %s" % SERVER, "Date: %s" % self._date[1], "Content-Length: %d" % length]
+        lines = [
+            "HTTP/1.1 %d %s" % (response.status, REASONS.get(response.status, "")),
+            "%s: %s" % SERVER,
+            "Date: %s" % self._date[1],
+            "Content-Length: %d" % length,
+        ]
         lines.extend("%s: %s" % item for item in response.headers)
         if close:
             lines.append("Connection: close")
@@ -263,8 +281,10 @@ class Workers(object):
 
     def start(self, loop):
         self.loop = loop
-        self.threads = [threading.Thread(target=self.run, name="logbook-worker-%d" % index, daemon=True)
-                        for index in range(self.count)]
+        self.threads = [
+            threading.Thread(target=self.run, name="logbook-worker-%d" % index, daemon=True)
+            for index in range(self.count)
+        ]
         for thread in self.threads:
             thread.start()
 
@@ -315,9 +335,29 @@ class Connection(asyncio.Protocol):
     ``phase``: "tls" (handshake), "between" (no request begun), "head", "body", "closed".
     """
 
-    __slots__ = ("front", "transport", "address", "peer", "parser", "phase", "timer", "first", "admitted",
-                 "released", "busy", "closing", "queue", "url", "headers", "head_bytes", "body", "discard",
-                 "request", "refused", "handshake")
+    __slots__ = (
+        "front",
+        "transport",
+        "address",
+        "peer",
+        "parser",
+        "phase",
+        "timer",
+        "first",
+        "admitted",
+        "released",
+        "busy",
+        "closing",
+        "queue",
+        "url",
+        "headers",
+        "head_bytes",
+        "body",
+        "discard",
+        "request",
+        "refused",
+        "handshake",
+    )
 
     def __init__(self, front, address):
         self.front = front
@@ -342,8 +382,12 @@ class Connection(asyncio.Protocol):
             coroutine = front.loop.connect_accepted_socket(self.factory, sock)
         else:
             coroutine = front.loop.connect_accepted_socket(
-                self.factory, sock, ssl=front.tls, ssl_handshake_timeout=front.limits.handshake_timeout,
-                ssl_shutdown_timeout=TLS_SHUTDOWN_TIMEOUT)
+                self.factory,
+                sock,
+                ssl=front.tls,
+                ssl_handshake_timeout=front.limits.handshake_timeout,
+                ssl_shutdown_timeout=TLS_SHUTDOWN_TIMEOUT,
+            )
         self.handshake = asyncio.ensure_future(coroutine)
         self.handshake.add_done_callback(self.handshaken)
 
@@ -362,8 +406,9 @@ class Connection(asyncio.Protocol):
         if self.phase == "closed":  # the front stopped
             pass
         elif "longer than" in text or isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
-            front.refuse(self.address, "handshake_timeout", "no TLS handshake within %g s"
-                         % front.limits.handshake_timeout)
+            front.refuse(
+                self.address, "handshake_timeout", "no TLS handshake within %g s" % front.limits.handshake_timeout
+            )
         elif isinstance(exc, (ConnectionResetError, BrokenPipeError)) or "onnection lost" in text:
             log.debug("%s closed the connection during the TLS handshake", self.address)
         else:
@@ -402,12 +447,18 @@ class Connection(asyncio.Protocol):
                 if self.phase == "closed":
                     return
         except HeadTooLarge:
-            self.fail(431, "the request head is over %d bytes or %d headers" % (limit, limits_module.MAX_HEADERS),
-                      "head_too_large")
+            self.fail(
+                431,
+                "the request head is over %d bytes or %d headers" % (limit, limits_module.MAX_HEADERS),
+                "head_too_large",
+            )
         except httptools.HttpParserCallbackError as exc:
             if isinstance(exc.__context__, HeadTooLarge):
-                return self.fail(431, "the request head is over %d bytes or %d headers"
-                                 % (limit, limits_module.MAX_HEADERS), "head_too_large")
+                return self.fail(
+                    431,
+                    "the request head is over %d bytes or %d headers" % (limit, limits_module.MAX_HEADERS),
+                    "head_too_large",
+                )
             log.error("parsing a request from %s failed: %r", self.address, exc.__context__)
             self.fail(400, "malformed request", "bad_request")
         except httptools.HttpParserUpgrade:
@@ -469,8 +520,9 @@ class Connection(asyncio.Protocol):
             refused, early = Refused(400, "a Content-Length header is required"), False
         else:
             refused = routes.precheck(request, length or 0)
-            early = refused is not None and (length > DRAIN_LIMIT or "100-continue" in
-                                             (headers.get("Expect") or "").lower())
+            early = refused is not None and (
+                length > DRAIN_LIMIT or "100-continue" in (headers.get("Expect") or "").lower()
+            )
         self.refused = refused
         if early:  # answer now and close: the body will not be read
             self.phase = "closed-early"
@@ -482,8 +534,12 @@ class Connection(asyncio.Protocol):
         if length:
             self.phase = "body"
             self.arm(front.limits.body_timeout)
-            if refused is None and "100-continue" in (headers.get("Expect") or "").lower() \
-                    and not self.busy and not self.queue:
+            if (
+                refused is None
+                and "100-continue" in (headers.get("Expect") or "").lower()
+                and not self.busy
+                and not self.queue
+            ):
                 self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         else:
             self.cancel_timer()
@@ -645,6 +701,7 @@ def new_loop():
 
 def serve_in_thread(front):
     """Run ``front`` on a loop of its own in a daemon thread (tests, benchmarks); returns the thread."""
+
     def main():
         loop = new_loop()
         asyncio.set_event_loop(loop)

@@ -68,8 +68,9 @@ class GroupCommit(object):
         self.stopping = False
         self.busy = 0  # writers writing a group
         self.pending_messages = 0
-        self.threads = [threading.Thread(target=self.run, name="logbook-writer-%d" % index, daemon=True)
-                        for index in range(writers)]
+        self.threads = [
+            threading.Thread(target=self.run, name="logbook-writer-%d" % index, daemon=True) for index in range(writers)
+        ]
         for thread in self.threads:
             thread.start()
 
@@ -95,8 +96,12 @@ class GroupCommit(object):
             thread.join(30)
 
     def may_start(self):
-        return self.pending and (self.busy == 0 or len(self.pending) >= self.min_group or self.stopping
-                                 or self.pending_messages >= MIN_GROUP_MESSAGES)
+        return self.pending and (
+            self.busy == 0
+            or len(self.pending) >= self.min_group
+            or self.stopping
+            or self.pending_messages >= MIN_GROUP_MESSAGES
+        )
 
     def run(self):
         while True:
@@ -126,8 +131,11 @@ class GroupCommit(object):
             if len(group) == 1:
                 group[0][1].done(error=exc)
                 return
-            log.warning("a group of %d batches failed (%s); storing them one by one", len(group),
-                        " ".join(str(exc).split())[:200])
+            log.warning(
+                "a group of %d batches failed (%s); storing them one by one",
+                len(group),
+                " ".join(str(exc).split())[:200],
+            )
             for item in group:
                 self.write([item])
             return

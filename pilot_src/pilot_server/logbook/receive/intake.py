@@ -35,10 +35,14 @@ def parse(body):
     if len(body) > wire.MAX_BATCH_BYTES:
         raise Refused(413, "batch of %d bytes is over the limit of %d" % (len(body), wire.MAX_BATCH_BYTES))
     document = _json(body)
-    if isinstance(document, dict) and isinstance(document.get("messages"), list) \
-            and len(document["messages"]) > wire.MAX_BATCH_MESSAGES:
-        raise Refused(413, "%d messages in one batch, the limit is %d"
-                      % (len(document["messages"]), wire.MAX_BATCH_MESSAGES))
+    if (
+        isinstance(document, dict)
+        and isinstance(document.get("messages"), list)
+        and len(document["messages"]) > wire.MAX_BATCH_MESSAGES
+    ):
+        raise Refused(
+            413, "%d messages in one batch, the limit is %d" % (len(document["messages"]), wire.MAX_BATCH_MESSAGES)
+        )
     try:
         stamp, items = wire.validate_batch(document)
     except wire.MessageError as exc:

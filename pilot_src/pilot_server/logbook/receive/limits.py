@@ -29,8 +29,11 @@ RESERVED_FILES = 256  # kept for the database, the log files, the broker
 MAX_HEADERS = 100
 REPORT_EVERY = 60.0
 
-Limits = collections.namedtuple("Limits", "handshake_timeout head_timeout body_timeout idle_timeout max_connections "
-                                          "max_per_address backlog max_head_bytes max_body_bytes drain_timeout")
+Limits = collections.namedtuple(
+    "Limits",
+    "handshake_timeout head_timeout body_timeout idle_timeout max_connections "
+    "max_per_address backlog max_head_bytes max_body_bytes drain_timeout",
+)
 
 
 def file_limit():
@@ -49,9 +52,18 @@ def default_max_connections():
     return max(16, file_limit() - RESERVED_FILES)
 
 
-DEFAULTS = Limits(handshake_timeout=10.0, head_timeout=10.0, body_timeout=60.0, idle_timeout=90.0,
-                  max_connections=None, max_per_address=1000, backlog=4096, max_head_bytes=16 * 1024,
-                  max_body_bytes=wire.MAX_BATCH_BYTES, drain_timeout=20.0)
+DEFAULTS = Limits(
+    handshake_timeout=10.0,
+    head_timeout=10.0,
+    body_timeout=60.0,
+    idle_timeout=90.0,
+    max_connections=None,
+    max_per_address=1000,
+    backlog=4096,
+    max_head_bytes=16 * 1024,
+    max_body_bytes=wire.MAX_BATCH_BYTES,
+    drain_timeout=20.0,
+)
 
 
 def limits(**given):
@@ -85,8 +97,14 @@ class RefusalLog(object):
         if entry is None and len(self.seen) >= self.keep:
             self.prune(now)
         self.seen[key] = [now, 0]
-        self.logger.log(level, "refused %s: %s%s%s", address, reason, (": " + detail) if detail else "",
-                        " (%d more since the last report)" % suppressed if suppressed else "")
+        self.logger.log(
+            level,
+            "refused %s: %s%s%s",
+            address,
+            reason,
+            (": " + detail) if detail else "",
+            " (%d more since the last report)" % suppressed if suppressed else "",
+        )
         return True
 
     def prune(self, now):

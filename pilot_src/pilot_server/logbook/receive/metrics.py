@@ -35,8 +35,17 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_late
 
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 PREFIX = "pilots2_logbook_"
-REFUSALS = ("capacity", "per_address", "handshake_timeout", "handshake_failed", "head_timeout", "body_timeout",
-            "head_too_large", "bad_request", "overloaded")
+REFUSALS = (
+    "capacity",
+    "per_address",
+    "handshake_timeout",
+    "handshake_failed",
+    "head_timeout",
+    "body_timeout",
+    "head_too_large",
+    "bad_request",
+    "overloaded",
+)
 DB_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -46,32 +55,47 @@ class Metrics(object):
         self.children = {}  # (metric, label) -> its labelled child (dict operations are atomic)
         self.open = Gauge(PREFIX + "connections_open", "Connections open now", registry=registry)
         self.accepted = Counter(PREFIX + "connections", "Connections accepted", registry=registry)
-        self.refused = Counter(PREFIX + "connections_refused", "Connections refused or closed by a limit",
-                               ["reason"], registry=registry)
+        self.refused = Counter(
+            PREFIX + "connections_refused", "Connections refused or closed by a limit", ["reason"], registry=registry
+        )
         for reason in REFUSALS:
             self.refused.labels(reason)
-        self.requests = Counter(PREFIX + "requests", "Requests answered, by status class", ["code"],
-                                registry=registry)
+        self.requests = Counter(PREFIX + "requests", "Requests answered, by status class", ["code"], registry=registry)
         for code in ("2xx", "3xx", "4xx", "5xx"):
             self.requests.labels(code)
         self.batches = Counter(PREFIX + "batches", "Batches stored", registry=registry)
         self.messages = Counter(PREFIX + "messages", "Messages stored (not duplicates)", registry=registry)
-        self.duplicates = Counter(PREFIX + "duplicates", "Messages received again, already stored",
-                                  registry=registry)
-        self.rejected = Counter(PREFIX + "rejected", "Refused batches of authenticated senders, by whether "
-                                "the rejected table kept them (--max-rejected-per-hour)", ["kept"],
-                                registry=registry)
+        self.duplicates = Counter(PREFIX + "duplicates", "Messages received again, already stored", registry=registry)
+        self.rejected = Counter(
+            PREFIX + "rejected",
+            "Refused batches of authenticated senders, by whether "
+            "the rejected table kept them (--max-rejected-per-hour)",
+            ["kept"],
+            registry=registry,
+        )
         for kept in ("yes", "no"):
             self.rejected.labels(kept)
-        self.database = Histogram(PREFIX + "database_seconds", "Time of the database calls", ["operation"],
-                                  buckets=DB_BUCKETS, registry=registry)
-        self.groups = Histogram(PREFIX + "group_batches", "Batches stored in one transaction (group commit)",
-                                buckets=(1, 2, 4, 8, 16, 32, 64), registry=registry)
-        self.queue_depth = Gauge(PREFIX + "consumer_queue_messages",
-                                 "Messages waiting in the broker queue of the in-process consumer",
-                                 registry=registry)
-        self.consumed = Counter(PREFIX + "consumer_messages", "Deliveries committed by the in-process consumer",
-                                registry=registry)
+        self.database = Histogram(
+            PREFIX + "database_seconds",
+            "Time of the database calls",
+            ["operation"],
+            buckets=DB_BUCKETS,
+            registry=registry,
+        )
+        self.groups = Histogram(
+            PREFIX + "group_batches",
+            "Batches stored in one transaction (group commit)",
+            buckets=(1, 2, 4, 8, 16, 32, 64),
+            registry=registry,
+        )
+        self.queue_depth = Gauge(
+            PREFIX + "consumer_queue_messages",
+            "Messages waiting in the broker queue of the in-process consumer",
+            registry=registry,
+        )
+        self.consumed = Counter(
+            PREFIX + "consumer_messages", "Deliveries committed by the in-process consumer", registry=registry
+        )
 
     def child(self, metric, label):
         """``metric.labels(label)``, kept: prometheus_client's labels() costs as much as a request's parsing."""

@@ -44,9 +44,19 @@ MAX_FORM_BYTES = 4096  # the web page's login and logout forms; any GET
 class Service(object):
     """What the handlers share: the store, the access rules, the options of the API, the web sessions."""
 
-    def __init__(self, store, access, require_registration=False, metrics=None, metrics_tokens=(),
-                 web_sessions=None, max_body_bytes=wire.MAX_BATCH_BYTES, pages=None, writers=4,
-                 max_rejected_per_hour=quota.DEFAULT_MAX_REJECTED_PER_HOUR):
+    def __init__(
+        self,
+        store,
+        access,
+        require_registration=False,
+        metrics=None,
+        metrics_tokens=(),
+        web_sessions=None,
+        max_body_bytes=wire.MAX_BATCH_BYTES,
+        pages=None,
+        writers=4,
+        max_rejected_per_hour=quota.DEFAULT_MAX_REJECTED_PER_HOUR,
+    ):
         from pilot_server.logbook.receive.groupcommit import GroupCommit
         from pilot_server.logbook.receive.metrics import Metrics
 
@@ -176,8 +186,9 @@ def post_logs(request):
     app.metrics.batches.inc()
     app.metrics.messages.inc(outcome.stored)
     app.metrics.duplicates.inc(outcome.duplicates)
-    return Response.json(200, {"stored": outcome.stored, "duplicates": outcome.duplicates,
-                               "last_seq": outcome.last_seq})
+    return Response.json(
+        200, {"stored": outcome.stored, "duplicates": outcome.duplicates, "last_seq": outcome.last_seq}
+    )
 
 
 def record(app, request, refused, body, stamp):
@@ -193,9 +204,19 @@ def record(app, request, refused, body, stamp):
         return
     origin = "https %s %s" % (request.client, who)
     try:
-        app.timed("record_rejected", app.store.store_batches, [], [Rejection(
-            origin, "%d %s" % (refused.status, refused), body or b"",
-            stamp or (intake.peek_stamp(body) if body else None))])
+        app.timed(
+            "record_rejected",
+            app.store.store_batches,
+            [],
+            [
+                Rejection(
+                    origin,
+                    "%d %s" % (refused.status, refused),
+                    body or b"",
+                    stamp or (intake.peek_stamp(body) if body else None),
+                )
+            ],
+        )
     except Exception as exc:  # the refusal is answered whatever happens here
         log.warning("could not record a rejected batch: %s", " ".join(str(exc).split())[:200])
 
@@ -231,7 +252,8 @@ def metrics(request):
         app.access.may_read(app.authenticate(request))
     except Refused as refused:
         if refused.status == 403:
-            refused = Refused(403, "reading the metrics needs the metrics token (--metrics-token-file) or an "
-                                   "administrator credential")
+            refused = Refused(
+                403, "reading the metrics needs the metrics token (--metrics-token-file) or an administrator credential"
+            )
         return Response.error(refused.status, refused)
     return Response(200, app.metrics.render(), METRICS_TYPE, [("Cache-Control", "no-store")])

@@ -46,8 +46,7 @@ def server_context(cert_file, key_file, ca_dir=None, ca_file=None):
     try:
         context.load_cert_chain(cert_file, key_file)
     except (OSError, ssl.SSLError) as exc:
-        raise TLSConfigError("service certificate %s / key %s: %s"
-                             % (cert_file, key_file, " ".join(str(exc).split())))
+        raise TLSConfigError("service certificate %s / key %s: %s" % (cert_file, key_file, " ".join(str(exc).split())))
     if ca_dir or ca_file:
         load_cas(context, ca_dir, ca_file)
         context.verify_mode = ssl.CERT_OPTIONAL

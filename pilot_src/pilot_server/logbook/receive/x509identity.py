@@ -56,6 +56,7 @@ def _verified_chain(sslsocket):
             der.append(item)
         else:
             import _ssl
+
             der.append(item.public_bytes(_ssl.ENCODING_DER))
     return der
 

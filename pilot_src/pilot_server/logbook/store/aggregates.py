@@ -38,11 +38,11 @@ DIMS = ("site", "ce", "queue", "version", "vo")
 FAILED = ("failed", "killed")
 HOUR, DAY = 3600, 86400
 GRAINS = (("h", HOUR), ("d", DAY))
-RATIO = 2 ** (1.0 / 16)        # bin width: 16 bins per doubling, a bin's mean is within 4.4 % of its values
-ZERO_BIN = -10000              # values <= 0
+RATIO = 2 ** (1.0 / 16)  # bin width: 16 bins per doubling, a bin's mean is within 4.4 % of its values
+ZERO_BIN = -10000  # values <= 0
 PILOT_COLUMNS = ("stamp", "last_seen", "status", "submitted_time", "running_time", "db12") + DIMS
 COMMAND_COLUMNS = ("stamp", "name", "status", "duration", "failure_type", "reason")
-CHUNK = 500                    # stamps per IN (...) query
+CHUNK = 500  # stamps per IN (...) query
 
 
 def bin_of(value):
@@ -113,16 +113,16 @@ def contribution(pilot, commands, into=None, grains=GRAINS):
 def _chunks(items):
     items = sorted(items)
     for start in range(0, len(items), CHUNK):
-        yield items[start:start + CHUNK]
+        yield items[start : start + CHUNK]
 
 
 def read_pilots(connection, stamps):
     """{stamp: (pilot row dict, [command row dicts])} of the given pilots (one query per CHUNK)."""
     pilots, commands = schema.pilots, schema.commands
     names = [name for name in COMMAND_COLUMNS if name != "stamp"]
-    query = select(*([pilots.c[name] for name in PILOT_COLUMNS]
-                     + [commands.c[name].label("command_" + name) for name in names])).select_from(
-        pilots.outerjoin(commands, pilots.c.stamp == commands.c.stamp))
+    query = select(
+        *([pilots.c[name] for name in PILOT_COLUMNS] + [commands.c[name].label("command_" + name) for name in names])
+    ).select_from(pilots.outerjoin(commands, pilots.c.stamp == commands.c.stamp))
     found = {}
     width = len(PILOT_COLUMNS)
     for part in _chunks(stamps):
@@ -183,9 +183,12 @@ def apply(connection, deltas):
     columns = [table.c[name] for name in KEY]
     stored = {}
     for start in range(0, len(keys), CHUNK):
-        for row in connection.execute(select(*(columns + [table.c.counts]))
-                                      .where(tuple_(*columns).in_(keys[start:start + CHUNK]))
-                                      .order_by(*columns).with_for_update()):
+        for row in connection.execute(
+            select(*(columns + [table.c.counts]))
+            .where(tuple_(*columns).in_(keys[start : start + CHUNK]))
+            .order_by(*columns)
+            .with_for_update()
+        ):
             stored[tuple(row[:4])] = row[4]
     changed, emptied, fresh = [], [], []
     for key in keys:
@@ -218,8 +221,9 @@ def _insert_or_add(connection, fresh):
 
     nested = connection.begin_nested()
     try:
-        connection.execute(insert(schema.stats_buckets),
-                           [dict(zip(KEY, key), counts=_encode(counts)) for key, counts in fresh])
+        connection.execute(
+            insert(schema.stats_buckets), [dict(zip(KEY, key), counts=_encode(counts)) for key, counts in fresh]
+        )
         nested.commit()
     except IntegrityError:
         nested.rollback()
@@ -265,28 +269,32 @@ def rebuild(connection, log=None):
     total = 0
     while True:
         window = and_(pilots.c.last_seen >= day, pilots.c.last_seen < day + DAY)
-        found = dict((row["stamp"], (dict(row), [])) for row in connection.execute(
-            select(*[pilots.c[name] for name in PILOT_COLUMNS]).where(window)).mappings())
+        found = dict(
+            (row["stamp"], (dict(row), []))
+            for row in connection.execute(select(*[pilots.c[name] for name in PILOT_COLUMNS]).where(window)).mappings()
+        )
         if found:
             for row in connection.execute(
-                    select(*[commands.c[name] for name in COMMAND_COLUMNS])
-                    .select_from(PilotsFirst(pilots, commands, pilots.c.stamp == commands.c.stamp)).where(window)
-                    .order_by(commands.c.stamp, commands.c.name)).mappings():
+                select(*[commands.c[name] for name in COMMAND_COLUMNS])
+                .select_from(PilotsFirst(pilots, commands, pilots.c.stamp == commands.c.stamp))
+                .where(window)
+                .order_by(commands.c.stamp, commands.c.name)
+            ).mappings():
                 found[row["stamp"]][1].append(dict(row))
             into = {}
             for pilot, rows in found.values():
                 contribution(pilot, rows, into, GRAINS[:1])
             for (grain, bucket, fdim, fvalue), counts in list(into.items()):  # the day: the sum of its hours
                 into.setdefault(("d", day, fdim, fvalue), collections.Counter()).update(counts)
-            rows = [dict(zip(KEY, key), counts=_encode(value))
-                    for key, value in sorted(into.items())]
+            rows = [dict(zip(KEY, key), counts=_encode(value)) for key, value in sorted(into.items())]
             for start in range(0, len(rows), 5000):
-                connection.execute(insert(schema.stats_buckets), rows[start:start + 5000])
+                connection.execute(insert(schema.stats_buckets), rows[start : start + 5000])
             total += len(found)
             if log:
                 log("aggregates: %d pilot(s) counted" % total)
-        following = connection.execute(select(pilots.c.last_seen).where(pilots.c.last_seen >= day + DAY)
-                                       .order_by(pilots.c.last_seen).limit(1)).scalar()
+        following = connection.execute(
+            select(pilots.c.last_seen).where(pilots.c.last_seen >= day + DAY).order_by(pilots.c.last_seen).limit(1)
+        ).scalar()
         if following is None:
             return total
         day = int(following // DAY) * DAY

@@ -73,24 +73,31 @@ def make_engine(url=None, pool_size=8):
         folder = os.path.dirname(os.path.abspath(database))
         if not os.path.isdir(folder):
             raise DatabaseError("no such directory for the SQLite file: %s" % folder)
-        engine = sqlalchemy.create_engine(parsed, pool_size=pool_size, max_overflow=4,
-                                          connect_args={"timeout": 30, "check_same_thread": False})
+        engine = sqlalchemy.create_engine(
+            parsed, pool_size=pool_size, max_overflow=4, connect_args={"timeout": 30, "check_same_thread": False}
+        )
         _sqlite_settings(engine)
         engine.write_lock = threading.Lock()  # one writer at a time inside a process
         return engine
     connect_args = {"connect_timeout": 5}
     if backend == "postgresql":
         # fail fast when the server is gone, rather than hang on a dead socket
-        connect_args.update({"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5,
-                             "keepalives_count": 3})
+        connect_args.update({"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3})
     else:
         connect_args.update({"read_timeout": 60, "write_timeout": 60})
     options = {}
     if backend != "postgresql":
         options["isolation_level"] = "READ COMMITTED"  # InnoDB: fewer gap locks between writers
-    engine = sqlalchemy.create_engine(parsed, pool_size=pool_size, max_overflow=4, pool_pre_ping=True,
-                                      pool_recycle=3600, pool_timeout=10, connect_args=connect_args,
-                                      **options)
+    engine = sqlalchemy.create_engine(
+        parsed,
+        pool_size=pool_size,
+        max_overflow=4,
+        pool_pre_ping=True,
+        pool_recycle=3600,
+        pool_timeout=10,
+        connect_args=connect_args,
+        **options,
+    )
     engine.write_lock = None
     return engine
 

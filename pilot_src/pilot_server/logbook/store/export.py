@@ -18,8 +18,14 @@ def document(store, stamp):
     pilot = store.pilot(stamp)
     if pilot is None:
         return None
-    return {"format": FORMAT, "exported": time.time(), "pilot": pilot, "states": store.states(stamp),
-            "commands": store.commands(stamp), "messages": store.messages(stamp)}
+    return {
+        "format": FORMAT,
+        "exported": time.time(),
+        "pilot": pilot,
+        "states": store.states(stamp),
+        "commands": store.commands(stamp),
+        "messages": store.messages(stamp),
+    }
 
 
 def compress(doc):

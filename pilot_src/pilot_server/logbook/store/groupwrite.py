@@ -54,14 +54,48 @@ class NotStored(RuntimeError):
     """The database kept fewer rows than it was given (the transaction is rolled back)."""
 
 
-INSERT_COLUMNS = ("stamp", "seq", "time", "received", "kind", "level", "source", "phase", "status", "stream",
-                  "text", "data")
+INSERT_COLUMNS = (
+    "stamp",
+    "seq",
+    "time",
+    "received",
+    "kind",
+    "level",
+    "source",
+    "phase",
+    "status",
+    "stream",
+    "text",
+    "data",
+)
 PILOT_COLUMNS = tuple(column.name for column in schema.pilots.columns)
 # what a batch may change on its pilot row (the upsert sets these, the others keep their value)
-PILOT_CHANGES = tuple(name for name in (
-    "last_seen", "last_seq", "message_count", "last_message_time", "heartbeat_time", "vo", "site", "ce", "queue",
-    "version", "status", "status_time", "exit_code", "failed_command", "reason", "result_time", "status_source",
-    "running_time", "db12", "message_bytes") if name in PILOT_COLUMNS)
+PILOT_CHANGES = tuple(
+    name
+    for name in (
+        "last_seen",
+        "last_seq",
+        "message_count",
+        "last_message_time",
+        "heartbeat_time",
+        "vo",
+        "site",
+        "ce",
+        "queue",
+        "version",
+        "status",
+        "status_time",
+        "exit_code",
+        "failed_command",
+        "reason",
+        "result_time",
+        "status_source",
+        "running_time",
+        "db12",
+        "message_bytes",
+    )
+    if name in PILOT_COLUMNS
+)
 COMMAND_COLUMNS = ("stamp", "name", "status", "start", "duration", "failure_type", "reason")
 PAGE_ROWS = 5000  # rows per statement of PostgreSQL's multi-row insert (a few MB at most)
 
@@ -102,9 +136,23 @@ def write_group(kind, connection, batches, now, max_messages=None, max_bytes=Non
                 continue
             fresh.add(item["seq"])
             new.append(item)
-        added = [(batch.stamp, item["seq"], item["time"], now, item["kind"], item["level"],
-                  clean_text(item["source"]), clean_text(item.get("phase")), clean_text(item.get("status")),
-                  item.get("stream"), clean_text(item["text"]), encode_data(item.get("data"))) for item in new]
+        added = [
+            (
+                batch.stamp,
+                item["seq"],
+                item["time"],
+                now,
+                item["kind"],
+                item["level"],
+                clean_text(item["source"]),
+                clean_text(item.get("phase")),
+                clean_text(item.get("status")),
+                item.get("stream"),
+                clean_text(item["text"]),
+                encode_data(item.get("data")),
+            )
+            for item in new
+        ]
         size = sum(len((row[10] or "").encode("utf-8")) + len((row[11] or "").encode("utf-8")) for row in added)
         refused = over_quota(pilot, len(new), size, max_messages, max_bytes) if new else None
         if refused:
@@ -118,18 +166,27 @@ def write_group(kind, connection, batches, now, max_messages=None, max_bytes=Non
             changes["message_bytes"] = (pilot.get("message_bytes") or 0) + size
         pilot.update(changes)
         pilot["created"] = False
-        transitions.extend({"stamp": batch.stamp, "state": state, "time": when, "source": states.PILOT}
-                           for state, when in moves)
+        transitions.extend(
+            {"stamp": batch.stamp, "state": state, "time": when, "source": states.PILOT} for state, when in moves
+        )
         if facts and facts["commands"]:
             commands[batch.stamp] = commands.get(batch.stamp, []) + [facts["commands"]]
         outcomes.append(Outcome(len(new), len(batch.messages) - len(new), pilot["last_seq"]))
     if rows:
         count = insert_messages(kind, connection, rows)
         if count != len(rows):
-            raise NotStored("the database kept %d of the %d new messages of %d batches"
-                            % (count, len(rows), len(batches)))
-    upsert(kind, connection, schema.pilots, PILOT_COLUMNS, ("stamp",), PILOT_CHANGES,
-           [tuple(pilots[stamp][name] for name in PILOT_COLUMNS) for stamp in sorted(pilots)])
+            raise NotStored(
+                "the database kept %d of the %d new messages of %d batches" % (count, len(rows), len(batches))
+            )
+    upsert(
+        kind,
+        connection,
+        schema.pilots,
+        PILOT_COLUMNS,
+        ("stamp",),
+        PILOT_CHANGES,
+        [tuple(pilots[stamp][name] for name in PILOT_COLUMNS) for stamp in sorted(pilots)],
+    )
     if transitions:
         connection.execute(schema.pilot_states.insert(), transitions)
     if commands:
@@ -142,11 +199,19 @@ def over_quota(pilot, count, size, max_messages, max_bytes):
     """Why ``count`` new messages of ``size`` bytes pass the pilot's quota, or None."""
     held, held_bytes = pilot["message_count"] or 0, pilot.get("message_bytes") or 0
     if max_messages is not None and held + count > max_messages:
-        return ("pilot %s holds %d messages; %d more would pass its quota of %d messages"
-                % (pilot["stamp"], held, count, max_messages))
+        return "pilot %s holds %d messages; %d more would pass its quota of %d messages" % (
+            pilot["stamp"],
+            held,
+            count,
+            max_messages,
+        )
     if max_bytes is not None and held_bytes + size > max_bytes:
-        return ("pilot %s holds %d bytes of messages; %d more would pass its quota of %d bytes"
-                % (pilot["stamp"], held_bytes, size, max_bytes))
+        return "pilot %s holds %d bytes of messages; %d more would pass its quota of %d bytes" % (
+            pilot["stamp"],
+            held_bytes,
+            size,
+            max_bytes,
+        )
     return None
 
 
@@ -167,9 +232,21 @@ def lock_pilots(kind, connection, stamps, now):
     found = _locked(kind, connection, stamps)
     missing = [stamp for stamp in stamps if stamp not in found]
     if missing:
-        connection.execute(insert_ignore(kind, schema.pilots), [
-            {"stamp": stamp, "first_seen": now, "last_seen": now, "last_seq": 0, "message_count": 0,
-             "status": states.SUBMITTED, "status_time": now} for stamp in missing])
+        connection.execute(
+            insert_ignore(kind, schema.pilots),
+            [
+                {
+                    "stamp": stamp,
+                    "first_seen": now,
+                    "last_seen": now,
+                    "last_seq": 0,
+                    "message_count": 0,
+                    "status": states.SUBMITTED,
+                    "status_time": now,
+                }
+                for stamp in missing
+            ],
+        )
         found.update(_locked(kind, connection, missing))
     for row in found.values():
         row["created"] = row["status_source"] is None and not row["registered"] and row["message_count"] == 0
@@ -184,7 +261,10 @@ def _locked(kind, connection, stamps):
     # plain SQL: SQLAlchemy's expression building costs more than the query for a long IN list
     marker = _marker(kind)
     query = "SELECT %s FROM pilots WHERE stamp IN (%s) ORDER BY stamp%s" % (
-        ", ".join(PILOT_COLUMNS), ", ".join([marker] * len(stamps)), "" if kind == "sqlite" else " FOR UPDATE")
+        ", ".join(PILOT_COLUMNS),
+        ", ".join([marker] * len(stamps)),
+        "" if kind == "sqlite" else " FOR UPDATE",
+    )
     rows = {}
     for values in connection.exec_driver_sql(query, tuple(stamps)):
         row = dict(zip(PILOT_COLUMNS, values))
@@ -217,8 +297,9 @@ def existing_messages(kind, connection, batches):
             parameters.extend((stamp, low, high))
     found = {}
     if terms:
-        for stamp, seq in connection.exec_driver_sql("SELECT stamp, seq FROM messages WHERE %s"
-                                                     % " OR ".join(terms), tuple(parameters)):
+        for stamp, seq in connection.exec_driver_sql(
+            "SELECT stamp, seq FROM messages WHERE %s" % " OR ".join(terms), tuple(parameters)
+        ):
             found.setdefault(stamp, set()).add(seq)
     return found
 
@@ -237,16 +318,23 @@ def insert_messages(kind, connection, rows):
 
         cursor = _raw_cursor(connection)
         try:  # RETURNING: the count of every page (the cursor's rowcount is the last page's)
-            return len(execute_values(
-                cursor, "INSERT INTO messages (%s) VALUES %%s ON CONFLICT DO NOTHING RETURNING 1" % columns,
-                rows, page_size=PAGE_ROWS, fetch=True))
+            return len(
+                execute_values(
+                    cursor,
+                    "INSERT INTO messages (%s) VALUES %%s ON CONFLICT DO NOTHING RETURNING 1" % columns,
+                    rows,
+                    page_size=PAGE_ROWS,
+                    fetch=True,
+                )
+            )
         finally:
             cursor.close()
     marker = "?" if kind == "sqlite" else "%s"
     verb = "INSERT OR IGNORE" if kind == "sqlite" else "INSERT IGNORE"
     # pymysql turns an executemany of INSERT ... VALUES into multi-row statements; sqlite3 loops in C
-    return connection.exec_driver_sql("%s INTO messages (%s) VALUES (%s)"
-                                      % (verb, columns, ", ".join([marker] * len(INSERT_COLUMNS))), rows).rowcount
+    return connection.exec_driver_sql(
+        "%s INTO messages (%s) VALUES (%s)" % (verb, columns, ", ".join([marker] * len(INSERT_COLUMNS))), rows
+    ).rowcount
 
 
 def upsert(kind, connection, table, columns, keys, changed, rows):
@@ -257,8 +345,11 @@ def upsert(kind, connection, table, columns, keys, changed, rows):
     names = ", ".join(columns)
     if kind == "mysql":
         sets = ", ".join("%s = VALUES(%s)" % (name, name) for name in changed)
-        connection.exec_driver_sql("INSERT INTO %s (%s) VALUES (%s) ON DUPLICATE KEY UPDATE %s"
-                                   % (table.name, names, ", ".join(["%s"] * len(columns)), sets), rows)
+        connection.exec_driver_sql(
+            "INSERT INTO %s (%s) VALUES (%s) ON DUPLICATE KEY UPDATE %s"
+            % (table.name, names, ", ".join(["%s"] * len(columns)), sets),
+            rows,
+        )
         return
     sets = ", ".join("%s = excluded.%s" % (name, name) for name in changed)
     conflict = "ON CONFLICT (%s) DO UPDATE SET %s" % (", ".join(keys), sets)
@@ -267,13 +358,15 @@ def upsert(kind, connection, table, columns, keys, changed, rows):
 
         cursor = _raw_cursor(connection)
         try:
-            execute_values(cursor, "INSERT INTO %s (%s) VALUES %%s %s" % (table.name, names, conflict), rows,
-                           page_size=PAGE_ROWS)
+            execute_values(
+                cursor, "INSERT INTO %s (%s) VALUES %%s %s" % (table.name, names, conflict), rows, page_size=PAGE_ROWS
+            )
         finally:
             cursor.close()
         return
-    connection.exec_driver_sql("INSERT INTO %s (%s) VALUES (%s) %s"
-                               % (table.name, names, ", ".join(["?"] * len(columns)), conflict), rows)
+    connection.exec_driver_sql(
+        "INSERT INTO %s (%s) VALUES (%s) %s" % (table.name, names, ", ".join(["?"] * len(columns)), conflict), rows
+    )
 
 
 def pilot_changes(pilot, new, facts, now):
@@ -282,8 +375,7 @@ def pilot_changes(pilot, new, facts, now):
     changes = {"last_seen": now}
     if not new:
         if pilot["created"]:
-            changes.update(status=states.RUNNING, status_time=now, status_source=states.PILOT,
-                           running_time=now)
+            changes.update(status=states.RUNNING, status_time=now, status_source=states.PILOT, running_time=now)
             return changes, [(states.RUNNING, now)]
         return changes, []
     newest = max(new, key=lambda item: item["seq"])
@@ -297,15 +389,24 @@ def pilot_changes(pilot, new, facts, now):
         if not pilot.get(field):
             changes[field] = value
     result = facts["result"]
-    path = states.after_messages(pilot["status"], result and result["status"],
-                                 pilot["result_time"] is not None, pilot["status_source"])
+    path = states.after_messages(
+        pilot["status"], result and result["status"], pilot["result_time"] is not None, pilot["status_source"]
+    )
     if result is not None:
-        changes.update({"exit_code": result["exit_code"], "failed_command": result["failed_command"],
-                        "reason": result["reason"], "result_time": facts["result_time"]})
+        changes.update(
+            {
+                "exit_code": result["exit_code"],
+                "failed_command": result["failed_command"],
+                "reason": result["reason"],
+                "result_time": facts["result_time"],
+            }
+        )
         if facts["db12"] is not None:
             changes["db12"] = facts["db12"]
-    transitions = [(state, facts["result_time"] if result is not None and state in states.FINAL
-                    else facts["first_time"]) for state in path]
+    transitions = [
+        (state, facts["result_time"] if result is not None and state in states.FINAL else facts["first_time"])
+        for state in path
+    ]
     if path:
         changes.update({"status": path[-1], "status_time": now, "status_source": states.PILOT})
         if states.RUNNING in path and pilot["running_time"] is None:
@@ -323,7 +424,8 @@ def merge_commands(kind, connection, updates):
             names.update(part)
     current = {}
     query = select(*[table.c[name] for name in COMMAND_COLUMNS]).where(
-        and_(table.c.stamp.in_(sorted(updates)), table.c.name.in_(sorted(names))))
+        and_(table.c.stamp.in_(sorted(updates)), table.c.name.in_(sorted(names)))
+    )
     for row in connection.execute(query).mappings():
         current[(row["stamp"], row["name"])] = dict(row)
     changed = {}
@@ -333,13 +435,27 @@ def merge_commands(kind, connection, updates):
                 key = (stamp, name)
                 row = current.get(key)
                 if row is None:
-                    row = {"stamp": stamp, "name": name, "status": "running", "start": None, "duration": None,
-                           "failure_type": None, "reason": None}
+                    row = {
+                        "stamp": stamp,
+                        "name": name,
+                        "status": "running",
+                        "start": None,
+                        "duration": None,
+                        "failure_type": None,
+                        "reason": None,
+                    }
                 elif fields.get("status") == "running" and row["status"] != "running":
                     continue  # a late 'started' after the end
                 elif not fields:
                     continue
                 row.update(fields)
                 current[key] = changed[key] = row
-    upsert(kind, connection, table, COMMAND_COLUMNS, ("stamp", "name"), COMMAND_COLUMNS[2:],
-           [tuple(changed[key][name] for name in COMMAND_COLUMNS) for key in sorted(changed)])
+    upsert(
+        kind,
+        connection,
+        table,
+        COMMAND_COLUMNS,
+        ("stamp", "name"),
+        COMMAND_COLUMNS[2:],
+        [tuple(changed[key][name] for name in COMMAND_COLUMNS) for key in sorted(changed)],
+    )

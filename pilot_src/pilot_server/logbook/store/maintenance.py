@@ -40,11 +40,17 @@ class Maintenance(object):
             if marked < LOST_BATCH:
                 break
         purged = retention_rules.purge(self.store, self.retention, now, max_batches=PURGE_BATCHES)
-        self.rejected_purged = retention_rules.purge_rejected(self.store, self.retention, now,
-                                                              max_batches=PURGE_BATCHES)
+        self.rejected_purged = retention_rules.purge_rejected(
+            self.store, self.retention, now, max_batches=PURGE_BATCHES
+        )
         if lost or purged.pilots or self.rejected_purged:
-            log.info("maintenance: %d pilot(s) Lost; purged %d pilot(s), %d message(s), %d rejected batch(es)",
-                     lost, purged.pilots, purged.messages, self.rejected_purged)
+            log.info(
+                "maintenance: %d pilot(s) Lost; purged %d pilot(s), %d message(s), %d rejected batch(es)",
+                lost,
+                purged.pilots,
+                purged.messages,
+                self.rejected_purged,
+            )
         return lost, purged
 
     def _loop(self):

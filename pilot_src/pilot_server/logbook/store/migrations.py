@@ -10,8 +10,21 @@ update ``schema.py`` to the result; a test compares the two).
 
 import time
 
-from sqlalchemy import (BigInteger, Boolean, Column, Double, Index, Integer, MetaData, String, Table, Text,
-                        inspect, select, text)
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Double,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    inspect,
+    select,
+    text,
+)
 
 from pilot_server.logbook.store import schema
 from pilot_server.logbook.store.database import DatabaseError, family
@@ -24,41 +37,54 @@ def _step1_tables(connection):
     """Pilots, their messages, rejected batches."""
     md = MetaData()
     stamp, long_text = schema.stamp_type, schema.long_text
-    Table("pilots", md,
-          Column("stamp", stamp(), primary_key=True),
-          Column("first_seen", Double, nullable=False),
-          Column("last_seen", Double, nullable=False),
-          Column("last_seq", BigInteger, nullable=False),
-          Column("message_count", BigInteger, nullable=False),
-          Column("last_message_time", Double),
-          Column("heartbeat_time", Double),
-          Column("vo", String(128)), Column("site", String(128)), Column("ce", String(128)),
-          Column("queue", String(128)), Column("version", String(64)),
-          Column("status", String(32), nullable=False),
-          Column("status_time", Double, nullable=False),
-          Column("exit_code", Integer),
-          Column("failed_command", String(64)),
-          Column("reason", Text),
-          Column("result_time", Double))
-    Table("messages", md,
-          Column("stamp", stamp(), primary_key=True),
-          Column("seq", BigInteger, primary_key=True, autoincrement=False),
-          Column("time", Double, nullable=False),
-          Column("received", Double, nullable=False),
-          Column("kind", String(16), nullable=False),
-          Column("level", String(8), nullable=False),
-          Column("source", String(64), nullable=False),
-          Column("phase", String(64)), Column("status", String(64)), Column("stream", String(8)),
-          Column("text", long_text(), nullable=False),
-          Column("data", long_text()))
-    rejected = Table("rejected", md,
-                     Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
-                            autoincrement=True),
-                     Column("time", Double, nullable=False),
-                     Column("origin", String(255), nullable=False),
-                     Column("stamp", String(128)),
-                     Column("reason", String(1000), nullable=False),
-                     Column("body", long_text(), nullable=False))
+    Table(
+        "pilots",
+        md,
+        Column("stamp", stamp(), primary_key=True),
+        Column("first_seen", Double, nullable=False),
+        Column("last_seen", Double, nullable=False),
+        Column("last_seq", BigInteger, nullable=False),
+        Column("message_count", BigInteger, nullable=False),
+        Column("last_message_time", Double),
+        Column("heartbeat_time", Double),
+        Column("vo", String(128)),
+        Column("site", String(128)),
+        Column("ce", String(128)),
+        Column("queue", String(128)),
+        Column("version", String(64)),
+        Column("status", String(32), nullable=False),
+        Column("status_time", Double, nullable=False),
+        Column("exit_code", Integer),
+        Column("failed_command", String(64)),
+        Column("reason", Text),
+        Column("result_time", Double),
+    )
+    Table(
+        "messages",
+        md,
+        Column("stamp", stamp(), primary_key=True),
+        Column("seq", BigInteger, primary_key=True, autoincrement=False),
+        Column("time", Double, nullable=False),
+        Column("received", Double, nullable=False),
+        Column("kind", String(16), nullable=False),
+        Column("level", String(8), nullable=False),
+        Column("source", String(64), nullable=False),
+        Column("phase", String(64)),
+        Column("status", String(64)),
+        Column("stream", String(8)),
+        Column("text", long_text(), nullable=False),
+        Column("data", long_text()),
+    )
+    rejected = Table(
+        "rejected",
+        md,
+        Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+        Column("time", Double, nullable=False),
+        Column("origin", String(255), nullable=False),
+        Column("stamp", String(128)),
+        Column("reason", String(1000), nullable=False),
+        Column("body", long_text(), nullable=False),
+    )
     Index("ix_rejected_time", rejected.c.time)
     md.create_all(connection)
 
@@ -67,17 +93,30 @@ def _step2_registration_and_list_indexes(connection):
     """Registration columns on pilots; indexes for the list pages (site, CE, status, VO, last seen)."""
     boolean = Boolean().compile(dialect=connection.dialect)
     double = Double().compile(dialect=connection.dialect)
-    connection.execute(text("ALTER TABLE pilots ADD COLUMN registered %s DEFAULT %s NOT NULL"
-                            % (boolean, "0" if family(connection) == "sqlite" else "false")))
+    connection.execute(
+        text(
+            "ALTER TABLE pilots ADD COLUMN registered %s DEFAULT %s NOT NULL"
+            % (boolean, "0" if family(connection) == "sqlite" else "false")
+        )
+    )
     connection.execute(text("ALTER TABLE pilots ADD COLUMN submitted_time %s" % double))
     md = MetaData()
-    pilots = Table("pilots", md, Column("last_seen", Double), Column("site", String(128)),
-                   Column("ce", String(128)), Column("status", String(32)), Column("vo", String(128)))
-    for name, columns in (("ix_pilots_last_seen", ("last_seen",)),
-                          ("ix_pilots_site_seen", ("site", "last_seen")),
-                          ("ix_pilots_ce_seen", ("ce", "last_seen")),
-                          ("ix_pilots_status_seen", ("status", "last_seen")),
-                          ("ix_pilots_vo_seen", ("vo", "last_seen"))):
+    pilots = Table(
+        "pilots",
+        md,
+        Column("last_seen", Double),
+        Column("site", String(128)),
+        Column("ce", String(128)),
+        Column("status", String(32)),
+        Column("vo", String(128)),
+    )
+    for name, columns in (
+        ("ix_pilots_last_seen", ("last_seen",)),
+        ("ix_pilots_site_seen", ("site", "last_seen")),
+        ("ix_pilots_ce_seen", ("ce", "last_seen")),
+        ("ix_pilots_status_seen", ("status", "last_seen")),
+        ("ix_pilots_vo_seen", ("vo", "last_seen")),
+    ):
         Index(name, *[pilots.c[column] for column in columns]).create(connection)
 
 
@@ -89,25 +128,31 @@ def _step3_states_commands(connection):
         connection.execute(text("ALTER TABLE pilots ADD COLUMN %s %s" % (column, kind)))
     md = MetaData()
     stamp = schema.stamp_type
-    states = Table("pilot_states", md,
-                   Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
-                          autoincrement=True),
-                   Column("stamp", stamp(), nullable=False),
-                   Column("state", String(16), nullable=False),
-                   Column("time", Double, nullable=False),
-                   Column("source", String(16), nullable=False))
-    Table("commands", md,
-          Column("stamp", stamp(), primary_key=True),
-          Column("name", String(64), primary_key=True),
-          Column("status", String(16), nullable=False),
-          Column("start", Double),
-          Column("duration", Double),
-          Column("failure_type", String(64)),
-          Column("reason", String(1000)))
+    states = Table(
+        "pilot_states",
+        md,
+        Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+        Column("stamp", stamp(), nullable=False),
+        Column("state", String(16), nullable=False),
+        Column("time", Double, nullable=False),
+        Column("source", String(16), nullable=False),
+    )
+    Table(
+        "commands",
+        md,
+        Column("stamp", stamp(), primary_key=True),
+        Column("name", String(64), primary_key=True),
+        Column("status", String(16), nullable=False),
+        Column("start", Double),
+        Column("duration", Double),
+        Column("failure_type", String(64)),
+        Column("reason", String(1000)),
+    )
     Index("ix_pilot_states_stamp", states.c.stamp, states.c.time)
     md.create_all(connection)
-    pilots = Table("pilots", MetaData(), Column("last_seen", Double), Column("queue", String(128)),
-                   Column("version", String(64)))
+    pilots = Table(
+        "pilots", MetaData(), Column("last_seen", Double), Column("queue", String(128)), Column("version", String(64))
+    )
     Index("ix_pilots_queue_seen", pilots.c.queue, pilots.c.last_seen).create(connection)
     Index("ix_pilots_version_seen", pilots.c.version, pilots.c.last_seen).create(connection)
 
@@ -118,14 +163,34 @@ def _step4_statistics_indexes(connection):
     duration).  With a million pilots on SQLite, the last day's statistics take half the time."""
     md = MetaData()
     stamp = schema.stamp_type
-    pilots = Table("pilots", md, Column("last_seen", Double), Column("stamp", stamp()), Column("db12", Double),
-                   Column("submitted_time", Double), Column("running_time", Double))
-    commands = Table("commands", md, Column("stamp", stamp()), Column("status", String(16)),
-                     Column("name", String(64)), Column("duration", Double))
-    Index("ix_pilots_seen_figures", pilots.c.last_seen, pilots.c.stamp, pilots.c.db12, pilots.c.submitted_time,
-          pilots.c.running_time).create(connection)
-    Index("ix_commands_stamp_figures", commands.c.stamp, commands.c.status, commands.c.name,
-          commands.c.duration).create(connection)
+    pilots = Table(
+        "pilots",
+        md,
+        Column("last_seen", Double),
+        Column("stamp", stamp()),
+        Column("db12", Double),
+        Column("submitted_time", Double),
+        Column("running_time", Double),
+    )
+    commands = Table(
+        "commands",
+        md,
+        Column("stamp", stamp()),
+        Column("status", String(16)),
+        Column("name", String(64)),
+        Column("duration", Double),
+    )
+    Index(
+        "ix_pilots_seen_figures",
+        pilots.c.last_seen,
+        pilots.c.stamp,
+        pilots.c.db12,
+        pilots.c.submitted_time,
+        pilots.c.running_time,
+    ).create(connection)
+    Index(
+        "ix_commands_stamp_figures", commands.c.stamp, commands.c.status, commands.c.name, commands.c.duration
+    ).create(connection)
 
 
 def _step5_message_bytes(connection):
@@ -139,12 +204,15 @@ def _step6_statistics_aggregates(connection):
     from pilot_server.logbook.store import aggregates
 
     md = MetaData()
-    Table("stats_buckets", md,
-          Column("grain", String(1), primary_key=True),
-          Column("bucket", BigInteger, primary_key=True, autoincrement=False),
-          Column("fdim", String(8), primary_key=True),
-          Column("fvalue", schema.exact_text(128), primary_key=True),
-          Column("counts", schema.long_text(), nullable=False))
+    Table(
+        "stats_buckets",
+        md,
+        Column("grain", String(1), primary_key=True),
+        Column("bucket", BigInteger, primary_key=True, autoincrement=False),
+        Column("fdim", String(8), primary_key=True),
+        Column("fvalue", schema.exact_text(128), primary_key=True),
+        Column("counts", schema.long_text(), nullable=False),
+    )
     md.create_all(connection)
     aggregates.rebuild(connection)
 
@@ -165,10 +233,12 @@ def _step8_failure_text_index(connection):
 
 STEPS = [
     (1, "pilots, messages, rejected", _step1_tables),
-    (2, "pilot registration; list indexes on site, ce, status, vo and last_seen",
-     _step2_registration_and_list_indexes),
-    (3, "pilot_states, commands; state source, running time and DB12 of pilots; queue and version indexes",
-     _step3_states_commands),
+    (2, "pilot registration; list indexes on site, ce, status, vo and last_seen", _step2_registration_and_list_indexes),
+    (
+        3,
+        "pilot_states, commands; state source, running time and DB12 of pilots; queue and version indexes",
+        _step3_states_commands,
+    ),
     (4, "covering indexes for the statistics of a time window", _step4_statistics_indexes),
     (5, "bytes of each pilot's messages (per-pilot quota)", _step5_message_bytes),
     (6, "pre-aggregated statistics per hour and day of last seen", _step6_statistics_aggregates),
@@ -181,8 +251,9 @@ LATEST = STEPS[-1][0]
 def current_version(connection):
     if not inspect(connection).has_table("schema_version"):
         return 0
-    value = connection.execute(select(schema.schema_version.c.version)
-                               .order_by(schema.schema_version.c.version.desc()).limit(1)).scalar()
+    value = connection.execute(
+        select(schema.schema_version.c.version).order_by(schema.schema_version.c.version.desc()).limit(1)
+    ).scalar()
     return value or 0
 
 
@@ -225,8 +296,9 @@ def migrate(engine, target=None, log=None):
                 if current_version(connection) >= number:
                     continue
                 step(connection)
-                connection.execute(schema.schema_version.insert().values(
-                    version=number, description=description, applied=time.time()))
+                connection.execute(
+                    schema.schema_version.insert().values(version=number, description=description, applied=time.time())
+                )
             applied.append((number, description))
             if log:
                 log("schema: applied step %d (%s)" % (number, description))
@@ -247,8 +319,10 @@ def _version_checked(connection):
     with connection.begin():
         version = current_version(connection)
     if version > LATEST:
-        raise DatabaseError("the database schema is version %d, newer than this pilotctl knows (%d): "
-                            "upgrade pilotctl" % (version, LATEST))
+        raise DatabaseError(
+            "the database schema is version %d, newer than this pilotctl knows (%d): "
+            "upgrade pilotctl" % (version, LATEST)
+        )
     return version
 
 
@@ -257,6 +331,8 @@ def check_current(engine):
     with engine.connect() as connection:
         version = current_version(connection)
     if version != LATEST:
-        raise DatabaseError("the database schema is version %d, this pilotctl needs %d: run "
-                            "'pilotctl logbook serve' or 'consume' once to migrate it" % (version, LATEST))
+        raise DatabaseError(
+            "the database schema is version %d, this pilotctl needs %d: run "
+            "'pilotctl logbook serve' or 'consume' once to migrate it" % (version, LATEST)
+        )
     return version

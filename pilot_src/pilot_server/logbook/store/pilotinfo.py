@@ -28,8 +28,13 @@ INFO_FIELDS = {
     "queue": ("queue", "queueName"),
     "version": ("version",),
 }
-INFO_LIMITS = {"vo": schema.INFO_LENGTH, "site": schema.INFO_LENGTH, "ce": schema.INFO_LENGTH,
-               "queue": schema.INFO_LENGTH, "version": schema.NAME_LENGTH}
+INFO_LIMITS = {
+    "vo": schema.INFO_LENGTH,
+    "site": schema.INFO_LENGTH,
+    "ce": schema.INFO_LENGTH,
+    "queue": schema.INFO_LENGTH,
+    "version": schema.NAME_LENGTH,
+}
 
 
 def _plain(value):
@@ -54,7 +59,7 @@ def info_from(data):
             for name in names:
                 value = _plain(section.get(name))
                 if value:
-                    found[field] = value[:INFO_LIMITS[field]]
+                    found[field] = value[: INFO_LIMITS[field]]
                     break
             if field in found:
                 break
@@ -71,10 +76,12 @@ def result_from(data):
     failed = _plain(pilot.get("failed_command"))
     reason = pilot.get("reason")
     reason = " ".join(str(reason).split())[:2000] if reason else None
-    return {"exit_code": code,
-            "failed_command": failed[:schema.NAME_LENGTH] if failed else None,
-            "reason": reason,
-            "status": DONE if code == 0 else FAILED}
+    return {
+        "exit_code": code,
+        "failed_command": failed[: schema.NAME_LENGTH] if failed else None,
+        "reason": reason,
+        "status": DONE if code == 0 else FAILED,
+    }
 
 
 def _number(value):
@@ -120,7 +127,7 @@ def command_rows(messages):
     for item in sorted(messages, key=lambda message: message["seq"]):
         data = item.get("data") if isinstance(item.get("data"), dict) else {}
         if item["kind"] == "command" and item.get("status"):
-            row = rows.setdefault(item["source"][:schema.NAME_LENGTH], {})
+            row = rows.setdefault(item["source"][: schema.NAME_LENGTH], {})
             if item["status"] == "started":
                 row.setdefault("status", "running")
                 row["start"] = item["time"]
@@ -129,10 +136,14 @@ def command_rows(messages):
                 _command_end(row, data, item["time"])
         elif item["kind"] == "result" and isinstance(data.get("commands"), list):
             for entry in data["commands"]:
-                if not isinstance(entry, dict) or entry.get("status") not in COMMAND_END \
-                        or not isinstance(entry.get("name"), str) or not entry["name"]:
+                if (
+                    not isinstance(entry, dict)
+                    or entry.get("status") not in COMMAND_END
+                    or not isinstance(entry.get("name"), str)
+                    or not entry["name"]
+                ):
                     continue
-                row = rows.setdefault(entry["name"][:schema.NAME_LENGTH], {})
+                row = rows.setdefault(entry["name"][: schema.NAME_LENGTH], {})
                 row["status"] = entry["status"]
                 start = parse_utc(entry.get("start"))
                 if start is not None:
@@ -155,8 +166,15 @@ def _command_end(row, data, end_time):
 
 def summarise(messages):
     """What a list of (new) messages changes on the pilot row, as a dict of facts."""
-    facts = {"info": {}, "heartbeat_time": None, "result": None, "result_time": None, "db12": None,
-             "first_time": None, "commands": {}}
+    facts = {
+        "info": {},
+        "heartbeat_time": None,
+        "result": None,
+        "result_time": None,
+        "db12": None,
+        "first_time": None,
+        "commands": {},
+    }
     has_commands = False
     for item in messages:
         data = item.get("data")

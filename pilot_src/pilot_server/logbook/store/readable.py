@@ -22,8 +22,20 @@ import math
 from pilot_server.worker import messages as wire
 
 MAX_TIME = wire.MAX_TIME
-TIME_FIELDS = ("time", "received", "first_seen", "last_seen", "last_message_time", "heartbeat_time", "status_time",
-               "result_time", "submitted_time", "running_time", "start", "applied")
+TIME_FIELDS = (
+    "time",
+    "received",
+    "first_seen",
+    "last_seen",
+    "last_message_time",
+    "heartbeat_time",
+    "status_time",
+    "result_time",
+    "submitted_time",
+    "running_time",
+    "start",
+    "applied",
+)
 INTEGER_FIELDS = ("seq", "last_seq", "message_count", "message_bytes", "exit_code", "id")
 NUMBER_FIELDS = ("db12",)
 DURATION_FIELDS = ("duration",)

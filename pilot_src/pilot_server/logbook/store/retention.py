@@ -48,8 +48,7 @@ class Retention(object):
                 raise ValueError("--retention %s is given twice" % vo)
             per_vo[vo] = parse_days(days, "--retention %s" % vo)
         default = DEFAULT_DAYS if default_days is None else parse_days(default_days, "--retention-default")
-        rejected = DEFAULT_REJECTED_DAYS if rejected_days is None else parse_days(rejected_days,
-                                                                                  "--retention-rejected")
+        rejected = DEFAULT_REJECTED_DAYS if rejected_days is None else parse_days(rejected_days, "--retention-rejected")
         return cls(default, per_vo, rejected)
 
     def describe(self):
@@ -93,8 +92,9 @@ def purge(store, retention, now=None, batch=BATCH, dry_run=False, max_batches=No
     for condition, cutoff in _groups(retention, now):
         expired = and_(condition, pilots.c.last_seen < cutoff)
         if dry_run:
-            count, messages = store.read(lambda c: c.execute(
-                select(func.count(), func.sum(pilots.c.message_count)).where(expired)).one())
+            count, messages = store.read(
+                lambda c: c.execute(select(func.count(), func.sum(pilots.c.message_count)).where(expired)).one()
+            )
             totals[0] += count
             totals[1] += int(messages or 0)
             continue

@@ -16,21 +16,19 @@ Migrations 7 and 8 add the failure-reason search's indexes (textsearch.py); they
 database, so they are not declared here.
 """
 
-from sqlalchemy import (BigInteger, Boolean, Column, Double, Index, Integer, MetaData, String, Table, Text,
-                        false)
+from sqlalchemy import BigInteger, Boolean, Column, Double, Index, Integer, MetaData, String, Table, Text, false
 from sqlalchemy.dialects import mysql
 
 STAMP_LENGTH = 128
-NAME_LENGTH = 64       # pilot.messages.MAX_NAME
-INFO_LENGTH = 128      # vo, site, ce, queue
-BODY_KEPT = 4096       # characters of a rejected body that are kept
-REASON_LENGTH = 1000   # a command's failure reason, as kept in ``commands``
+NAME_LENGTH = 64  # pilot.messages.MAX_NAME
+INFO_LENGTH = 128  # vo, site, ce, queue
+BODY_KEPT = 4096  # characters of a rejected body that are kept
+REASON_LENGTH = 1000  # a command's failure reason, as kept in ``commands``
 
 
 def stamp_type():
     # MySQL/MariaDB compare strings case-insensitively by default: stamps are compared exactly
-    return String(STAMP_LENGTH).with_variant(mysql.VARCHAR(STAMP_LENGTH, collation="utf8mb4_bin"),
-                                             "mysql", "mariadb")
+    return String(STAMP_LENGTH).with_variant(mysql.VARCHAR(STAMP_LENGTH, collation="utf8mb4_bin"), "mysql", "mariadb")
 
 
 def exact_text(length):
@@ -46,14 +44,16 @@ def long_text():
 metadata = MetaData()
 
 schema_version = Table(
-    "schema_version", metadata,
+    "schema_version",
+    metadata,
     Column("version", Integer, primary_key=True, autoincrement=False),
     Column("description", String(200), nullable=False),
     Column("applied", Double, nullable=False),
 )
 
 pilots = Table(
-    "pilots", metadata,
+    "pilots",
+    metadata,
     Column("stamp", stamp_type(), primary_key=True),
     Column("first_seen", Double, nullable=False),
     Column("last_seen", Double, nullable=False),
@@ -84,7 +84,8 @@ pilots = Table(
 )
 
 pilot_states = Table(
-    "pilot_states", metadata,
+    "pilot_states",
+    metadata,
     Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
     Column("stamp", stamp_type(), nullable=False),
     Column("state", String(16), nullable=False),
@@ -93,7 +94,8 @@ pilot_states = Table(
 )
 
 commands = Table(
-    "commands", metadata,
+    "commands",
+    metadata,
     Column("stamp", stamp_type(), primary_key=True),
     Column("name", String(NAME_LENGTH), primary_key=True),
     Column("status", String(16), nullable=False),
@@ -104,7 +106,8 @@ commands = Table(
 )
 
 messages = Table(
-    "messages", metadata,
+    "messages",
+    metadata,
     Column("stamp", stamp_type(), primary_key=True),
     Column("seq", BigInteger, primary_key=True, autoincrement=False),
     Column("time", Double, nullable=False),
@@ -120,7 +123,8 @@ messages = Table(
 )
 
 rejected = Table(
-    "rejected", metadata,
+    "rejected",
+    metadata,
     Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
     Column("time", Double, nullable=False),
     Column("origin", String(255), nullable=False),
@@ -131,7 +135,8 @@ rejected = Table(
 
 # added by migration 6: pre-aggregated statistics (aggregates.py)
 stats_buckets = Table(
-    "stats_buckets", metadata,
+    "stats_buckets",
+    metadata,
     Column("grain", String(1), primary_key=True),
     Column("bucket", BigInteger, primary_key=True, autoincrement=False),
     Column("fdim", String(8), primary_key=True),
@@ -152,6 +157,12 @@ Index("ix_pilots_queue_seen", pilots.c.queue, pilots.c.last_seen)
 Index("ix_pilots_version_seen", pilots.c.version, pilots.c.last_seen)
 Index("ix_pilot_states_stamp", pilot_states.c.stamp, pilot_states.c.time)
 # migration 4
-Index("ix_pilots_seen_figures", pilots.c.last_seen, pilots.c.stamp, pilots.c.db12, pilots.c.submitted_time,
-      pilots.c.running_time)
+Index(
+    "ix_pilots_seen_figures",
+    pilots.c.last_seen,
+    pilots.c.stamp,
+    pilots.c.db12,
+    pilots.c.submitted_time,
+    pilots.c.running_time,
+)
 Index("ix_commands_stamp_figures", commands.c.stamp, commands.c.status, commands.c.name, commands.c.duration)

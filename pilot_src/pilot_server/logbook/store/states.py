@@ -23,7 +23,15 @@ messages), ``submitter`` (registration, batch states), ``logbook`` (Lost).
 """
 
 SUBMITTED, WAITING, RUNNING, DONE, FAILED, ABORTED, DELETED, LOST = (
-    "Submitted", "Waiting", "Running", "Done", "Failed", "Aborted", "Deleted", "Lost")
+    "Submitted",
+    "Waiting",
+    "Running",
+    "Done",
+    "Failed",
+    "Aborted",
+    "Deleted",
+    "Lost",
+)
 STATES = (SUBMITTED, WAITING, RUNNING, DONE, FAILED, ABORTED, DELETED, LOST)
 FINAL = (DONE, FAILED, ABORTED, DELETED)
 SUBMITTER_STATES = (SUBMITTED, WAITING, RUNNING, DONE, FAILED, ABORTED, DELETED)
@@ -38,7 +46,10 @@ ALLOWED = {
     WAITING: (RUNNING, DONE, FAILED, ABORTED, DELETED),
     RUNNING: (DONE, FAILED, ABORTED, DELETED, LOST),
     LOST: (RUNNING, DONE, FAILED, ABORTED, DELETED),
-    DONE: (), FAILED: (), ABORTED: (), DELETED: (),
+    DONE: (),
+    FAILED: (),
+    ABORTED: (),
+    DELETED: (),
 }
 
 
@@ -74,8 +85,9 @@ def check_report(current, new):
         return False
     if new in ALLOWED[current]:
         return True
-    raise InvalidTransition("%s -> %s is not allowed%s" % (
-        current, new, " (%s is final)" % current if current in FINAL else ""))
+    raise InvalidTransition(
+        "%s -> %s is not allowed%s" % (current, new, " (%s is final)" % current if current in FINAL else "")
+    )
 
 
 def after_messages(current, result_status=None, result_known=False, current_source=None):

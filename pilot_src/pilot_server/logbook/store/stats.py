@@ -39,9 +39,9 @@ from pilot_server.logbook.store.pilotinfo import COMMAND_END as FINISHED
 
 GROUPS = ("site", "ce", "queue", "version", "vo")
 FILTERS = ("site", "ce", "queue", "version", "vo", "since", "until")
-SAMPLE = 20000           # pilots whose durations, waits and DB12 scores give the percentiles
+SAMPLE = 20000  # pilots whose durations, waits and DB12 scores give the percentiles
 TOP_REASONS = 5
-REASON_ROWS = 5000       # (command, reason) pairs read at most, most frequent first
+REASON_ROWS = 5000  # (command, reason) pairs read at most, most frequent first
 HISTOGRAM_BINS = 10
 FAILED = ("failed", "killed")
 
@@ -66,14 +66,23 @@ class StatsError(ValueError):
 
 
 def compute(store, site=None, ce=None, queue=None, version=None, vo=None, since=None, until=None, group_by=None):
-    filters = {"site": site, "ce": ce, "queue": queue, "version": version, "vo": vo, "since": since,
-               "until": until, "group_by": group_by}
+    filters = {
+        "site": site,
+        "ce": ce,
+        "queue": queue,
+        "version": version,
+        "vo": vo,
+        "since": since,
+        "until": until,
+        "group_by": group_by,
+    }
     if group_by is not None and group_by not in GROUPS:
         raise StatsError("cannot group by %r: one of %s" % (str(group_by)[:40], ", ".join(GROUPS)))
     for name in ("since", "until"):
         value = filters[name]
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
-                                  or not math.isfinite(value)):
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+        ):
             raise StatsError("%s must be epoch seconds" % name)
     for name in GROUPS:
         if filters[name] is not None and not isinstance(filters[name], str):
@@ -90,8 +99,7 @@ def compute_from_rows(store, filters, now=None):
     now = time.time() if now is None else now
     site, ce, queue, version, vo, since, until, group_by = [filters[name] for name in FILTERS + ("group_by",)]
     pilots = schema.pilots
-    where = store.pilot_conditions(now, site=site, ce=ce, queue=queue, version=version, vo=vo, since=since,
-                                   until=until)
+    where = store.pilot_conditions(now, site=site, ce=ce, queue=queue, version=version, vo=vo, since=since, until=until)
     state = states.status_expression(pilots.c.status, pilots.c.last_seen, now, store.lost_after).label("state")
 
     def work(connection):
@@ -114,8 +122,13 @@ def _condition(where):
 def _recent(where):
     """The stamps of the SAMPLE most recently seen matching pilots (a subquery)."""
     pilots = schema.pilots
-    return (select(pilots.c.stamp).where(_condition(where)).order_by(pilots.c.last_seen.desc())
-            .limit(SAMPLE).subquery("recent"))
+    return (
+        select(pilots.c.stamp)
+        .where(_condition(where))
+        .order_by(pilots.c.last_seen.desc())
+        .limit(SAMPLE)
+        .subquery("recent")
+    )
 
 
 def _states(connection, where, state):
@@ -142,6 +155,7 @@ def _groups(connection, where, state, group_by):
 class PilotsFirst(Join):
     """pilots (or a subquery of them) JOIN commands, with SQLite told to loop over the pilots first:
     its planner, without ANALYZE figures, would scan every command row instead."""
+
     inherit_cache = True
 
 
@@ -163,27 +177,46 @@ def _commands(connection, where, recent):
     failed = case((commands.c.status.in_(FAILED), 1), else_=0)
     rows = {}
     for name, count, failures, longest in connection.execute(
-            select(commands.c.name, func.count(), func.sum(failed),
-                   func.max(case((_valid_duration(commands.c.duration), commands.c.duration), else_=None)))
-            .select_from(joined).where(finished).group_by(commands.c.name)):
+        select(
+            commands.c.name,
+            func.count(),
+            func.sum(failed),
+            func.max(case((_valid_duration(commands.c.duration), commands.c.duration), else_=None)),
+        )
+        .select_from(joined)
+        .where(finished)
+        .group_by(commands.c.name)
+    ):
         failures = int(failures or 0)
-        rows[name] = {"name": name, "count": count, "failed": failures,
-                      "failure_rate": round(failures / float(count), 4) if count else 0.0,
-                      "median": None, "p90": None, "max": None, "reasons": [],
-                      "_max": round(longest, 3) if longest is not None else None}
+        rows[name] = {
+            "name": name,
+            "count": count,
+            "failed": failures,
+            "failure_rate": round(failures / float(count), 4) if count else 0.0,
+            "median": None,
+            "p90": None,
+            "max": None,
+            "reasons": [],
+            "_max": round(longest, 3) if longest is not None else None,
+        }
     reason = func.coalesce(commands.c.reason, commands.c.failure_type, commands.c.status)
     for name, text, count in connection.execute(
-            select(commands.c.name, reason, func.count()).select_from(joined)
-            .where(and_(commands.c.status.in_(FAILED), *where)).group_by(commands.c.name, reason)
-            .order_by(func.count().desc()).limit(REASON_ROWS)):
+        select(commands.c.name, reason, func.count())
+        .select_from(joined)
+        .where(and_(commands.c.status.in_(FAILED), *where))
+        .group_by(commands.c.name, reason)
+        .order_by(func.count().desc())
+        .limit(REASON_ROWS)
+    ):
         entry = rows.get(name)
         if entry is not None and len(entry["reasons"]) < TOP_REASONS:
             entry["reasons"].append([text, count])
     durations = {}
     for name, duration in connection.execute(
-            select(commands.c.name, commands.c.duration).select_from(
-                PilotsFirst(recent, commands, recent.c.stamp == commands.c.stamp))
-            .where(and_(commands.c.status.in_(FINISHED), _valid_duration(commands.c.duration)))):
+        select(commands.c.name, commands.c.duration)
+        .select_from(PilotsFirst(recent, commands, recent.c.stamp == commands.c.stamp))
+        .where(and_(commands.c.status.in_(FINISHED), _valid_duration(commands.c.duration)))
+    ):
         durations.setdefault(name, []).append(duration)
     for name, values in durations.items():
         if name in rows:
@@ -198,8 +231,9 @@ def _submit_to_running(connection, where):
     both = and_(_valid_time(pilots.c.submitted_time), _valid_time(pilots.c.running_time), *where)
     wait = pilots.c.running_time - pilots.c.submitted_time
     count, longest = connection.execute(select(func.count(), func.max(wait)).where(both)).one()
-    values = connection.execute(select(wait).where(both).order_by(pilots.c.last_seen.desc())
-                                .limit(SAMPLE)).scalars().all()
+    values = (
+        connection.execute(select(wait).where(both).order_by(pilots.c.last_seen.desc()).limit(SAMPLE)).scalars().all()
+    )
     spread = _spread([max(0.0, value) for value in values])
     spread["max"] = round(max(0.0, longest), 3) if longest is not None else None
     return {"count": count, "median": spread["median"], "p90": spread["p90"], "max": spread["max"]}
@@ -208,13 +242,17 @@ def _submit_to_running(connection, where):
 def _db12(connection, where, kind):
     pilots = schema.pilots
     scored = and_(_valid_db12(pilots.c.db12), *where)
-    count, low, high = connection.execute(select(func.count(), func.min(pilots.c.db12),
-                                                 func.max(pilots.c.db12)).where(scored)).one()
+    count, low, high = connection.execute(
+        select(func.count(), func.min(pilots.c.db12), func.max(pilots.c.db12)).where(scored)
+    ).one()
     result = {"count": count, "median": None, "min": low, "max": high, "histogram": []}
     if not count:
         return result
-    values = connection.execute(select(pilots.c.db12).where(scored).order_by(pilots.c.last_seen.desc())
-                                .limit(SAMPLE)).scalars().all()
+    values = (
+        connection.execute(select(pilots.c.db12).where(scored).order_by(pilots.c.last_seen.desc()).limit(SAMPLE))
+        .scalars()
+        .all()
+    )
     result["median"] = round(statistics.median(values), 3)
     if high <= low:
         result["histogram"] = [[low, high, count]]
@@ -226,8 +264,9 @@ def _db12(connection, where, kind):
     bins = [0] * HISTOGRAM_BINS
     for index, number in connection.execute(select(bucket, func.count()).where(scored).group_by(bucket)):
         bins[min(max(int(index), 0), HISTOGRAM_BINS - 1)] += number
-    result["histogram"] = [[round(low + i * width, 3), round(low + (i + 1) * width, 3), bins[i]]
-                           for i in range(HISTOGRAM_BINS)]
+    result["histogram"] = [
+        [round(low + i * width, 3), round(low + (i + 1) * width, 3), bins[i]] for i in range(HISTOGRAM_BINS)
+    ]
     return result
 
 
@@ -241,6 +280,7 @@ def _spread(values):
 
 
 # -- from the aggregates ---------------------------------------------------------------------------
+
 
 def plan(since, until):
     """How a window [since, until] (None: open) is read: (edges, days, hours).
@@ -261,8 +301,11 @@ def plan(since, until):
     day_first = None if first is None else int(math.ceil(first / float(day))) * day
     day_end = None if end is None else int(math.floor(end / float(day))) * day
     if day_first is None or day_end is None or day_first < day_end:
-        hours = [(low, high) for low, high in ((first, day_first), (day_end, end))
-                 if low is not None and high is not None and low < high]
+        hours = [
+            (low, high)
+            for low, high in ((first, day_first), (day_end, end))
+            if low is not None and high is not None and low < high
+        ]
         return edges, (day_first, day_end), hours
     return edges, None, [(first, end)]
 
@@ -310,8 +353,7 @@ def _aggregated(store, filters, fdim, now):
         for low, high in sorted(splits):
             _lost_in(connection, fdim, fvalue, group_by, low, high, total)
         for low, high, low_included, high_included, sign in parts:
-            _edge(connection, store, fdim, fvalue, group_by, (low, high, low_included, high_included), now, total,
-                  sign)
+            _edge(connection, store, fdim, fvalue, group_by, (low, high, low_included, high_included), now, total, sign)
         return _figures(filters, total, fdim, fvalue)
 
     return store.read(work)
@@ -369,18 +411,25 @@ def _edge(connection, store, fdim, fvalue, group_by, span, now, total, sign=1):
     included), from their rows."""
     pilots, commands = schema.pilots, schema.commands
     low, high, low_included, high_included = span
-    where = [pilots.c.last_seen >= low if low_included else pilots.c.last_seen > low,
-             pilots.c.last_seen <= high if high_included else pilots.c.last_seen < high]
+    where = [
+        pilots.c.last_seen >= low if low_included else pilots.c.last_seen > low,
+        pilots.c.last_seen <= high if high_included else pilots.c.last_seen < high,
+    ]
     if fdim:
         where.append(pilots.c[fdim] == fvalue)
-    found = dict((row["stamp"], (dict(row), [])) for row in connection.execute(
-        select(*[pilots.c[name] for name in aggregates.PILOT_COLUMNS]).where(and_(*where))).mappings())
+    found = dict(
+        (row["stamp"], (dict(row), []))
+        for row in connection.execute(
+            select(*[pilots.c[name] for name in aggregates.PILOT_COLUMNS]).where(and_(*where))
+        ).mappings()
+    )
     if not found:
         return
     for row in connection.execute(
-            select(*[commands.c[name] for name in aggregates.COMMAND_COLUMNS])
-            .select_from(PilotsFirst(pilots, commands, pilots.c.stamp == commands.c.stamp))
-            .where(and_(*where))).mappings():
+        select(*[commands.c[name] for name in aggregates.COMMAND_COLUMNS])
+        .select_from(PilotsFirst(pilots, commands, pilots.c.stamp == commands.c.stamp))
+        .where(and_(*where))
+    ).mappings():
         found[row["stamp"]][1].append(row)
     for pilot, rows in found.values():
         state = states.effective(pilot["status"], pilot["last_seen"], now, store.lost_after)
@@ -411,6 +460,7 @@ def _binned(bins):
             seen += pair[0]
             if seen >= wanted:
                 return _mean(pair)
+
     return {"median": rank(0.5), "p90": rank(0.9), "max": _mean(bins[-1][1])}
 
 
@@ -448,9 +498,13 @@ def _figures(filters, total, fdim, fvalue):
     for name, entry in commands.items():
         if not entry["n"]:
             continue
-        row = {"name": name, "count": entry["n"], "failed": entry["f"],
-               "failure_rate": round(entry["f"] / float(entry["n"]), 4),
-               "reasons": [[reason, -negative] for negative, reason in sorted(reasons.get(name, []))[:TOP_REASONS]]}
+        row = {
+            "name": name,
+            "count": entry["n"],
+            "failed": entry["f"],
+            "failure_rate": round(entry["f"] / float(entry["n"]), 4),
+            "reasons": [[reason, -negative] for negative, reason in sorted(reasons.get(name, []))[:TOP_REASONS]],
+        }
         row.update(_binned(entry["bins"]))
         rows.append(row)
     rows.sort(key=lambda entry: (-entry["count"], entry["name"]))
@@ -467,10 +521,14 @@ def _figures(filters, total, fdim, fvalue):
         if entry["total"]:
             grouped.append(entry)
     grouped.sort(key=lambda entry: (-entry["total"], str(entry["key"])))
-    return {"filters": filters, "states": counts, "groups": grouped, "commands": rows,
-            "submit_to_running": {"count": wait["count"], "median": wait["median"], "p90": wait["p90"],
-                                  "max": wait["max"]},
-            "db12": _db12_binned(total.get("d|n", 0), scores)}
+    return {
+        "filters": filters,
+        "states": counts,
+        "groups": grouped,
+        "commands": rows,
+        "submit_to_running": {"count": wait["count"], "median": wait["median"], "p90": wait["p90"], "max": wait["max"]},
+        "db12": _db12_binned(total.get("d|n", 0), scores),
+    }
 
 
 def _db12_binned(count, scores):
@@ -489,6 +547,7 @@ def _db12_binned(count, scores):
     for _, pair in ordered:
         place = int((_mean(pair) - low) / width)
         bins[min(max(place, 0), HISTOGRAM_BINS - 1)] += pair[0]
-    result["histogram"] = [[round(low + i * width, 3), round(low + (i + 1) * width, 3), bins[i]]
-                           for i in range(HISTOGRAM_BINS)]
+    result["histogram"] = [
+        [round(low + i * width, 3), round(low + (i + 1) * width, 3), bins[i]] for i in range(HISTOGRAM_BINS)
+    ]
     return result

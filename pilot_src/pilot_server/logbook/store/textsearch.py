@@ -68,8 +68,9 @@ def create(connection):
             savepoint.rollback()
             return
         for column in ("reason", "failed_command"):
-            connection.execute(text("CREATE INDEX ix_pilots_%s_trgm ON pilots USING gin (%s gin_trgm_ops)"
-                                    % (column, column)))
+            connection.execute(
+                text("CREATE INDEX ix_pilots_%s_trgm ON pilots USING gin (%s gin_trgm_ops)" % (column, column))
+            )
 
 
 def has_failure_text():
@@ -81,8 +82,12 @@ def has_failure_text():
 def create_failure_index(connection):
     """Schema step 8 (inside its transaction)."""
     if family(connection) in ("sqlite", "postgresql"):
-        connection.execute(text("CREATE INDEX %s ON pilots (last_seen, stamp) "
-                                "WHERE reason IS NOT NULL OR failed_command IS NOT NULL" % FAILURE_INDEX))
+        connection.execute(
+            text(
+                "CREATE INDEX %s ON pilots (last_seen, stamp) "
+                "WHERE reason IS NOT NULL OR failed_command IS NOT NULL" % FAILURE_INDEX
+            )
+        )
 
 
 def conditions(store, wanted, pattern):
@@ -90,9 +95,10 @@ def conditions(store, wanted, pattern):
     reason or the failed command; ``pattern``: its LIKE pattern, escaped with \\), with what lets
     each database use its indexes."""
     pilots = schema.pilots
-    found = [or_(pilots.c.reason.ilike(pattern, escape="\\"),
-                 pilots.c.failed_command.ilike(pattern, escape="\\")),
-             has_failure_text()]
+    found = [
+        or_(pilots.c.reason.ilike(pattern, escape="\\"), pilots.c.failed_command.ilike(pattern, escape="\\")),
+        has_failure_text(),
+    ]
     indexed = sqlite_condition(store, wanted, pattern)
     if indexed is not None:
         found.append(indexed)
@@ -103,10 +109,12 @@ def _common(store, pattern):
     """Whether the newest PROBE_ROWS pilots with a failure text hold PROBE_MATCHES matches: then a
     page is read fastest from ``ix_pilots_failure_seen`` newest first (SQLite's planner would collect
     every FTS5 match and sort them, 0.1 s for a text of 6 % of a million pilots)."""
-    probe = text("SELECT count(*) FROM (SELECT reason, failed_command FROM pilots "
-                 "WHERE reason IS NOT NULL OR failed_command IS NOT NULL ORDER BY last_seen DESC, stamp DESC "
-                 "LIMIT :rows) WHERE lower(reason) LIKE lower(:pattern) ESCAPE '\\' "
-                 "OR lower(failed_command) LIKE lower(:pattern) ESCAPE '\\'")
+    probe = text(
+        "SELECT count(*) FROM (SELECT reason, failed_command FROM pilots "
+        "WHERE reason IS NOT NULL OR failed_command IS NOT NULL ORDER BY last_seen DESC, stamp DESC "
+        "LIMIT :rows) WHERE lower(reason) LIKE lower(:pattern) ESCAPE '\\' "
+        "OR lower(failed_command) LIKE lower(:pattern) ESCAPE '\\'"
+    )
     return store.read(lambda c: c.execute(probe, {"rows": PROBE_ROWS, "pattern": pattern}).scalar()) >= PROBE_MATCHES
 
 
@@ -136,6 +144,9 @@ def sqlite_condition(store, wanted, pattern):
     if not known or _common(store, pattern):
         return None
     phrase = '"%s"' % wanted.replace('"', '""')
-    found = text("SELECT rowid FROM pilots_text WHERE pilots_text MATCH :phrase").bindparams(
-        phrase=phrase).columns(column("rowid"))
+    found = (
+        text("SELECT rowid FROM pilots_text WHERE pilots_text MATCH :phrase")
+        .bindparams(phrase=phrase)
+        .columns(column("rowid"))
+    )
     return literal_column("pilots.rowid").in_(found)

@@ -15,8 +15,31 @@ LABEL_WIDTH = 180
 PLOT_WIDTH = 640
 ROW = 22
 AXIS = 24
-NICE_STEPS = (0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 21600,
-              43200, 86400, 172800, 604800)
+NICE_STEPS = (
+    0.1,
+    0.2,
+    0.5,
+    1,
+    2,
+    5,
+    10,
+    15,
+    30,
+    60,
+    120,
+    300,
+    600,
+    900,
+    1800,
+    3600,
+    7200,
+    14400,
+    21600,
+    43200,
+    86400,
+    172800,
+    604800,
+)
 LABEL_CHARS = 28
 NOTE_CHARS = 48
 
@@ -52,8 +75,17 @@ def _empty(text):
 
 
 def _chart(template, label, width, height, css_class="chart", **context):
-    return views.render(template, label=label, width=width, height=height, css_class=css_class,
-                        label_x=LABEL_WIDTH - 8, plot_x=LABEL_WIDTH, bar_height=ROW - 6, **context)
+    return views.render(
+        template,
+        label=label,
+        width=width,
+        height=height,
+        css_class=css_class,
+        label_x=LABEL_WIDTH - 8,
+        plot_x=LABEL_WIDTH,
+        bar_height=ROW - 6,
+        **context,
+    )
 
 
 def timeline(commands, not_run=(), start=None, end=None):
@@ -67,8 +99,12 @@ def timeline(commands, not_run=(), start=None, end=None):
     span = max(max(ends) - t0 if ends else 0.0, 1e-3)
     rows = []
     for index, entry in enumerate(list(commands) + [{"name": name, "not_run": True} for name in not_run]):
-        row = {"name": entry["name"], "label": entry["name"][:LABEL_CHARS], "y": AXIS + index * ROW + 3,
-               "not_run": bool(entry.get("not_run"))}
+        row = {
+            "name": entry["name"],
+            "label": entry["name"][:LABEL_CHARS],
+            "y": AXIS + index * ROW + 3,
+            "not_run": bool(entry.get("not_run")),
+        }
         rows.append(row)
         if row["not_run"]:
             continue
@@ -82,12 +118,23 @@ def timeline(commands, not_run=(), start=None, end=None):
         note = seconds(entry.get("duration"))
         if kind in ("failed", "killed"):
             note = "\u2716 %s: %s" % (status, (entry.get("reason") or "")[:NOTE_CHARS])
-        row.update(status=status, kind=kind, title=title, note=note,
-                   x=LABEL_WIDTH + PLOT_WIDTH * (entry["start"] - t0) / span,
-                   width=max(PLOT_WIDTH * (entry["end"] - entry["start"]) / span, 2.0))
-    return _chart("chart-timeline.svg", "timeline of the pilot's commands", LABEL_WIDTH + PLOT_WIDTH + 330,
-                  AXIS + ROW * len(rows) + 8, "chart timeline", rows=rows,
-                  axis=_axis(LABEL_WIDTH, PLOT_WIDTH, span, AXIS - 2, ROW * len(rows) + 4))
+        row.update(
+            status=status,
+            kind=kind,
+            title=title,
+            note=note,
+            x=LABEL_WIDTH + PLOT_WIDTH * (entry["start"] - t0) / span,
+            width=max(PLOT_WIDTH * (entry["end"] - entry["start"]) / span, 2.0),
+        )
+    return _chart(
+        "chart-timeline.svg",
+        "timeline of the pilot's commands",
+        LABEL_WIDTH + PLOT_WIDTH + 330,
+        AXIS + ROW * len(rows) + 8,
+        "chart timeline",
+        rows=rows,
+        axis=_axis(LABEL_WIDTH, PLOT_WIDTH, span, AXIS - 2, ROW * len(rows) + 4),
+    )
 
 
 def _legend(keys, y, spacing=None):
@@ -114,14 +161,33 @@ def stacked_states(groups, states, label="pilots per state"):
             if not count:
                 continue
             bar = PLOT_WIDTH * count / top
-            segments.append({"state": state, "x": x, "width": max(bar, 1.0),
-                             "title": "%s: %s %d" % (group.get("key"), state, count)})
+            segments.append(
+                {
+                    "state": state,
+                    "x": x,
+                    "width": max(bar, 1.0),
+                    "title": "%s: %s %d" % (group.get("key"), state, count),
+                }
+            )
             x += bar
-        rows.append({"label": str(group.get("key"))[:LABEL_CHARS], "y": index * ROW + 4, "segments": segments,
-                     "total": group.get("total") or 0, "total_x": x + 4})
+        rows.append(
+            {
+                "label": str(group.get("key"))[:LABEL_CHARS],
+                "y": index * ROW + 4,
+                "segments": segments,
+                "total": group.get("total") or 0,
+                "total_x": x + 4,
+            }
+        )
     height = ROW * len(groups) + 40
-    return _chart("chart-stacked.svg", label, LABEL_WIDTH + PLOT_WIDTH + 80, height + 4, rows=rows,
-                  legend=_legend([(state, state) for state in states], ROW * len(groups) + 20))
+    return _chart(
+        "chart-stacked.svg",
+        label,
+        LABEL_WIDTH + PLOT_WIDTH + 80,
+        height + 4,
+        rows=rows,
+        legend=_legend([(state, state) for state in states], ROW * len(groups) + 20),
+    )
 
 
 def durations(commands):
@@ -133,19 +199,39 @@ def durations(commands):
     height = ROW * len(entries) + AXIS + 30
     rows = []
     for index, entry in enumerate(entries):
-        bars = [{"key": key, "width": max(PLOT_WIDTH * entry[key] / top, 1.0)}
-                for key in ("max", "p90", "median") if entry.get(key) is not None]
-        rows.append({"name": entry["name"], "label": entry["name"][:LABEL_CHARS], "y": AXIS + index * ROW + 3,
-                     "bars": bars, "title": "%s: median %s, p90 %s, max %s (%d runs)" % (
-                         entry["name"], seconds(entry.get("median")), seconds(entry.get("p90")),
-                         seconds(entry["max"]), entry.get("count") or 0),
-                     "note": "%s / %s / %s" % (seconds(entry.get("median")), seconds(entry.get("p90")),
-                                               seconds(entry["max"]))})
-    return _chart("chart-durations.svg", "command durations", LABEL_WIDTH + PLOT_WIDTH + 200, height,
-                  rows=rows, note_x=LABEL_WIDTH + PLOT_WIDTH + 6,
-                  axis=_axis(LABEL_WIDTH, PLOT_WIDTH, top, AXIS - 2, ROW * len(entries) + 4),
-                  legend=_legend((("median", "median"), ("p90", "90th percentile"), ("max", "maximum")),
-                                 height - 14, 140))
+        bars = [
+            {"key": key, "width": max(PLOT_WIDTH * entry[key] / top, 1.0)}
+            for key in ("max", "p90", "median")
+            if entry.get(key) is not None
+        ]
+        rows.append(
+            {
+                "name": entry["name"],
+                "label": entry["name"][:LABEL_CHARS],
+                "y": AXIS + index * ROW + 3,
+                "bars": bars,
+                "title": "%s: median %s, p90 %s, max %s (%d runs)"
+                % (
+                    entry["name"],
+                    seconds(entry.get("median")),
+                    seconds(entry.get("p90")),
+                    seconds(entry["max"]),
+                    entry.get("count") or 0,
+                ),
+                "note": "%s / %s / %s"
+                % (seconds(entry.get("median")), seconds(entry.get("p90")), seconds(entry["max"])),
+            }
+        )
+    return _chart(
+        "chart-durations.svg",
+        "command durations",
+        LABEL_WIDTH + PLOT_WIDTH + 200,
+        height,
+        rows=rows,
+        note_x=LABEL_WIDTH + PLOT_WIDTH + 6,
+        axis=_axis(LABEL_WIDTH, PLOT_WIDTH, top, AXIS - 2, ROW * len(entries) + 4),
+        legend=_legend((("median", "median"), ("p90", "90th percentile"), ("max", "maximum")), height - 14, 140),
+    )
 
 
 def failures(commands):
@@ -158,17 +244,35 @@ def failures(commands):
         rate = entry.get("failure_rate") or 0.0
         reasons = entry.get("reasons") or []
         top_reasons = "; ".join("%s (%d)" % (reason, count) for reason, count in reasons[:3])
-        rows.append({"name": entry["name"], "label": entry["name"][:LABEL_CHARS], "y": AXIS + index * ROW + 3,
-                     "width": max(PLOT_WIDTH * rate, 1.5) if rate > 0 else None,
-                     "title": "%s: %d of %d failed (%.1f%%)%s" % (
-                         entry["name"], entry.get("failed") or 0, entry["count"], rate * 100,
-                         (": " + top_reasons) if top_reasons else ""),
-                     "note": "%.1f%% %s" % (rate * 100, ("- " + reasons[0][0])[:NOTE_CHARS] if reasons else "")})
-    return _chart("chart-failures.svg", "command failure rates", LABEL_WIDTH + PLOT_WIDTH + 300,
-                  ROW * len(entries) + AXIS + 6, rows=rows, note_x=LABEL_WIDTH + PLOT_WIDTH + 6,
-                  plot_width=PLOT_WIDTH,
-                  axis=_axis(LABEL_WIDTH, PLOT_WIDTH, 1.0, AXIS - 2, ROW * len(entries) + 4,
-                             lambda value: "%d%%" % round(value * 100)))
+        rows.append(
+            {
+                "name": entry["name"],
+                "label": entry["name"][:LABEL_CHARS],
+                "y": AXIS + index * ROW + 3,
+                "width": max(PLOT_WIDTH * rate, 1.5) if rate > 0 else None,
+                "title": "%s: %d of %d failed (%.1f%%)%s"
+                % (
+                    entry["name"],
+                    entry.get("failed") or 0,
+                    entry["count"],
+                    rate * 100,
+                    (": " + top_reasons) if top_reasons else "",
+                ),
+                "note": "%.1f%% %s" % (rate * 100, ("- " + reasons[0][0])[:NOTE_CHARS] if reasons else ""),
+            }
+        )
+    return _chart(
+        "chart-failures.svg",
+        "command failure rates",
+        LABEL_WIDTH + PLOT_WIDTH + 300,
+        ROW * len(entries) + AXIS + 6,
+        rows=rows,
+        note_x=LABEL_WIDTH + PLOT_WIDTH + 6,
+        plot_width=PLOT_WIDTH,
+        axis=_axis(
+            LABEL_WIDTH, PLOT_WIDTH, 1.0, AXIS - 2, ROW * len(entries) + 4, lambda value: "%d%%" % round(value * 100)
+        ),
+    )
 
 
 def histogram(bins, label="DB12 scores"):
@@ -183,9 +287,17 @@ def histogram(bins, label="DB12 scores"):
     for index, (low, high, count) in enumerate(bins):
         tall = (base - 20) * count / float(top)
         x = 40 + index * step
-        bars.append({"title": "%s %s-%s: %d" % (label, _short(low), _short(high), count), "x": x + 1,
-                     "y": base - tall, "width": max(step - 2, 1), "height": tall, "centre": x + step / 2,
-                     "tick": _short(low) if len(bins) <= 24 or index % max(1, len(bins) // 12) == 0 else None})
+        bars.append(
+            {
+                "title": "%s %s-%s: %d" % (label, _short(low), _short(high), count),
+                "x": x + 1,
+                "y": base - tall,
+                "width": max(step - 2, 1),
+                "height": tall,
+                "centre": x + step / 2,
+                "tick": _short(low) if len(bins) <= 24 or index % max(1, len(bins) // 12) == 0 else None,
+            }
+        )
     return _chart("chart-histogram.svg", label, width, height, bars=bars, base=base, right=width - 20, top=top)
 
 
@@ -206,7 +318,11 @@ def spread(summary, label):
         row = {"key": key, "y": index * ROW + 4, "width": None}
         if value is not None:
             bar = max(PLOT_WIDTH * value / top, 1.0)
-            row.update(width=bar, note_x=LABEL_WIDTH + bar + 6, text=seconds(value),
-                       title="%s %s: %s" % (label, key, seconds(value)))
+            row.update(
+                width=bar,
+                note_x=LABEL_WIDTH + bar + 6,
+                text=seconds(value),
+                title="%s %s: %s" % (label, key, seconds(value)),
+            )
         rows.append(row)
     return _chart("chart-spread.svg", label, LABEL_WIDTH + PLOT_WIDTH + 120, 3 * ROW + 8, rows=rows)

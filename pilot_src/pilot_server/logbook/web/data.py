@@ -17,8 +17,21 @@ from pilot_server.logbook.store import readable, schema, states, textsearch
 
 STATES = states.STATES
 KNOWN_STATES = STATES
-LIST_COLUMNS = ("stamp", "status", "site", "ce", "queue", "vo", "version", "first_seen", "last_seen",
-                "exit_code", "failed_command", "reason", "message_count")
+LIST_COLUMNS = (
+    "stamp",
+    "status",
+    "site",
+    "ce",
+    "queue",
+    "vo",
+    "version",
+    "first_seen",
+    "last_seen",
+    "exit_code",
+    "failed_command",
+    "reason",
+    "message_count",
+)
 EXACT_FILTERS = ("site", "ce", "queue", "vo", "version", "status")
 
 Page = collections.namedtuple("Page", "rows next_cursor")
@@ -36,16 +49,16 @@ def list_pilots(store, filters, cursor=None, limit=50):
     pilots = schema.pilots
     now = time.time()
     # the state as shown: a silent Running pilot is Lost (states.py)
-    query = select(*[pilots.c[name] for name in LIST_COLUMNS]).where(*store.pilot_conditions(
-        now, **dict((name, filters.get(name)) for name in EXACT_FILTERS + ("since", "until"))))
+    query = select(*[pilots.c[name] for name in LIST_COLUMNS]).where(
+        *store.pilot_conditions(now, **dict((name, filters.get(name)) for name in EXACT_FILTERS + ("since", "until")))
+    )
     if filters.get("reason"):
         query = query.where(*textsearch.conditions(store, filters["reason"], _like_pattern(filters["reason"])))
     if filters.get("stamp"):
         query = query.where(pilots.c.stamp.like(_like_pattern(filters["stamp"], prefix_only=True), escape="\\"))
     if cursor is not None:
         seen, stamp = cursor
-        query = query.where(and_(pilots.c.last_seen <= seen,
-                                 or_(pilots.c.last_seen < seen, pilots.c.stamp < stamp)))
+        query = query.where(and_(pilots.c.last_seen <= seen, or_(pilots.c.last_seen < seen, pilots.c.stamp < stamp)))
     query = query.order_by(pilots.c.last_seen.desc(), pilots.c.stamp.desc()).limit(limit + 1)
     raw = store.read(lambda c: c.execute(query).mappings().all())
     next_cursor = None
@@ -78,15 +91,24 @@ def log_page(store, stamp, after=0, limit=2000, levels=None):
 def structured(store, stamp):
     """The pilot's command and result messages, and its first messages that carry data."""
     messages = schema.messages
-    events = (select(messages).where(and_(messages.c.stamp == stamp, messages.c.kind.in_(("command", "result"))))
-              .order_by(messages.c.seq))
-    described = (select(messages).where(and_(messages.c.stamp == stamp, messages.c.kind == "log",
-                                             messages.c.data.isnot(None)))
-                 .order_by(messages.c.seq).limit(5))
+    events = (
+        select(messages)
+        .where(and_(messages.c.stamp == stamp, messages.c.kind.in_(("command", "result"))))
+        .order_by(messages.c.seq)
+    )
+    described = (
+        select(messages)
+        .where(and_(messages.c.stamp == stamp, messages.c.kind == "log", messages.c.data.isnot(None)))
+        .order_by(messages.c.seq)
+        .limit(5)
+    )
 
     def work(connection):
-        return ([_decode(row) for row in connection.execute(events).mappings().all()],
-                [_decode(row) for row in connection.execute(described).mappings().all()])
+        return (
+            [_decode(row) for row in connection.execute(events).mappings().all()],
+            [_decode(row) for row in connection.execute(described).mappings().all()],
+        )
+
     return store.read(work)
 
 
@@ -107,8 +129,15 @@ def timeline(events, pilot=None):
             continue
         name, status = item["source"], item.get("status")
         if status == "started":
-            entry = {"name": name, "start": item["time"], "end": None, "status": "running", "duration": None,
-                     "reason": None, "failure_type": None}
+            entry = {
+                "name": name,
+                "start": item["time"],
+                "end": None,
+                "status": "running",
+                "duration": None,
+                "reason": None,
+                "failure_type": None,
+            }
             commands.append(entry)
             open_commands[name] = entry
             continue
@@ -118,9 +147,15 @@ def timeline(events, pilot=None):
         if entry is None:
             entry = {"name": name, "start": max(item["time"] - (duration or 0.0), 0.0)}
             commands.append(entry)
-        entry.update({"end": item["time"], "status": status or "ended", "duration": duration,
-                      "reason": readable.text(data.get("reason")),
-                      "failure_type": readable.text(data.get("failure_type"))})
+        entry.update(
+            {
+                "end": item["time"],
+                "status": status or "ended",
+                "duration": duration,
+                "reason": readable.text(data.get("reason")),
+                "failure_type": readable.text(data.get("failure_type")),
+            }
+        )
         if entry["duration"] is None:
             entry["duration"] = entry["end"] - entry["start"]
     last = None
@@ -150,8 +185,9 @@ def parameters(described):
         for key, value in data.items():
             if key == "parameters" and isinstance(value, dict):
                 for name, inner in value.items():
-                    found.setdefault(name, inner.get("value") if isinstance(inner, dict) and "value" in inner
-                                     else inner)
+                    found.setdefault(
+                        name, inner.get("value") if isinstance(inner, dict) and "value" in inner else inner
+                    )
             else:
                 found.setdefault(key, value)
     return found

@@ -40,20 +40,33 @@ from pilot_server.logbook.web.params import BadRequest
 log = logging.getLogger("pilots2.logbook.web")
 
 HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
-STATIC = {"/static/webui.css": ("webui.css", "text/css; charset=utf-8"),
-          "/static/webui.js": ("webui.js", "text/javascript; charset=utf-8")}
+STATIC = {
+    "/static/webui.css": ("webui.css", "text/css; charset=utf-8"),
+    "/static/webui.js": ("webui.js", "text/javascript; charset=utf-8"),
+}
 HTML = "text/html; charset=utf-8"
 SECURITY_HEADERS = (
-    ("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
-                                "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
+    (
+        "Content-Security-Policy",
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    ),
     ("X-Content-Type-Options", "nosniff"),
     ("X-Frame-Options", "DENY"),
     ("Referrer-Policy", "same-origin"),
 )
 FORM_PATHS = ("/login", "/logout")
 LOG_PAGE = 2000
-TITLES = {400: "Bad request", 401: "Not logged in", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
-          413: "Too large", 503: "Unavailable", 500: "Internal error"}
+TITLES = {
+    400: "Bad request",
+    401: "Not logged in",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    413: "Too large",
+    503: "Unavailable",
+    500: "Internal error",
+}
 
 _lock = threading.Lock()
 _files = {}
@@ -69,9 +82,11 @@ def _asset(name):
 
 # -- answers ---------------------------------------------------------------------------------------
 
+
 def answer(status, body, content_type=HTML, headers=(), cache="no-store", close=False):
-    return Response(status, body, content_type, [("Cache-Control", cache)] + list(SECURITY_HEADERS) + list(headers),
-                    close)
+    return Response(
+        status, body, content_type, [("Cache-Control", cache)] + list(SECURITY_HEADERS) + list(headers), close
+    )
 
 
 def sessions_of(app):
@@ -109,6 +124,7 @@ def _wants_html(request):
 
 # -- who is asking -------------------------------------------------------------------------------
 
+
 def reader(request):
     """A description of the administrator reading (for the page), or Refused(401/403)."""
     cookie = websession.cookie_value(request.headers.get("Cookie"))
@@ -135,6 +151,7 @@ def _safe_next(target):
 
 # -- the answer to a request ----------------------------------------------------------------------
 
+
 def respond(request):
     """The Response to a GET (HEAD) or POST of the web page; never raises."""
     posting = request.method == "POST"
@@ -158,7 +175,7 @@ def _get(request):
     route = routes.get(request.path)
     stamp = None
     if route is None and request.path.startswith("/pilot/"):
-        stamp = unquote(request.path[len("/pilot/"):])
+        stamp = unquote(request.path[len("/pilot/") :])
     elif route is None:
         return error(404, "no such page: %s" % request.path[:100])
     try:
@@ -166,8 +183,11 @@ def _get(request):
     except Refused as refused:
         if refused.status == 401 and not request.headers.get("Authorization") and _wants_html(request):
             return redirect("/login?" + urlencode({"next": request.target}))
-        return error(refused.status, str(refused), headers=[("WWW-Authenticate", 'Bearer realm="pilots2 logbook"')]
-                     if refused.status == 401 else ())
+        return error(
+            refused.status,
+            str(refused),
+            headers=[("WWW-Authenticate", 'Bearer realm="pilots2 logbook"')] if refused.status == 401 else (),
+        )
     try:
         if stamp is not None:
             return pilot_page(request, who, stamp)
@@ -190,6 +210,7 @@ def _post(request):
 
 
 # -- login -----------------------------------------------------------------------------------------
+
 
 def _login_form(target, problem=None, status=200):
     return page("login.html", status, title="Log in", page="login", target=target, problem=problem)
@@ -222,8 +243,11 @@ def login_post(request, body):
             identity = request.app.access.authenticate(bearer=token)
             request.app.access.may_read(identity)
         except Refused as refused:
-            problem = ("this is not an administrator token" if refused.status == 403
-                       else "the token was not accepted: %s" % refused)
+            problem = (
+                "this is not an administrator token"
+                if refused.status == 403
+                else "the token was not accepted: %s" % refused
+            )
     if problem:
         log.info("web login refused from %s", request.client)  # never the token
         return _login_form(target, problem, 401)
@@ -235,6 +259,7 @@ def login_post(request, body):
 
 # -- the list ------------------------------------------------------------------------------------------
 
+
 def list_page(request, who):
     filters, cursor, limit, params = webparams.list_filters(request.query)
     found = webdata.list_pilots(request.app.store, filters, cursor, limit)
@@ -243,14 +268,25 @@ def list_page(request, who):
     following = None
     if found.next_cursor is not None:
         following = urlencode(dict(kept, cursor=webparams.cursor_text(found.next_cursor)))
-    return page("list.html", title="Pilots", page="list", who=who, current="list", params=params, rows=rows,
-                states=webdata.KNOWN_STATES, state=filters.get("status"),
-                page_sizes=[str(size) for size in webparams.PAGE_SIZES],
-                limit=str(limit) if "limit" in params else "",
-                first_page=urlencode(kept) if cursor is not None else None, next_page=following)
+    return page(
+        "list.html",
+        title="Pilots",
+        page="list",
+        who=who,
+        current="list",
+        params=params,
+        rows=rows,
+        states=webdata.KNOWN_STATES,
+        state=filters.get("status"),
+        page_sizes=[str(size) for size in webparams.PAGE_SIZES],
+        limit=str(limit) if "limit" in params else "",
+        first_page=urlencode(kept) if cursor is not None else None,
+        next_page=following,
+    )
 
 
 # -- a pilot --------------------------------------------------------------------------------------------
+
 
 def _utc_or_none(when):
     return None if when is None else views.utc(when, "%Y-%m-%d %H:%M:%S UTC")
@@ -281,36 +317,64 @@ def pilot_page(request, who, stamp):
     messages, more = webdata.log_page(store, stamp, after, LOG_PAGE, levels)
 
     summary = [
-        ("state", pilot.get("status")), ("site", pilot.get("site")), ("CE", pilot.get("ce")),
-        ("queue", pilot.get("queue")), ("VO", pilot.get("vo")), ("version", pilot.get("version")),
-        ("submitted", _utc_or_none(pilot.get("submitted_time"))), ("first seen", _utc_or_none(pilot.get("first_seen"))),
+        ("state", pilot.get("status")),
+        ("site", pilot.get("site")),
+        ("CE", pilot.get("ce")),
+        ("queue", pilot.get("queue")),
+        ("VO", pilot.get("vo")),
+        ("version", pilot.get("version")),
+        ("submitted", _utc_or_none(pilot.get("submitted_time"))),
+        ("first seen", _utc_or_none(pilot.get("first_seen"))),
         ("last seen", _utc_or_none(pilot.get("last_seen"))),
         ("last heartbeat", _utc_or_none(pilot.get("heartbeat_time"))),
-        ("messages", pilot.get("message_count")), ("exit code", pilot.get("exit_code")),
-        ("failed command", pilot.get("failed_command")), ("reason", pilot.get("reason"))]
-    starts = [item["time"] for item in messages[:1] if item["time"] is not None and after == 0] + \
-        [entry["start"] for entry in commands]
+        ("messages", pilot.get("message_count")),
+        ("exit code", pilot.get("exit_code")),
+        ("failed command", pilot.get("failed_command")),
+        ("reason", pilot.get("reason")),
+    ]
+    starts = [item["time"] for item in messages[:1] if item["time"] is not None and after == 0] + [
+        entry["start"] for entry in commands
+    ]
     start = min(starts) if starts else None
     outcome = None
     if result:
-        outcome = {"pilot": sorted((result.get("pilot") if isinstance(result.get("pilot"), dict) else {}).items()),
-                   "usage": sorted(result["usage"].items()) if isinstance(result.get("usage"), dict) else None}
+        outcome = {
+            "pilot": sorted((result.get("pilot") if isinstance(result.get("pilot"), dict) else {}).items()),
+            "usage": sorted(result["usage"].items()) if isinstance(result.get("usage"), dict) else None,
+        }
     base = "/pilot/%s" % quote(stamp, safe="")
     chosen = {"levels": params["levels"]} if levels else {}
     following = None
     if more is not None:
         following = "%s?%s" % (base, urlencode(dict({"after": more}, **chosen)))
-    return page("pilot.html", title="Pilot %s" % stamp, page="pilot", who=who, current="list", stamp=stamp,
-                pilot=pilot, summary=summary, timeline=webcharts.timeline(commands, not_run, start=start),
-                commands=commands, not_run=not_run, history=store.states(stamp), result=outcome,
-                parameters=list(webdata.parameters(described).items()),
-                levels=[{"name": level, "checked": not (levels and level not in levels)} for level in wire.LEVELS],
-                levels_value=",".join(sorted(levels) if levels else wire.LEVELS), after=after,
-                lines=_log_lines(messages), log_page=LOG_PAGE, more=following, base=base,
-                from_start=base + ("?" + urlencode(chosen) if chosen else "") if after else None)
+    return page(
+        "pilot.html",
+        title="Pilot %s" % stamp,
+        page="pilot",
+        who=who,
+        current="list",
+        stamp=stamp,
+        pilot=pilot,
+        summary=summary,
+        timeline=webcharts.timeline(commands, not_run, start=start),
+        commands=commands,
+        not_run=not_run,
+        history=store.states(stamp),
+        result=outcome,
+        parameters=list(webdata.parameters(described).items()),
+        levels=[{"name": level, "checked": not (levels and level not in levels)} for level in wire.LEVELS],
+        levels_value=",".join(sorted(levels) if levels else wire.LEVELS),
+        after=after,
+        lines=_log_lines(messages),
+        log_page=LOG_PAGE,
+        more=following,
+        base=base,
+        from_start=base + ("?" + urlencode(chosen) if chosen else "") if after else None,
+    )
 
 
 # -- statistics --------------------------------------------------------------------------------------------
+
 
 def stats_page(request, who):
     filters, params = webparams.stats_filters(request.query)
@@ -323,16 +387,30 @@ def stats_page(request, who):
     commands = figures.get("commands") or []
     submit = figures.get("submit_to_running") or {}
     db12 = figures.get("db12") or {}
-    charts = {"states": webcharts.stacked_states(figures.get("groups") or [], states),
-              "durations": webcharts.durations(commands), "failures": webcharts.failures(commands),
-              "submit": webcharts.spread(submit, "submission to running"),
-              "db12": webcharts.histogram(db12.get("histogram") or [], "DB12")}
-    return page("stats.html", title="Statistics", page="stats", who=who, current="stats", params=params,
-                groups=webparams.GROUPS, group_by=filters["group_by"],
-                cards=[(state, counts.get(state) or 0) for state in states],
-                reasons=[(entry["name"], reason, count) for entry in commands
-                         for reason, count in (entry.get("reasons") or [])[:5]],
-                submitted=submit.get("count", 0), db12=db12, charts=charts)
+    charts = {
+        "states": webcharts.stacked_states(figures.get("groups") or [], states),
+        "durations": webcharts.durations(commands),
+        "failures": webcharts.failures(commands),
+        "submit": webcharts.spread(submit, "submission to running"),
+        "db12": webcharts.histogram(db12.get("histogram") or [], "DB12"),
+    }
+    return page(
+        "stats.html",
+        title="Statistics",
+        page="stats",
+        who=who,
+        current="stats",
+        params=params,
+        groups=webparams.GROUPS,
+        group_by=filters["group_by"],
+        cards=[(state, counts.get(state) or 0) for state in states],
+        reasons=[
+            (entry["name"], reason, count) for entry in commands for reason, count in (entry.get("reasons") or [])[:5]
+        ],
+        submitted=submit.get("count", 0),
+        db12=db12,
+        charts=charts,
+    )
 
 
 # -- entry points (from the front: receive/routes.py) -----------------------------------------------

@@ -12,8 +12,7 @@ PAGE_SIZES = (25, 50, 100, 200, 500)
 DEFAULT_PAGE = 50
 TEXT_LIMIT = 128
 REASON_LIMIT = 200
-LIST_PARAMS = ("site", "ce", "queue", "vo", "version", "state", "since", "until", "reason", "stamp", "cursor",
-               "limit")
+LIST_PARAMS = ("site", "ce", "queue", "vo", "version", "state", "since", "until", "reason", "stamp", "cursor", "limit")
 STATS_PARAMS = ("site", "ce", "queue", "vo", "version", "since", "until", "group_by")
 PILOT_PARAMS = ("after", "levels")
 GROUPS = stats.GROUPS

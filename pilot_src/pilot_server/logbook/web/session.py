@@ -114,7 +114,11 @@ class Sessions(object):
 
     def set_cookie(self, value, secure):
         return "%s=%s; Path=/; Max-Age=%d; HttpOnly; SameSite=Strict%s" % (
-            COOKIE, value, self.lifetime, "; Secure" if secure else "")
+            COOKIE,
+            value,
+            self.lifetime,
+            "; Secure" if secure else "",
+        )
 
     @staticmethod
     def clear_cookie(secure):

@@ -109,12 +109,23 @@ class JobAgent(object):
         self.workdir = cfg.get_option("/Resources/Computing/CEDefaults/WorkingDirectory") or os.getcwd()
         self.processors = cfg.get_number("/Resources/Computing/CEDefaults/NumberOfProcessors", 1, int)
         self.drain_file = os.environ.get("FAKE_DIRAC_DRAIN_FILE", DRAIN_FILE)
-        self.log.info("Options", "MaxCycles=%s PollingTime=%s FillingModeFlag=%s StopOnApplicationFailure=%s "
-                      "StopAfterFailedMatches=%s MinimumTimeLeft=%s CEType=%s" % (
-                          self.max_cycles, self.polling, self.filling, self.stop_on_failure,
-                          self.stop_after_failed, self.minimum_time_left, local_ce))
-        self.log.info("Initial CPU work left", "%s HS06s (CPUNormalizationFactor %s)" % (
-            self.init_time_left, self.cpu_factor))
+        self.log.info(
+            "Options",
+            "MaxCycles=%s PollingTime=%s FillingModeFlag=%s StopOnApplicationFailure=%s "
+            "StopAfterFailedMatches=%s MinimumTimeLeft=%s CEType=%s"
+            % (
+                self.max_cycles,
+                self.polling,
+                self.filling,
+                self.stop_on_failure,
+                self.stop_after_failed,
+                self.minimum_time_left,
+                local_ce,
+            ),
+        )
+        self.log.info(
+            "Initial CPU work left", "%s HS06s (CPUNormalizationFactor %s)" % (self.init_time_left, self.cpu_factor)
+        )
         return None
 
     # -- signals -----------------------------------------------------------
@@ -139,6 +150,7 @@ class JobAgent(object):
                         os.killpg(payload.pid, signal.SIGKILL)
                     except OSError:
                         pass
+
             timer = threading.Timer(grace, escalate)
             timer.daemon = True
             timer.start()
@@ -226,7 +238,8 @@ class JobAgent(object):
         job, issue = None, None
         if not self.server or not os.path.isdir(self.server):
             issue = "Cannot contact the Matcher: no reachable file:// configuration server (%s)" % (
-                self.cfg.get_option("/DIRAC/Configuration/Servers"))
+                self.cfg.get_option("/DIRAC/Configuration/Servers")
+            )
         else:
             try:
                 job = server.claim_job(self.server, ce)
@@ -248,8 +261,11 @@ class JobAgent(object):
             return
         self.match_failed = 0
         job_id = job.get("JobID")
-        self.log.info("Received", "JobID=%s, JobType=%s, OwnerDN=%s, JobGroup=%s" % (
-            job_id, job.get("JobType", "Unknown"), job.get("OwnerDN", ""), job.get("OwnerGroup", "")))
+        self.log.info(
+            "Received",
+            "JobID=%s, JobType=%s, OwnerDN=%s, JobGroup=%s"
+            % (job_id, job.get("JobType", "Unknown"), job.get("OwnerDN", ""), job.get("OwnerGroup", "")),
+        )
         self.job_count += 1
         result = self.run_payload(job)
         server.finish_job(self.server, job, result)
@@ -270,32 +286,55 @@ class JobAgent(object):
         if not os.path.isdir(workdir):
             os.makedirs(workdir)
         env = dict(os.environ)
-        env.update({
-            "DIRACJOBID": job_id,
-            "JOBID": job_id,
-            "DIRACSITE": self.site,
-            "DIRAC_JOB_PROCESSORS": str(job.get("NumberOfProcessors", 1)),
-        })
+        env.update(
+            {
+                "DIRACJOBID": job_id,
+                "JOBID": job_id,
+                "DIRACSITE": self.site,
+                "DIRAC_JOB_PROCESSORS": str(job.get("NumberOfProcessors", 1)),
+            }
+        )
         for key, value in (job.get("Environment") or {}).items():
             env[str(key)] = str(value)
         command = [str(job.get("Executable", "/bin/true"))] + [str(a) for a in job.get("Arguments") or []]
         self.log.info("Submitting JobWrapper", "%s to %sCE" % ("Wrapper_%s" % job_id, self.ce_type))
         result = {
-            "Site": self.site, "GridCE": self.grid_ce, "CEQueue": self.queue, "CEType": self.ce_type,
-            "PilotStamp": self.stamp, "PilotReference": self.pilot_reference,
-            "Host": socket.gethostname(), "WorkingDirectory": workdir, "StartTime": server.now(),
+            "Site": self.site,
+            "GridCE": self.grid_ce,
+            "CEQueue": self.queue,
+            "CEType": self.ce_type,
+            "PilotStamp": self.stamp,
+            "PilotReference": self.pilot_reference,
+            "Host": socket.gethostname(),
+            "WorkingDirectory": workdir,
+            "StartTime": server.now(),
             "Release": _release.VERSION,
         }
         output = bytearray()
         out = getattr(sys.stdout, "buffer", None)
         sys.stdout.flush()
         try:
-            proc = subprocess.Popen(command, cwd=workdir, env=env, stdin=subprocess.DEVNULL,
-                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+            proc = subprocess.Popen(
+                command,
+                cwd=workdir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         except OSError as exc:
             self.log.error("Error in DIRAC JobWrapper or inner CE execution:", "%s: %s" % (command[0], exc))
-            result.update({"ExitCode": 127, "Status": "Failed", "MinorStatus": "Application not found",
-                           "Output": str(exc), "EndTime": server.now(), "BatchID": None})
+            result.update(
+                {
+                    "ExitCode": 127,
+                    "Status": "Failed",
+                    "MinorStatus": "Application not found",
+                    "Output": str(exc),
+                    "EndTime": server.now(),
+                    "BatchID": None,
+                }
+            )
             return result
         self.payload = proc
         result["BatchID"] = proc.pid
@@ -309,7 +348,7 @@ class JobAgent(object):
                 sys.stdout.write(line.decode("utf-8", "replace"))
                 sys.stdout.flush()
             if len(output) < MAX_OUTPUT:
-                output.extend(line[:MAX_OUTPUT - len(output)])
+                output.extend(line[: MAX_OUTPUT - len(output)])
         proc.stdout.close()
         rc = proc.wait()
         self.payload = None
@@ -319,8 +358,15 @@ class JobAgent(object):
             status, minor = "Done", "Execution Complete"
         else:
             status, minor = "Failed", "Application Finished With Errors"
-        result.update({"ExitCode": rc, "Status": status, "MinorStatus": minor,
-                       "Output": output.decode("utf-8", "replace"), "EndTime": server.now()})
+        result.update(
+            {
+                "ExitCode": rc,
+                "Status": status,
+                "MinorStatus": minor,
+                "Output": output.decode("utf-8", "replace"),
+                "EndTime": server.now(),
+            }
+        )
         return result
 
     # -- end -----------------------------------------------------------------
@@ -330,8 +376,10 @@ class JobAgent(object):
         ref = self.pilot_reference if self.pilot_reference != "Unknown" else None
         f, record = server.find_pilot(self.server, reference=ref, stamp=self.stamp or None)
         if record is None:
-            self.log.warn("Issue setting the pilot status",
-                          "pilot %s not registered (test double creates the record)" % (ref or self.stamp))
+            self.log.warn(
+                "Issue setting the pilot status",
+                "pilot %s not registered (test double creates the record)" % (ref or self.stamp),
+            )
             f, record = server.add_pilot(self.server, ref or "Unknown", "", "Unknown", self.stamp or ref)
         return f, record
 
@@ -340,17 +388,32 @@ class JobAgent(object):
         if record is None:
             self.log.warn("Issue setting the pilot status", "no reachable file:// configuration server")
             return
-        server.set_pilot(f, record, "Done", source="Report from JobAgent", GridCE=self.grid_ce,
-                         Queue=self.queue, DestinationSite=self.site, Jobs=self.job_count,
-                         StopReason=self.stopping or "MaxCycles reached")
+        server.set_pilot(
+            f,
+            record,
+            "Done",
+            source="Report from JobAgent",
+            GridCE=self.grid_ce,
+            Queue=self.queue,
+            DestinationSite=self.site,
+            Jobs=self.job_count,
+            StopReason=self.stopping or "MaxCycles reached",
+        )
 
     def stopped_by_signal(self):
         signum = self.signalled
         self.log.warn("Received signal %d" % signum, "stopping the JobAgent, pilot left as it is (not finalized)")
         f, record = self.pilot_record()
         if record is not None:
-            server.set_pilot(f, record, None, Stopped=True, StopSignal=signum,
-                             StopReason="JobAgent killed by signal %d" % signum, StopTime=server.now())
+            server.set_pilot(
+                f,
+                record,
+                None,
+                Stopped=True,
+                StopSignal=signum,
+                StopReason="JobAgent killed by signal %d" % signum,
+                StopTime=server.now(),
+            )
         sys.stdout.flush()
         signal.signal(signum, signal.SIG_DFL)
         os.kill(os.getpid(), signum)
@@ -381,8 +444,9 @@ class JobAgent(object):
 
 
 def main(argv=None):
-    s = Script("dirac-agent", description="\n  Start a DIRAC agent\n", component_type="agent",
-               mandatory=["/DIRAC/Setup"])
+    s = Script(
+        "dirac-agent", description="\n  Start a DIRAC agent\n", component_type="agent", mandatory=["/DIRAC/Setup"]
+    )
     s.section_hook = lambda args: agent_section(args[0]) if args else "/"
     s.parse(argv, ignore_errors=False)
     if not s.positional:
@@ -400,8 +464,10 @@ def main(argv=None):
     log.info("Starting %s (DIRAC test double %s%s)" % (name, _release.PROJECT, _release.VERSION))
     log.verbose("Agent section", s.agent_section)
     if name != AGENT:
-        log.error("Error while loading agent module", "Can't load agent %s in root modules: the test double "
-                  "only provides %s" % (name, AGENT))
+        log.error(
+            "Error while loading agent module",
+            "Can't load agent %s in root modules: the test double only provides %s" % (name, AGENT),
+        )
         return 2
     missing = [" or ".join(alts) for alts in REQUIRED if all(s.cfg.get_option(p) is None for p in alts)]
     if missing:

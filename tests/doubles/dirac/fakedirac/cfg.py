@@ -91,7 +91,7 @@ class CFG(object):
                     pending = ""
                     comment = ""
                     break
-                elif line[index:index + 2] == "+=":
+                elif line[index : index + 2] == "+=":
                     fields = line.split("+=")
                     current._append_local(fields[0].strip(), "+=".join(fields[1:]).strip())
                     pending = ""

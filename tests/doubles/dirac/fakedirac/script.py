@@ -107,8 +107,7 @@ class Logger(object):
 class Script(object):
     """One DIRAC command: its switches, its configuration, its logger."""
 
-    def __init__(self, name, description="", arguments=None, component_type="script",
-                 section=None, mandatory=None):
+    def __init__(self, name, description="", arguments=None, component_type="script", section=None, mandatory=None):
         self.name = name
         self.description = description
         # [(name, help, mandatory)]
@@ -203,8 +202,9 @@ class Script(object):
             lines.append("\nArguments:")
             width = max(len(a[0]) for a in self.arguments)
             for arg, help_text, mandatory in self.arguments:
-                lines.append("  %s:%s  %s%s" % (arg, " " * (width - len(arg)), help_text,
-                                               "" if mandatory else " (optional)"))
+                lines.append(
+                    "  %s:%s  %s%s" % (arg, " " * (width - len(arg)), help_text, "" if mandatory else " (optional)")
+                )
         lines.append("")
         return lines
 
@@ -244,7 +244,8 @@ class Script(object):
                     "WARNING: Parsing of '.cfg' files as command line arguments is changing!\n"
                     "          Set the environment variable 'export DIRAC_NO_CFG=1' to pass the file as a positional\n"
                     "          argument (this will become the default).\n"
-                    "          To modify the local configuration use '--cfg <configfile>' instead.")
+                    "          To modify the local configuration use '--cfg <configfile>' instead."
+                )
         if self.section_hook:
             self.section = self.section_hook(self.positional)
         mandatory_args = [a for a in self.arguments if a[2]]

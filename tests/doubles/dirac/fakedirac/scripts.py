@@ -138,6 +138,7 @@ def _wrap(func):
     def callback(value):
         func(value)
         return None
+
     return callback
 
 
@@ -161,8 +162,12 @@ def dirac_configure(argv=None):
     reg("v", "UseVersionsDir", "Use versions directory", _wrap(p.set_use_versions_dir))
     reg("A:", "Architecture=", "Configure /Architecture=<architecture>", _wrap(p.set_architecture))
     reg("L:", "LocalSE=", "Configure LocalSite/LocalSE=<localse>", _wrap(p.set_local_se))
-    reg("F", "ForceUpdate", "Force Update of cfg file (i.e. dirac.cfg) (otherwise nothing happens if dirac.cfg "
-        "already exists)", _wrap(p.force_update))
+    reg(
+        "F",
+        "ForceUpdate",
+        "Force Update of cfg file (i.e. dirac.cfg) (otherwise nothing happens if dirac.cfg already exists)",
+        _wrap(p.force_update),
+    )
     reg("O:", "output=", "output configuration file", _wrap(p.set_output))
     s.parse(argv, ignore_errors=True)
     log = s.log
@@ -218,8 +223,11 @@ def dirac_configure(argv=None):
     # Stricter than DIRAC (which fails later, when it contacts the CS): both are mandatory.
     setup = cfg.get_option("/DIRAC/Setup")
     servers = cfg.get_option("/DIRAC/Configuration/Servers")
-    missing = [name for name, value in (("Setup (-S)", setup),
-                                        ("ConfigurationServer (-C) or gateway (-W)", servers)) if not value]
+    missing = [
+        name
+        for name, value in (("Setup (-S)", setup), ("ConfigurationServer (-C) or gateway (-W)", servers))
+        if not value
+    ]
     if missing:
         log.error("Missing mandatory option", ", ".join(missing))
         log.error("Setup and ConfigurationServer(Gateway) are mandatory options")
@@ -344,8 +352,10 @@ def platform_string():
 def dirac_platform(argv=None):
     s = Script("dirac-platform", description="\n  Linux_x86_64_glibc-2.17 because of the platform of the node\n")
     s.parse(argv, ignore_errors=True)
-    s.log.debug("Platform module:", "system=%s machine=%s libc=%s" % (
-        platform.system(), platform.machine(), "-".join(platform.libc_ver())))
+    s.log.debug(
+        "Platform module:",
+        "system=%s machine=%s libc=%s" % (platform.system(), platform.machine(), "-".join(platform.libc_ver())),
+    )
     print(platform_string())
     return _exit(0)
 
@@ -375,10 +385,16 @@ def dirac_admin_add_pilot(argv=None):
         state["status"] = value
         return None
 
-    s = Script("dirac-admin-add-pilot",
-               description="\n  Add a PilotReference in PilotAgentsDB, and update its status.\n",
-               arguments=[("pilotRef", "pilot reference", True), ("VO", "VO, or pilot owner group", True),
-                          ("gridType", "grid type", True), ("pilotStamp", "DIRAC pilot stamp", True)])
+    s = Script(
+        "dirac-admin-add-pilot",
+        description="\n  Add a PilotReference in PilotAgentsDB, and update its status.\n",
+        arguments=[
+            ("pilotRef", "pilot reference", True),
+            ("VO", "VO, or pilot owner group", True),
+            ("gridType", "grid type", True),
+            ("pilotStamp", "DIRAC pilot stamp", True),
+        ],
+    )
     s.register("", "status=", "sets the pilot status", set_status)
     ref, vo, grid_type, stamp = s.parse(argv, ignore_errors=False)[:4]
     log = s.log
@@ -404,7 +420,9 @@ def _site_ce_queue_switches(s, holder, site_long="Site=", ce_long="Name=", queue
         def callback(value):
             holder[key] = value
             return None
+
         return callback
+
     s.register("N:", ce_long, "Computing Element Name (Mandatory)", setter("ce"))
     s.register("S:", site_long, "Site Name (Mandatory)", setter("site"))
     s.register("Q:", queue_long, "Queue Name (Mandatory)", setter("queue"))
@@ -423,8 +441,11 @@ def dirac_resource_get_parameters(argv=None):
     # DIRAC scripts often print warnings before the result (Pilot#110, #160): the
     # double always does, so that callers must take the last line.
     _warning_line("Framework", "Running without remote configuration: the CS is a local directory (test double)")
-    _warning_line("ConfigurationSystem", "/Resources/Sites/%s: CE %s queue %s read from resources.json" % (
-        holder["site"] or "?", holder["ce"] or "?", holder["queue"] or "?"))
+    _warning_line(
+        "ConfigurationSystem",
+        "/Resources/Sites/%s: CE %s queue %s read from resources.json"
+        % (holder["site"] or "?", holder["ce"] or "?", holder["queue"] or "?"),
+    )
     where = server_dir(s.cfg)
     if not where:
         s.log.error("Could not retrieve resource parameters", ": no file:// configuration server in the cfg")
@@ -432,10 +453,14 @@ def dirac_resource_get_parameters(argv=None):
     if not os.path.isdir(where):
         # DIRAC's refresher when no configuration server answers; the script then fails on the
         # CE's section, which it could not read
-        _warning_line("ConfigurationSystem", "Can't update from server Error while updating from file://%s: "
-                      "[Errno 2] No such file or directory" % where)
-        s.log.error("Could not retrieve resource parameters", ": Path /Resources/Sites/%s/CEs/%s does not exist or "
-                    "it's not a section" % (holder["site"], holder["ce"]))
+        _warning_line(
+            "ConfigurationSystem",
+            "Can't update from server Error while updating from file://%s: [Errno 2] No such file or directory" % where,
+        )
+        s.log.error(
+            "Could not retrieve resource parameters",
+            ": Path /Resources/Sites/%s/CEs/%s does not exist or it's not a section" % (holder["site"], holder["ce"]),
+        )
         return _exit(1)
     params, error = server.get_queue(where, holder["ce"], holder["queue"])
     if error:
@@ -461,8 +486,9 @@ def _mem_total_mb():
 
 def dirac_wms_get_wn_parameters(argv=None):
     holder = {"ce": "", "site": "", "queue": ""}
-    s = Script("dirac-wms-get-wn-parameters",
-               description="\n  Determine number of processors and memory for the worker node\n")
+    s = Script(
+        "dirac-wms-get-wn-parameters", description="\n  Determine number of processors and memory for the worker node\n"
+    )
     _site_ce_queue_switches(s, holder)
     s.parse(argv, ignore_errors=True)
     log = s.log
@@ -521,9 +547,10 @@ def _mini_db12(draws=100000):
 
 
 def dirac_wms_cpu_normalization(argv=None):
-    s = Script("dirac-wms-cpu-normalization",
-               description="\n  Determine Normalization for current CPU. The main users of this script are the "
-                           "pilot jobs.\n")
+    s = Script(
+        "dirac-wms-cpu-normalization",
+        description="\n  Determine Normalization for current CPU. The main users of this script are the pilot jobs.\n",
+    )
     s.register("U", "Update", "Update dirac.cfg with the resulting value")
     s.register("R:", "Reconfig=", "Update given configuration file with the resulting value")
     s.register("N:", "NumberOfProcessors=", "Run n copies of the benchmark")
@@ -591,8 +618,9 @@ def dirac_wms_get_queue_cpu_time(argv=None):
                 cpu_time = int(float((params or {}).get("maxCPUTime", 0)) * 60)
             except (TypeError, ValueError):
                 cpu_time = 0
-            s.log.verbose("Queue maxCPUTime", "%s min (normalization factor %s)" % (
-                (params or {}).get("maxCPUTime"), factor))
+            s.log.verbose(
+                "Queue maxCPUTime", "%s min (normalization factor %s)" % ((params or {}).get("maxCPUTime"), factor)
+            )
     if not cpu_time:
         cpu_time = 9999999
     print("CPU time left determined as", cpu_time)
@@ -604,6 +632,7 @@ def dirac_wms_get_queue_cpu_time(argv=None):
 # ---------------------------------------------------------------------------
 def dirac_agent(argv=None):
     from .agent import main
+
     return main(argv)
 
 
