@@ -1,6 +1,6 @@
 """The base install (no extras) is a working pilotctl, and a missing extra is named in one line.
 
-A throwaway venv gets cryptography and six (with their own dependencies) from the hashed
+A throwaway venv gets cryptography (with its own dependencies) from the hashed
 lock requirements/pilotctl.txt and the checkout itself with --no-deps, not editable: the
 installed layout is what runs here, not the checkout.
 """
@@ -16,7 +16,7 @@ from support.paths import REPO
 from support.venvs import make_venv
 
 # the base dependencies (pyproject.toml [project] dependencies) and theirs, as the lock pins them
-BASE = ["cryptography", "cffi", "pycparser", "six"]
+BASE = ["cryptography", "cffi", "pycparser"]
 PILOT_OPTIONS = ["-S", "Site", "-N", "ce.example.org", "-Q", "queue"]
 
 

@@ -69,8 +69,8 @@ def test_the_host_check_finds_a_planted_host(tmp_path):
     assert [(line, host) for _, line, host in found] == [(2, mirror), (1, "pypi" + ".org")]
 
 
-def test_the_base_install_needs_cryptography_and_six_only():
-    assert sorted(_name(r) for r in _pyproject()["project"]["dependencies"]) == ["cryptography", "six"]
+def test_the_base_install_needs_cryptography_only():
+    assert sorted(_name(r) for r in _pyproject()["project"]["dependencies"]) == ["cryptography"]
 
 
 def test_extras_by_role():
