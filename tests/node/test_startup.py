@@ -22,7 +22,8 @@ OURS = ("pilot", "compat", "pyzimport", "pilotTools", "pilotCommands", "six")
 # modules loaded: ours, and the standard library ones this test watches.
 HARNESS = """
 import atexit, sys
-WATCHED = ("subprocess", "threading", "ssl", "socket", "json", "zipfile", "random", "uuid")
+WATCHED = ("subprocess", "threading", "ssl", "socket", "json", "zipfile", "random", "uuid",
+           "tarfile", "urllib2", "urllib.request")
 BEFORE = set(sys.modules)
 def report():
     loaded = [name for name in sys.modules if sys.modules[name] is not None]
@@ -84,7 +85,7 @@ def test_explain_of_every_command_runs_none_of_their_checks(pyz, workdir):
     rc, out, ours, stdlib = loaded(pyz, ["--explain"], workdir)
     assert rc == 0 and "LaunchAgent" in out, out
     assert "pilot.commands.capability" in ours and "pilot.commands.checknode" in ours
-    for name in ("pilot.node.capabilities", "pilot.config.credentials", "pilot.config.rsaverify"):
+    for name in ("pilot.node.capabilities", "pilot.config.credentials", "pilot.config.rsaverify", "compat.net"):
         assert name not in ours, name
     # urllib (and http.client, email, ssl behind it) only when something is downloaded in Python
     for name in ("urllib.request", "urllib2", "tarfile", "zipfile"):

@@ -14,7 +14,12 @@ import time
 from ..shims import compat, compat_module
 from ..errors import PilotError
 
-net = compat_module("net")
+
+
+def _net():
+    """compat.net (with socket, subprocess and threading): loaded by the first download, so that
+    reading a local pilot.json or explaining the plan does not compile it."""
+    return compat_module("net")
 
 GRID_CA_DIR = "/etc/grid-security/certificates"
 MIB = 1024 * 1024
@@ -35,7 +40,7 @@ LIMITS = {
 def limits_of(kind):
     """The compat.net.Limits of a kind of download (unknown kinds: those of "file")."""
     deadline, max_bytes = LIMITS.get(kind) or LIMITS["file"]
-    return net.Limits(deadline, max_bytes)
+    return _net().Limits(deadline, max_bytes)
 
 
 def default_ca_dir(environ):
@@ -82,6 +87,7 @@ class Downloader(object):
             raise PilotError("no location given for %s" % what, "config")
         failures = []
         bad_checksum = False
+        net = _net()
         for attempt in range(1, self.attempts + 1):
             failures = []
             for url in urls:
