@@ -51,6 +51,7 @@ REPO = os.path.dirname(HERE)
 sys.path[:0] = [os.path.join(REPO, "pilot_src"), REPO, os.path.join(REPO, "tests")]
 
 from pilot_server import tokens  # noqa: E402
+from pilot_server.logbook.store.groupwrite import INSERT_COLUMNS as MESSAGE_COLUMNS  # noqa: E402
 from support.ports import free_port  # noqa: E402
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -81,20 +82,6 @@ STATE_SHARES = (
 SITES = ["LCG.Site%02d.%s" % (index, ("ch", "uk", "fr", "de", "it", "es")[index % 6]) for index in range(60)]
 VOS = ("lhcb", "belle", "dteam", "ilc")
 DAYS = 30
-MESSAGE_COLUMNS = (
-    "stamp",
-    "seq",
-    "time",
-    "received",
-    "kind",
-    "level",
-    "source",
-    "phase",
-    "status",
-    "stream",
-    "text",
-    "data",
-)
 
 
 # -- the data ----------------------------------------------------------------------------------
