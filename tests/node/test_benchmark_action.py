@@ -63,7 +63,8 @@ def test_quick_benchmark_prints_one_json_object(pyz, tmpdir):
     assert result["mode"] == "quick" and result["unit"] == "DB12"
     assert result["copies"] == 1 and result["copies_source"] == "-P"
     assert result["from_cache"] is False
-    assert result["score"] > 0 and result["cpu_seconds"] > 0.5
+    # about one CPU second, less when the copy is starved past its wall limit (5 s): it measured
+    assert result["score"] > 0 and 0 < result["cpu_seconds"] <= 1.5
     assert "Estimated CPU power is %.1f HS06" % result["score"] in err
     assert os.listdir(str(tmpdir)) == []  # quick: no cache, nothing in the work directory
 
