@@ -41,6 +41,7 @@ MAKER = os.path.join(REPO, "tests", "doubles", "dirac", "make_release.py")
 sys.path[:0] = [os.path.join(REPO, "tests", "node"), os.path.join(REPO, "tests"), REPO, os.path.join(REPO, "pilot_src")]
 
 import helpers  # noqa: E402
+from bench_sequence import pilot_args  # noqa: E402
 from doubles.log_receivers import LogbookDouble  # noqa: E402
 from support.certificates import TestCerts  # noqa: E402
 from support.ports import free_port  # noqa: E402
@@ -93,35 +94,9 @@ def one_run(python, pyz, release, certs, scratch, extra_args, env_extra, db12, j
     with open(token, "w") as handle:
         handle.write(TOKEN)
     os.chmod(token, 0o600)
-    args = [
-        python,
-        pyz,
-        "-S",
-        "Bench",
-        "-r",
-        release["version"],
-        "-C",
-        "file://" + server,
-        "-N",
-        release["ce"],
-        "-Q",
-        release["queue"],
-        "-n",
-        "DIRAC.Bench.local",
-        "-M",
-        "1",
-        "--cert",
-        "--certLocation=%s" % certs.host_certificate(),
-        "--CVMFS_locations=%s" % release["cvmfs_location"],
-        "--install-methods=preinstalled",
-        "--PollingTime=0",
-        "--StopAfterFailedMatches=1",
-        "-D",
-        "10",
-        "--db12=" + db12,
-        "--pilotUUID",
-        STAMP,
-    ] + extra_args
+    args = (
+        pilot_args(python, pyz, release, server, certs.host_certificate(), db12) + ["--pilotUUID", STAMP] + extra_args
+    )
     env = helpers.clean_env(dict({"X509_CERT_DIR": certs.ca_dir, "PILOT_LOGBOOK_TOKEN_FILE": token}, **env_extra))
     started = time.perf_counter()
     proc = subprocess.run(args, cwd=work, capture_output=True, text=True, env=env)

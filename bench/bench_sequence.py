@@ -26,12 +26,9 @@ from support.certificates import self_signed  # noqa: E402
 from support.interpreters import find_interpreters  # noqa: E402
 
 
-def one_run(python, pyz, release, certs, scratch):
-    server = tempfile.mkdtemp(dir=scratch)
-    os.rmdir(server)
-    subprocess.run([sys.executable, MAKER, "--new-server", server], check=True, capture_output=True)
-    work = tempfile.mkdtemp(dir=scratch)
-    args = [
+def pilot_args(python, pyz, release, server, cert_location, db12):
+    """The pilot's command line for one run against the release double's server (also bench_remotelog's)."""
+    return [
         python,
         pyz,
         "-S",
@@ -49,15 +46,23 @@ def one_run(python, pyz, release, certs, scratch):
         "-M",
         "1",
         "--cert",
-        "--certLocation=%s" % certs,
+        "--certLocation=%s" % cert_location,
         "--CVMFS_locations=%s" % release["cvmfs_location"],
         "--install-methods=preinstalled",
         "--PollingTime=0",
         "--StopAfterFailedMatches=1",
         "-D",
         "10",
-        "--db12=quick",
+        "--db12=" + db12,
     ]
+
+
+def one_run(python, pyz, release, certs, scratch):
+    server = tempfile.mkdtemp(dir=scratch)
+    os.rmdir(server)
+    subprocess.run([sys.executable, MAKER, "--new-server", server], check=True, capture_output=True)
+    work = tempfile.mkdtemp(dir=scratch)
+    args = pilot_args(python, pyz, release, server, certs, "quick")
     started = time.perf_counter()
     proc = subprocess.run(args, cwd=work, capture_output=True, text=True)
     wall = time.perf_counter() - started
