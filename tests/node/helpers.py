@@ -38,7 +38,7 @@ TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 _SCRUBBED = ("X509_CERT_DIR", "X509_USER_PROXY", "X509_VOMS_DIR", "X509_VOMSES", "DIRAC_PILOT_VO",
              "DIRAC_PILOT_STAMP", "PILOT_EXTENSIONS_DIR", "JOBFEATURES", "PYTHONPATH", "PYTHONHOME",
              "PYTHONSTARTUP", "PYTHONINSPECT", "http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY",
-             "all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY")
+             "all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY", "PILOT_PYC_CACHE")
 
 
 def pyz_path():

@@ -11,6 +11,7 @@ import pytest
 from six.moves import BaseHTTPServer
 
 from pilot.node import batchenv, capabilities, cgroups, mjf, platforminfo
+from pilot.shims import compat_module
 
 GIB = 1024 * 1024 * 1024
 
@@ -284,13 +285,14 @@ def test_mjf_over_http(tmpdir):
 def test_unreachable_mjf_is_asked_once(monkeypatch):
     features = mjf.Features({"JOBFEATURES": "http://127.0.0.1:9/job"}, timeout=2)
     asked = []
-    real_request = mjf.net.request
+    net = compat_module("net")
+    real_request = net.request
 
     def request(url, **kwargs):
         asked.append(url)
         return real_request(url, **kwargs)
 
-    monkeypatch.setattr(mjf.net, "request", request)
+    monkeypatch.setattr(net, "request", request)
     assert features.number("job", "allocated_cpu") is None
     assert features.number("job", "wall_limit_secs") is None
     assert features.number("job", "cpu_limit_secs") is None

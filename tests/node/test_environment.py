@@ -170,19 +170,52 @@ def _base_env():
     return helpers.clean_env({"BASE_ONLY": "kept", "SHARED": "from base"})
 
 
-def test_capture_rc_gets_every_exported_value(tmpdir):
+def _native(value):
+    """A value as os.environ holds it: bytes on Python 2."""
+    return value.encode("utf-8") if sys.version_info[0] == 2 else value
+
+
+@pytest.mark.parametrize("through", ["proc", "json"])
+def test_capture_rc_gets_every_exported_value(tmpdir, monkeypatch, through):
+    monkeypatch.chdir(str(tmpdir))
+    if through == "json":  # a node without /proc: the interpreter prints the environment
+        monkeypatch.setattr(environment, "PROC_ENVIRON", str(tmpdir.join("no-proc")))
     rc = _rc_with(str(tmpdir.join("diracosrc")), TRICKY,
                   'export PATH="/release/bin:$PATH"\nexport SHARED="from rc"\nunset_me=1\n')
     base = _base_env()
     env, problem, _ = _capture(rc, base)
     assert problem is None
     for name, value in TRICKY.items():
-        assert env[name] == value, name
+        assert env[name] == (_native(value) if through == "proc" else value), name
+    assert sorted(os.listdir(str(tmpdir))) == ["diracosrc"]  # the dump is gone
     assert env["PATH"] == "/release/bin:" + base["PATH"]
     assert env["SHARED"] == "from rc"
     assert env["BASE_ONLY"] == "kept"
     assert "unset_me" not in env                      # not exported
     assert base["SHARED"] == "from base"              # the base is not changed
+
+
+def test_capture_rc_keeps_bytes_that_are_not_utf8(tmpdir, monkeypatch):
+    monkeypatch.chdir(str(tmpdir))
+    rc = str(tmpdir.join("rc"))
+    helpers.write_text(rc, "export LATIN1=$'caf\\xe9'\nexport EQUALS='a=b=c'\n")
+    env, problem, _ = _capture(rc, _base_env())
+    assert problem is None
+    assert env["EQUALS"] == "a=b=c"
+    if sys.version_info[0] == 2:
+        assert env["LATIN1"] == b"caf\xe9"
+    else:  # as os.environ would hold it, and os.fsencode gives the bytes back
+        assert os.fsencode(env["LATIN1"]) == b"caf\xe9"  # novm
+
+
+def test_capture_rc_does_not_start_an_interpreter_on_linux(tmpdir, monkeypatch):
+    """cat copies the environment from /proc: the interpreter given is never run."""
+    monkeypatch.chdir(str(tmpdir))
+    rc = _rc_with(str(tmpdir.join("rc")), {"FROM_RC": "yes"})
+    logger, _ = helpers.make_logger(debug=True)
+    env, problem = environment.capture_rc(rc, _base_env(), ProcessRunner(grace=1), logger.source("InstallDIRAC"),
+                                          python=str(tmpdir.join("no-such-python")))
+    assert problem is None and env["FROM_RC"] == "yes"
 
 
 def test_capture_rc_skips_shell_bookkeeping(tmpdir):

@@ -7,6 +7,7 @@ never asserted here; what is pinned is what makes it: which modules are imported
 import hashlib
 import os
 import stat
+import time
 import sys
 
 import helpers
@@ -129,3 +130,52 @@ def test_a_damaged_cache_entry_is_compiled_again(pyz, tmpdir):
     helpers.write_bytes(os.path.join(folder, "pilot.cli"), b"not marshal data")
     rc, out, err = helpers.run_pilot(["-d", "--version"], work, env=env, pyz=pyz)
     assert rc == 0 and out.startswith("Pilots 2.0 pilot "), err
+
+
+def _interpreter_tag():
+    return "%s-%x" % (getattr(getattr(sys, "implementation", None), "name", "cpython"), sys.hexversion)
+
+
+def test_cache_is_on_by_default_in_var_tmp_and_off_on_request(pyz, tmpdir):
+    """Without $PILOT_PYC_CACHE the cache is /var/tmp/pilots2-pyc-<uid>; "off" and -B keep it shut."""
+    work = str(tmpdir.mkdir("work"))
+    digest = hashlib.sha256(helpers.read_bytes(pyz)).hexdigest()
+    folder = os.path.join("/var/tmp/pilots2-pyc-%d" % os.getuid(), digest, _interpreter_tag())
+    if os.path.isdir(folder):  # left by an earlier run of this interpreter's tests
+        import shutil
+
+        shutil.rmtree(folder)
+    for shut in ({"PILOT_PYC_CACHE": "off", "PYTHONDONTWRITEBYTECODE": None},
+                 {"PILOT_PYC_CACHE": "OFF", "PYTHONDONTWRITEBYTECODE": None},
+                 {"PILOT_PYC_CACHE": None, "PYTHONDONTWRITEBYTECODE": "1"}):
+        rc, _, err = helpers.run_pilot(["-d", "--version"], work, env=helpers.clean_env(shut), pyz=pyz)
+        assert rc == 0, err
+        assert not os.path.exists(folder), shut
+    default = helpers.clean_env({"PILOT_PYC_CACHE": None, "PYTHONDONTWRITEBYTECODE": None})
+    rc, _, err = helpers.run_pilot(["-d", "--version"], work, env=default, pyz=pyz)
+    assert rc == 0, err
+    assert "pilot.cli" in os.listdir(folder)
+    assert stat.S_IMODE(os.stat(os.path.dirname(os.path.dirname(folder))).st_mode) == 0o700
+
+
+def test_cache_keeps_the_newest_pyz_folders_only(pyz, tmpdir):
+    work = str(tmpdir.mkdir("work"))
+    cache = str(tmpdir.mkdir("pyc"))
+    os.chmod(cache, 0o700)
+    day = 24 * 3600
+    now = time.time()
+    names = []
+    for index in range(10):  # other pyz files' folders: 0 ... 9 days unused
+        name = ("%x" % index) * 64
+        os.mkdir(os.path.join(cache, name), 0o700)
+        os.utime(os.path.join(cache, name), (now - index * day - 60, now - index * day - 60))
+        names.append(name)
+    os.mkdir(os.path.join(cache, "not-a-pyz-folder"))
+    helpers.write_text(os.path.join(cache, "b" * 64 + ".txt"), "x")
+    rc, _, err = helpers.run_pilot(["-d", "--version"], work, env=helpers.clean_env({"PILOT_PYC_CACHE": cache}),
+                                   pyz=pyz)
+    assert rc == 0, err
+    digest = hashlib.sha256(helpers.read_bytes(pyz)).hexdigest()
+    left = sorted(os.listdir(cache))
+    # this pyz, the 7 newest others (0 ... 6 days unused), and what is not a pyz folder
+    assert left == sorted([digest] + names[:7] + ["not-a-pyz-folder", "b" * 64 + ".txt"])

@@ -9,9 +9,13 @@ from it; a module is compiled when it is imported, named after its real file
 (``<pyz>/pilot/cli.py``), so tracebacks show file names, line numbers and,
 through get_source, the lines themselves.
 
-$PILOT_PYC_CACHE (optional) names a node-local directory for compiled modules:
-used only if it is (or can be made) a directory of this uid with mode 0700;
-entries are keyed by the pyz's sha256 and the interpreter, written atomically.
+Compiled modules are kept between runs in a node-local directory, by default
+/var/tmp/pilots2-pyc-<uid> (not when the interpreter is told not to write bytecode:
+-B, $PYTHONDONTWRITEBYTECODE), or in $PILOT_PYC_CACHE (an absolute path; ``off``
+turns the cache off).  It is used only if it is (or can be made) a directory of this
+uid with mode 0700; entries are keyed by the pyz's sha256 and the interpreter,
+written atomically; the folders of other pyz files go after 7 days unused, or when
+more than 8 are kept.
 """
 
 import marshal
@@ -21,6 +25,10 @@ import sys
 INDEX = "pilot.idx"
 BLOB = "pilot.bz2"
 CACHE_ENV = "PILOT_PYC_CACHE"
+CACHE_DEFAULT = "/var/tmp/pilots2-pyc-%d"
+CACHE_OFF = ("off", "no", "none", "0", "false")
+CACHE_KEEP = 8                   # pyz folders kept (the newest used)
+CACHE_MAX_AGE = 7 * 24 * 3600.0  # seconds a pyz folder is kept unused
 _CODE = type(compile("", "<empty>", "exec"))
 
 
@@ -134,24 +142,33 @@ def _decompress(data):
 
 
 class _Cache(object):
-    """Compiled modules in $PILOT_PYC_CACHE/<pyz sha256>/<interpreter>/<module>; off unless safe."""
+    """Compiled modules in <cache>/<pyz sha256>/<interpreter>/<module>; off unless safe."""
 
     def __init__(self, archive):
         self.folder = None
         base = os.environ.get(CACHE_ENV)
-        if not base or not os.path.isabs(base):
+        if base is None:
+            if sys.dont_write_bytecode:
+                return
+            base = CACHE_DEFAULT % os.getuid()
+        if base.lower() in CACHE_OFF or not os.path.isabs(base):
             return
         try:
             digest = _sha256(archive)
             tag = "%s-%x" % (getattr(getattr(sys, "implementation", None), "name", "cpython"), sys.hexversion)
+            created = False
             folder = base
             for part in ("", digest, tag):
                 folder = os.path.join(folder, part) if part else folder
                 if not os.path.isdir(folder):
                     os.mkdir(folder, 448)  # 0700
+                    created = created or part == digest
                 if not _private(folder):
                     return
             self.folder = folder
+            os.utime(os.path.dirname(folder), None)  # this pyz's folder: used now
+            if created:
+                _prune(base, digest)
         except (IOError, OSError):
             self.folder = None
 
@@ -203,6 +220,28 @@ def _private(path, fd=None):
     if stat.S_ISDIR(info.st_mode):
         return not info.st_mode & 63  # 0077
     return stat.S_ISREG(info.st_mode) and not info.st_mode & 18  # 0022
+
+
+def _prune(base, kept):
+    """Remove the folders of other pyz files unused for CACHE_MAX_AGE, and all but the CACHE_KEEP newest."""
+    import shutil
+    import stat
+    import time
+
+    folders = []
+    for name in os.listdir(base):
+        path = os.path.join(base, name)
+        try:
+            info = os.lstat(path)
+        except OSError:
+            continue
+        if name != kept and len(name) == 64 and stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid():
+            folders.append((info.st_mtime, path))
+    folders.sort(reverse=True)
+    now = time.time()
+    for rank, (used, path) in enumerate(folders):
+        if rank >= CACHE_KEEP - 1 or now - used > CACHE_MAX_AGE:
+            shutil.rmtree(path, True)
 
 
 def _sha256(path):

@@ -20,8 +20,6 @@ from ..shims import compat, compat_module
 from ..config.fetch import default_ca_dir
 from .nodeinfo import read_text
 
-net = compat_module("net")
-
 TIMEOUT = 5.0
 
 
@@ -55,6 +53,7 @@ class Features(object):
             return read_text(os.path.join(base[len("file://"):], key))
         if base in self.dead:
             return None
+        net = compat_module("net")  # socket, ssl, urllib: only for MJF served over HTTP(S)
         try:
             data = net.request(base.rstrip("/") + "/" + key, timeout=self.timeout,
                                capath=default_ca_dir(self.environ))
