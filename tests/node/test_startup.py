@@ -133,7 +133,8 @@ def test_a_damaged_cache_entry_is_compiled_again(pyz, tmpdir):
 
 
 def _interpreter_tag():
-    return "%s-%x" % (getattr(getattr(sys, "implementation", None), "name", "cpython"), sys.hexversion)
+    return "%s-%x%s" % (getattr(getattr(sys, "implementation", None), "name", "cpython"), sys.hexversion,
+                         getattr(sys, "abiflags", ""))
 
 
 def test_cache_is_on_by_default_in_var_tmp_and_off_on_request(pyz, tmpdir):

@@ -155,14 +155,20 @@ class _Cache(object):
             return
         try:
             digest = _sha256(archive)
-            tag = "%s-%x" % (getattr(getattr(sys, "implementation", None), "name", "cpython"), sys.hexversion)
+            # the interpreter: implementation, version and build flags (3.13t's free-threaded build)
+            tag = "%s-%x%s" % (getattr(getattr(sys, "implementation", None), "name", "cpython"), sys.hexversion,
+                               getattr(sys, "abiflags", ""))
             created = False
             folder = base
             for part in ("", digest, tag):
                 folder = os.path.join(folder, part) if part else folder
                 if not os.path.isdir(folder):
-                    os.mkdir(folder, 448)  # 0700
-                    created = created or part == digest
+                    try:
+                        os.mkdir(folder, 448)  # 0700
+                        created = created or part == digest
+                    except OSError:
+                        if not os.path.isdir(folder):  # else another pilot made it first
+                            raise
                 if not _private(folder):
                     return
             self.folder = folder

@@ -71,13 +71,14 @@ def base_environment(environ, params, security=None):
 
 
 # A fixed script: the rc file, the interpreter, the dump file and /proc/self/environ come in as "$1" ... "$4",
-# never interpolated into the script text.  On Linux cat copies its own environment (what bash
-# exports after ``source``) from /proc byte for byte into the dump file: no interpreter to start.
+# never interpolated into the script text.  On Linux /bin/cat (by path: the rc file may change PATH)
+# copies its own environment (what bash exports after ``source``) from /proc byte for byte into the
+# dump file: no interpreter to start.
 # Elsewhere the interpreter prints it as JSON.
 # -E: a PYTHONHOME or PYTHONPATH the release sets (for its own Python) cannot break this one;
 # os.environ still has them.  (Not -S: a virtualenv's Python 2 finds its standard library through site.)
 _CAPTURE = ('source "$1" >/dev/null 2>&1 || exit $?; '
-            'if [ -r "$4" ]; then exec cat "$4" >"$3"; fi; exec "$2" -E -c '
+            'if [ -r "$4" ] && [ -x /bin/cat ]; then exec /bin/cat "$4" >"$3"; fi; exec "$2" -E -c '
             '"import json, os, sys; sys.stdout.write(json.dumps(dict(os.environ)))"')
 
 
