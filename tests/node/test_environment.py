@@ -218,6 +218,15 @@ def test_capture_rc_does_not_start_an_interpreter_on_linux(tmpdir, monkeypatch):
     assert problem is None and env["FROM_RC"] == "yes"
 
 
+def test_capture_rc_survives_an_rc_that_empties_path(tmpdir, monkeypatch):
+    monkeypatch.chdir(str(tmpdir))
+    rc = str(tmpdir.join("rc"))
+    helpers.write_text(rc, "export PATH=/nowhere\n")
+    env, problem, _ = _capture(rc, _base_env())
+    assert problem is None
+    assert env["PATH"] == "/nowhere"
+
+
 def test_capture_rc_skips_shell_bookkeeping(tmpdir):
     rc = _rc_with(str(tmpdir.join("rc")), {"SSH_AUTH_SOCK": "/tmp/agent", "MY_SSH_THING": "x", "KEEP": "y"},
                   "cd /\nexport OLDPWD=/somewhere\nf() { echo hi; }\nexport -f f\n")
