@@ -35,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zipapp
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -206,6 +207,14 @@ def fmt_ms(values):
     return "%7.1f ms" % (1000 * statistics.median(values))
 
 
+def _empty_app(scratch):
+    folder = os.path.join(scratch, "empty-app")
+    os.mkdir(folder)
+    with open(os.path.join(folder, "__main__.py"), "w") as handle:
+        handle.write("pass\n")
+    return folder
+
+
 def startup(bed, version, python, pyz, runs, with_dirac):
     work = bed.work_dir(bed.server(), with_dirac)
     env = environment()
@@ -217,6 +226,13 @@ def startup(bed, version, python, pyz, runs, with_dirac):
     bare = lambda: timed([python, "-c", "pass"], work, env)  # noqa: E731
     ours, base, ratio = paired(lambda: timed([python, pyz, "--version"], work, env), bare, runs)
     print("  %-5s --version %s, bare %s: %.2fx bare" % (version, fmt_ms(ours), fmt_ms(base), ratio))
+    # The floor of any zip application: ``python empty.pyz`` (3.6-3.10 import runpy, pkgutil and
+    # importlib.util for it, which ``python -c pass`` does not).
+    empty = os.path.join(bed.scratch, "empty.pyz")
+    if not os.path.exists(empty):
+        zipapp.create_archive(_empty_app(bed.scratch), empty)
+    floor, base, ratio = paired(lambda: timed([python, empty], work, env), bare, runs)
+    print("  %-5s an empty zip application %s, bare %s: %.2fx bare" % (version, fmt_ms(floor), fmt_ms(base), ratio))
     for label, run_env in ((" cold", env), (" with the cache", cached)):  # through the option parser
         ours, base, ratio = paired(lambda: timed([python, pyz, "-d", "--version"], work, run_env), bare, runs)
         print("  %-5s -d --version%s %s, bare %s: %.2fx bare" % (version, label, fmt_ms(ours), fmt_ms(base), ratio))
