@@ -29,7 +29,7 @@ import collections
 import json
 import math
 
-from sqlalchemy import and_, bindparam, delete, insert, select, tuple_, update
+from sqlalchemy import and_, delete, insert, select
 
 from pilot_server.logbook.store import schema
 from pilot_server.logbook.store.pilotinfo import COMMAND_END as FINISHED
@@ -110,6 +110,10 @@ def contribution(pilot, commands, into=None, grains=GRAINS):
     return into
 
 
+def _marker(connection):
+    return "?" if connection.dialect.name == "sqlite" else "%s"
+
+
 def _chunks(items):
     items = sorted(items)
     for start in range(0, len(items), CHUNK):
@@ -117,22 +121,37 @@ def _chunks(items):
 
 
 def read_pilots(connection, stamps):
-    """{stamp: (pilot row dict, [command row dicts])} of the given pilots (one query per CHUNK)."""
-    pilots, commands = schema.pilots, schema.commands
+    """{stamp: (pilot row dict, [command row dicts])} of the given pilots (one query per CHUNK, plain SQL:
+    SQLAlchemy's building of an IN list costs more than the query on the write path)."""
     names = [name for name in COMMAND_COLUMNS if name != "stamp"]
-    query = select(
-        *([pilots.c[name] for name in PILOT_COLUMNS] + [commands.c[name].label("command_" + name) for name in names])
-    ).select_from(pilots.outerjoin(commands, pilots.c.stamp == commands.c.stamp))
+    columns = ", ".join(["p.%s" % name for name in PILOT_COLUMNS] + ["c.%s" % name for name in names])
+    marker = _marker(connection)
     found = {}
     width = len(PILOT_COLUMNS)
     for part in _chunks(stamps):
-        for row in connection.execute(query.where(pilots.c.stamp.in_(part))):
+        query = "SELECT %s FROM pilots p LEFT OUTER JOIN commands c ON p.stamp = c.stamp WHERE p.stamp IN (%s)" % (
+            columns,
+            ", ".join([marker] * len(part)),
+        )
+        for row in connection.exec_driver_sql(query, tuple(part)):
             entry = found.get(row[0])
             if entry is None:
                 entry = found[row[0]] = (dict(zip(PILOT_COLUMNS, row[:width])), [])
             if row[width] is not None:
                 entry[1].append(dict(zip(names, row[width:])))
     return found
+
+
+def contributions(pilots, commands):
+    """{key: Counter} of pilots whose rows the caller holds: ``pilots`` pilot row dicts, ``commands``
+    {(stamp, name): command row dict} (of these pilots or more)."""
+    by_stamp = {}
+    for (stamp, _), row in commands.items():
+        by_stamp.setdefault(stamp, []).append(row)
+    into = {}
+    for pilot in pilots:
+        contribution(pilot, by_stamp.get(pilot["stamp"], ()), into)
+    return into
 
 
 def snapshot(connection, stamps):
@@ -173,46 +192,102 @@ def difference(before, after):
 
 
 KEY = ("grain", "bucket", "fdim", "fvalue")
+_TERM = "(grain = %s AND bucket = %s AND fdim = %s AND fvalue = %s)"
+
+
+def _where(marker, count):
+    """The WHERE clause of ``count`` keys: an OR of one equality per key column each (every database
+    reads it as that many lookups of the primary key, so that a locking read locks only those rows)."""
+    return " OR ".join([_TERM % ((marker,) * 4)] * count)
 
 
 def apply(connection, deltas):
-    """Add the deltas to their rows: one locking read, then the updates, deletions and insertions, each
-    as one executemany (rows in key order, so that two writers never wait in a cycle)."""
-    table = schema.stats_buckets
+    """Add the deltas ({key: {name: delta}}) to their rows.  Whatever their number, with plain SQL on the
+    driver: one locking read of the rows (one per CHUNK keys, in key order, so that two writers never wait
+    in a cycle), then the changed rows in one upsert, the emptied ones in one DELETE and the new ones in
+    one insert (those four statements at most, and no round trip per row)."""
+    if not deltas:
+        return
+    marker = _marker(connection)
     keys = sorted(deltas)
-    columns = [table.c[name] for name in KEY]
     stored = {}
+    lock = "" if marker == "?" else " FOR UPDATE"
     for start in range(0, len(keys), CHUNK):
-        for row in connection.execute(
-            select(*(columns + [table.c.counts]))
-            .where(tuple_(*columns).in_(keys[start : start + CHUNK]))
-            .order_by(*columns)
-            .with_for_update()
-        ):
+        part = keys[start : start + CHUNK]
+        query = "SELECT grain, bucket, fdim, fvalue, counts FROM stats_buckets WHERE %s ORDER BY %s%s" % (
+            _where(marker, len(part)),
+            ", ".join(KEY),
+            lock,
+        )
+        for row in connection.exec_driver_sql(query, tuple(value for key in part for value in key)):
             stored[tuple(row[:4])] = row[4]
     changed, emptied, fresh = [], [], []
     for key in keys:
-        if key not in stored:
+        text = stored.get(key)
+        if text is None:
             counts = dict((name, value) for name, value in deltas[key].items() if value > 0)
             if counts:
                 fresh.append((key, counts))
             continue
-        counts = collections.Counter(decode(stored[key]))
-        counts.update(deltas[key])
-        counts = dict((name, value) for name, value in counts.items() if value > 0)
-        target = dict(("k_" + name, value) for name, value in zip(KEY, key))
-        if counts:
-            target["k_counts"] = _encode(counts)
-            changed.append(target)
+        nested = _add(json.loads(text), deltas[key])
+        if nested:
+            changed.append(key + (json.dumps(nested, separators=(",", ":"), sort_keys=True),))
         else:
-            emptied.append(target)
-    where = and_(*[table.c[name] == bindparam("k_" + name) for name in KEY])
+            emptied.append(key)
     if changed:
-        connection.execute(update(table).where(where).values(counts=bindparam("k_counts")), changed)
+        _set_counts(connection, changed)
     if emptied:
-        connection.execute(delete(table).where(where), emptied)
+        connection.exec_driver_sql(
+            "DELETE FROM stats_buckets WHERE %s" % _where(marker, len(emptied)),
+            tuple(value for key in emptied for value in key),
+        )
     if fresh:
         _insert_or_add(connection, fresh)
+
+
+def _add(nested, delta):
+    """The counters of a row as stored (``_encode``) plus ``delta`` (flat names), the same JSON object as
+    ``_encode`` of the sum would give: counters that reach zero and emptied groups are left out."""
+    for name, value in delta.items():
+        into, group = nested, None
+        if name.startswith("g|"):
+            _, gdim, name = name.split("|", 2)
+            group = "g|" + gdim
+            into = nested.get(group)
+            if into is None:
+                into = nested[group] = {}
+        total = into.get(name, 0) + value
+        if total > 0:
+            into[name] = total
+        else:
+            into.pop(name, None)
+            if group and not into:
+                del nested[group]
+    return nested
+
+
+def _set_counts(connection, rows):
+    """New counts of rows that exist and are locked: (grain, bucket, fdim, fvalue, counts) tuples, one
+    statement (an upsert that always finds its row: on PostgreSQL and MariaDB one multi-row INSERT, where
+    an executemany of UPDATE would cost a round trip per row; SQLite's executemany loops in C)."""
+    from pilot_server.logbook.store import groupwrite  # it imports this module
+
+    kind = connection.dialect.name
+    if kind == "sqlite":
+        connection.exec_driver_sql(
+            "UPDATE stats_buckets SET counts = ? WHERE grain = ? AND bucket = ? AND fdim = ? AND fvalue = ?",
+            [row[4:] + row[:4] for row in rows],
+        )
+        return
+    groupwrite.upsert(
+        "mysql" if kind == "mariadb" else kind,
+        connection,
+        schema.stats_buckets,
+        KEY + ("counts",),
+        KEY,
+        ("counts",),
+        rows,
+    )
 
 
 def _insert_or_add(connection, fresh):
