@@ -3,7 +3,7 @@
 
 Stores the same batches through ``Store.store_batch`` (one transaction each) with the
 aggregates kept and, as the baseline in the same run, with ``aggregates.track``,
-``aggregates.contributions`` and ``aggregates.apply`` replaced by no-ops; alternating,
+``aggregates.counted`` and ``aggregates.apply`` replaced by no-ops; alternating,
 ``--rounds`` times each, on fresh databases.  Every batch ends a command, so every transaction
 changes the pilot's counters (the worst case: a batch of plain log lines in the same hour changes
 no counter, and the group write then runs no statement for the aggregates).
@@ -109,7 +109,7 @@ def drop(kind, url):
     engine.dispose()
 
 
-def no_contributions(*args, **kwargs):
+def no_counts(*args, **kwargs):
     return {}
 
 
@@ -119,16 +119,16 @@ def no_apply(*args, **kwargs):
 
 def timed(url, work, kept):
     store = logstore.Store.open(url)
-    originals = aggregates.track, aggregates.contributions, aggregates.apply
+    originals = aggregates.track, aggregates.counted, aggregates.apply
     if not kept:  # the group write computes the contributions itself, the other writes track them
-        aggregates.track, aggregates.contributions, aggregates.apply = NoTracking, no_contributions, no_apply
+        aggregates.track, aggregates.counted, aggregates.apply = NoTracking, no_counts, no_apply
     try:
         started = time.perf_counter()
         for stamp, items in work:
             store.store_batch(stamp, items)
         return time.perf_counter() - started
     finally:
-        aggregates.track, aggregates.contributions, aggregates.apply = originals
+        aggregates.track, aggregates.counted, aggregates.apply = originals
         store.close()
 
 

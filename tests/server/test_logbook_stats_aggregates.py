@@ -325,3 +325,71 @@ def test_group_writes_keep_the_aggregates_exact(fresh_store, monkeypatch):
     assert kept
     store.write(aggregates.rebuild)
     assert stored_rows(store) == kept
+
+
+def test_changes_equal_the_contributions_left_and_entered():
+    """``changes`` (a pilot that stays in its buckets adds only the difference of its counters) gives
+    what subtracting every old contribution and adding every new one gives."""
+    import collections
+
+    rng = random.Random(7)
+    start = 1796256000
+
+    def pilot(stamp):
+        return {
+            "stamp": stamp,
+            "last_seen": start + rng.choice((10, 20, 4000, 90000)),
+            "status": rng.choice(("Running", "Done", "Failed")),
+            "submitted_time": rng.choice((None, start - 50)),
+            "running_time": rng.choice((None, start - 10)),
+            "db12": rng.choice((None, 12.5, 20.0)),
+            "site": rng.choice(("A", "B")),
+            "ce": rng.choice(("", "ce1")),
+            "queue": None,
+            "version": "2.0",
+            "vo": rng.choice(("x", "y")),
+        }
+
+    def commands(stamp):
+        return dict(
+            (
+                (stamp, name),
+                {
+                    "stamp": stamp,
+                    "name": name,
+                    "status": rng.choice(("ok", "failed", "running")),
+                    "duration": rng.choice((None, 1.5, 30.0)),
+                    "failure_type": None,
+                    "reason": "r",
+                },
+            )
+            for name in rng.sample(COMMANDS, rng.randrange(3))
+        )
+
+    for _ in range(200):
+        stamps = ["p%d" % index for index in range(3)]
+        before = dict((stamp, (pilot(stamp), commands(stamp))) for stamp in stamps[1:])
+        after = dict((stamp, (pilot(stamp), commands(stamp))) for stamp in stamps)
+        for stamp in stamps[1:]:  # some pilots change only a little, or not at all
+            if rng.random() < 0.6:
+                after[stamp] = (dict(before[stamp][0], status=rng.choice(("Running", "Done"))), before[stamp][1])
+
+        def merged(entries):
+            rows = {}
+            for _, found in entries.values():
+                rows.update(found)
+            return [entry[0] for entry in entries.values()], rows
+
+        expected = collections.defaultdict(collections.Counter)
+        for sign, entries in ((-1, before), (1, after)):
+            for one, rows in entries.values():
+                for key, counts in aggregates.contribution(one, list(rows.values())).items():
+                    for name, value in counts.items():
+                        expected[key][name] += sign * value
+        expected = dict(
+            (key, dict((n, v) for n, v in counts.items() if v))
+            for key, counts in expected.items()
+            if any(counts.values())
+        )
+        got = aggregates.changes(aggregates.counted(*merged(before)), aggregates.counted(*merged(after)))
+        assert got == expected

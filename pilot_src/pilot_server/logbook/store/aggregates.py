@@ -19,8 +19,10 @@ million pilots reads some thirty day rows and up to 46 hour rows per filter.
 
 Every write that changes a pilot (its last seen hour or day, state, dimensions, command rows,
 times, DB12) subtracts the pilot's old contribution and adds the new one in the same
-transaction (``track`` ... ``settle``), so the counts stay exact; ``rebuild`` recomputes them
-from the rows (``pilotctl logbook aggregates rebuild``).  Percentiles and maxima come from the
+transaction, so the counts stay exact: the group write of batches computes both from the rows
+it holds (``counted``, ``changes``, groupwrite.py), the other writes read the pilots before and after
+(``track`` ... ``settle``); ``apply`` writes the difference with a bounded number of statements.
+``rebuild`` recomputes them from the rows (``pilotctl logbook aggregates rebuild``).  Percentiles and maxima come from the
 bins: the mean of the values in the bin of the rank wanted, within ``RATIO`` (4.4 %) of the true
 value and exact when the bin holds one value (or several equal ones).
 """
@@ -142,23 +144,81 @@ def read_pilots(connection, stamps):
     return found
 
 
-def contributions(pilots, commands):
-    """{key: Counter} of pilots whose rows the caller holds: ``pilots`` pilot row dicts, ``commands``
-    {(stamp, name): command row dict} (of these pilots or more)."""
+def counted(pilots, commands):
+    """{stamp: (buckets, values, figures, state)} of pilots whose rows the caller holds (``pilots`` pilot row
+    dicts, ``commands`` {(stamp, name): command row dict} of these pilots or more): what ``changes`` needs."""
     by_stamp = {}
     for (stamp, _), row in commands.items():
         by_stamp.setdefault(stamp, []).append(row)
-    into = {}
+    found = {}
     for pilot in pilots:
-        contribution(pilot, by_stamp.get(pilot["stamp"], ()), into)
-    return into
+        found[pilot["stamp"]] = (
+            tuple(int(pilot["last_seen"] // size) * size for _, size in GRAINS),
+            tuple(_value(pilot, fdim) for fdim in DIMS),
+            figures(pilot, by_stamp.get(pilot["stamp"], ())),
+            pilot["status"],
+        )
+    return found
+
+
+def changes(before, after):
+    """The deltas {key: {name: delta}} from the pilots ``before`` to ``after`` (``counted``; a pilot only in
+    ``after`` counted nowhere before).  A pilot still in the same buckets with the same values (most
+    writes) adds the difference of its figures once, spread over its keys, instead of leaving all its
+    rows and entering them again."""
+    deltas = {}
+    for stamp in set(before) | set(after):
+        old, new = before.get(stamp), after.get(stamp)
+        if old is None or new is None or old[:2] != new[:2]:
+            if old is not None:
+                _spread(deltas, old, old[2], old[3], -1)
+            if new is not None:
+                _spread(deltas, new, new[2], new[3], 1)
+            continue
+        moved = collections.Counter(new[2])
+        moved.subtract(old[2])
+        if old[3] != new[3] or any(moved.values()):
+            _spread(deltas, new, moved, new[3], 1, old[3])
+    found = {}
+    for key, delta in deltas.items():
+        delta = dict((name, value) for name, value in delta.items() if value)
+        if delta:
+            found[key] = delta
+    return found
+
+
+def _spread(deltas, pilot, figures_, state, sign, left=None):
+    """Add ``sign`` times ``figures_`` and the pilot's group counters in ``state`` to each of its keys; with
+    ``left`` (its former state), move the group counters from that state to ``state`` instead."""
+    buckets, values = pilot[0], pilot[1]
+    groups = []
+    if left != state:
+        for gdim, value in zip(DIMS, values):
+            names = [("g|%s|%s|%s" % (gdim, state, value), sign)]
+            if left is not None:
+                names.append(("g|%s|%s|%s" % (gdim, left, value), -sign))
+            groups.append((gdim, names))
+    for (grain, _), bucket in zip(GRAINS, buckets):
+        for fdim, fvalue in (("", ""),) + tuple(zip(DIMS, values)):
+            key = (grain, bucket, fdim, fvalue)
+            delta = deltas.get(key)
+            if delta is None:
+                delta = deltas[key] = collections.Counter()
+            for name, value in figures_.items():
+                delta[name] += sign * value
+            for gdim, names in groups:
+                if gdim != fdim:
+                    for name, value in names:
+                        delta[name] += value
 
 
 def snapshot(connection, stamps):
-    into = {}
-    for pilot, commands in read_pilots(connection, stamps).values():
-        contribution(pilot, commands, into)
-    return into
+    """``counted`` of the pilots ``stamps`` as stored."""
+    found = read_pilots(connection, stamps)
+    return counted(
+        [pilot for pilot, _ in found.values()],
+        dict(((stamp, index), row) for stamp, (_, rows) in found.items() for index, row in enumerate(rows)),
+    )
 
 
 class Tracker(object):
@@ -170,25 +230,13 @@ class Tracker(object):
         self.before = snapshot(connection, sorted(set(self.stamps) - set(created)))
 
     def settle(self):
-        after = snapshot(self.connection, self.stamps)
-        apply(self.connection, difference(self.before, after))
+        apply(self.connection, changes(self.before, snapshot(self.connection, self.stamps)))
 
 
 def track(connection, stamps, created=()):
     """Call before changing the pilots ``stamps`` inside a write transaction; ``.settle()`` after.
     ``created``: those of them whose rows this transaction inserted (they counted nowhere before)."""
     return Tracker(connection, stamps, created)
-
-
-def difference(before, after):
-    deltas = {}
-    for key in set(before) | set(after):
-        delta = collections.Counter(after.get(key, {}))
-        delta.subtract(before.get(key, {}))
-        delta = dict((name, value) for name, value in delta.items() if value)
-        if delta:
-            deltas[key] = delta
-    return deltas
 
 
 KEY = ("grain", "bucket", "fdim", "fvalue")

@@ -127,7 +127,7 @@ def write_group(kind, connection, batches, now, max_messages=None, max_bytes=Non
     # command rows of the pilots that were there before (read once, also for merge_commands)
     known = [pilots[stamp] for stamp in sorted(pilots) if not pilots[stamp]["inserted"]]
     current = read_commands(kind, connection, [pilot["stamp"] for pilot in known])
-    counted = aggregates.contributions(known, current)
+    counted = aggregates.counted(known, current)
     stored = existing_messages(kind, connection, batches)
     rows, outcomes, transitions, commands = [], [], [], {}
     for batch in batches:
@@ -197,7 +197,7 @@ def write_group(kind, connection, batches, now, max_messages=None, max_bytes=Non
         if kind == "mysql" and not distinct_names(current):
             # MariaDB may take two of these names for one row (case, trailing spaces, accents): as stored
             current = read_commands(kind, connection, sorted(pilots))
-    aggregates.apply(connection, aggregates.difference(counted, aggregates.contributions(pilots.values(), current)))
+    aggregates.apply(connection, aggregates.changes(counted, aggregates.counted(pilots.values(), current)))
     return outcomes
 
 
