@@ -268,3 +268,128 @@ def test_rebuild_command(tmp_path, capsys):
     assert stored_rows(store) == before and stats.compute(store)["states"]["Running"] == 1
     store.close()
     assert cli.main(["logbook", "aggregates", "rebuild", "--db", "sqlite:///%s" % (tmp_path / "none.sqlite")]) == 1
+
+
+def test_group_writes_keep_the_aggregates_exact(fresh_store, monkeypatch):
+    """Groups of batches of many pilots (the group write computes the pilots' counts from the rows it
+    holds, without reading them back): new and known pilots, several batches of a pilot in one group,
+    a late start, a first batch refused by the quota (its pilot row stays, counted), command names
+    that MariaDB takes for one (case) or that are not plain ASCII."""
+    from pilot_server.logbook.store.logstore import Batch
+
+    store = logstore.Store(fresh_store.engine, max_messages=60)
+    rng = random.Random(20261204)
+    names = COMMANDS + ("installdirac", "Inställ", "Set Up")
+    pilots = [{"stamp": new_stamp(), "seq": 0, "site": rng.choice(SITES), "done": False} for _ in range(12)]
+    clock = Clock(time.time() - 5 * 3600)
+    monkeypatch.setattr(logstore, "time", clock)
+    for round_ in range(10):
+        group = []
+        now = clock.now
+        for pilot in [pilots[0]] + rng.sample(pilots[1:], 7) if round_ == 0 else rng.sample(pilots, 7):
+            if pilot["done"]:
+                continue
+            if round_ == 0 and pilot is pilots[0]:  # over the quota: refused, the pilot row is kept
+                group.append(Batch(pilot["stamp"], [wire.message(pilot["stamp"], n, now, "x") for n in range(1, 70)]))
+                continue
+            for _ in range(rng.randrange(1, 3)):
+                items = batch(pilot, "vo", now, rng)
+                name = rng.choice(names)
+                pilot["seq"] += 1
+                items.append(
+                    wire.message(
+                        pilot["stamp"],
+                        pilot["seq"],
+                        now,
+                        "end",
+                        kind="command",
+                        source=name,
+                        status=rng.choice(("ok", "failed")),
+                        data={"duration": rng.random() * 100, "reason": rng.choice(REASONS)},
+                    )
+                )
+                if rng.random() < 0.3:  # a late 'started' of a command that ended
+                    pilot["seq"] += 1
+                    items.append(
+                        wire.message(
+                            pilot["stamp"], pilot["seq"], now - 5, "s", kind="command", source=name, status="started"
+                        )
+                    )
+                group.append(Batch(pilot["stamp"], items))
+        outcomes = store.store_batches(group)
+        assert round_ > 0 or outcomes[0].refused  # (later, pilots that reach the quota are refused too)
+        clock.now += rng.random() * 2400  # the pilots' hours move
+    monkeypatch.undo()
+    assert store.pilot(pilots[0]["stamp"]) is not None
+    kept = stored_rows(store)
+    assert kept
+    store.write(aggregates.rebuild)
+    assert stored_rows(store) == kept
+
+
+def test_changes_equal_the_contributions_left_and_entered():
+    """``changes`` (a pilot that stays in its buckets adds only the difference of its counters) gives
+    what subtracting every old contribution and adding every new one gives."""
+    import collections
+
+    rng = random.Random(7)
+    start = 1796256000
+
+    def pilot(stamp):
+        return {
+            "stamp": stamp,
+            "last_seen": start + rng.choice((10, 20, 4000, 90000)),
+            "status": rng.choice(("Running", "Done", "Failed")),
+            "submitted_time": rng.choice((None, start - 50)),
+            "running_time": rng.choice((None, start - 10)),
+            "db12": rng.choice((None, 12.5, 20.0)),
+            "site": rng.choice(("A", "B")),
+            "ce": rng.choice(("", "ce1")),
+            "queue": None,
+            "version": "2.0",
+            "vo": rng.choice(("x", "y")),
+        }
+
+    def commands(stamp):
+        return dict(
+            (
+                (stamp, name),
+                {
+                    "stamp": stamp,
+                    "name": name,
+                    "status": rng.choice(("ok", "failed", "running")),
+                    "duration": rng.choice((None, 1.5, 30.0)),
+                    "failure_type": None,
+                    "reason": "r",
+                },
+            )
+            for name in rng.sample(COMMANDS, rng.randrange(3))
+        )
+
+    for _ in range(200):
+        stamps = ["p%d" % index for index in range(3)]
+        before = dict((stamp, (pilot(stamp), commands(stamp))) for stamp in stamps[1:])
+        after = dict((stamp, (pilot(stamp), commands(stamp))) for stamp in stamps)
+        for stamp in stamps[1:]:  # some pilots change only a little, or not at all
+            if rng.random() < 0.6:
+                after[stamp] = (dict(before[stamp][0], status=rng.choice(("Running", "Done"))), before[stamp][1])
+
+        def merged(entries):
+            rows = {}
+            for _, found in entries.values():
+                rows.update(found)
+            return [entry[0] for entry in entries.values()], rows
+
+        expected = collections.defaultdict(collections.Counter)
+        for sign, entries in ((-1, before), (1, after)):
+            for one, rows in entries.values():
+                for key, counts in aggregates.contribution(one, list(rows.values())).items():
+                    for name, value in counts.items():
+                        expected[key][name] += sign * value
+        expected = dict(
+            (key, dict((n, v) for n, v in counts.items() if v))
+            for key, counts in expected.items()
+            if any(counts.values())
+        )
+        got = aggregates.changes(aggregates.counted(*merged(before)), aggregates.counted(*merged(after)))
+        assert got == expected

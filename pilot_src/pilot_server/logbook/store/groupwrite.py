@@ -26,8 +26,7 @@ applied in the order of the batches, as if each batch were written alone.
 
 import collections
 import json
-
-from sqlalchemy import and_, select
+import re
 
 from pilot_server.logbook.store import aggregates, pilotinfo, schema, states
 
@@ -123,8 +122,12 @@ def write_group(kind, connection, batches, now, max_messages=None, max_bytes=Non
     """Store ``batches`` ([Batch]) in the open transaction of ``connection``; [Outcome] in their order.
     ``max_messages``, ``max_bytes``: a pilot's quota (None: none)."""
     pilots = lock_pilots(kind, connection, sorted(set(batch.stamp for batch in batches)), now)
-    # the statistics' aggregates get the difference this group makes to its pilots (aggregates.py)
-    tracker = aggregates.track(connection, sorted(pilots), [stamp for stamp in pilots if pilots[stamp]["created"]])
+    # the statistics' aggregates get the difference this group makes to its pilots (aggregates.py),
+    # computed from the rows this function holds anyway: the pilot rows it locked and writes, and the
+    # command rows of the pilots that were there before (read once, also for merge_commands)
+    known = [pilots[stamp] for stamp in sorted(pilots) if not pilots[stamp]["inserted"]]
+    current = read_commands(kind, connection, [pilot["stamp"] for pilot in known])
+    counted = aggregates.counted(known, current)
     stored = existing_messages(kind, connection, batches)
     rows, outcomes, transitions, commands = [], [], [], {}
     for batch in batches:
@@ -190,8 +193,11 @@ def write_group(kind, connection, batches, now, max_messages=None, max_bytes=Non
     if transitions:
         connection.execute(schema.pilot_states.insert(), transitions)
     if commands:
-        merge_commands(kind, connection, commands)
-    tracker.settle()
+        merge_commands(kind, connection, commands, current)
+        if kind == "mysql" and not distinct_names(current):
+            # MariaDB may take two of these names for one row (case, trailing spaces, accents): as stored
+            current = read_commands(kind, connection, sorted(pilots))
+    aggregates.apply(connection, aggregates.changes(counted, aggregates.counted(pilots.values(), current)))
     return outcomes
 
 
@@ -248,8 +254,12 @@ def lock_pilots(kind, connection, stamps, now):
             ],
         )
         found.update(_locked(kind, connection, missing))
+    inserted = set(missing)
     for row in found.values():
         row["created"] = row["status_source"] is None and not row["registered"] and row["message_count"] == 0
+        # inserted by this transaction (another writer's row would have its own first_seen): not yet
+        # counted in the statistics' aggregates
+        row["inserted"] = row["created"] and row["stamp"] in inserted and row["first_seen"] == now
     return found
 
 
@@ -414,20 +424,42 @@ def pilot_changes(pilot, new, facts, now):
     return changes, transitions
 
 
-def merge_commands(kind, connection, updates):
-    """Insert or complete the command rows of ``updates`` ({stamp: [{name: fields}, ...]}, one dict per
-    batch, in order): a late 'started' never reopens a finished command.  One SELECT, one upsert."""
-    table = schema.commands
-    names = set()
-    for stamp, parts in updates.items():
-        for part in parts:
-            names.update(part)
+PLAIN_NAME = re.compile(r"[!-~](?:[ -~]*[!-~])?\Z")
+
+
+def distinct_names(keys):
+    """True if MySQL/MariaDB hold a row of its own for each of these (stamp, name) command keys, as
+    Python does: names of printable ASCII without spaces at their ends (MariaDB's collations may ignore
+    trailing spaces and accents), no two of a pilot that differ only by case."""
+    seen = set()
+    for stamp, name in keys:
+        folded = (stamp, name.lower())
+        if folded in seen or not PLAIN_NAME.match(name):
+            return False
+        seen.add(folded)
+    return True
+
+
+def read_commands(kind, connection, stamps):
+    """{(stamp, name): command row dict} of the pilots ``stamps`` (locked by the caller): one SELECT."""
     current = {}
-    query = select(*[table.c[name] for name in COMMAND_COLUMNS]).where(
-        and_(table.c.stamp.in_(sorted(updates)), table.c.name.in_(sorted(names)))
+    if not stamps:
+        return current
+    query = "SELECT %s FROM commands WHERE stamp IN (%s)" % (
+        ", ".join(COMMAND_COLUMNS),
+        ", ".join([_marker(kind)] * len(stamps)),
     )
-    for row in connection.execute(query).mappings():
-        current[(row["stamp"], row["name"])] = dict(row)
+    for values in connection.exec_driver_sql(query, tuple(stamps)):
+        current[(values[0], values[1])] = dict(zip(COMMAND_COLUMNS, values))
+    return current
+
+
+def merge_commands(kind, connection, updates, current):
+    """Insert or complete the command rows of ``updates`` ({stamp: [{name: fields}, ...]}, one dict per
+    batch, in order): a late 'started' never reopens a finished command.  ``current``: the command rows
+    of these pilots as stored (``read_commands``; a pilot inserted by this transaction has none), updated
+    in place to the rows written.  One upsert."""
+    table = schema.commands
     changed = {}
     for stamp in sorted(updates):
         for part in updates[stamp]:

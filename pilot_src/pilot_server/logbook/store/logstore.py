@@ -13,8 +13,9 @@ has the rules).
 Under the row lock the messages already stored are known exactly, and the
 insert's own count of the rows it added is checked against the new ones (``NotStored``
 otherwise, never acknowledged), so the reply (stored, duplicates, last_seq) is exact.
-The statistics' aggregates get the difference each write makes to its pilots
-(``aggregates.track`` ... ``settle``, in the same transaction).
+The statistics' aggregates get the difference each write makes to its pilots, in the same
+transaction (the group write computes it from the rows it holds, the other writes here use
+``aggregates.track`` ... ``settle``).
 
 A pilot may hold at most ``max_messages`` messages and ``max_bytes`` bytes of text and
 data (``receive/quota.py`` has the defaults): a batch whose new messages would pass either
