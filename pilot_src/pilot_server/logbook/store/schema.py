@@ -12,8 +12,9 @@ Issue 7 adds ``pilot_states`` (each state transition: time and source),
 messages) and the pilot's state source, first running time and DB12 score.
 Migration 5 adds ``message_bytes`` (the per-pilot quota, ``receive/quota.py``).
 Migration 6 adds ``stats_buckets``, the statistics' exact pre-aggregated counts (aggregates.py).
-Migrations 7 and 8 add the failure-reason search's indexes (textsearch.py); they differ per
-database, so they are not declared here.
+Migrations 7 and 8 add the failure-reason search's indexes (textsearch.py), and migration 9 a
+partial index of the Running pilots by last seen (the statistics' Lost cutoff, stats.py); they
+differ per database, so they are not declared here.
 """
 
 from sqlalchemy import BigInteger, Boolean, Column, Double, Index, Integer, MetaData, String, Table, Text, false
