@@ -167,6 +167,33 @@ def store(backend, session_stores, tmp_path):
         yield session_stores(backend)
 
 
+@pytest.fixture(params=BACKENDS)
+def fresh_store(request, databases, tmp_path):
+    """A Store on a new database of each family (the tests that need an empty one)."""
+    from pilot_server.logbook.store.logstore import Store
+
+    if request.param == "sqlite":
+        url = "sqlite:///%s" % (tmp_path / "logbook.sqlite")
+    else:
+        url = databases.create(request.param)
+    opened = Store.open(url)
+    yield opened
+    opened.close()
+
+
+class Clock(object):
+    """time.time() of the store or of the statistics: moved by the test."""
+
+    def __init__(self, now):
+        self.now = now
+
+    def time(self):
+        return self.now
+
+    def sleep(self, seconds):
+        time.sleep(seconds)
+
+
 @pytest.fixture
 def sqlite_store(tmp_path):
     from pilot_server.logbook.store.logstore import Store

@@ -2,22 +2,11 @@
 
 import time
 
-import pytest
 from sqlalchemy import text
 
-from logbook_support import databases, make_messages, new_stamp, result_message  # noqa: F401
+from logbook_support import databases, fresh_store, make_messages, new_stamp, result_message  # noqa: F401
 from pilot_server.logbook.store import logstore, retention, textsearch
 from pilot_server.logbook.web import data
-
-
-@pytest.fixture(params=("sqlite", "postgresql", "mariadb"))
-def fresh_store(request, databases, tmp_path):  # noqa: F811
-    url = (
-        "sqlite:///%s" % (tmp_path / "logbook.sqlite") if request.param == "sqlite" else databases.create(request.param)
-    )
-    opened = logstore.Store.open(url)
-    yield opened
-    opened.close()
 
 
 def failed_pilot(store, reason, command="InstallDIRAC"):

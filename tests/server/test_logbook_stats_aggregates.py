@@ -13,37 +13,13 @@ import time
 
 import pytest
 
-from logbook_support import BACKENDS, databases, new_stamp  # noqa: F401
+from logbook_support import Clock, databases, fresh_store, new_stamp  # noqa: F401
 from pilot_server.worker import messages as wire
 from pilot_server.logbook.store import aggregates, logstore, retention, schema, stats
 
 SITES = ("SiteA", "SiteB", "SiteC")
 COMMANDS = ("CheckWorkerNode", "InstallDIRAC", "LaunchAgent")
 REASONS = ("no route to host", "disk full", None)
-
-
-class Clock(object):
-    """time.time() of the store: moved by the test."""
-
-    def __init__(self, now):
-        self.now = now
-
-    def time(self):
-        return self.now
-
-    def sleep(self, seconds):
-        time.sleep(seconds)
-
-
-@pytest.fixture(params=BACKENDS)
-def fresh_store(request, databases, tmp_path):  # noqa: F811
-    if request.param == "sqlite":
-        url = "sqlite:///%s" % (tmp_path / "logbook.sqlite")
-    else:
-        url = databases.create(request.param)
-    opened = logstore.Store.open(url)
-    yield opened
-    opened.close()
 
 
 def fill(store, clock, rng, count=70):

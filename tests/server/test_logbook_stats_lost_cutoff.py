@@ -6,29 +6,8 @@ import time
 import pytest
 from sqlalchemy import text
 
-from logbook_support import BACKENDS, databases, new_stamp  # noqa: F401
+from logbook_support import Clock, databases, fresh_store, new_stamp  # noqa: F401
 from pilot_server.logbook.store import aggregates, logstore, stats
-
-
-class Clock(object):
-    def __init__(self, now):
-        self.now = now
-
-    def time(self):
-        return self.now
-
-    def sleep(self, seconds):
-        time.sleep(seconds)
-
-
-@pytest.fixture(params=BACKENDS)
-def fresh_store(request, databases, tmp_path):  # noqa: F811
-    url = (
-        "sqlite:///%s" % (tmp_path / "logbook.sqlite") if request.param == "sqlite" else databases.create(request.param)
-    )
-    opened = logstore.Store.open(url)
-    yield opened
-    opened.close()
 
 
 def test_the_cutoff_hour_is_split_exactly(fresh_store, monkeypatch):
