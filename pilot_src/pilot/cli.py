@@ -292,6 +292,9 @@ def _run(parsed, environ, work_dir, archive, stdout, stderr):
             log.info("Pilots 2.0 pilot %s starting on %s with Python %s"
                      % (__version__, _hostname(), sys.version.split()[0]))
             log.info("Command line: %s" % " ".join(compat.shell_quote(compat.to_text(a)) for a in parsed.raw))
+            cache = _bytecode_cache()
+            if cache is not None:
+                log.debug("bytecode cache: %s" % cache)
             params, toolbox, plan = _prepare(parsed, environ, work_dir, archive, logger, result=result,
                                              on_params=on_params)
             log.event("INFO", "Pilot stamp %s; commands: %s" % (params.pilotUUID, ", ".join(name for name, _, _ in plan)),
@@ -353,6 +356,15 @@ def _identity(params):
             "queue": params.queueName or None, "vo": params.wnVO or params.jsonVO or None,
             "setup": params.setup or None, "release": params.releaseVersion or None,
             "hostname": _hostname(), "python": sys.version.split()[0]}
+
+
+def _bytecode_cache():
+    """The folder of the pyz importer's compiled modules, "off", or None (not run from a pyz)."""
+    for finder in sys.meta_path:
+        cache = getattr(finder, "_cache", None)
+        if cache is not None:
+            return cache.folder or "off"
+    return None
 
 
 def _hostname():

@@ -180,3 +180,15 @@ def test_cache_keeps_the_newest_pyz_folders_only(pyz, tmpdir):
     left = sorted(os.listdir(cache))
     # this pyz, the 7 newest others (0 ... 6 days unused), and what is not a pyz folder
     assert left == sorted([digest] + names[:7] + ["not-a-pyz-folder", "b" * 64 + ".txt"])
+
+
+def test_the_debug_log_says_where_compiled_modules_are_kept(pyz, tmpdir):
+    work = str(tmpdir.mkdir("work"))
+    cache = str(tmpdir.join("pyc"))
+    digest = hashlib.sha256(helpers.read_bytes(pyz)).hexdigest()
+    rc, out, err = helpers.run_pilot(["-d", "-X", "CheckWorkerNode"], work,
+                                     env=helpers.clean_env({"PILOT_PYC_CACHE": cache}), pyz=pyz)
+    assert "bytecode cache: %s" % os.path.join(cache, digest, _interpreter_tag()) in out + err
+    rc, out, err = helpers.run_pilot(["-d", "-X", "CheckWorkerNode"], work,
+                                     env=helpers.clean_env({"PILOT_PYC_CACHE": "off"}), pyz=pyz)
+    assert "bytecode cache: off" in out + err
