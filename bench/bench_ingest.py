@@ -152,9 +152,11 @@ class Poller(threading.Thread):
 
     def __init__(self, url, total):
         threading.Thread.__init__(self, daemon=True)
-        from pilot_server.logbook.store.logstore import Store
+        from pilot_server.logbook.store.database import make_engine
 
-        self.store = Store.open(url, migrate=False, pool_size=1)
+        # a plain engine: the schema may be another version's (a baseline server's), and only
+        # stamp, last_seq and message_count are read, which every version has
+        self.engine = make_engine(url, pool_size=1)
         self.total = total
         self.seen = {}
         self.done = threading.Event()
@@ -167,7 +169,7 @@ class Poller(threading.Thread):
 
         pilots = schema.pilots
         while not self.stop.is_set():
-            with self.store.engine.connect() as connection:
+            with self.engine.connect() as connection:
                 rows = connection.execute(select(pilots.c.stamp, pilots.c.last_seq)).all()
                 stored = connection.execute(select(func.sum(pilots.c.message_count))).scalar() or 0
             now = time.time()
@@ -177,7 +179,7 @@ class Poller(threading.Thread):
                 self.done.set()
                 break
             time.sleep(0.01)
-        self.store.close()
+        self.engine.dispose()
 
 
 # -- senders ------------------------------------------------------------------------------------
@@ -258,10 +260,14 @@ def wait_port(port, timeout=30):
     wait_until(lambda: port_open(port), timeout, 0.1, what="the logbook to listen on port %d" % port)
 
 
-def run_once(path, database, pilots, args, scratch, secret_file, cert, key, rate=None):
+def run_once(path, database, pilots, args, scratch, secret_file, cert, key, rate=None, make_schema=True):
+    """One ingestion run.  make_schema=False: the server makes its schema itself (another version of
+    the code, which refuses a schema newer than it knows)."""
+    from pilot_server.logbook.store.database import make_engine
     from pilot_server.logbook.store.logstore import Store
 
-    Store.open(database.url).close()  # schema made before the clock starts
+    if make_schema:
+        Store.open(database.url).close()  # schema made before the clock starts
     total = len(pilots) * args.messages
     pace = Pace(rate, args.batch)
     processes = []
@@ -353,9 +359,9 @@ def run_once(path, database, pilots, args, scratch, secret_file, cert, key, rate
         connection.channel().queue_delete(queue)
         connection.close()
     latencies = sorted(poller.seen[key] - sent[key] for key in sent if key in poller.seen)
-    store = Store.open(database.url, migrate=False, pool_size=1)
+    store = Store(make_engine(database.url, pool_size=1))  # no schema check: it may be a baseline's
     stored = store.counts()[1]
-    store.close()
+    store.engine.dispose()
     return {
         "path": path,
         "database": database.family,
