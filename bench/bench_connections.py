@@ -380,7 +380,8 @@ def main(argv=None):
                 try:
                     from pilot_server.logbook.store.logstore import Store
 
-                    Store.open(database.url).close()
+                    if not source:  # a baseline server makes its own (it refuses a newer schema)
+                        Store.open(database.url).close()
                     server = Server(name, source, database.url, cert, key, secret_file, scratch)
                     load = os.getloadavg()[0]
                     try:

@@ -63,7 +63,7 @@ def pinned(lock_file):
     found = {}
     with open(lock_file) as handle:
         for line in handle:
-            match = re.match(r"^([A-Za-z0-9._-]+)==([^ ;\\]+)", line)
+            match = re.match(r"^([A-Za-z0-9._-]+)(?:\[[^]]*\])?==([^ ;\\]+)", line)
             if match:
                 found[_name(match.group(1))] = match.group(2)
     return found
@@ -97,7 +97,8 @@ def compile_lock(lock, requirements):
                 "--quiet",
                 "--generate-hashes",
                 "--allow-unsafe",
-                "--strip-extras",
+                # keep extras (coverage[toml]): pip's hash mode otherwise takes the newest release
+                # for a dependency's extra request and refuses it as unpinned
                 "--no-header",
                 "--no-emit-index-url",
                 "--no-emit-find-links",
