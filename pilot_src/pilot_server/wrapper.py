@@ -33,9 +33,9 @@ from pilot_server import tokens
 from pilot_server.cliutil import OK, fail, one_line_errors, say
 
 VARIANTS = ("batch", "vm", "fetch")
-# base94 (68 bytes in 83 characters), base64 (3 in 4) of the signed pyz, or the pyz itself after the script
+# base94 (68 bytes in 83 characters), base64 (3 in 4) of the signed pyz, or its bytes after the script
 ENCODINGS = ("b94", "pyz", "raw")
-ENCODING_NAMES = {"b94": "base94", "pyz": "base64", "raw": "raw bytes after the script"}
+ENCODING_NAMES = {"b94": "base94", "pyz": "base64", "raw": "bytes after the script, base 254 (no NUL, no CR)"}
 FETCH_CHECKS = ("both", "sha256", "signature")
 
 # Wrapper exit codes when the pilot did not start (DIRAC's 3 and 255, and ours for "no Python").
@@ -58,6 +58,12 @@ B64_LINE = 76
 # the node decodes it with a few lines of Python 2.6+ (pw_decoder in templates/node.sh).
 B94_BYTES, B94_CHARS = 68, 83
 B94_LINE = 12 * B94_CHARS
+# Base 254 for the bytes after the script: every byte but NUL (sbatch refuses a script holding one)
+# and CR (nor a DOS line end); 706 bytes in 707 (254**707 >= 256**706), 0.14 % larger than the pyz.
+# A shorter last block of n bytes takes n + 1 characters.  Decoded by the raw.python line of
+# templates/decode_raw.sh.
+B254_BYTES = 706
+B254_SKIPPED = (0, 13)
 USER_PATTERN = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 PATH_PATTERN = re.compile(r"^/[A-Za-z0-9._/+-]*$")
 URL_PATTERN = re.compile(
@@ -197,6 +203,36 @@ def _b94_number(chars):
     return number
 
 
+def b254encode(data):
+    """Bytes without NUL or CR: each block of up to 706 bytes as a big-endian number in len + 1 digits
+    of base 254, the digits written as the byte values 1-255 but 13."""
+    digit_byte = bytes(value for value in range(256) if value not in B254_SKIPPED) + b"\0\0"  # 256 for translate
+    out = []
+    for start in range(0, len(data), B254_BYTES):
+        block = data[start : start + B254_BYTES]
+        number = int.from_bytes(block, "big")
+        digits = bytearray(len(block) + 1)
+        for place in range(len(block), -1, -1):
+            number, digits[place] = divmod(number, 254)
+        out.append(bytes(digits).translate(digit_byte))
+    return b"".join(out)
+
+
+def b254decode(data):
+    """Bytes of b254encode's output (the node's decoder is templates/decode_raw.sh)."""
+    value_of = dict(
+        (byte, digit) for digit, byte in enumerate(value for value in range(256) if value not in B254_SKIPPED)
+    )
+    out = []
+    for start in range(0, len(data), B254_BYTES + 1):
+        block = data[start : start + B254_BYTES + 1]
+        number = 0
+        for byte in block:
+            number = number * 254 + value_of[byte]
+        out.append(number.to_bytes(len(block) - 1, "big"))
+    return b"".join(out)
+
+
 def _lines(text, width):
     return "\n".join(text[i : i + width] for i in range(0, len(text), width))
 
@@ -244,18 +280,28 @@ def rsaverify_source():
 # -- the scripts ------------------------------------------------------------------------
 
 
-def pack_stage(text):
-    """The stage as node.sh carries it: raw deflate (zlib level 9), base94 lines."""
+def _deflate(text):
     packer = zlib.compressobj(9, zlib.DEFLATED, -15)
-    return _lines(b94encode(packer.compress(text.encode("utf-8")) + packer.flush()), B94_LINE)
+    return packer.compress(text.encode("utf-8")) + packer.flush()
 
 
-def read_stage(text):
-    """The stage a wrapper's shell runs with eval, unpacked (tests, and to read a wrapper)."""
+def pack_stage(text):
+    """The stage as node.sh carries it in text: raw deflate (zlib level 9), base94 lines."""
+    return _lines(b94encode(_deflate(text)), B94_LINE)
+
+
+def read_stage(made):
+    """The stage a wrapper's shell runs with eval, unpacked (tests, and to read a wrapper): from
+    the text (a here-document) or, with the pilot's bytes after the script, from that tail."""
+    text = made if isinstance(made, str) else made.text
     body = re.search(r"<<'PILOT_STAGE_END'\n(.*?)\nPILOT_STAGE_END\n", text, re.S)
-    if not body:
+    if body:
+        return zlib.decompress(b94decode(body.group(1)), -15).decode("utf-8")
+    sizes = re.search(r'"\$pw_self" (\d+) (\d+) -\)', text)
+    if not sizes or isinstance(made, str):
         raise WrapperError("no stage in this wrapper")
-    return zlib.decompress(b94decode(body.group(1)), -15).decode("utf-8")
+    start, size = int(sizes.group(1)), int(sizes.group(2))
+    return zlib.decompress(b254decode(made.data[-start:][:size]), -15).decode("utf-8")
 
 
 def node_script(
@@ -270,13 +316,27 @@ def node_script(
     cleanup=False,
     source_note="",
     clear_block="",
+    tail=None,
 ):
+    """(the script's text, the bytes after it): with ``tail`` (the pilot in base 254) the stage
+    goes after the script too (templates/unpack_tail.sh), else into the text (unpack_text.sh)."""
     if token and not TOKEN_PATTERN.match(token):
         raise WrapperError("logbook token has unexpected characters")
     if work_base and not PATH_PATTERN.match(work_base):
         raise WrapperError("work base %r must be an absolute path of letters, digits and ._/+-" % work_base)
     quoted = " ".join(shell_quote(arg) for arg in pilot_options_argv)
     stage = _fill(_template("stage.sh"), {"OPTIONS": quoted}, later=("SOURCE",)).replace("@SOURCE@", source_block)
+    if tail is None:
+        after = b""
+        unpack = _fill(_template("unpack_text.sh"), {}, later=("CLEAR", "STAGE"))
+        unpack = unpack.replace("@CLEAR@", clear_block).replace(
+            "@STAGE@", _heredoc_body(pack_stage(stage), "PILOT_STAGE_END")
+        )
+    else:
+        packed = b254encode(_deflate(stage))
+        after = packed + tail
+        sizes = {"RAW_SIZE": str(len(tail)), "STAGE_SIZE": str(len(packed)), "TAIL_SIZE": str(len(after))}
+        unpack = _fill(_template("unpack_tail.sh"), sizes)
     head = _fill(
         _template("node.sh", keep=2),
         {
@@ -294,25 +354,36 @@ def node_script(
             "Q_TOKEN": shell_quote(token),
             "Q_SHOWN_OPTIONS": shell_quote(" ".join(pilot_options_argv)),
         },
-        later=("CLEAR", "STAGE"),
+        later=("UNPACK",),
     )
-    return head.replace("@CLEAR@", clear_block).replace("@STAGE@", _heredoc_body(pack_stage(stage), "PILOT_STAGE_END"))
+    return head.replace("@UNPACK@", unpack.rstrip("\n")), after
+
+
+DECODERS = {"b94": ("python",), "pyz": ("python", "base64", "openssl"), "raw": ("python",)}
+TOOL_NAMES = {"python": "the node's Python", "base64": "base64 -d", "openssl": "openssl base64 -d"}
 
 
 def embedded_source(data, encoding):
     """(stage block, clear block with the payload, the payload's sha256, bytes after the script)."""
-    if encoding == "raw":  # the script's last len(data) bytes: a binary file, no text channel
-        clear = _fill(_template("payload_raw.sh", keep=1), {"RAW_SIZE": str(len(data))})
-        return _template("source_embedded.sh"), clear, hashlib.sha256(data).hexdigest(), data
+    if encoding not in ENCODINGS:
+        raise WrapperError("unknown payload encoding %r (%s)" % (encoding, ", ".join(ENCODINGS)))
+    tools = DECODERS[encoding]
+    source = _fill(
+        _template("source_embedded.sh"),
+        {"TOOLS": " ".join(tools), "TRIED": ", ".join(TOOL_NAMES[tool] for tool in tools)},
+        later=("DECODE",),
+    ).replace("@DECODE@", _template("decode_%s.sh" % encoding).strip("\n"))
+    if encoding == "raw":  # the script's last bytes: a binary file (no NUL, no CR), no text channel
+        return source, "", hashlib.sha256(data).hexdigest(), b254encode(data)
     payload, node_sha256 = encode_payload(data, encoding)
     note = "%s of pilot.pyz as signed" % ENCODING_NAMES[encoding]
     clear = _fill(
         _template("payload.sh", keep=1),
-        {"ENCODING_NOTE": note, "Q_ENCODING": shell_quote(encoding)},
+        {"ENCODING_NOTE": note},
         later=("PAYLOAD",),
     )
     clear = clear.replace("@PAYLOAD@", _heredoc_body(payload, "PILOT_PAYLOAD_END"))
-    return _template("source_embedded.sh"), clear, node_sha256, b""
+    return source, clear, node_sha256, b""
 
 
 def fetch_source(urls, public_key_pem, rounds=2, pause=10):
@@ -424,7 +495,7 @@ def make_wrapper(
     common = dict(token=token, work_base=work_base, cleanup=cleanup)
     if variant == "batch":
         source, clear, node_sha256, tail = embedded_source(verified.data, encoding)
-        text = node_script(
+        text, after = node_script(
             "batch",
             stamp,
             argv,
@@ -433,9 +504,10 @@ def make_wrapper(
             _artifact_note(verified),
             source_note="embedded, %s" % ENCODING_NAMES[encoding],
             clear_block=clear,
+            tail=tail if encoding == "raw" else None,
             **common,
         )
-        return Wrapper(variant, text, stamp, verified.sha256, node_sha256, verified.key_id, expires, tail)
+        return Wrapper(variant, text, stamp, verified.sha256, node_sha256, verified.key_id, expires, after)
     if variant == "fetch":
         if fetch_check not in FETCH_CHECKS:
             raise WrapperError("unknown fetch check %r (%s)" % (fetch_check, ", ".join(FETCH_CHECKS)))
@@ -443,7 +515,7 @@ def make_wrapper(
         sha256 = verified.sha256 if fetch_check != "signature" else ""
         source = fetch_source(list(urls), pem, fetch_rounds, fetch_pause)
         checks = {"both": "sha256 and signature", "sha256": "sha256", "signature": "signature"}[fetch_check]
-        text = node_script(
+        text, _ = node_script(
             "fetch",
             stamp,
             argv,
@@ -460,7 +532,7 @@ def make_wrapper(
     payload, node_sha256 = encode_payload(verified.data, "pyz")
     if "WholeNode" not in pilot_options.parse(argv).values.get("tags", []):
         argv = argv + ["-t", "WholeNode"]  # the VM is the pilot's: its processors are not 1 (DIRAC's default)
-    run_script = node_script(
+    run_script, _ = node_script(
         "vm",
         stamp,
         argv,
@@ -545,8 +617,9 @@ def register(commands):
         default="b94",
         help="batch: b94 = base94 of the signed pyz (default, decoded by the node's Python); "
         "pyz = base64 of it, 10%% larger, also decoded by base64 -d or openssl; raw = the "
-        "pyz's bytes after the script, 17%% smaller, for CEs that take the job's executable "
-        "as a binary file (the script must be run from its file, not from stdin)",
+        "pyz's bytes after the script (base 254: no NUL or CR byte, so sbatch takes it), 17%% "
+        "smaller, for CEs that take the job's executable as a binary file (the script must be "
+        "run from its file, not from stdin)",
     )
     parser.add_argument(
         "--url",

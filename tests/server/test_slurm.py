@@ -13,10 +13,12 @@ Scenarios: the pilot's view of Slurm (flavour, job id, ``-c``/``--mem`` allocati
 2.7 and the host's; the wrapper's work directory in ``$TMPDIR`` and its clean-up; walltime
 expiry and ``scancel`` (SIGTERM to every process of the job: the pilot stops its children,
 writes its result, tells the logbook and ends 143 before Slurm's SIGKILL); two pilots of one
-node sharing the DB12 cache; sbatch refusals.
+node sharing the DB12 cache; sbatch refusals; the raw payload (the pilot's bytes after the script) through
+sbatch.
 """
 
 import glob
+import hashlib
 import json
 import os
 import re
@@ -330,6 +332,7 @@ def test_the_pilot_sees_slurm_its_job_and_its_allocation(slurm, site, tmp_path):
         scratch = str(tmp_path / (name + "-scratch"))
         os.makedirs(scratch)
         env = submit_env(slurm, PILOT_PYTHON=python, TMPDIR=scratch)
+        payload = ["--payload", "raw"] if name == "py27" else []  # bytes after the script: sbatch takes them
         code, out, err = submit(
             slurm,
             site,
@@ -337,7 +340,7 @@ def test_the_pilot_sees_slurm_its_job_and_its_allocation(slurm, site, tmp_path):
             ["--cpus-per-task=2", "--mem=700"],
             pilot_options(site, server, "--db12=quick"),
             env=env,
-            extra=["--wait", "--cleanup"],
+            extra=["--wait", "--cleanup"] + payload,
         )
         runs.append((name, python, workdir, scratch, code, out, err))
     for name, python, workdir, scratch, code, out, err in runs:
@@ -383,6 +386,12 @@ def test_the_pilot_sees_slurm_its_job_and_its_allocation(slurm, site, tmp_path):
             universal_newlines=True,
         ).stdout.strip()
         assert "Python: %s (%s)" % (python, version) in wrapper_out
+        with open(site["pyz"], "rb") as handle:
+            assert "pilot.pyz: sha256 %s as expected" % hashlib.sha256(handle.read()).hexdigest() in wrapper_out
+        with open(os.path.join(workdir, stamp, "pilot-job.sh"), "rb") as handle:
+            script = handle.read()
+        assert script.endswith(b"\nexit 3\n") == (name != "py27"), name  # raw: the pilot after the script
+        assert b"\0" not in script and b"\r" not in script
         work = re.search(r"work directory: (\S+)", wrapper_out).group(1)
         assert os.path.dirname(work) == scratch and "removing the work directory %s (--cleanup)" % work in wrapper_out
         assert not os.path.exists(work) and os.listdir(scratch) == []

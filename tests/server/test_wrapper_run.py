@@ -93,8 +93,10 @@ def test_payload_encodings_run_the_signed_pyz(verified, tools_dir, tmp_path, enc
     made = wrapper.make_wrapper("batch", verified, PILOT_OPTIONS, encoding=encoding)
     if encoding == "b94":
         assert made.size < wrapper.make_wrapper("batch", verified, PILOT_OPTIONS, encoding="pyz").size
-    if encoding == "raw":  # the pyz itself after the script's last line
-        assert made.data.endswith(b"\nexit 3\n" + verified.data)
+    if encoding == "raw":  # the pyz's bytes after the script's last line, no NUL or CR (sbatch)
+        assert made.text.endswith("\nexit 3\n") and made.tail.endswith(wrapper.b254encode(verified.data))
+        assert "pw_stage_start" not in made.text and "pw_check_sha256" in wrapper.read_stage(made)  # stage in the tail
+        assert b"\0" not in made.data and b"\r" not in made.data
         assert made.size < wrapper.make_wrapper("batch", verified, PILOT_OPTIONS).size
     assert made.payload_sha256 == verified.sha256  # the node runs the signed bytes, not a re-pack
     for (env_name, python), shell in ((INTERPRETERS[0], SHELLS[0]), (INTERPRETERS[-1], SHELLS[-1])):
@@ -114,6 +116,15 @@ def test_base94_round_trip_and_alphabet():
         assert set(text) <= set(chr(c) for c in range(33, 127)), data  # printable, no space
         assert len(text) == 1 + 83 * -(-len(data) // 68)
         assert wrapper.b94decode(text) == data
+
+
+def test_base254_round_trip_without_nul_or_cr():
+    for data in (b"", b"\0", b"\r\n", bytes(range(256)) * 3, os.urandom(705), os.urandom(706), os.urandom(707)):
+        coded = wrapper.b254encode(data)
+        assert b"\0" not in coded and b"\r" not in coded, data
+        assert len(coded) == len(data) + -(-len(data) // 706)  # one byte more per block of 706
+        assert wrapper.b254decode(coded) == data
+    assert wrapper.b254encode(b"\0" * 706) == b"\1" * 707  # digit 0 is the byte 1
 
 
 def one_python_env(tools_dir, tmp_path, extra=None):

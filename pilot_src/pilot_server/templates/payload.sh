@@ -1,5 +1,4 @@
 # -- the pilot, embedded: @ENCODING_NOTE@
-pw_encoding=@Q_ENCODING@
 pw_payload() {
     cat <<'PILOT_PAYLOAD_END'
 @PAYLOAD@
