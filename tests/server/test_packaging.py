@@ -123,7 +123,9 @@ def test_dev_group_includes_every_other_group():
 def test_locks_pin_every_package_with_hashes_and_name_no_index(lock):
     with open(os.path.join(REQUIREMENTS, lock + ".txt")) as handle:
         text = handle.read()
-    entries = re.findall(r"^([A-Za-z0-9._-]+)==(\S+) \\\n((?:    --hash=sha256:[0-9a-f]{64}(?: \\)?\n)+)", text, re.M)
+    entries = re.findall(
+        r"^([A-Za-z0-9._-]+)(\[[a-z0-9,-]+\])?==(\S+) \\\n((?:    --hash=sha256:[0-9a-f]{64}(?: \\)?\n)+)", text, re.M
+    )
     pins = [line for line in text.splitlines() if re.match(r"^[A-Za-z0-9]", line)]
     assert pins and len(entries) == len(pins)  # every pin has its hashes
     assert not re.search(r"(?m)^\s*-(?:-index-url|-extra-index-url|-find-links|i|f)\b", text)
