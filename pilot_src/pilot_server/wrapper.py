@@ -248,11 +248,15 @@ def encode_payload(data, encoding):
     return _lines(text, width), hashlib.sha256(data).hexdigest()
 
 
-def _template(name, keep=0):
+def _template(name, keep=0, tabs=False):
     """A shell template without its comment-only lines but the first ``keep`` (node.sh: the
-    shebang and what made the script): they explain the template, the wrapper travels."""
+    shebang and what made the script): they explain the template, the wrapper travels.  With
+    ``tabs`` (the script's plain part, which is not compressed) a tab for each 4 leading spaces."""
     lines = pkgutil.get_data("pilot_server", "templates/" + name).decode("utf-8").split("\n")
-    return "\n".join(lines[:keep] + [line for line in lines[keep:] if not line.lstrip().startswith("#")])
+    lines = lines[:keep] + [line for line in lines[keep:] if not line.lstrip().startswith("#")]
+    if tabs:
+        lines = [re.sub(r"^((?:    )+)", lambda found: "\t" * (len(found.group(1)) // 4), line) for line in lines]
+    return "\n".join(lines)
 
 
 def _fill(text, values, later=()):
@@ -325,10 +329,23 @@ def node_script(
     if work_base and not PATH_PATTERN.match(work_base):
         raise WrapperError("work base %r must be an absolute path of letters, digits and ._/+-" % work_base)
     quoted = " ".join(shell_quote(arg) for arg in pilot_options_argv)
-    stage = _fill(_template("stage.sh"), {"OPTIONS": quoted}, later=("SOURCE",)).replace("@SOURCE@", source_block)
+    artifact = shell_quote(artifact_note)
+    if sha256 and "'" not in artifact_note:  # the anchored sha256 once in the wrapper, not twice
+        artifact = artifact.replace(sha256, "'\"$pw_sha256\"'")
+    stage = _fill(
+        _template("stage.sh"),
+        {
+            "OPTIONS": quoted,
+            "Q_ARTIFACT": artifact,
+            "Q_WORK_BASE": shell_quote(work_base),
+            "Q_CLEANUP": shell_quote("yes" if cleanup else "no"),
+            "Q_SHOWN_OPTIONS": shell_quote(" ".join(pilot_options_argv)),
+        },
+        later=("SOURCE",),
+    ).replace("@SOURCE@", source_block)
     if tail is None:
         after = b""
-        unpack = _fill(_template("unpack_text.sh"), {}, later=("CLEAR", "STAGE"))
+        unpack = _fill(_template("unpack_text.sh", tabs=True), {}, later=("CLEAR", "STAGE"))
         unpack = unpack.replace("@CLEAR@", clear_block).replace(
             "@STAGE@", _heredoc_body(pack_stage(stage), "PILOT_STAGE_END")
         )
@@ -336,9 +353,9 @@ def node_script(
         packed = b254encode(_deflate(stage))
         after = packed + tail
         sizes = {"RAW_SIZE": str(len(tail)), "STAGE_SIZE": str(len(packed)), "TAIL_SIZE": str(len(after))}
-        unpack = _fill(_template("unpack_tail.sh"), sizes)
+        unpack = _fill(_template("unpack_tail.sh", tabs=True), sizes)
     head = _fill(
-        _template("node.sh", keep=2),
+        _template("node.sh", keep=2, tabs=True),
         {
             "VARIANT": variant,
             "VERSION": __version__,
@@ -348,11 +365,7 @@ def node_script(
             "Q_VARIANT": shell_quote(variant),
             "Q_STAMP": shell_quote(check_stamp(stamp)),
             "Q_SHA256": shell_quote(sha256),
-            "Q_ARTIFACT": shell_quote(artifact_note),
-            "Q_WORK_BASE": shell_quote(work_base),
-            "Q_CLEANUP": shell_quote("yes" if cleanup else "no"),
             "Q_TOKEN": shell_quote(token),
-            "Q_SHOWN_OPTIONS": shell_quote(" ".join(pilot_options_argv)),
         },
         later=("UNPACK",),
     )
@@ -378,7 +391,7 @@ def embedded_source(data, encoding):
     payload, node_sha256 = encode_payload(data, encoding)
     note = "%s of pilot.pyz as signed" % ENCODING_NAMES[encoding]
     clear = _fill(
-        _template("payload.sh", keep=1),
+        _template("payload.sh", keep=1, tabs=True),
         {"ENCODING_NOTE": note},
         later=("PAYLOAD",),
     )

@@ -137,7 +137,7 @@ def one_python_env(tools_dir, tmp_path, extra=None):
 def test_tampered_payload_is_refused_with_255(verified, tools_dir, tmp_path):
     text = wrapper.make_wrapper("batch", verified, PILOT_OPTIONS).text
     lines = text.split("\n")
-    start = lines.index("    cat <<'PILOT_PAYLOAD_END'") + 1
+    start = lines.index("\tcat <<'PILOT_PAYLOAD_END'") + 1
     target = start + 10
     lines[target] = ("B" if lines[target][0] != "B" else "C") + lines[target][1:]
     script = tmp_path / "tampered.sh"

@@ -22,33 +22,32 @@ set -f
 pw_variant=@Q_VARIANT@
 pw_stamp=@Q_STAMP@
 pw_sha256=@Q_SHA256@
-pw_artifact=@Q_ARTIFACT@
-pw_work_base=@Q_WORK_BASE@
-pw_cleanup=@Q_CLEANUP@
 pw_token=@Q_TOKEN@
-pw_shown_options=@Q_SHOWN_OPTIONS@
 pw_start_dir=$(pwd 2>/dev/null) || pw_start_dir=
 pw_work=
 pw_py=
 pw_py_version=
 
-pw_log() {  # pw_log LEVEL MESSAGE
+# pw_log LEVEL MESSAGE
+pw_log() {
     pw_line=$(printf '%s %-7s [Wrapper] %s' "$(date -u '+%Y-%m-%dT%H:%M:%SZ' 2>/dev/null)" "$1" "$2")
     printf '%s\n' "$pw_line"
     if [ "$1" = ERROR ]; then printf '%s\n' "$pw_line" >&2; fi
     if [ -n "$pw_work" ]; then printf '%s\n' "$pw_line" >> "$pw_work/wrapper.log" 2>/dev/null; fi
 }
 
-pw_die() {  # pw_die CODE MESSAGE
+# pw_die CODE MESSAGE (pw_work and pw_keep_logs come from the stage)
+pw_die() {
     pw_log ERROR "$2 (wrapper exit code $1)"
-    [ -z "$pw_work" ] || pw_keep_logs  # both from the stage
+    [ -z "$pw_work" ] || pw_keep_logs
     exit "$1"
 }
 
 pw_probe_seconds=${PILOT_PYTHON_PROBE_SECONDS:-20}
 case $pw_probe_seconds in ''|*[!0-9]*|0) pw_probe_seconds=20 ;; esac
 
-pw_bounded() {  # pw_bounded SECONDS COMMAND...: runs COMMAND, killed after SECONDS (status 124)
+# pw_bounded SECONDS COMMAND...: runs COMMAND, killed after SECONDS (status 124)
+pw_bounded() {
     pw_limit=$1
     shift
     if command -v timeout >/dev/null 2>&1; then
@@ -66,8 +65,10 @@ pw_bounded() {  # pw_bounded SECONDS COMMAND...: runs COMMAND, killed after SECO
     return $pw_bounded_rc
 }
 
-pw_python_version() {  # prints X.Y.Z and succeeds when $1 runs and is 2.6, 2.7 or 3.6+ (a Python that hangs: skipped)
-    pw_bounded "$pw_probe_seconds" "$1" -c 'import sys; v = tuple(sys.version_info[:3]); sys.stdout.write("%d.%d.%d" % v); sys.exit(not ((2, 6) <= v < (3,) or v >= (3, 6)))' 2>/dev/null
+# pw_python_version PYTHON: prints X.Y.Z and succeeds when it runs and is 2.6, 2.7 or 3.6+ (a
+# Python that hangs is skipped)
+pw_python_version() {
+    pw_bounded "$pw_probe_seconds" "$1" -c 'import sys; v = sys.version_info[:3]; sys.stdout.write("%d.%d.%d" % v); sys.exit(not ((2, 6) <= v < (3,) or v >= (3, 6)))' 2>/dev/null
 }
 
 pw_pythons="python3 python python2 /usr/libexec/platform-python python3.13 python3.12 python3.11 python3.10 python3.9 python3.8 python3.7 python3.6 python2.7 python2.6"
@@ -84,7 +85,7 @@ pw_find_python() {
     return 1
 }
 
-pw_log INFO "Pilots 2.0 wrapper ($pw_variant) for pilot $pw_stamp on $(uname -n 2>/dev/null); $pw_artifact"
+pw_log INFO "Pilots 2.0 wrapper ($pw_variant) for pilot $pw_stamp on $(uname -n 2>/dev/null)"
 pw_find_python || pw_die 4 "no usable Python (2.6, 2.7 or 3.6+): tried ${PILOT_PYTHON:+$PILOT_PYTHON }$pw_pythons"
 pw_log INFO "Python: $pw_py ($pw_py_version)"
 

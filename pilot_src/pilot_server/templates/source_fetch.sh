@@ -10,13 +10,15 @@ pw_key() {
 @KEY_PEM@
 PILOT_KEY_END
 }
-pw_verifier() {  # pilot/config/rsaverify.py of the pilot sources, verbatim
+# pw_verifier: pilot/config/rsaverify.py of the pilot sources, verbatim
+pw_verifier() {
     cat <<'PILOT_RSAVERIFY_END'
 @RSAVERIFY@
 PILOT_RSAVERIFY_END
 }
 
-pw_download() {  # pw_download URL OUT
+# pw_download URL OUT
+pw_download() {
     case $1 in
     file://*) cp "${1#file://}" "$2" 2>/dev/null; return ;;
     file:*) cp "${1#file:}" "$2" 2>/dev/null; return ;;

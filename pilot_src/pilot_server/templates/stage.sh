@@ -2,6 +2,11 @@
 # the pilot and its checks (@SOURCE@ below), the token file, the pilot's run with the signals passed
 # on, the hand-off of an unsent log, the copies of the logs.  It travels compressed without these
 # comment lines.
+pw_artifact=@Q_ARTIFACT@
+pw_work_base=@Q_WORK_BASE@
+pw_cleanup=@Q_CLEANUP@
+pw_shown_options=@Q_SHOWN_OPTIONS@
+pw_log INFO "the pilot: $pw_artifact"
 pw_child=
 pw_keep_logs() {
     if [ -n "$pw_work" ] && [ -n "$pw_start_dir" ] && [ "$pw_start_dir" != "$pw_work" ]; then
@@ -25,13 +30,15 @@ pw_make_workdir() {
         [ -n "$pw_base" ] && [ -d "$pw_base" ] || continue
         pw_dir=$(mktemp -d "$pw_base/pilot.XXXXXXXX" 2>/dev/null)
         if [ -n "$pw_dir" ] && [ -d "$pw_dir" ]; then pw_work=$pw_dir; return 0; fi
-        pw_dir=$pw_base/pilot.$$  # no mktemp: mkdir fails if it exists, so the name is ours
+        # no mktemp: mkdir fails if the name exists, so a name it makes is ours
+        pw_dir=$pw_base/pilot.$$
         if (umask 077 && mkdir "$pw_dir") 2>/dev/null; then pw_work=$pw_dir; return 0; fi
     done
     return 1
 }
 
-pw_sha256_of() {  # prints the sha256 of file $1
+# pw_sha256_of FILE: prints its sha256
+pw_sha256_of() {
     pw_sum=
     if command -v sha256sum >/dev/null 2>&1; then
         pw_sum=$(sha256sum < "$1" 2>/dev/null) && pw_sum=${pw_sum%% *}
@@ -43,7 +50,8 @@ pw_sha256_of() {  # prints the sha256 of file $1
     printf '%s' "$pw_sum"
 }
 
-pw_check_sha256() {  # pw_check_sha256 FILE WHAT: succeeds when FILE has the sha256 anchored here
+# pw_check_sha256 FILE WHAT: succeeds when FILE has the sha256 anchored in the wrapper
+pw_check_sha256() {
     pw_got=$(pw_sha256_of "$1")
     if [ "$pw_got" = "$pw_sha256" ]; then
         pw_log INFO "$2: sha256 $pw_got as expected"

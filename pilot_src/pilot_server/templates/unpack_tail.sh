@@ -9,13 +9,13 @@ pw_decoder='import binascii, sys, zlib
 a = sys.argv
 f = open(a[1], "rb")
 s = bytearray(f.read()[-int(a[2]):][:int(a[3])])
-f.close()
 h = []
 for i in range(0, len(s), 707):
+    b = s[i:i + 707]
     n = 0
-    for c in s[i:i + 707]:
+    for c in b:
         n = n * 254 + c - 1 - (c > 13)
-    h.append("%0*x" % (2 * len(s[i:i + 707]) - 2, n))
+    h.append("%0*x" % (2 * len(b) - 2, n))
 d = binascii.unhexlify("".join(h))
 if a[4] == "-":
     d = zlib.decompress(d, -15)
