@@ -57,7 +57,7 @@ PER_ADDRESS = 900  # sockets per source address (the front's default cap is 1,00
 
 
 class Server(object):
-    """A ``pilotctl logbook serve`` process: this checkout's, or the baseline's (``source``: its pilot_src)."""
+    """A ``pilotctl logbook serve`` process: this checkout's, or the baseline's (``source``: its PYTHONPATH)."""
 
     def __init__(self, name, source, database_url, cert, key, secret_file, scratch):
         self.name = name
@@ -309,20 +309,29 @@ def ingest(server_source, scratch, secret_file, args):
 
 
 def baseline_tree(commit, scratch):
-    """This repository's ``commit`` unpacked in scratch; its pilot_src (the baseline server's code)."""
+    """This repository's ``commit`` unpacked in scratch: the PYTHONPATH its server runs with (its
+    pilot_src, the tree's root, where an older tree keeps compat/, and the six wheel that compat
+    imported then)."""
+    from pilot_server import pyzbuild
+
     target = os.path.join(scratch, "baseline-%s" % commit)
     os.makedirs(target)
     archive = subprocess.run(["git", "-C", REPO, "archive", commit], stdout=subprocess.PIPE, check=True).stdout
     subprocess.run(["tar", "-x", "-C", target], input=archive, check=True)
-    source = os.path.join(target, "pilot_src")
+    source = os.pathsep.join([os.path.join(target, "pilot_src"), target, pyzbuild.find_six_wheel()])
     check = subprocess.run(
-        [sys.executable, "-c", "import pilot_server.logbook as m; print(m.__file__)"],
+        [
+            sys.executable,
+            "-c",
+            "import pilot_server.cli as c, pilot_server.logbook as m; c.parser(); print(m.__file__)",
+        ],
         env=dict(os.environ, PYTHONPATH=source),
         stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         universal_newlines=True,
     )
     if not check.stdout.startswith(target):
-        raise SystemExit("the baseline %s does not run from %s: %s" % (commit, target, check.stdout))
+        raise SystemExit("the baseline %s does not run from %s: %s" % (commit, target, check.stdout + check.stderr))
     return source
 
 
