@@ -10,7 +10,9 @@ threading front before the event loop; run from a ``git archive`` of that commit
    ``--messages`` messages every ``--interval`` s on one kept-alive connection, for
    ``--hold`` s.  Printed: connections the server held (its open files less those it
    had before), its RSS growth per connection held, batches answered 200 (%), the
-   batches' latency p50/p99 (send -> reply, seen by the generator), the server's CPU.
+   batches' latency p50/p99 (send -> reply, seen by the generator), the same for the
+   batches sent after the ramp (every pilot connected: the holding itself, without the
+   connection storm of the ramp), the server's CPU.
 2. **attack**: ``--attack-pilots`` pilots as above, while ``--attackers`` sockets
    (a third each slowloris, idle TCP, half TLS handshakes; each comes back at once
    when closed) try to exhaust the server.  The pilots' count is chosen so that
@@ -220,9 +222,15 @@ def run_load(server, args, ca_file, pilots, attackers):
     sampler.join()
     cpu = server.cpu() - base_cpu
     latencies, statuses, connect_errors, attack_closed = [], {}, {}, 0
+    hold_latencies, hold_statuses = [], {}  # batches sent after the ramp, when every pilot is connected
     for result in results:
         for key, value in result.get("statuses", {}).items():
             statuses[key] = statuses.get(key, 0) + value
+        for key, value in result.get("statuses_after_ramp", {}).items():
+            hold_statuses[key] = hold_statuses.get(key, 0) + value
+        hold_latencies.extend(
+            latency for latency, sent in zip(result.get("latencies", []), result.get("sent", [])) if sent >= args.ramp
+        )
         for key, value in result.get("connect_errors", {}).items():
             connect_errors[key] = connect_errors.get(key, 0) + value
         latencies.extend(result.get("latencies", []))
@@ -250,6 +258,9 @@ def run_load(server, args, ca_file, pilots, attackers):
         "delivered": min(100.0, 100.0 * ok / due),
         "p50": percentile(latencies, 50),
         "p99": percentile(latencies, 99),
+        "hold_p99": percentile(hold_latencies, 99),
+        "hold_success": 100.0 * hold_statuses.get("200", 0) / max(1, sum(hold_statuses.values())),
+        "hold_answered": sum(hold_statuses.values()),
         "cpu": cpu,
         "statuses": statuses,
         "connect_errors": connect_errors,
@@ -414,8 +425,8 @@ def main(argv=None):
                     print(
                         "%-16s %-6s pilots %6d attackers %5d: held %6d conns, %6.1f KB/conn (RSS %.0f -> %.0f MB); "
                         "batches due %d, answered %d, 200: %.2f %% of answered, %.2f %% of due; p50 %.0f ms, "
-                        "p99 %.0f ms; server CPU %.0f s; attack sockets closed %d; stop %.1f s (exit %s); load %.1f; "
-                        "statuses %s; connect errors %s"
+                        "p99 %.0f ms; after the ramp: %d answered, 200: %.2f %%, p99 %.0f ms; server CPU %.0f s; "
+                        "attack sockets closed %d; stop %.1f s (exit %s); load %.1f; statuses %s; connect errors %s"
                         % (
                             name,
                             phase,
@@ -431,6 +442,9 @@ def main(argv=None):
                             row["delivered"],
                             row["p50"],
                             row["p99"],
+                            row["hold_answered"],
+                            row["hold_success"],
+                            row["hold_p99"],
                             row["cpu"],
                             row["attack_closed"],
                             row["stop_s"],

@@ -98,7 +98,9 @@ class Generator(object):
             if job.get("client_cert"):
                 self.context.load_cert_chain(*job["client_cert"])
         self.latencies = []  # seconds, successful pilot batches
+        self.sent = []  # when each of them was sent, seconds after start_at
         self.statuses = {}  # status or error kind -> count
+        self.statuses_after_ramp = {}  # the same for batches sent after the ramp (every pilot connected)
         self.batches = []  # (stamp, last seq acknowledged) of the pilots
         self.closed_after = {}  # role -> [seconds a socket lived before the server closed it]
         self.reconnects = 0
@@ -341,8 +343,11 @@ class Generator(object):
         conn.inbuf = conn.inbuf[head_end + 4 + length :]
         now = time.time()
         self.count(self.statuses, status)
+        if conn.sent_at >= self.job["start_at"] + self.job.get("ramp", 0):
+            self.count(self.statuses_after_ramp, status)
         if status == 200:
             self.latencies.append(now - conn.sent_at)
+            self.sent.append(conn.sent_at - self.job["start_at"])
             try:
                 last = json.loads(body.decode("utf-8")).get("last_seq", conn.expect)
             except ValueError:
@@ -425,6 +430,8 @@ class Generator(object):
     def results(self):
         return {
             "latencies": [round(value, 5) for value in self.latencies],
+            "sent": [round(value, 3) for value in self.sent],
+            "statuses_after_ramp": self.statuses_after_ramp,
             "statuses": self.statuses,
             "closed_after": self.closed_after,
             "reconnects": self.reconnects,

@@ -467,3 +467,23 @@ def test_group_commit_stores_concurrent_batches_and_isolates_a_bad_one(sqlite_st
     assert set(errors) == {bad}
     assert all(outcomes[stamp].stored == 1 for stamp in others) and sqlite_store.pilot(bad) is None
     assert all(len(sqlite_store.messages(stamp)) == 2 for stamp in stamps)
+
+
+def test_the_receiver_tunes_the_garbage_collector():
+    """serve runs tune_collector: young generation of 50,000 allocations, start-up objects frozen."""
+    import gc
+
+    from pilot_server.logbook.receive import front as frontmodule
+
+    before = gc.get_threshold()
+    try:
+        frontmodule.tune_collector()
+        assert gc.get_threshold() == frontmodule.GC_THRESHOLDS
+        assert gc.get_freeze_count() > 0
+        churn = [[index] for index in range(20000)]  # under the young threshold: nothing collected
+        counts = gc.get_count()
+        assert counts[0] >= 20000 and counts[1] == 0, counts
+        del churn
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)

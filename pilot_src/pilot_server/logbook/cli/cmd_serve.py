@@ -331,6 +331,7 @@ def serve_command(args):
         args.max_bytes_per_pilot or "any",
     )
     sys.stderr.flush()
+    frontmodule.tune_collector()
     loop = frontmodule.new_loop()
     try:
         loop.run_until_complete(front.run(signals=True))
