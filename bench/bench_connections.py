@@ -12,7 +12,9 @@ threading front before the event loop; run from a ``git archive`` of that commit
    had before), its RSS growth per connection held, batches answered 200 (%), the
    batches' latency p50/p99 (send -> reply, seen by the generator), the same for the
    batches sent after the ramp (every pilot connected: the holding itself, without the
-   connection storm of the ramp), the server's CPU.
+   connection storm of the ramp), the server's CPU, and (this checkout's server) the share
+   of its requests answered within 250 and 500 ms by its own request-time histogram,
+   which leaves out the network and the load generators' own delays.
 2. **attack**: ``--attack-pilots`` pilots as above, while ``--attackers`` sockets
    (a third each slowloris, idle TCP, half TLS handshakes; each comes back at once
    when closed) try to exhaust the server.  The pilots' count is chosen so that
@@ -61,9 +63,19 @@ PER_ADDRESS = 900  # sockets per source address (the front's default cap is 1,00
 class Server(object):
     """A ``pilotctl logbook serve`` process: this checkout's, or the baseline's (``source``: its PYTHONPATH)."""
 
-    def __init__(self, name, source, database_url, cert, key, secret_file, scratch):
+    def __init__(self, name, source, database_url, cert, key, secret_file, scratch, ca_file=None):
         self.name = name
         self.port = free_port()
+        self.ca_file = ca_file
+        self.metrics_token = None
+        extra = []
+        if not source:  # this checkout's /metrics: the request-time histogram (the baseline has none)
+            from pilot_server import tokens
+
+            self.metrics_token = tokens.generate_secret()
+            metrics_file = os.path.join(scratch, "metrics-%d.secret" % self.port)
+            tokens.write_secret(metrics_file, self.metrics_token)
+            extra = ["--metrics-token-file", metrics_file]
         env = dict(os.environ)
         if source:
             env["PYTHONPATH"] = source
@@ -89,13 +101,39 @@ class Server(object):
                 "warning",
                 "--maintenance-interval",
                 "0",
-            ],
+            ]
+            + extra,
             env=env,
             stderr=self.log,
             cwd=scratch,
         )
         bench_ingest.wait_port(self.port, 60)
         time.sleep(1)
+
+    def answered_within(self, limits=(0.25, 0.5)):
+        """{seconds: fraction of the requests answered within them, in the receiver}, from its
+        request-time histogram; {} for a server without one."""
+        if not self.metrics_token:
+            return {}
+        import ssl
+        import urllib.request
+
+        from prometheus_client.parser import text_string_to_metric_families
+
+        request = urllib.request.Request(
+            "https://127.0.0.1:%d/metrics" % self.port, headers={"Authorization": "Bearer " + self.metrics_token.hex()}
+        )
+        context = ssl.create_default_context(cafile=self.ca_file)
+        context.check_hostname = False
+        with urllib.request.urlopen(request, context=context, timeout=30) as response:
+            text = response.read().decode("utf-8")
+        buckets = {}
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == "pilots2_logbook_request_seconds_bucket":
+                    buckets[sample.labels["le"]] = sample.value
+        total = buckets.get("+Inf", 0)
+        return dict((limit, buckets.get(repr(limit), 0) / total if total else 0.0) for limit in limits)
 
     def rss_kb(self):
         with open("/proc/%d/status" % self.process.pid) as handle:
@@ -402,12 +440,13 @@ def main(argv=None):
 
                     if not source:  # a baseline server makes its own (it refuses a newer schema)
                         Store.open(database.url).close()
-                    server = Server(name, source, database.url, cert, key, secret_file, scratch)
+                    server = Server(name, source, database.url, cert, key, secret_file, scratch, pki.ca_file)
                     load = os.getloadavg()[0]
                     try:
                         pilots = args.pilots if phase == "held" else args.attack_pilots
                         attackers = 0 if phase == "held" else args.attackers
                         row = run_load(server, args, pki.ca_file, pilots, attackers)
+                        row["within"] = server.answered_within()
                     finally:
                         row_stop = server.stop()
                     row.update(
@@ -426,7 +465,7 @@ def main(argv=None):
                         "%-16s %-6s pilots %6d attackers %5d: held %6d conns, %6.1f KB/conn (RSS %.0f -> %.0f MB); "
                         "batches due %d, answered %d, 200: %.2f %% of answered, %.2f %% of due; p50 %.0f ms, "
                         "p99 %.0f ms; after the ramp: %d answered, 200: %.2f %%, p99 %.0f ms; server CPU %.0f s; "
-                        "attack sockets closed %d; stop %.1f s (exit %s); load %.1f; statuses %s; connect errors %s"
+                        "attack sockets closed %d; stop %.1f s (exit %s); load %.1f; statuses %s; connect errors %s%s"
                         % (
                             name,
                             phase,
@@ -452,6 +491,10 @@ def main(argv=None):
                             load,
                             row["statuses"],
                             row["connect_errors"],
+                            "; in the receiver (its request-time histogram): %.2f %% within 250 ms, %.2f %% within 500 ms"
+                            % (100 * row["within"][0.25], 100 * row["within"][0.5])
+                            if row.get("within")
+                            else "",
                         )
                     )
                     sys.stdout.flush()

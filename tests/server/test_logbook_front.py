@@ -371,6 +371,18 @@ def test_metrics_need_their_token_or_an_administrator(front):
     assert metric(front, "pilots2_logbook_requests_total", {"code": "4xx"}) >= 4
     assert metric(front, "pilots2_logbook_database_seconds_count", {"operation": "store_batches"}) == 2
     assert metric(front, "pilots2_logbook_group_batches_sum") == 2
+    # every answered request's time in the receiver: the 3 posts and the metrics reads before this one
+    from prometheus_client.parser import text_string_to_metric_families
+
+    [family] = [
+        item
+        for item in text_string_to_metric_families(get_metrics(front, "m" * 40)[2])
+        if item.name == "pilots2_logbook_request_seconds"
+    ]
+    values = dict(((sample.name, sample.labels.get("le")), sample.value) for sample in family.samples)
+    answered = values[("pilots2_logbook_request_seconds_count", None)]
+    assert answered >= 6 and answered == values[("pilots2_logbook_request_seconds_bucket", "+Inf")]
+    assert 0 < values[("pilots2_logbook_request_seconds_sum", None)] < 60
     assert metric(front, "pilots2_logbook_connections_total") >= 6
     assert metric(front, "pilots2_logbook_connections_open") >= 1
 

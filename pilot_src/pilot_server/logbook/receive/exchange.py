@@ -22,6 +22,7 @@ never touch sockets, so the same code answers whatever the transport.
 
 import json
 import logging
+import time
 
 from pilot_server.logbook.receive.x509identity import peer_dn
 
@@ -72,7 +73,19 @@ class Peer(object):
 
 
 class Request(object):
-    __slots__ = ("method", "target", "path", "query", "headers", "body", "peer", "app", "identity", "_cookies")
+    __slots__ = (
+        "method",
+        "target",
+        "path",
+        "query",
+        "headers",
+        "body",
+        "peer",
+        "app",
+        "identity",
+        "_cookies",
+        "received",
+    )
 
     def __init__(self, method, target, headers, body=b"", peer=None, app=None):
         self.method = method
@@ -84,6 +97,7 @@ class Request(object):
         self.app = app
         self.identity = None  # set by the checks made before the body is read (routes.precheck)
         self._cookies = None
+        self.received = time.monotonic()  # its head was read: the request-time histogram counts from here
 
     @property
     def client(self):

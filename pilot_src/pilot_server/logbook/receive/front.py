@@ -578,7 +578,7 @@ class Connection(asyncio.Protocol):
         """Write ``response`` (on the loop); then the next request, or wait for one."""
         self.busy = False
         front = self.front
-        front.metrics.answered(response.status)
+        front.metrics.answered(response.status, time.monotonic() - request.received)
         if self.phase == "closed" or self.transport is None or self.transport.is_closing():
             return
         close = close or response.close or self.closing or front.stopping

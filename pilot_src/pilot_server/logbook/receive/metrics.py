@@ -82,6 +82,12 @@ class Metrics(object):
             buckets=DB_BUCKETS,
             registry=registry,
         )
+        self.request_time = Histogram(
+            PREFIX + "request_seconds",
+            "Time from a request's head to its answer in the receiver (waiting for a worker and the database included)",
+            buckets=DB_BUCKETS,
+            registry=registry,
+        )
         self.groups = Histogram(
             PREFIX + "group_batches",
             "Batches stored in one transaction (group commit)",
@@ -108,8 +114,10 @@ class Metrics(object):
     def refuse(self, reason):
         self.child(self.refused, reason).inc()
 
-    def answered(self, status):
+    def answered(self, status, seconds=None):
         self.child(self.requests, "%dxx" % (status // 100)).inc()
+        if seconds is not None:
+            self.request_time.observe(seconds)
 
     def timed(self, operation, function, *args, **kwargs):
         """Call ``function`` and observe its duration under ``operation`` (failures too)."""
