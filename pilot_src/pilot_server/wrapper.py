@@ -55,15 +55,15 @@ VM_BOOT_LOG = VM_LOG_DIR + "/pilots2-boot.log"
 
 B64_LINE = 76
 # Base94: the printable ASCII characters but space, 68 bytes in 83 characters (94**83 >= 256**68);
-# the node decodes it with a few lines of Python 2.6+ (pw_decoder in templates/node.sh).
+# the node decodes it with a few lines of Python 2.6+ (pw_decoder in templates/unpack_text.sh).
 B94_BYTES, B94_CHARS = 68, 83
 B94_LINE = 12 * B94_CHARS
 # Base 254 for the bytes after the script: every byte but NUL (sbatch refuses a script holding one)
 # and CR (nor a DOS line end); 706 bytes in 707 (254**707 >= 256**706), 0.14 % larger than the pyz.
-# A shorter last block of n bytes takes n + 1 characters.  Decoded by the raw.python line of
-# templates/decode_raw.sh.
+# A shorter last block of n bytes takes n + 1 characters.  The digits 0-253 are written as these
+# bytes; decoded by pw_decoder in templates/unpack_tail.sh.
 B254_BYTES = 706
-B254_SKIPPED = (0, 13)
+B254_DIGITS = bytes(value for value in range(256) if value not in (0, 13))
 USER_PATTERN = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 PATH_PATTERN = re.compile(r"^/[A-Za-z0-9._/+-]*$")
 URL_PATTERN = re.compile(
@@ -206,7 +206,7 @@ def _b94_number(chars):
 def b254encode(data):
     """Bytes without NUL or CR: each block of up to 706 bytes as a big-endian number in len + 1 digits
     of base 254, the digits written as the byte values 1-255 but 13."""
-    digit_byte = bytes(value for value in range(256) if value not in B254_SKIPPED) + b"\0\0"  # 256 for translate
+    digit_byte = B254_DIGITS + b"\0\0"  # translate wants 256 entries; digits stop at 253
     out = []
     for start in range(0, len(data), B254_BYTES):
         block = data[start : start + B254_BYTES]
@@ -219,10 +219,8 @@ def b254encode(data):
 
 
 def b254decode(data):
-    """Bytes of b254encode's output (the node's decoder is templates/decode_raw.sh)."""
-    value_of = dict(
-        (byte, digit) for digit, byte in enumerate(value for value in range(256) if value not in B254_SKIPPED)
-    )
+    """Bytes of b254encode's output (the node's decoder is pw_decoder in templates/unpack_tail.sh)."""
+    value_of = dict((byte, digit) for digit, byte in enumerate(B254_DIGITS))
     out = []
     for start in range(0, len(data), B254_BYTES + 1):
         block = data[start : start + B254_BYTES + 1]
@@ -377,7 +375,8 @@ TOOL_NAMES = {"python": "the node's Python", "base64": "base64 -d", "openssl": "
 
 
 def embedded_source(data, encoding):
-    """(stage block, clear block with the payload, the payload's sha256, bytes after the script)."""
+    """(stage block, clear block with the payload, the payload's sha256, the bytes that go after
+    the script: None for the text encodings)."""
     if encoding not in ENCODINGS:
         raise WrapperError("unknown payload encoding %r (%s)" % (encoding, ", ".join(ENCODINGS)))
     tools = DECODERS[encoding]
@@ -396,7 +395,7 @@ def embedded_source(data, encoding):
         later=("PAYLOAD",),
     )
     clear = clear.replace("@PAYLOAD@", _heredoc_body(payload, "PILOT_PAYLOAD_END"))
-    return source, clear, node_sha256, b""
+    return source, clear, node_sha256, None
 
 
 def fetch_source(urls, public_key_pem, rounds=2, pause=10):
@@ -517,7 +516,7 @@ def make_wrapper(
             _artifact_note(verified),
             source_note="embedded, %s" % ENCODING_NAMES[encoding],
             clear_block=clear,
-            tail=tail if encoding == "raw" else None,
+            tail=tail,
             **common,
         )
         return Wrapper(variant, text, stamp, verified.sha256, node_sha256, verified.key_id, expires, after)
