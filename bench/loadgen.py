@@ -100,7 +100,9 @@ class Generator(object):
         self.latencies = []  # seconds, successful pilot batches
         self.sent = []  # when each of them was sent, seconds after start_at
         self.statuses = {}  # status or error kind -> count
-        self.statuses_after_ramp = {}  # the same for batches sent after the ramp (every pilot connected)
+        self.answers = []  # [sent, status] of every batch answered, sent in seconds after start_at
+        self.first_connected = {}  # pilot index -> seconds after start_at its first TLS handshake ended
+        self.pilots = job["roles"].get("pilot", 0)
         self.batches = []  # (stamp, last seq acknowledged) of the pilots
         self.closed_after = {}  # role -> [seconds a socket lived before the server closed it]
         self.reconnects = 0
@@ -238,6 +240,8 @@ class Generator(object):
         conn.state = "idle"
         self.watch(conn, READ)  # to see a close by the server
         now = time.time()
+        if conn.role == "pilot" and conn.index not in self.first_connected:
+            self.first_connected[conn.index] = now - self.job["start_at"]
         if conn.role in ("pilot", "rps"):
             if conn.stamp is None:
                 conn.stamp = uuid.uuid4().hex
@@ -343,8 +347,7 @@ class Generator(object):
         conn.inbuf = conn.inbuf[head_end + 4 + length :]
         now = time.time()
         self.count(self.statuses, status)
-        if conn.sent_at >= self.job["start_at"] + self.job.get("ramp", 0):
-            self.count(self.statuses_after_ramp, status)
+        self.answers.append([round(conn.sent_at - self.job["start_at"], 3), status])
         if status == 200:
             self.latencies.append(now - conn.sent_at)
             self.sent.append(conn.sent_at - self.job["start_at"])
@@ -431,7 +434,9 @@ class Generator(object):
         return {
             "latencies": [round(value, 5) for value in self.latencies],
             "sent": [round(value, 3) for value in self.sent],
-            "statuses_after_ramp": self.statuses_after_ramp,
+            "answers": self.answers,
+            "pilots": self.pilots,
+            "first_connected": sorted(round(value, 2) for value in self.first_connected.values()),
             "statuses": self.statuses,
             "closed_after": self.closed_after,
             "reconnects": self.reconnects,

@@ -1,4 +1,4 @@
-"""The front's accept pacing (receive/front.py): while requests wait for a worker, new connections
+"""The front's accept pacing (receive/front.py): while many requests are in progress, new connections
 are admitted a few at a time, so that their TLS handshakes do not take the CPU of those requests."""
 
 import socket
@@ -23,7 +23,7 @@ def on_loop(front, function):
     return result[0]
 
 
-def test_new_connections_are_paced_while_requests_wait(sqlite_store):
+def test_new_connections_are_paced_while_many_requests_are_in_progress(sqlite_store):
     from pilot_server.logbook.receive import front as frontmodule
 
     running = start_server(sqlite_store, threads=1)
@@ -35,11 +35,11 @@ def test_new_connections_are_paced_while_requests_wait(sqlite_store):
             sockets.append(socket.create_connection(front.address, timeout=30))
 
         def accept_while_busy():
-            front.waiting += 5  # more requests than worker threads
+            front.in_progress += frontmodule.BUSY + 1
             try:
                 front.accept()
             finally:
-                front.waiting -= 5
+                front.in_progress -= frontmodule.BUSY + 1
             return len(front.connections), front.accept_paused
 
         assert on_loop(front, accept_while_busy) == (frontmodule.ACCEPT_BUSY, True)

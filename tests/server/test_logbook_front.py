@@ -417,6 +417,33 @@ def test_stop_finishes_the_request_in_progress_then_refuses(sqlite_store, tmp_pa
     assert [item["seq"] for item in sqlite_store.messages(stamp)] == [1, 2]
 
 
+def test_a_batch_waiting_for_the_database_does_not_hold_a_worker(sqlite_store, tmp_path):
+    """The group commit's writer answers a batch once it is stored: meanwhile the only worker thread
+    answers the other requests (it handed the batch over and went on)."""
+    import sqlite3
+
+    running = start_server(sqlite_store, threads=1)
+    try:
+        stamp = new_stamp()
+        locker = sqlite3.connect(str(tmp_path / "logbook.sqlite"), timeout=30)
+        locker.execute("BEGIN IMMEDIATE")  # the database's write lock: the batch waits for it
+        waiting = connect(running)
+        waiting.sendall(batch_request(stamp, [1, 2]))
+        writer = running.server.writer
+        assert wait_until(lambda: writer.busy == 1, 10, what="the writer to take the batch")
+        other = connect(running)
+        other.settimeout(10)
+        other.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert read_reply(other)[0] == 200  # while the batch still waits for the lock
+        assert writer.busy == 1 and sqlite_store.messages(stamp) == []
+        locker.rollback()
+        status, _, reply = read_reply(waiting)
+        assert (status, json.loads(reply)["stored"]) == (200, 2)
+        assert [item["seq"] for item in sqlite_store.messages(stamp)] == [1, 2]
+    finally:
+        running.stop()
+
+
 def can_connect(running):
     try:
         socket.create_connection(("127.0.0.1", port_of(running)), timeout=1).close()

@@ -95,11 +95,13 @@ def register(commands):
     operate.add_argument(
         "--threads",
         type=cliopts.count(1, 256),
-        default=64,
+        default=16,
         metavar="N",
-        help="worker threads for the requests (default 64), and one writer per 8 of them "
-        "that stores the waiting batches in groups; the database pool gets up to 16 "
-        "connections for the workers plus one per writer",
+        help="worker threads for the requests (default 16), and one writer per 8 of them "
+        "that stores the waiting batches in groups and answers them (a worker does not wait "
+        "for the database to store a batch); the database pool gets up to 16 connections for "
+        "the workers plus one per writer. More threads make a busy receiver slower: they "
+        "take turns at the interpreter's lock with the event loop",
     )
     cliopts.add_log_level(parser)
     config.track_given(parser)

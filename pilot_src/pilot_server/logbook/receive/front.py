@@ -7,8 +7,8 @@ an allocation it never fills; the standard loop's TLS costs ~300 KB a connection
 that each limit of ``limits.py`` is enforced where it belongs:
 
 * accept: over ``max_connections`` or ``max_per_address``: closed at once (before TLS);
-  while requests wait for a worker thread, new connections are accepted at a bounded pace
-  (``ACCEPT_BUSY`` every ``ACCEPT_PAUSE`` s; the others wait in the kernel's backlog, their
+  while more than ``BUSY`` requests are in progress, new connections are accepted at a bounded
+  pace (``ACCEPT_BUSY`` every ``ACCEPT_PAUSE`` s; the others wait in the kernel's backlog, their
   handshake deadline not yet running): the CPU goes to the pilots already connected first,
   and a burst of handshakes (a restart, an attack) cannot starve their requests;
 * TLS (``loop.connect_accepted_socket``): ``handshake_timeout``; a failed handshake is logged, not raised;
@@ -20,8 +20,10 @@ that each limit of ``limits.py`` is enforced where it belongs:
 * between requests: ``idle_timeout``.
 
 One request of a connection is handled at a time (reading pauses meanwhile): the
-handler (``routes.respond``) runs in a bounded thread pool, never on the loop, and at
-most ``QUEUE_LIMIT`` requests wait for it (then 503 at once).  SIGTERM (``stop``):
+handler (``routes.respond``) runs in a small thread pool, never on the loop; a batch of
+messages is handed to the group commit, whose writer answers it once it is stored (the
+worker goes on meanwhile).  At most ``QUEUE_LIMIT`` requests are in progress, whether
+they wait for a worker or for the database (then 503 at once).  SIGTERM (``stop``):
 the listening socket closes, idle connections close, requests in progress finish
 (within ``drain_timeout``) and are answered with ``Connection: close``.
 """
@@ -47,9 +49,10 @@ from pilot_server.logbook.receive.intake import Refused
 log = logging.getLogger("pilots2.logbook.http")
 
 ACCEPT_BATCH = 64  # connections accepted per wake-up (the others wait in the backlog)
-ACCEPT_BUSY = 8  # ... while requests wait for a worker: then accepting pauses for ACCEPT_PAUSE
+ACCEPT_BUSY = 8  # ... while more than BUSY requests are in progress: then accepting pauses for ACCEPT_PAUSE
+BUSY = 64  # requests in progress (~0.1 s of a full receiver's) past which handshakes are paced
 ACCEPT_PAUSE = 0.05  # seconds (so at most 160 new TLS handshakes a second take CPU from the requests)
-QUEUE_LIMIT = 256  # requests waiting for a worker thread; past it: 503 at once
+QUEUE_LIMIT = 256  # requests in progress (with a worker, waiting for one or for the database); past it: 503
 PIPELINE_LIMIT = 8  # requests of one connection parsed ahead of their answers
 DRAIN_LIMIT = 16 << 20  # a refused body up to this size is read and dropped, so that the client sees the answer
 TLS_SHUTDOWN_TIMEOUT = 5.0
@@ -71,13 +74,12 @@ class Front(object):
         self.limits = limits or limits_module.limits()
         self.metrics = app.metrics
         self.pool = Workers(threads, self.answered)
-        self.threads = threads
         self.accept_paused = False
         self.connections = set()
         self.per_address = {}
         self.refusal_log = limits_module.RefusalLog(log)
         self.loop = None
-        self.waiting = 0
+        self.in_progress = 0
         self.stopping = False
         self.done = None
         self.started = threading.Event()
@@ -111,7 +113,8 @@ class Front(object):
             await self.done
         finally:
             self.pool.stop()
-            self.app.close()
+            self.app.close()  # the writers store what they hold: their answers too
+            self.pool.deliver()
 
     def stop(self):
         """From any thread: begin the graceful stop (``run`` returns when it is over)."""
@@ -122,7 +125,9 @@ class Front(object):
         if self.stopping:
             return
         self.stopping = True
-        log.info("stopping: no new connections; %d open, %d requests in progress", len(self.connections), self.waiting)
+        log.info(
+            "stopping: no new connections; %d open, %d requests in progress", len(self.connections), self.in_progress
+        )
         self.loop.remove_reader(self.sock.fileno())
         self.sock.close()
         for connection in list(self.connections):
@@ -147,7 +152,7 @@ class Front(object):
             self.stopping
             and self.done is not None
             and not self.done.done()
-            and (force or (not self.connections and not self.waiting))
+            and (force or (not self.connections and not self.in_progress))
         ):
             self.done.set_result(None)
 
@@ -155,7 +160,7 @@ class Front(object):
 
     def accept(self):
         """Accept what waits (a bounded number per call), admit each or close it at once."""
-        busy = self.waiting > self.threads  # requests wait for a worker: pace the new connections
+        busy = self.in_progress > BUSY  # pace the new connections
         for _ in range(ACCEPT_BUSY if busy else ACCEPT_BATCH):
             try:
                 sock, peer = self.sock.accept()
@@ -234,16 +239,16 @@ class Front(object):
     # -- requests --------------------------------------------------------------------------------------
 
     def dispatch(self, connection, request, refused, close):
-        if self.waiting >= QUEUE_LIMIT:
+        if self.in_progress >= QUEUE_LIMIT:
             self.metrics.refuse("overloaded")
-            self.refusal_log(connection.address, "overloaded", "%d requests wait for a worker" % self.waiting)
+            self.refusal_log(connection.address, "overloaded", "%d requests in progress" % self.in_progress)
             return connection.answer(request, close, Response.error(503, "the logbook is busy, retry later"))
-        self.waiting += 1
+        self.in_progress += 1
         self.pool.submit((connection, request, refused, close))
 
     def answered(self, job, response):
         """On the loop: a worker's response to ``job``."""
-        self.waiting -= 1
+        self.in_progress -= 1
         connection, request, _, close = job
         connection.answer(request, close, response)
         self.check_stopped()
@@ -298,20 +303,27 @@ class Workers(object):
             if job is None:
                 return
             _, request, refused, _ = job
+
+            def reply(response, job=job):
+                self.finish(job, response)
+
             try:
-                response = routes.respond(request, refused)
+                routes.respond(request, refused, reply)
             except Exception:
                 log.exception("answering %s %s failed", request.method, request.path[:100])
-                response = Response.error(500, "internal error", close=True)
-            with self.lock:
-                self.ready.append((job, response))
-                if self.scheduled:
-                    continue
-                self.scheduled = True
-            try:
-                self.loop.call_soon_threadsafe(self.deliver)
-            except RuntimeError:  # the loop is closed: the front stopped
+                reply(Response.error(500, "internal error", close=True))
+
+    def finish(self, job, response):
+        """From any thread: ``job``'s response, to the loop (one wake-up for all the responses ready by then)."""
+        with self.lock:
+            self.ready.append((job, response))
+            if self.scheduled:
                 return
+            self.scheduled = True
+        try:
+            self.loop.call_soon_threadsafe(self.deliver)
+        except RuntimeError:  # the loop is closed: the front stopped
+            pass
 
     def deliver(self):
         with self.lock:
@@ -321,12 +333,11 @@ class Workers(object):
             self.answered(job, response)
 
     def stop(self):
-        """Let the jobs queued finish, then end the threads."""
+        """Let the jobs queued finish, then end the threads (their answers wait for ``deliver``)."""
         for _ in self.threads:
             self.jobs.put(None)
         for thread in self.threads:
             thread.join()
-        self.deliver()
 
 
 class Connection(asyncio.Protocol):

@@ -2,7 +2,8 @@
 
 Thousands of pilots each send a small batch every ~30 s; one transaction per batch
 spends most of its time on the transaction itself.  A worker thread that has checked a
-batch hands it here (``store``) and waits; ``writers`` threads each take whatever batches
+batch hands it here (``submit``, with the callback that answers its request) and goes on
+with the next request; ``writers`` threads each take whatever batches
 wait (up to ``max_group``) and store them with one ``Store.store_batches`` call, which
 ``store.groupwrite`` writes with a constant number of statements whatever the group's size.
 
@@ -48,6 +49,8 @@ def pool_size(threads):
 
 
 class Waiter(object):
+    """What ``store_batch`` waits on: ``done`` is the batch's callback."""
+
     __slots__ = ("event", "outcome", "error")
 
     def __init__(self):
@@ -75,18 +78,24 @@ class GroupCommit(object):
             thread.start()
 
     def store_batch(self, stamp, messages):
-        """Store one batch with others; its Outcome, or the group's exception (Unavailable, ...)."""
+        """Store one batch with others and wait; its Outcome, or the group's exception (Unavailable, ...)."""
         waiter = Waiter()
-        with self.ready:
-            if self.stopping:
-                raise Unavailable("the logbook is stopping")
-            self.pending.append((Batch(stamp, messages), waiter))
-            self.pending_messages += len(messages)
-            self.ready.notify()
+        self.submit(stamp, messages, waiter.done)
         waiter.event.wait()
         if waiter.error is not None:
             raise waiter.error
         return waiter.outcome
+
+    def submit(self, stamp, messages, done):
+        """Store one batch with others without waiting: ``done(outcome)`` or ``done(error=exception)`` is
+        called later, from a writer thread (or at once: Unavailable while stopping)."""
+        with self.ready:
+            if not self.stopping:
+                self.pending.append((Batch(stamp, messages), done))
+                self.pending_messages += len(messages)
+                self.ready.notify()
+                return
+        done(error=Unavailable("the logbook is stopping"))
 
     def stop(self):
         with self.ready:
@@ -124,12 +133,12 @@ class GroupCommit(object):
         try:
             outcomes = self.metrics.timed("store_batches", self.store.store_batches, [batch for batch, _ in group])
         except Unavailable as exc:
-            for _, waiter in group:
-                waiter.done(error=exc)
+            for _, done in group:
+                self.tell(done, None, exc)
             return
         except Exception as exc:
             if len(group) == 1:
-                group[0][1].done(error=exc)
+                self.tell(group[0][1], None, exc)
                 return
             log.warning(
                 "a group of %d batches failed (%s); storing them one by one",
@@ -140,5 +149,12 @@ class GroupCommit(object):
                 self.write([item])
             return
         self.metrics.groups.observe(len(group))
-        for (_, waiter), outcome in zip(group, outcomes):
-            waiter.done(outcome)
+        for (_, done), outcome in zip(group, outcomes):
+            self.tell(done, outcome, None)
+
+    @staticmethod
+    def tell(done, outcome, error):
+        try:
+            done(outcome, error)
+        except Exception:  # a callback's bug must not end the writer (the others' batches wait on it)
+            log.exception("answering a stored batch failed")

@@ -133,8 +133,18 @@ def precheck(request, length):
     return None
 
 
-def respond(request, refused=None):
-    """The Response to a whole request (in a worker thread); ``refused``: the precheck's verdict."""
+def respond(request, refused, reply):
+    """Answer a whole request, in a worker thread: ``reply(Response)`` is called once, at once, or for a
+    batch of messages by the group commit's writer once it is stored (the worker goes on meanwhile);
+    ``refused``: the precheck's verdict."""
+    if refused is None and request.method == "POST" and request.path == LOGS_PATH:
+        post_logs(request, reply)
+    else:
+        reply(answer(request, refused))
+
+
+def answer(request, refused):
+    """The Response to any request but a batch of messages to store."""
     app, path, method = request.app, request.path, request.method
     if refused is not None:
         if method == "POST" and path == LOGS_PATH:
@@ -151,8 +161,6 @@ def respond(request, refused=None):
             return app.pages.handle_get(request)  # the web page: every path outside /api/
         return Response.error(404, "no such resource: %s" % path[:100])
     if method == "POST":
-        if path == LOGS_PATH:
-            return post_logs(request)
         if path == PILOTS_PATH:
             return post_pilots(request)
         if api.is_state_report(path):
@@ -163,25 +171,33 @@ def respond(request, refused=None):
     return Response.error(405, "method not allowed")
 
 
-def post_logs(request):
+def post_logs(request, reply):
+    """Check a batch, then hand it to the group commit, whose writer answers it (``stored``)."""
     app = request.app
-    identity = request.identity
-    body, stamp = request.body, None
+    stamp = None
     try:
-        stamp, items = intake.parse(body)
-        app.access.may_write(identity, stamp)
+        stamp, items = intake.parse(request.body)
+        app.access.may_write(request.identity, stamp)
         if app.require_registration and not app.is_registered(stamp):
             raise Refused(404, "unknown pilot stamp %s: this logbook requires pilots to be registered" % stamp)
-        outcome = app.writer.store_batch(stamp, items)
-        if outcome.refused:
-            raise Refused(413, outcome.refused)
-    except Refused as refused:
-        record(app, request, refused, body, stamp)
-        return Response.error(refused.status, refused)
-    except Unavailable as exc:
-        return unavailable(exc)
-    except Exception:
-        log.exception("storing a batch from %s failed", request.client)
+    except Exception as exc:
+        reply(stored(request, stamp, None, exc))
+        return
+    app.writer.submit(stamp, items, lambda outcome, error: reply(stored(request, stamp, outcome, error)))
+
+
+def stored(request, stamp, outcome, error):
+    """The answer to a batch: ``outcome`` of the group commit, or the ``error`` that stopped it."""
+    app = request.app
+    if error is None and outcome.refused:
+        error = Refused(413, outcome.refused)
+    if isinstance(error, Refused):
+        record(app, request, error, request.body, stamp)
+        return Response.error(error.status, error)
+    if isinstance(error, Unavailable):
+        return unavailable(error)
+    if error is not None:
+        log.error("storing a batch from %s failed", request.client, exc_info=error)
         return Response.error(500, "internal error", close=True)
     app.metrics.batches.inc()
     app.metrics.messages.inc(outcome.stored)
