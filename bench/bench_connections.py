@@ -345,7 +345,9 @@ def hold_line(row, ramp):
         "%s pilot connected %.0f s after the start (the ramp: %.0f s); the batches sent after that: "
         "%d answered, 200: %.2f %%, p50 %.0f ms, p99 %.0f ms"
         % (
-            "every" if not row["never_connected"] else "all but %d never connected; the last" % row["never_connected"],
+            "every"
+            if not row["never_connected"]
+            else "%d of the %d pilots never connected; the last other" % (row["never_connected"], row["pilots"]),
             row["all_connected"],
             ramp,
             row["hold_answered"],

@@ -84,7 +84,8 @@ class Metrics(object):
         )
         self.request_time = Histogram(
             PREFIX + "request_seconds",
-            "Time from a request's head to its answer in the receiver (waiting for a worker and the database included)",
+            "Time from a request's head to its answer in the receiver "
+            "(waiting for a worker, the database and the loop included)",
             buckets=DB_BUCKETS,
             registry=registry,
         )

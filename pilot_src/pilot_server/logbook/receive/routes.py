@@ -4,7 +4,8 @@
 
 The front calls ``precheck`` on the event loop as soon as a request's head is in (cheap
 checks, so that a request that will be refused is never buffered), then ``respond`` in a
-worker thread with the whole body (the database is only ever used there).
+worker thread with the whole body; a checked batch goes on to the group commit, whose writer
+thread stores and answers it (the database is only ever used in these threads).
 
 A write request is checked in this order, and the first failure answers:
 credential (401) -> size (413) -> body (400/413; a bad field: 400 naming the message
