@@ -290,18 +290,16 @@ def run_load(server, args, ca_file, pilots, attackers):
     for result in results:
         for key, value in result.get("statuses", {}).items():
             statuses[key] = statuses.get(key, 0) + value
-        if all_connected is not None:
-            for sent, status in result.get("answers", []):
-                if sent >= all_connected:
-                    hold_statuses[str(status)] = hold_statuses.get(str(status), 0) + 1
-            hold_latencies.extend(
-                latency
-                for latency, sent in zip(result.get("latencies", []), result.get("sent", []))
-                if sent >= all_connected
-            )
+        for sent, status, latency in result.get("answers", []):
+            in_hold = all_connected is not None and sent >= all_connected
+            if in_hold:
+                hold_statuses[str(status)] = hold_statuses.get(str(status), 0) + 1
+            if status == 200:
+                latencies.append(latency)
+                if in_hold:
+                    hold_latencies.append(latency)
         for key, value in result.get("connect_errors", {}).items():
             connect_errors[key] = connect_errors.get(key, 0) + value
-        latencies.extend(result.get("latencies", []))
         for role in ("slowloris", "idle", "half"):
             attack_closed += len(result.get("closed_after", {}).get(role, []))
     held = [(rss, files) for when, rss, files in sampler.samples]

@@ -97,10 +97,8 @@ class Generator(object):
             self.context.check_hostname = False  # the test certificate names 127.0.0.1 and localhost
             if job.get("client_cert"):
                 self.context.load_cert_chain(*job["client_cert"])
-        self.latencies = []  # seconds, successful pilot batches
-        self.sent = []  # when each of them was sent, seconds after start_at
         self.statuses = {}  # status or error kind -> count
-        self.answers = []  # [sent, status] of every batch answered, sent in seconds after start_at
+        self.answers = []  # [sent (seconds after start_at), status, latency (s)] of every batch answered
         self.first_connected = {}  # pilot index -> seconds after start_at its first TLS handshake ended
         self.pilots = job["roles"].get("pilot", 0)
         self.batches = []  # (stamp, last seq acknowledged) of the pilots
@@ -347,10 +345,8 @@ class Generator(object):
         conn.inbuf = conn.inbuf[head_end + 4 + length :]
         now = time.time()
         self.count(self.statuses, status)
-        self.answers.append([round(conn.sent_at - self.job["start_at"], 3), status])
+        self.answers.append([round(conn.sent_at - self.job["start_at"], 3), status, round(now - conn.sent_at, 5)])
         if status == 200:
-            self.latencies.append(now - conn.sent_at)
-            self.sent.append(conn.sent_at - self.job["start_at"])
             try:
                 last = json.loads(body.decode("utf-8")).get("last_seq", conn.expect)
             except ValueError:
@@ -432,8 +428,6 @@ class Generator(object):
 
     def results(self):
         return {
-            "latencies": [round(value, 5) for value in self.latencies],
-            "sent": [round(value, 3) for value in self.sent],
             "answers": self.answers,
             "pilots": self.pilots,
             "first_connected": sorted(round(value, 2) for value in self.first_connected.values()),

@@ -25,6 +25,7 @@ applied in the order of the batches, as if each batch were written alone.
 """
 
 import collections
+import functools
 import json
 import re
 
@@ -320,18 +321,7 @@ def insert_messages(kind, connection, rows):
     statement per row); the number of rows the database added."""
     columns = ", ".join(INSERT_COLUMNS)
     if kind == "postgresql":
-        added = 0
-        for page in pages(rows):  # RETURNING: the count of every page (the cursor's rowcount is the last page's)
-            added += len(
-                execute_json(
-                    connection,
-                    "INSERT INTO messages (%s) %s ON CONFLICT DO NOTHING RETURNING 1"
-                    % (columns, from_json(schema.messages, INSERT_COLUMNS)),
-                    page,
-                    fetch=True,
-                )
-            )
-        return added
+        return insert_from_json(connection, schema.messages, INSERT_COLUMNS, "ON CONFLICT DO NOTHING", rows)
     marker = "?" if kind == "sqlite" else "%s"
     verb = "INSERT OR IGNORE" if kind == "sqlite" else "INSERT IGNORE"
     # pymysql turns an executemany of INSERT ... VALUES into multi-row statements; sqlite3 loops in C
@@ -357,10 +347,7 @@ def upsert(kind, connection, table, columns, keys, changed, rows):
     sets = ", ".join("%s = excluded.%s" % (name, name) for name in changed)
     conflict = "ON CONFLICT (%s) DO UPDATE SET %s" % (", ".join(keys), sets)
     if kind == "postgresql":
-        for page in pages(rows):
-            execute_json(
-                connection, "INSERT INTO %s (%s) %s %s" % (table.name, names, from_json(table, columns), conflict), page
-            )
+        insert_from_json(connection, table, columns, conflict, rows)
         return
     connection.exec_driver_sql(
         "INSERT INTO %s (%s) VALUES (%s) %s" % (table.name, names, ", ".join(["?"] * len(columns)), conflict), rows
@@ -371,41 +358,41 @@ def upsert(kind, connection, table, columns, keys, changed, rows):
 # the server unpacks (jsonb_array_elements): psycopg2 quotes each value of a VALUES list in the
 # receiver's process, under the GIL (~48 us a message row on a DB12-12 machine, against ~10 us for
 # json.dumps and one quoted string), and the event loop waits for the GIL meanwhile.
-_FROM_JSON = {}
-
-
-def from_json(table, columns):
-    """``SELECT`` of ``columns`` (typed as in ``table``) from the rows of the JSON parameter."""
-    key = (table.name, columns)
-    found = _FROM_JSON.get(key)
-    if found is None:
-        from sqlalchemy import String
-        from sqlalchemy.dialects import postgresql
-
-        dialect = postgresql.dialect()
-        # strings as text: a cast to varchar(n) would cut a longer value, the column refuses it
-        found = _FROM_JSON[key] = "SELECT %s FROM jsonb_array_elements(%%s::jsonb) AS r" % ", ".join(
-            "(r->>%d)::%s"
-            % (index, "text" if isinstance(table.c[name].type, String) else table.c[name].type.compile(dialect=dialect))
-            for index, name in enumerate(columns)
-        )
-    return found
-
-
-def execute_json(connection, statement, rows, fetch=False):
-    """Run ``statement`` (one ``%s``: the rows, as JSON) on the driver's cursor; its rows when ``fetch``."""
+def insert_from_json(connection, table, columns, tail, rows):
+    """``INSERT INTO table (columns) <rows> tail`` on the driver's cursor, the rows sent as JSON,
+    ``PAGE_ROWS`` a statement; the number of rows inserted or updated (RETURNING: every page's)."""
     cursor = connection.connection.cursor()
     try:
-        # allow_nan=False: NaN is not JSON (the messages' numbers are checked finite before this)
-        cursor.execute(statement, (json.dumps(rows, ensure_ascii=False, separators=(",", ":"), allow_nan=False),))
-        return cursor.fetchall() if fetch else None
+        count = 0
+        for start in range(0, len(rows), PAGE_ROWS):
+            # allow_nan=False: NaN is not JSON (the messages' numbers are checked finite before this)
+            page = json.dumps(
+                rows[start : start + PAGE_ROWS], ensure_ascii=False, separators=(",", ":"), allow_nan=False
+            )
+            cursor.execute(
+                "INSERT INTO %s (%s) %s %s RETURNING 1"
+                % (table.name, ", ".join(columns), from_json(table, columns), tail),
+                (page,),
+            )
+            count += len(cursor.fetchall())
+        return count
     finally:
         cursor.close()
 
 
-def pages(rows):
-    for start in range(0, len(rows), PAGE_ROWS):
-        yield rows[start : start + PAGE_ROWS]
+@functools.lru_cache(maxsize=None)
+def from_json(table, columns):
+    """``SELECT`` of ``columns`` (typed as in ``table``) from the rows of the JSON parameter."""
+    from sqlalchemy import String
+    from sqlalchemy.dialects import postgresql
+
+    dialect = postgresql.dialect()
+    # strings as text: a cast to varchar(n) would cut a longer value, the column refuses it
+    return "SELECT %s FROM jsonb_array_elements(%%s::jsonb) AS r" % ", ".join(
+        "(r->>%d)::%s"
+        % (index, "text" if isinstance(table.c[name].type, String) else table.c[name].type.compile(dialect=dialect))
+        for index, name in enumerate(columns)
+    )
 
 
 def pilot_changes(pilot, new, facts, now):
